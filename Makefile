@@ -1,0 +1,34 @@
+# Two commands for a fresh Debian machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXIM_ROOT := $(CURDIR)/.cache/exim-root
+EXIM := $(EXIM_ROOT)/usr/sbin/exim4
+EXAMPLE := fixtures/article-mx/configure
+export EXIM EXIM_ROOT
+
+.PHONY: demo test venv test-deps bench clean
+
+$(BIN)/exim2smtpd: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/exim2smtpd
+
+demo: venv
+	@echo "== exim2smtpd parse $(EXAMPLE)"
+	$(BIN)/exim2smtpd parse $(EXAMPLE)
+
+test-deps:
+	sh tools/install-test-deps.sh $(EXIM_ROOT)
+
+test: venv test-deps
+	$(BIN)/pytest
+
+bench: venv test-deps
+	$(BIN)/python bench/bench_reader.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,83 @@
+"""The ``exim2smtpd`` command: a thin click layer over the library.
+
+Commands call one library function each and turn its result into output and an
+exit status: 0 success, 1 error (unreadable input, syntax error, bad usage).
+Diagnostics go to stderr so that stdout can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from migrate import __version__
+from migrate.errors import MigrateError
+
+
+def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """Turn ``-D NAME=VALUE`` (or ``-D NAME``) into a macro dict, as exim's -D does."""
+    defines: dict[str, str] = {}
+    for item in values:
+        name, _, value = item.partition("=")
+        if not name or not name[0].isupper() or not name.replace("_", "").isalnum():
+            raise click.BadParameter(f"{item!r}: a macro name starts with an upper-case letter", param_hint="-D")
+        defines[name] = value
+    return defines
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="exim2smtpd")
+def cli() -> None:
+    """Migrate an exim 4 configuration to OpenSMTPD.
+
+    Exit status: 0 success, 1 error (unreadable input, syntax error, bad usage).
+    """
+
+
+@cli.command()
+@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
+              help="Define a macro as exim's -D does; it wins over the file's own definitions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the parse tree as JSON.")
+@click.option("--resolved", is_flag=True,
+              help="Print the resolved configuration in the layout of 'exim -bP config'.")
+def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool) -> None:
+    """Read CONFIGURE as exim would and print its parse tree."""
+    from migrate.reader import format_like_exim, read_config
+
+    config = read_config(configure, defines)
+    for diagnostic in config.diagnostics:
+        click.echo(diagnostic.format(), err=True)
+    if resolved:
+        click.echo(format_like_exim(config.resolved_lines), nl=False)
+    elif as_json:
+        from migrate.reader.tree import to_dict
+
+        json.dump(to_dict(config), sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")
+    else:
+        from migrate.view import print_tree
+
+        print_tree(config)
+
+
+def main() -> None:
+    """Run the command; map every expected failure to exit status 1 without a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except MigrateError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        # click's own default is 2 for usage errors; 2 is reserved for findings.
+        exc.show()
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(0)

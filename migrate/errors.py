@@ -1,0 +1,91 @@
+"""Source locations, diagnostics and the exception family shared by all stages.
+
+Diagnostics are values (collected, sorted, reported); exceptions are kept for
+the one case where a stage cannot go on.  Every message names a place in the
+user's own files, because an admin fixing a 20-year-old config needs the line,
+not our internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A region of one source file; lines and columns are 1-based, end inclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        if self.line == 0:  # the file as a whole: missing, unreadable, empty
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON form used by ``parse --json`` and the reports."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "end_line": self.end_line,
+            "end_col": self.end_col,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding about the input, located in the user's file."""
+
+    span: Span
+    severity: str  # "error" | "warning" | "info"
+    rule: str
+    message: str
+    source_line: str = ""
+    advice: str = ""
+
+    def format(self) -> str:
+        """Render as ``FILE:LINE:COL: severity: message`` plus the line and a caret."""
+        text = f"{self.span}: {self.severity}: {self.message}"
+        if self.source_line:
+            text += "\n" + caret_lines(self.source_line, self.span.col)
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON form of the finding."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+            "advice": self.advice,
+            **self.span.to_dict(),
+        }
+
+
+def caret_lines(source_line: str, col: int) -> str:
+    """Show a source line and a caret under column ``col``, keeping tabs aligned."""
+    line = source_line.rstrip("\n")
+    pad = "".join("\t" if ch == "\t" else " " for ch in line[: max(col - 1, 0)])
+    return f"    {line}\n    {pad}^"
+
+
+class MigrateError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+@dataclass
+class ConfigError(MigrateError):
+    """The input cannot be read: the one located error that stops a stage."""
+
+    diagnostic: Diagnostic
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = self.diagnostic.format()
+        for note in self.notes:
+            text += f"\n{note}"
+        return text

@@ -1,0 +1,295 @@
+"""Parse exim expansion strings (``$var``, ``${item{...}}``) into a small tree.
+
+Later stages must *recognise* expansions — an alias lookup in a redirect router,
+a ``${if}`` on ``$received_port`` — but nothing here is ever evaluated: a
+``${run}`` or ``${perl}`` is just a node with that name.
+
+A hand-written scanner rather than a pyparsing grammar: exim's own expand.c is
+a character scanner with backslash and ``\\N...\\N`` rules that do not fit a
+token grammar, this one runs in linear time on hostile input, and it can say
+exactly which ``${`` was never closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+_HEADER_PREFIX = re.compile(r"(?:b|l|r)?h(?:eader)?_|(?:b|l|r)?header_", re.ASCII)
+_HEADER_NAME = re.compile(r"[^\s:{}]*:")
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Literal characters (escapes already interpreted)."""
+
+    text: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """``$name`` or ``${name}``; header variables keep their trailing colon."""
+
+    name: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A bare word between an item's arguments: a lookup type, ``fail``, ``eq``..."""
+
+    text: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A brace-delimited argument ``{...}``, itself an expansion."""
+
+    body: Expansion
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """``${name ...}`` with its words and groups in order; lookups, ifs, run, perl."""
+
+    name: str
+    args: tuple[Word | Group, ...]
+    offset: int
+
+    def groups(self) -> list[Expansion]:
+        """The brace arguments, in order."""
+        return [a.body for a in self.args if isinstance(a, Group)]
+
+    def words(self) -> list[str]:
+        """The bare words, in order."""
+        return [a.text for a in self.args if isinstance(a, Word)]
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """``${op:argument}`` such as ``${lc:$domain}``."""
+
+    name: str
+    arg: Expansion
+    offset: int
+
+
+Part = Text | Variable | Item | Operator | Group
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """A parsed string: literal text interleaved with expansion items."""
+
+    parts: tuple[Part, ...]
+
+    @property
+    def is_literal(self) -> bool:
+        """True when nothing in the string would be expanded."""
+        return all(isinstance(p, Text) for p in self.parts)
+
+    def literal(self) -> str | None:
+        """The string's value when it is literal, else None."""
+        return "".join(p.text for p in self.parts) if self.is_literal else None  # type: ignore[union-attr]
+
+    def walk(self) -> Iterator[Part]:
+        """Every node of the tree, depth first."""
+        for part in self.parts:
+            yield part
+            if isinstance(part, Item):
+                for arg in part.args:
+                    if isinstance(arg, Group):
+                        yield from arg.body.walk()
+            elif isinstance(part, Operator):
+                yield from part.arg.walk()
+            elif isinstance(part, Group):
+                yield from part.body.walk()
+
+    def items(self, name: str | None = None) -> list[Item]:
+        """All items (optionally of one name) anywhere in the tree."""
+        return [p for p in self.walk() if isinstance(p, Item) and (name is None or p.name == name)]
+
+    def variables(self) -> list[str]:
+        """Names of all variables referenced anywhere in the tree."""
+        return [p.name for p in self.walk() if isinstance(p, Variable)]
+
+    def lookups(self) -> list[Lookup]:
+        """Every ``${lookup ...}`` item, decoded into key, type and source."""
+        found = []
+        for item in self.items("lookup"):
+            lookup = Lookup.from_item(item)
+            if lookup is not None:
+                found.append(lookup)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """``${lookup{KEY}TYPE{SOURCE}{yes}{no}}`` or the query form without a key."""
+
+    key: Expansion | None
+    type: str
+    source: Expansion
+    results: tuple[Expansion | str, ...]
+
+    @classmethod
+    def from_item(cls, item: Item) -> Lookup | None:
+        """Decode a ``lookup`` item; None when it is not shaped like one."""
+        args = list(item.args)
+        key = None
+        if args and isinstance(args[0], Group):
+            key = args.pop(0).body  # type: ignore[union-attr]
+        if len(args) < 2 or not isinstance(args[0], Word) or not isinstance(args[1], Group):
+            return None
+        results: list[Expansion | str] = [a.body if isinstance(a, Group) else a.text for a in args[2:]]
+        return cls(key, args[0].text, args[1].body, tuple(results))
+
+
+class ExpansionSyntaxError(ValueError):
+    """The string cannot be an exim expansion; ``offset`` points at the culprit."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def parse_expansion(text: str) -> Expansion:
+    """Parse a whole option value; raise ExpansionSyntaxError on unbalanced ``${``."""
+    parser = _Parser(text)
+    result = parser.sequence(0, closing=False)
+    return result
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def sequence(self, opened_at: int, *, closing: bool) -> Expansion:
+        """Read parts up to an unescaped ``}`` (when ``closing``) or the end."""
+        parts: list[Part] = []
+        buf: list[str] = []
+        buf_start = self.pos
+        text = self.text
+
+        def flush() -> None:
+            if buf:
+                parts.append(Text("".join(buf), buf_start))
+                buf.clear()
+
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if ch == "\\":
+                if text.startswith("\\N", self.pos):
+                    end = text.find("\\N", self.pos + 2)
+                    stop = len(text) if end < 0 else end
+                    if not buf:
+                        buf_start = self.pos
+                    buf.append(text[self.pos + 2:stop])
+                    self.pos = stop + 2
+                    continue
+                if not buf:
+                    buf_start = self.pos
+                buf.append(text[self.pos + 1:self.pos + 2])
+                self.pos += 2
+                continue
+            if ch == "$":
+                node = self.dollar()
+                if node is None:
+                    if not buf:
+                        buf_start = self.pos
+                    buf.append("$")
+                    self.pos += 1
+                    continue
+                flush()
+                parts.append(node)
+                buf_start = self.pos
+                continue
+            if closing and ch == "{":
+                flush()
+                start = self.pos
+                self.pos += 1
+                parts.append(Group(self.sequence(start, closing=True), start))
+                buf_start = self.pos
+                continue
+            if closing and ch == "}":
+                flush()
+                self.pos += 1
+                return Expansion(tuple(parts))
+            if not buf:
+                buf_start = self.pos
+            buf.append(ch)
+            self.pos += 1
+        if closing:
+            raise ExpansionSyntaxError("missing } to close this {", opened_at)
+        flush()
+        return Expansion(tuple(parts))
+
+    def dollar(self) -> Part | None:
+        """Parse what follows ``$``; None when it is a literal dollar sign."""
+        text = self.text
+        start = self.pos
+        if text.startswith("${", start):
+            return self.braced(start)
+        header = _HEADER_PREFIX.match(text, start + 1)
+        if header:
+            name = _HEADER_NAME.match(text, header.end())
+            if name:
+                self.pos = name.end()
+                return Variable(text[start + 1:self.pos], start)
+        match = _NAME.match(text, start + 1)
+        if not match:
+            return None
+        self.pos = match.end()
+        return Variable(match.group(), start)
+
+    def braced(self, start: int) -> Part:
+        """Parse ``${...}`` starting at ``start``."""
+        text = self.text
+        self.pos = start + 2
+        header = _HEADER_PREFIX.match(text, self.pos)
+        if header:
+            name = _HEADER_NAME.match(text, header.end())
+            if name and text.startswith("}", name.end()):
+                self.pos = name.end() + 1
+                return Variable(text[start + 2:name.end()], start)
+        match = _NAME.match(text, self.pos)
+        if not match:
+            raise ExpansionSyntaxError("expected a variable or item name after ${", start)
+        name = match.group()
+        self.pos = match.end()
+        if text.startswith("}", self.pos):
+            self.pos += 1
+            return Variable(name, start)
+        if text.startswith(":", self.pos):
+            self.pos += 1
+            return Operator(name, self.sequence(start, closing=True), start)
+        return Item(name, self.arguments(start), start)
+
+    def arguments(self, start: int) -> tuple[Word | Group, ...]:
+        """Read an item's words and ``{...}`` groups up to its closing brace."""
+        text = self.text
+        args: list[Word | Group] = []
+        while True:
+            while self.pos < len(text) and text[self.pos] in " \t\n\r":
+                self.pos += 1
+            if self.pos >= len(text):
+                raise ExpansionSyntaxError("missing } to close this ${", start)
+            ch = text[self.pos]
+            if ch == "}":
+                self.pos += 1
+                return tuple(args)
+            if ch == "{":
+                opened = self.pos
+                self.pos += 1
+                args.append(Group(self.sequence(opened, closing=True), opened))
+                continue
+            word_start = self.pos
+            while self.pos < len(text) and text[self.pos] not in " \t\n\r{}":
+                self.pos += 1
+            args.append(Word(text[word_start:self.pos], word_start))

@@ -1,0 +1,494 @@
+"""The line pre-lexer: physical lines in, exim's logical lines out.
+
+exim does all textual work before it parses a statement (readconf.c,
+``get_config_line``): macro substitution on each physical line, comment lines
+(recognised *after* substitution), ``.ifdef`` and friends, ``.include``,
+backslash continuations, and ``begin`` section switches.  Macro definitions take
+effect as soon as their logical line is complete, so they are handled here too.
+Doing it in the same order as exim is the only way to read hand-grown files the
+way exim does; every quirk below is exim's, with the spec chapter noted.
+
+Each logical line keeps a map from its characters back to the file, line and
+column the user typed them at, through continuations, includes and macro
+replacements, so that every later diagnostic can point at the user's text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from migrate.errors import ConfigError, Diagnostic, Span
+
+SPACE = " \t\n\r\f\v"
+# exim adds an "s" to the name after ``begin`` and looks it up caselessly.
+SECTION_NAMES = {
+    "acls": "acl", "authenticators": "authenticators", "local_scans": "local_scan",
+    "retrys": "retry", "rewrites": "rewrite", "routers": "routers", "transports": "transports",
+}
+SECTIONS = tuple(SECTION_NAMES)
+# exim keeps a stack of ten conditional states (CSTATE_STACK_SIZE).
+MAX_CONDITIONAL_DEPTH = 10
+# exim has no bound; we stop runaway include chains long before the fd limit.
+MAX_INCLUDE_DEPTH = 32
+MAX_MACRO_NAME = 63
+_UPPER = re.compile(r"[A-Z]|_[A-Z]")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_]*")
+_DIRECTIVES = ("ifdef", "ifndef", "elifdef", "elifndef", "else", "endif")
+# Transitions of exim's three conditional states; columns: .ifdef-like true,
+# .ifdef-like false, .elifdef-like true (or .else), .elifdef-like false.
+_NEXT_STATE = ((0, 1, 2, 2), (2, 2, 0, 1), (2, 2, 2, 2))
+_DIRECTIVE_ACTIONS = {  # name: (action if a macro matched, action if not, push/pop)
+    "ifdef": (0, 1, 1),
+    "ifndef": (1, 0, 1),
+    "elifdef": (2, 3, 0),
+    "elifndef": (3, 2, 0),
+    "else": (2, 2, 0),
+    "endif": (0, 0, -1),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Macro:
+    """A macro as exim holds it: definition order decides substitution order."""
+
+    name: str
+    value: str
+    builtin: bool = False
+    command_line: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One physical line's share of a logical line."""
+
+    start: int  # offset in the logical text where this piece begins
+    file: str
+    line: int
+    col: int  # 1-based column of the piece's first character
+    colmap: tuple[int, ...] | None = None  # per-character columns after macro replacement
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalLine:
+    """A statement's text as exim sees it, with the way back to the user's lines."""
+
+    text: str
+    section: str
+    segments: tuple[Segment, ...]
+    source: str
+    macros: tuple[str, ...] = ()
+
+    def locate(self, offset: int) -> tuple[str, int, int]:
+        """Map an offset in ``text`` to the file, line and column the user typed it at."""
+        seg = self.segments[0]
+        for candidate in self.segments:
+            if candidate.start > offset:
+                break
+            seg = candidate
+        rel = offset - seg.start
+        if seg.colmap is not None:
+            if not seg.colmap:
+                return seg.file, seg.line, seg.col
+            return seg.file, seg.line, seg.colmap[min(max(rel, 0), len(seg.colmap) - 1)]
+        return seg.file, seg.line, seg.col + max(rel, 0)
+
+    def span(self, start: int = 0, end: int | None = None) -> Span:
+        """Return the span of ``text[start:end]`` (the whole line by default)."""
+        end = len(self.text) if end is None else end
+        file, line, col = self.locate(start)
+        end_file, end_line, end_col = self.locate(max(end - 1, start))
+        if end_file != file:
+            end_line, end_col = line, col
+        return Span(file, line, col, end_line, end_col)
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """A ``.ifdef``-family or ``.include`` line and what exim did with it."""
+
+    span: Span
+    kind: str
+    argument: str
+    active: bool  # False when it sat in a skipped region (only its nesting counted)
+    taken: bool | None = None  # for conditionals: did the following branch get read?
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMarker:
+    """A ``# LINE "FILE"`` line of ``exim -bP config``: where reading moved to."""
+
+    file: str
+    line: int
+
+
+@dataclass
+class _OpenFile:
+    name: str
+    real: str
+    lines: list[str]
+    index: int = 0
+
+
+@dataclass
+class PreLexer:
+    """Reads one exim configuration the way exim's ``get_config_line`` does."""
+
+    path: str
+    defines: dict[str, str] = field(default_factory=dict)
+    builtin_macros: dict[str, str] | None = None
+    lines: list[LogicalLine] = field(default_factory=list)
+    directives: list[Directive] = field(default_factory=list)
+    timeline: list[LogicalLine | PositionMarker] = field(default_factory=list)
+    macro_definitions: list[tuple[LogicalLine, Macro, str]] = field(default_factory=list)
+    files: dict[str, list[str]] = field(default_factory=dict)
+    line_kinds: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        builtins = load_builtin_macros() if self.builtin_macros is None else self.builtin_macros
+        # exim prepends builtins in alphabetical order, so they scan reverse-sorted.
+        self._builtins = [Macro(n, v, builtin=True) for n, v in sorted(builtins.items(), reverse=True)]
+        self._user = [Macro(n, v, command_line=True) for n, v in self.defines.items()]
+        self._stack: list[_OpenFile] = []
+        self._cstate = 0
+        self._cstack: list[tuple[int, Directive]] = []
+        self._section = "main"
+        self._seen_sections: set[str] = set()
+
+    # -- public -------------------------------------------------------------
+
+    def run(self) -> list[LogicalLine]:
+        """Read the whole configuration; raise ConfigError at exim's first fatal error."""
+        self._open(self.path, None, None)
+        while (line := self._logical_line()) is not None:
+            self._handle(line)
+        return self.lines
+
+    # -- files --------------------------------------------------------------
+
+    def _open(self, name: str, where: LogicalLine | None, raw: Segment | None) -> None:
+        real = os.path.realpath(name)
+        if any(f.real == real for f in self._stack):
+            chain = " -> ".join(f.name for f in self._stack) + f" -> {name}"
+            self._fail_at(raw, f"include loop: {chain}", "EXIM-READ-INCLUDE-LOOP")
+        if len(self._stack) >= MAX_INCLUDE_DEPTH:
+            self._fail_at(raw, f".include nested deeper than {MAX_INCLUDE_DEPTH} files", "EXIM-READ-INCLUDE-DEPTH")
+        self._stack.append(_OpenFile(name, real, self._read_lines(name, raw)))
+        self.line_kinds.setdefault(name, ["blank"] * len(self.files[name]))
+
+    def _read_lines(self, name: str, raw: Segment | None) -> list[str]:
+        what = "included configuration file" if raw else "configuration file"
+        path = Path(name)
+        try:
+            if path.is_dir():
+                self._fail_at(raw, f"{what} {name} is a directory, not a file", "EXIM-READ-FILE", name)
+            data = path.read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self._fail_at(raw, f"failed to open {what} {name}: {reason}", "EXIM-READ-FILE", name)
+        text = data.decode("utf-8", errors="surrogateescape")
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        self.files[name] = lines
+        for number, line in enumerate(lines, 1):
+            if "\x00" in line:
+                span = Span(name, number, line.index("\x00") + 1, number, line.index("\x00") + 1)
+                raise ConfigError(Diagnostic(
+                    span, "error", "EXIM-READ-BINARY",
+                    "NUL byte in configuration line (binary data?); exim would silently cut the line here",
+                    line.replace("\x00", "\\0"),
+                ))
+        return lines
+
+    def _next_physical(self) -> tuple[_OpenFile, int, str] | None:
+        while self._stack:
+            current = self._stack[-1]
+            if current.index < len(current.lines):
+                current.index += 1
+                if current.index == 1:
+                    self.timeline.append(PositionMarker(current.name, 1))
+                return current, current.index, current.lines[current.index - 1]
+            self._stack.pop()
+            if self._stack:
+                parent = self._stack[-1]
+                self.timeline.append(PositionMarker(parent.name, parent.index))
+        return None
+
+    # -- logical lines ------------------------------------------------------
+
+    def _logical_line(self) -> LogicalLine | None:
+        text = ""
+        segments: list[Segment] = []
+        sources: list[str] = []
+        used: list[str] = []
+        while True:
+            physical = self._next_physical()
+            if physical is None:
+                if self._cstack:
+                    opened = self._cstack[-1][1]
+                    raise ConfigError(Diagnostic(
+                        opened.span, "error", "EXIM-READ-ENDIF-MISSING",
+                        f"unexpected end of configuration file: .endif missing for this .{opened.kind}",
+                        self._physical_text(opened.span.file, opened.span.line),
+                    ))
+                break
+            current, number, raw = physical
+            kinds = self.line_kinds[current.name]
+            start = _skip_space(raw, 0)
+            piece, colmap, found, names = self._substitute(raw, start, at_line_start=not text)
+            used.extend(names)
+            lead = _skip_space(piece, 0)
+            if lead >= len(piece):
+                continue  # blank, or emptied by a macro
+            if piece[lead] == "#":
+                kinds[number - 1] = "comment"
+                continue
+            seg_col = (colmap[lead] if colmap else lead + 1)
+            if piece[lead] == "." and self._directive(current, number, raw, piece, lead, seg_col, found):
+                continue
+            if self._cstate != 0:
+                kinds[number - 1] = "skipped"
+                continue
+            if self._include(current, number, piece, lead, seg_col):
+                continue
+            kinds[number - 1] = "statement"
+            body = piece[lead:].rstrip(SPACE)
+            sources.append(raw.strip(SPACE))
+            segments.append(Segment(len(text), current.name, number, seg_col,
+                                    tuple(colmap[lead:lead + len(body)]) if colmap else None))
+            text = (text + body).rstrip(SPACE)
+            if not text:
+                segments.clear()
+                sources.clear()
+                continue
+            if not text.endswith("\\"):
+                break
+            text = text[:-1]
+        if not text:
+            return None
+        return LogicalLine(text, self._section, tuple(segments), "\n".join(sources), tuple(dict.fromkeys(used)))
+
+    def _substitute(self, raw: str, start: int, *, at_line_start: bool) -> tuple[str, list[int] | None, bool, list[str]]:
+        """Apply macros to one physical line exactly as exim orders them."""
+        scan_from = start
+        if at_line_start and raw[start:start + 1].isupper() and raw[start].isascii():
+            end = _NAME_CHARS.match(raw, start).end()
+            after = _skip_space(raw, end)
+            if raw[after:after + 1] == "=":
+                scan_from = after  # a macro definition: its name is not replaced
+        first = _UPPER.search(raw, scan_from)
+        if first is None:
+            return raw, None, False, []
+        macros = (self._builtins + self._user) if raw[first.start()] == "_" else self._user
+        text = raw
+        colmap: list[int] | None = None
+        names: list[str] = []
+        for macro in macros:
+            pos = text.find(macro.name, first.start())
+            while pos >= 0:
+                if colmap is None:
+                    colmap = list(range(1, len(text) + 1))
+                anchor = colmap[pos] if pos < len(colmap) else len(raw)
+                text = text[:pos] + macro.value + text[pos + len(macro.name):]
+                colmap[pos:pos + len(macro.name)] = [anchor] * len(macro.value)
+                if not macro.builtin:
+                    names.append(macro.name)
+                pos = text.find(macro.name, pos + len(macro.value))
+        return text, colmap, colmap is not None, names
+
+    # -- directives ---------------------------------------------------------
+
+    def _directive(self, current: _OpenFile, number: int, raw: str, piece: str, lead: int, col: int, found: bool) -> bool:
+        """Handle ``.ifdef``-family lines; return True when the line was one."""
+        word = piece[lead + 1:]
+        for name in _DIRECTIVES:
+            if not word.startswith(name):
+                continue
+            follow = word[len(name):len(name) + 1]
+            span = Span(current.name, number, col, number, col + len(name))
+            self.line_kinds[current.name][number - 1] = "directive"
+            if follow not in ("", " ", "\n"):
+                # exim 4.96 checks for ' ' (and a literal 't'), so a tab or any
+                # other character makes it skip the whole line without a word.
+                if follow != "t":
+                    raise ConfigError(Diagnostic(
+                        span, "error", "EXIM-READ-DIRECTIVE",
+                        f"'.{name}' must be followed by a space; exim silently ignores this line",
+                        raw,
+                    ))
+            action_true, action_false, pushpop = _DIRECTIVE_ACTIONS[name]
+            action = action_true if found else action_false
+            argument = word[len(name):].strip(SPACE)
+            if pushpop > 0:
+                if len(self._cstack) >= MAX_CONDITIONAL_DEPTH - 1:
+                    raise ConfigError(Diagnostic(span, "error", "EXIM-READ-NESTING", f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH - 1} levels)", raw))
+                outer = self._cstate
+                self._cstate = _NEXT_STATE[outer][action]
+                directive = Directive(span, name, argument, outer == 0, self._cstate == 0)
+                self._cstack.append((outer, directive))
+            else:
+                if not self._cstack:
+                    raise ConfigError(Diagnostic(span, "error", "EXIM-READ-ENDIF", f".{name} without matching .ifdef", raw))
+                if pushpop < 0:
+                    outer, _ = self._cstack.pop()
+                    self._cstate = outer
+                    directive = Directive(span, name, argument, True, None)
+                else:
+                    outer = self._cstack[-1][0]
+                    self._cstate = _NEXT_STATE[self._cstate][action]
+                    directive = Directive(span, name, argument, outer == 0, self._cstate == 0)
+            self.directives.append(directive)
+            return True
+        return False
+
+    def _include(self, current: _OpenFile, number: int, piece: str, lead: int, col: int) -> bool:
+        """Handle ``.include`` and ``.include_if_exists``; return True when the line was one."""
+        rest = piece[lead:]
+        if rest.startswith(".include_if_exists") and rest[18:19] and rest[18] in SPACE:
+            optional, offset = True, 18
+        elif rest.startswith(".include") and rest[8:9] and rest[8] in SPACE:
+            optional, offset = False, 8
+        else:
+            return False
+        target = rest[offset:].strip(SPACE)
+        if len(target) >= 2 and target[0] == '"' and target[-1] == '"':
+            target = target[1:-1]
+        span = Span(current.name, number, col, number, col + len(rest.rstrip(SPACE)) - 1)
+        self.line_kinds[current.name][number - 1] = "directive"
+        kind = "include_if_exists" if optional else "include"
+        if not target:
+            raise ConfigError(Diagnostic(span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", current.lines[number - 1]))
+        resolved = target if target.startswith("/") else os.path.join(os.path.dirname(current.name), target)
+        if optional and not os.path.exists(resolved):
+            self.directives.append(Directive(span, kind, target, True, False))
+            return True
+        self.directives.append(Directive(span, kind, target, True, True))
+        self.timeline.append(PositionMarker(current.name, number))
+        self._open(resolved, None, Segment(0, current.name, number, col))
+        return True
+
+    # -- statements that change the reader's state --------------------------
+
+    def _handle(self, line: LogicalLine) -> None:
+        self.timeline.append(line)
+        text = line.text
+        if text[:6].lower() == "begin ":
+            self._begin(line)
+            return
+        if self._is_macro_definition(text):
+            self._define(line)
+        self.lines.append(line)
+
+    def _begin(self, line: LogicalLine) -> None:
+        name = line.text[6:].strip(SPACE)
+        plural = name if name[-1:].lower() == "s" else name + "s"
+        if plural.lower() not in SECTIONS:
+            self._fail(line, f'"{name}" is not a known configuration section name', "EXIM-READ-SECTION",
+                       notes=["known sections: acl, authenticators, local_scan, retry, rewrite, routers, transports"])
+        key = plural.lower()
+        if key in self._seen_sections:
+            self._fail(line, f'"{plural}" section is repeated in the configuration file', "EXIM-READ-SECTION")
+        self._seen_sections.add(key)
+        self._section = SECTION_NAMES[key]
+        self.lines.append(LogicalLine(line.text, "begin", line.segments, line.source, line.macros))
+
+    def _is_macro_definition(self, text: str) -> bool:
+        """exim's rule for which lines define macros differs per section."""
+        if not text[0].isupper() or not text[0].isascii():
+            return False
+        if self._section == "main":
+            return True
+        if self._section in ("acl", "routers", "transports", "authenticators"):
+            end = _NAME_CHARS.match(text).end()
+            return text[_skip_space(text, end):][:1] == "="
+        return False
+
+    def _define(self, line: LogicalLine) -> None:
+        text = line.text
+        end = _NAME_CHARS.match(text).end()
+        name = text[:end]
+        pos = _skip_space(text, end)
+        if text[pos:pos + 1] != "=":
+            self._fail(line, "malformed macro definition: expected NAME = value", "EXIM-READ-MACRO", at=pos)
+        if len(name) > MAX_MACRO_NAME:
+            self._fail(line, f"macro name too long (maximum is {MAX_MACRO_NAME} characters)", "EXIM-READ-MACRO")
+        redefine = text[pos + 1:pos + 2] == "="
+        value = text[_skip_space(text, pos + (2 if redefine else 1)):]
+        existing = None
+        for macro in self._builtins + self._user:
+            if macro.name == name:
+                existing = macro
+                break
+            if len(macro.name) < len(name) and macro.name in name:
+                self._fail(line, f'"{name}" cannot be defined as a macro because previously defined macro "{macro.name}" is a substring', "EXIM-READ-MACRO")
+        if existing is not None and not existing.command_line and not redefine:
+            self._fail(line, f'macro "{name}" is already defined (use "==" if you want to redefine it)', "EXIM-READ-MACRO")
+        if existing is not None and existing.command_line:
+            self.macro_definitions.append((line, Macro(name, value), "overridden"))
+            return
+        if redefine:
+            if existing is None:
+                self._fail(line, f'can\'t redefine an undefined macro "{name}"', "EXIM-READ-MACRO")
+            index = self._user.index(existing)
+            self._user[index] = Macro(name, value)
+            self.macro_definitions.append((line, self._user[index], "redefined"))
+            return
+        macro = Macro(name, value)
+        self._user.append(macro)
+        self.macro_definitions.append((line, macro, "defined"))
+
+    # -- errors -------------------------------------------------------------
+
+    def _physical_text(self, file: str, line: int) -> str:
+        lines = self.files.get(file, [])
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def _fail(self, line: LogicalLine, message: str, rule: str, *, at: int = 0, notes: list[str] | None = None) -> None:
+        span = line.span(at)
+        raise ConfigError(Diagnostic(span, "error", rule, message, self._physical_text(span.file, span.line)), notes or [])
+
+    def _fail_at(self, where: Segment | None, message: str, rule: str, file: str | None = None) -> None:
+        if where is None:
+            span = Span(file or self.path, 0, 0, 0, 0)
+            raise ConfigError(Diagnostic(span, "error", rule, message))
+        span = Span(where.file, where.line, where.col, where.line, where.col)
+        raise ConfigError(Diagnostic(span, "error", rule, message, self._physical_text(where.file, where.line)))
+
+    @property
+    def macros(self) -> list[Macro]:
+        """The user macros in force at the end of the file, in definition order."""
+        return list(self._user)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in SPACE:
+        pos += 1
+    return pos
+
+
+def load_builtin_macros() -> dict[str, str]:
+    """exim 4.96's built-in macros, recorded by tools/gen_exim_builtins.py."""
+    return exim_builtins()["macros"]  # type: ignore[no-any-return]
+
+
+_BUILTINS: dict[str, object] | None = None
+
+
+def exim_builtins() -> dict[str, object]:
+    """Load the recorded facts about the exim build we mirror (cached)."""
+    global _BUILTINS
+    if _BUILTINS is None:
+        data = resources.files("migrate.reader").joinpath("exim_builtins.json").read_text()
+        _BUILTINS = json.loads(data)
+    return _BUILTINS
+
+
+def iter_statements(lines: list[LogicalLine]) -> Iterator[LogicalLine]:
+    """Yield the logical lines that are statements (not ``begin`` lines)."""
+    return (line for line in lines if line.section != "begin")

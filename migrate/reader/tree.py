@@ -1,0 +1,225 @@
+"""The parse tree: what the user wrote, typed and located, nothing interpreted.
+
+Frozen dataclasses with tuples, so nodes hash, compare and diff cleanly.  Every
+statement carries the span of its logical line and the user's own text
+(``source``, before macro substitution); values keep their exim-level text and,
+where they contain ``$``, the parsed expansion tree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from migrate.errors import Diagnostic, Span
+from migrate.reader.expansion import Expansion
+from migrate.reader.lists import ListItem
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """An option's right-hand side: as written, as exim stores it, and parsed."""
+
+    raw: str  # after macros, before de-quoting
+    text: str  # what exim stores: de-quoted when the value was a quoted string
+    quoted: bool
+    span: Span
+    expansion: Expansion | None = None  # None when the text has no "$"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """Fields every statement has: where it is and how the user wrote it."""
+
+    span: Span
+    source: str
+    macros: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MacroDefinition(Statement):
+    """``NAME = value`` or ``NAME == value``; ``effect`` says what exim did with it."""
+
+    name: str
+    value: str
+    redefine: bool
+    effect: str  # "defined" | "redefined" | "overridden" (a -D on the command line won)
+
+
+@dataclass(frozen=True, slots=True)
+class Option(Statement):
+    """``[hide] [no_|not_]name [= value]`` in the main section, a driver or local_scan."""
+
+    name: str  # without no_/not_
+    value: Value | None
+    negated: bool = False
+    hidden: bool = False
+
+    @property
+    def bool_value(self) -> bool | None:
+        """The boolean exim reads, when the option is written as one."""
+        if self.value is None:
+            return not self.negated
+        lowered = self.value.text.strip().lower()
+        if lowered in ("true", "yes"):
+            return True
+        if lowered in ("false", "no"):
+            return False
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NamedList(Statement):
+    """``domainlist``/``hostlist``/``addresslist``/``localpartlist NAME = items``."""
+
+    kind: str  # "domain" | "host" | "address" | "localpart"
+    name: str
+    value: Value
+    separator: str
+    items: tuple[ListItem, ...]
+    hidden: bool = False
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AclCondition(Statement):
+    """A condition or modifier of an ACL statement, e.g. ``!verify = sender``."""
+
+    name: str
+    value: Value | None  # None only for endpass
+    negated: bool = False
+    modifier: bool = False
+    variable: str = ""  # for "set acl_m_x = ..."
+
+
+@dataclass(frozen=True, slots=True)
+class AclStatement(Statement):
+    """A verb with its conditions and modifiers, in the order exim tests them."""
+
+    verb: str
+    conditions: tuple[AclCondition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Acl(Statement):
+    """A named ACL from the ``acl`` section."""
+
+    name: str
+    statements: tuple[AclStatement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Driver(Statement):
+    """A router, transport or authenticator instance: ``name:`` plus its options."""
+
+    kind: str  # "router" | "transport" | "authenticator"
+    name: str
+    driver: str
+    options: tuple[Option, ...]
+
+    def option(self, name: str) -> Option | None:
+        """The option of that name, if set."""
+        return next((o for o in self.options if o.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryStep:
+    """One ``F,2h,15m`` / ``G,16h,1h,1.5`` element of a retry rule."""
+
+    algorithm: str
+    cutoff: str
+    params: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRule(Statement):
+    """``pattern error [senders=...] steps`` from the ``retry`` section."""
+
+    pattern: str
+    error: str
+    senders: str
+    steps: tuple[RetryStep, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteRule(Statement):
+    """``pattern replacement flags`` from the ``rewrite`` section."""
+
+    pattern: str
+    replacement: Value
+    flags: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionalBranch:
+    """An ``.ifdef``-family or ``.include`` directive and whether exim followed it."""
+
+    span: Span
+    directive: str
+    argument: str
+    active: bool
+    taken: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExiMConfig:
+    """A whole configuration as read: sections in file order, plus how it was read."""
+
+    path: str
+    main: tuple[Option | NamedList | MacroDefinition, ...] = ()
+    acls: tuple[Acl, ...] = ()
+    routers: tuple[Driver, ...] = ()
+    transports: tuple[Driver, ...] = ()
+    authenticators: tuple[Driver, ...] = ()
+    retry: tuple[RetryRule, ...] = ()
+    rewrite: tuple[RewriteRule, ...] = ()
+    local_scan: tuple[Option, ...] = ()
+    section_macros: tuple[MacroDefinition, ...] = ()  # defined between ACLs or drivers
+    directives: tuple[ConditionalBranch, ...] = ()
+    defines: tuple[tuple[str, str], ...] = ()
+    files: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    resolved_lines: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def options(self) -> dict[str, Option]:
+        """Main-section options by name."""
+        return {s.name: s for s in self.main if isinstance(s, Option)}
+
+    @property
+    def named_lists(self) -> dict[str, NamedList]:
+        """Named lists by name."""
+        return {s.name: s for s in self.main if isinstance(s, NamedList)}
+
+    def statements(self) -> list[Statement]:
+        """Every statement read, in a stable order (section, then file order)."""
+        found: list[Statement] = list(self.main)
+        for acl in self.acls:
+            found.append(acl)
+            for statement in acl.statements:
+                found.append(statement)
+                found.extend(statement.conditions)
+        for driver in (*self.routers, *self.transports, *self.authenticators):
+            found.append(driver)
+            found.extend(driver.options)
+        found.extend(self.retry)
+        found.extend(self.rewrite)
+        found.extend(self.local_scan)
+        found.extend(self.section_macros)
+        return found
+
+
+def to_dict(node: object) -> object:
+    """Convert a tree (or any part of it) to JSON-ready data, tagging node types."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        data: dict[str, object] = {"type": type(node).__name__}
+        for f in dataclasses.fields(node):
+            if f.name == "resolved_lines":
+                continue
+            data[f.name] = to_dict(getattr(node, f.name))
+        return data
+    if isinstance(node, (tuple, list)):
+        return [to_dict(item) for item in node]
+    if isinstance(node, dict):
+        return {k: to_dict(v) for k, v in node.items()}
+    return node
