@@ -52,22 +52,26 @@ def format_like_exim(lines: Iterable[str], version: str = "4.96", *, terse: bool
 
 
 def _collapse(text: str) -> str:
-    """Fold each run of blanks to one space, stopping before a quote or ``$``."""
-    out: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch not in _BLANKS:
-            out.append(ch)
-            i += 1
+    """Fold runs of blanks to one space the way exim's ``print_config`` does.
+
+    exim stops folding at a quote or ``$`` after a run, but it tests the
+    character at the run's *old* end after moving the rest of the line left,
+    so after a run of n blanks it looks n-1 characters further on.  We copy
+    that, since the point is to print what exim prints.
+    """
+    buf = list(text)
+    p = 0
+    while p < len(buf):
+        if buf[p] not in _BLANKS:
+            p += 1
             continue
-        j = i
-        while j < n and text[j] in _BLANKS:
-            j += 1
-        out.append(" ")
-        if j < n and text[j] in "\"'$":
-            out.append(text[j:])
-            return "".join(out)
-        i = j
-    return "".join(out)
+        buf[p] = " "
+        nxt = p
+        while nxt < len(buf) and buf[nxt] in _BLANKS:
+            nxt += 1
+        if nxt - p > 1:
+            del buf[p + 1:nxt]
+        if nxt < len(buf) and buf[nxt] in "\"'$":
+            break
+        p += 1
+    return "".join(buf)

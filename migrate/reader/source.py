@@ -364,6 +364,8 @@ class PreLexer:
         kind = "include_if_exists" if optional else "include"
         if not target:
             raise ConfigError(Diagnostic(span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", current.lines[number - 1]))
+        if optional and not target.startswith("/"):
+            raise ConfigError(Diagnostic(span, "error", "EXIM-READ-INCLUDE", f'.include specifies a non-absolute path "{target}" (exim requires one for .include_if_exists)', current.lines[number - 1]))
         resolved = target if target.startswith("/") else os.path.join(os.path.dirname(current.name), target)
         if optional and not os.path.exists(resolved):
             self.directives.append(Directive(span, kind, target, True, False))
