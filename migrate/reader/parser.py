@@ -157,7 +157,8 @@ class _Builder:
         if quoted:
             end = grammar.quoted_end(raw)
             if raw[end:].strip():
-                self._fail(line, f"extra characters follow string value for {name}", "EXIM-READ-OPTION", at=at + end)
+                junk = end + len(raw[end:]) - len(raw[end:].lstrip())
+                self._fail(line, f"extra characters follow string value for {name}", "EXIM-READ-OPTION", at=at + junk)
             text = grammar.dequote(raw[:end])
         return self._expanded(line, at, raw, text, quoted)
 
@@ -235,8 +236,9 @@ class _Builder:
         if header:
             self._finish_block(section)
             name = header.group(1)
+            junk = len(line.text[header.end():]) - len(line.text[header.end():].lstrip())
             if line.text[header.end():].strip():
-                self._fail(line, f"extra characters follow driver name {name}", "EXIM-READ-DRIVER", at=header.end())
+                self._fail(line, f"extra characters follow driver name {name}", "EXIM-READ-DRIVER", at=header.end() + junk)
             if any(d.name == name for d in self.drivers[section]):
                 self._fail(line, f'there are two {kind}s called "{name}"', "EXIM-READ-DUPLICATE")
             self._driver = (line, name, [])

@@ -326,8 +326,8 @@ class PreLexer:
             action = action_true if found else action_false
             argument = word[len(name):].strip(SPACE)
             if pushpop > 0:
-                if len(self._cstack) >= MAX_CONDITIONAL_DEPTH - 1:
-                    raise ConfigError(Diagnostic(span, "error", "EXIM-READ-NESTING", f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH - 1} levels)", raw))
+                if len(self._cstack) >= MAX_CONDITIONAL_DEPTH:
+                    raise ConfigError(Diagnostic(span, "error", "EXIM-READ-NESTING", f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH} levels)", raw))
                 outer = self._cstate
                 self._cstate = _NEXT_STATE[outer][action]
                 directive = Directive(span, name, argument, outer == 0, self._cstate == 0)

@@ -1,0 +1,131 @@
+"""Shared test fixtures: the real exim, and Debian's configurations made at test time.
+
+Nothing of Debian's is committed: the corpus is generated from the unpacked
+exim4-config package with Debian's own update-exim4.conf on every run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+DEBIAN_CONFIGTYPES = {
+    "internet": {
+        "dc_other_hostnames": "example.org;mail.example.org;example.com",
+        "dc_relay_domains": "relay.example.net;*.relay.example.net",
+        "dc_relay_nets": "192.0.2.0/24;2001:db8::/32",
+    },
+    "smarthost": {
+        "dc_smarthost": "smarthost.example.net::587",
+        "dc_relay_nets": "192.0.2.0/24",
+        "dc_local_interfaces": "127.0.0.1 ; ::1",
+    },
+    "satellite": {
+        "dc_smarthost": "smarthost.example.net",
+        "dc_readhost": "example.org",
+        "dc_hide_mailname": "true",
+        "dc_local_interfaces": "127.0.0.1 ; ::1",
+    },
+    "local": {"dc_other_hostnames": "vm", "dc_local_interfaces": "127.0.0.1 ; ::1"},
+}
+
+
+@dataclass
+class Exim:
+    """The real exim binary, asked questions the way the reference says."""
+
+    binary: Path
+    root: Path
+    spool: Path
+
+    def run(self, config: Path, *args: str, defines: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run exim on a config; -D definitions are passed the same way we take them."""
+        cmd = [str(self.binary), "-C", str(config)]
+        cmd += [f"-D{k}={v}" for k, v in (defines or {}).items()]
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
+
+    def error(self, config: Path) -> str:
+        """exim's own -bV complaint about a config ('' when it accepts it)."""
+        result = self.run(config, "-bV")
+        if result.returncode == 0:
+            return ""
+        lines = [line.strip() for line in result.stderr.splitlines() if "configuration error" not in line]
+        return " ".join(line for line in lines if line)
+
+
+def _missing(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is missing; under CI=true that is a failure (run `make test-deps`)")
+    pytest.skip(f"{what} is missing (run `make test-deps`)")
+
+
+@pytest.fixture(scope="session")
+def exim(tmp_path_factory: pytest.TempPathFactory) -> Exim:
+    """The exim unpacked by `make test-deps`."""
+    root = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "exim-root"))
+    binary = Path(os.environ.get("EXIM", root / "usr/sbin/exim4"))
+    if not binary.exists():
+        _missing(f"exim ({binary})")
+    spool = tmp_path_factory.mktemp("spool")
+    return Exim(binary, root, spool)
+
+
+@dataclass
+class Corpus:
+    """Debian's generated configs plus the package's template and example."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    defines: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _generate(exim: Exim, workdir: Path, name: str, values: dict[str, str], split: bool) -> Path:
+    conf = workdir / f"conf-{name}{'-split' if split else ''}"
+    shutil.copytree(exim.root / "etc/exim4", conf)
+    settings = {
+        "dc_eximconfig_configtype": name, "dc_other_hostnames": "", "dc_local_interfaces": "",
+        "dc_readhost": "", "dc_relay_domains": "", "dc_minimaldns": "false", "dc_relay_nets": "",
+        "dc_smarthost": "", "CFILEMODE": "644", "dc_use_split_config": "true" if split else "false",
+        "dc_hide_mailname": "", "dc_mailname_in_oh": "true", "dc_localdelivery": "mail_spool",
+    } | values
+    (conf / "update-exim4.conf.conf").write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))
+    out = workdir / f"{name}{'-split' if split else ''}.conf"
+    result = subprocess.run(
+        ["sh", str(exim.root / "usr/sbin/update-exim4.conf"), "-d", str(conf), "-o", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0 and out.exists(), result.stderr
+    out.chmod(0o644)
+    return out
+
+
+@pytest.fixture(scope="session")
+def debian_corpus(exim: Exim, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """Generate Debian's configs with Debian's own update-exim4.conf."""
+    workdir = tmp_path_factory.mktemp("debian")
+    workdir.chmod(0o755)
+    corpus = Corpus()
+    for name, values in DEBIAN_CONFIGTYPES.items():
+        corpus.files[name] = _generate(exim, workdir, name, values, split=False)
+    corpus.files["internet-split"] = _generate(exim, workdir, "internet", DEBIAN_CONFIGTYPES["internet"], split=True)
+    for key in list(corpus.files):
+        corpus.defines[key] = {"SPOOLDIR": str(exim.spool)}
+    template = workdir / "exim4.conf.template"
+    shutil.copy(exim.root / "etc/exim4/exim4.conf.template", template)
+    corpus.files["template"] = template
+    corpus.defines["template"] = {}
+    example = workdir / "example.conf"
+    shutil.copy(exim.root / "usr/share/doc/exim4-base/examples/example.conf", example)
+    corpus.files["upstream-example"] = example
+    corpus.defines["upstream-example"] = {}
+    for path in corpus.files.values():
+        path.chmod(0o644)
+    return corpus

@@ -1,0 +1,140 @@
+"""Malformed input: one located error, exit status 1, no traceback — compared with exim."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrate.errors import ConfigError
+from migrate.reader import read_config
+from tests.conftest import Exim
+
+HEAD = "keep_environment =\n"
+
+# name: (files, expected line, column, our message, exim's message or None where exim accepts)
+CASES: dict[str, tuple[dict[str, bytes | str], int, int, str, str | None]] = {
+    "unterminated-expansion": (
+        {"configure": HEAD + "acl_smtp_rcpt = acl_check\nbegin acl\nacl_check:\n  accept  domains = ${lookup{$domain}lsearch{/etc/d}\n"},
+        5, 21, "missing } to close this ${", None,
+    ),
+    "unknown-section": ({"configure": HEAD + "begin trans\n"}, 2, 1, '"trans" is not a known configuration section name', '"trans" is not a known configuration section name'),
+    "endif-without-ifdef": ({"configure": HEAD + "  .endif\n"}, 2, 3, ".endif without matching .ifdef", ".endif without matching .ifdef"),
+    "endif-missing": ({"configure": HEAD + ".ifdef FOO\nqualify_domain = x\n"}, 2, 1, ".endif missing", ".endif missing"),
+    "nested-too-deeply": ({"configure": HEAD + ".ifndef A\n" * 11 + ".endif\n" * 11}, 12, 1, "nested too deeply", "nested too deeply"),
+    "missing-include": ({"configure": HEAD + ".include /nonexistent/exim2smtpd.conf\n"}, 2, 1, "failed to open included configuration file /nonexistent/exim2smtpd.conf", "failed to open included configuration file /nonexistent/exim2smtpd.conf"),
+    "driver-option-in-main": ({"configure": HEAD + "driver = smtp\n"}, 2, 1, 'main option "driver" unknown', 'main option "driver" unknown'),
+    "misspelt-option": ({"configure": HEAD + "primary_hostnam = x\n"}, 2, 1, 'main option "primary_hostnam" unknown', 'main option "primary_hostnam" unknown'),
+    "misspelt-acl-condition": ({"configure": HEAD + "begin acl\na:\n  accept hosts = :\n\tverfy = recipient\n"}, 5, 2, "unknown ACL condition/modifier", "unknown ACL condition/modifier"),
+    "option-before-driver-name": ({"configure": HEAD + "begin routers\n  driver = accept\n"}, 3, 3, "router name missing", "router name missing"),
+    "junk-after-driver-name": ({"configure": HEAD + "begin routers\nr1: foo\n  driver = accept\n"}, 3, 5, "extra characters follow driver name r1", "extra characters follow driver name r1"),
+    "malformed-macro": ({"configure": HEAD + "Foo bar\n"}, 2, 5, "malformed macro definition", "malformed macro definition"),
+    "macro-substring": ({"configure": HEAD + "AB = 1\nABC = 2\n"}, 3, 1, 'previously defined macro "AB" is a substring', 'previously defined macro "AB" is a substring'),
+    "macro-defined-twice": ({"configure": HEAD + "AB = 1\nAB = 2\n"}, 3, 1, 'macro "AB" is already defined', 'macro "AB" is already defined'),
+    "option-set-twice": ({"configure": HEAD + "qualify_domain = a\nqualify_domain = b\n"}, 3, 1, '"qualify_domain" option set for the second time', '"qualify_domain" option set for the second time'),
+    "repeated-section": ({"configure": HEAD + "begin rewrite\nbegin rewrites\n"}, 3, 1, '"rewrites" section is repeated', '"rewrites" section is repeated'),
+    "negated-string-option": ({"configure": HEAD + "no_qualify_domain\n"}, 2, 1, "negation prefix applied to a non-boolean option", "negation prefix applied to a non-boolean option"),
+    "string-option-without-value": ({"configure": HEAD + "tls_advertise_hosts\n"}, 2, 1, "data missing", "data missing"),
+    "junk-after-quoted-value": ({"configure": HEAD + 'qualify_domain = "abc" x\n'}, 2, 24, "extra characters follow string value for qualify_domain", "extra characters follow string value for qualify_domain"),
+    "bad-retry-error": ({"configure": HEAD + "begin retry\n* no_such_error F,2h,15m\n"}, 3, 3, 'unknown or malformed retry error "no_such_error"', 'unknown or malformed retry error "no_such_error"'),
+    "include-if-exists-relative": ({"configure": HEAD + ".include_if_exists other.conf\n"}, 2, 1, "non-absolute path", "non-absolute path"),
+    # exim recurses until it runs out of file descriptors, then blames the open.
+    "include-loop": ({"configure": HEAD + ".include a.conf\n", "a.conf": "# a\n.include b.conf\n", "b.conf": ".include a.conf\n"}, 1, 1, "include loop", "failed to open included configuration file"),
+    "directive-then-tab": ({"configure": HEAD + ".ifdef\tFOO\nqualify_domain = x\n.endif\n"}, 2, 1, "must be followed by a space", ".endif without matching .ifdef"),
+    "nul-byte": ({"configure": HEAD.encode() + b"qualify_domain = a\x00b\n"}, 2, 19, "NUL byte", None),
+    "binary-garbage": ({"configure": b"\x89PNG\r\n\x1a\n\xff\xfe binary\n"}, 1, 1, "cannot read main option or named list", None),
+    "empty-file": ({"configure": ""}, 0, 0, "no statements", None),
+    "only-comments": ({"configure": "# nothing here\n\n   # still nothing\n"}, 0, 0, "no statements", None),
+}
+
+
+def _lay_out(tmp_path: Path, files: dict[str, bytes | str]) -> Path:
+    tmp_path.chmod(0o755)
+    for name, content in files.items():
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        path.chmod(0o644)
+    return tmp_path / "configure"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reader_gives_one_located_error(tmp_path: Path, case: str) -> None:
+    files, line, col, message, _ = CASES[case]
+    path = _lay_out(tmp_path, files)
+    with pytest.raises(ConfigError) as caught:
+        read_config(str(path))
+    diagnostic = caught.value.diagnostic
+    assert message in diagnostic.message
+    assert (diagnostic.span.line, diagnostic.span.col) == (line, col)
+    if case == "include-loop":
+        assert diagnostic.span.file.endswith("b.conf")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cli_reports_file_line_col_with_caret_and_exits_1(tmp_path: Path, case: str) -> None:
+    files, line, col, message, _ = CASES[case]
+    path = _lay_out(tmp_path, files)
+    result = _cli("parse", str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    first = result.stderr.splitlines()[0]
+    if line:
+        expected_file = str(tmp_path / "b.conf") if case == "include-loop" else str(path)
+        assert first.startswith(f"{expected_file}:{line}:{col}: error: ")
+        assert result.stderr.splitlines()[2].strip() == "^"
+    else:
+        assert first.startswith(f"{path}: error: ")
+    assert message in first
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("case", sorted(c for c, v in CASES.items() if v[4] is not None))
+def test_exim_rejects_the_same_files(exim: Exim, tmp_path: Path, case: str) -> None:
+    files, line, _, _, exim_says = CASES[case]
+    path = _lay_out(tmp_path, files)
+    complaint = exim.error(path)
+    assert exim_says in complaint  # type: ignore[operator]
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("case", ["unterminated-expansion", "nul-byte", "empty-file", "only-comments"])
+def test_cases_where_we_are_stricter_than_exim(exim: Exim, tmp_path: Path, case: str) -> None:
+    """exim -bV accepts these; each hides a mistake, so the reader refuses them (README)."""
+    path = _lay_out(tmp_path, CASES[case][0])
+    assert exim.error(path) == ""
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    result = _cli("parse", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{tmp_path}: error: ")
+    assert "is a directory" in result.stderr
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = _cli("parse", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "failed to open configuration file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "configure"
+    path.write_text(HEAD)
+    result = _cli("parse", str(path / "child"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_define_is_a_usage_error_with_status_1(tmp_path: Path) -> None:
+    path = _lay_out(tmp_path, {"configure": HEAD})
+    result = _cli("parse", str(path), "-D", "lower=1")
+    assert result.returncode == 1
+    assert "upper-case" in result.stderr

@@ -1,0 +1,71 @@
+"""The real exim is the oracle: it must accept what we accept and resolve it as we do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrate.reader import format_like_exim, read_config
+from tests.conftest import FIXTURES, Corpus, Exim
+
+CORPUS = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
+FIXTURE_RUNS = {
+    "article-mx": {},
+    "macros-conditionals": {},
+    "macros-conditionals-overridden": {"KILO": "20M", "USE_SMTPS": "", "RELAY_NETS": "198.51.100.0/24"},
+    "includes-lists": {},
+    "includes-lists-with-optional": {"FIXTURE_DIR": str(FIXTURES / "includes-lists")},
+    "continuations-tabs": {},
+}
+
+
+def _fixture_path(run: str) -> Path:
+    for name in sorted((p.name for p in FIXTURES.iterdir()), key=len, reverse=True):
+        if run.startswith(name):
+            return FIXTURES / name / "configure"
+    raise KeyError(run)
+
+
+def _assert_same_as_exim(exim: Exim, path: Path, defines: dict[str, str]) -> None:
+    config = read_config(str(path), defines)
+    assert config.diagnostics == ()
+    verdict = exim.run(path, "-bV", defines=defines)
+    assert verdict.returncode == 0, verdict.stderr
+    printed = exim.run(path, "-bP", "config", defines=defines)
+    assert printed.returncode == 0, printed.stderr
+    assert format_like_exim(config.resolved_lines) == printed.stdout
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("name", CORPUS)
+def test_debian_corpus_reads_exactly_as_exim(exim: Exim, debian_corpus: Corpus, name: str) -> None:
+    _assert_same_as_exim(exim, debian_corpus.files[name], debian_corpus.defines[name])
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("run", sorted(FIXTURE_RUNS))
+def test_fixtures_read_exactly_as_exim(exim: Exim, run: str) -> None:
+    _assert_same_as_exim(exim, _fixture_path(run), FIXTURE_RUNS[run])
+
+
+@pytest.mark.exim
+def test_generated_internet_config_has_the_expected_shape(debian_corpus: Corpus) -> None:
+    config = read_config(str(debian_corpus.files["internet"]), debian_corpus.defines["internet"])
+    assert len(config.files) == 1
+    assert sum(1 for _ in Path(config.path).open()) > 900
+    assert [r.name for r in config.routers][:3] == ["hubbed_hosts", "dnslookup_relay_to_domains", "dnslookup"]
+    relay_nets = config.named_lists["relay_from_hosts"]
+    assert [i.value for i in relay_nets.items] == ["192.0.2.0/24", "2001:db8::/32", "127.0.0.1", "::1"]
+    aliases = next(r for r in config.routers if r.name == "system_aliases")
+    lookup = aliases.option("data").value.expansion.lookups()[0]  # type: ignore[union-attr]
+    assert (lookup.type, lookup.source.literal()) == ("lsearch", "/etc/aliases")
+
+
+@pytest.mark.exim
+def test_split_and_unsplit_debian_configs_resolve_alike(debian_corpus: Corpus) -> None:
+    def statements(name: str) -> list[str]:
+        config = read_config(str(debian_corpus.files[name]), debian_corpus.defines[name])
+        return [line for line in config.resolved_lines if not line.startswith("#")]
+
+    assert statements("internet") == statements("internet-split")
