@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from migrate.reader.tree import Acl, Driver, ExiMConfig, MacroDefinition, NamedList, Option, Value
+from migrate.reader.tree import Acl, Driver, EximConfig, MacroDefinition, NamedList, Option, Value
 
 HIDDEN = "<hidden>"
 
@@ -31,7 +31,7 @@ def _option(option: Option) -> str:
     return f"{hide}[bold]{prefix}{escape(option.name)}[/bold]{_value(option.value, option.hidden)}  {_where(option)}"
 
 
-def build_tree(config: ExiMConfig) -> Tree:
+def build_tree(config: EximConfig) -> Tree:
     """Arrange the configuration as sections, blocks and statements."""
     root = Tree(f"[bold]{escape(config.path)}[/bold]  ({len(config.files)} file(s))")
     main = root.add("[cyan]main[/cyan]")
@@ -89,7 +89,7 @@ def _add_driver(parent: Tree, driver: Driver) -> None:
             node.add(_option(option))
 
 
-def print_tree(config: ExiMConfig) -> None:
+def print_tree(config: EximConfig) -> None:
     """Print the tree on stdout; colour only on a terminal, NO_COLOR honoured."""
     console = Console(no_color="NO_COLOR" in os.environ or None, soft_wrap=True)
     console.print(build_tree(config))

@@ -23,15 +23,15 @@ from migrate.reader.tree import (
     Acl,
     AclCondition,
     AclStatement,
-    ConditionalBranch,
     Driver,
-    ExiMConfig,
+    EximConfig,
     MacroDefinition,
     NamedList,
     Option,
     RetryRule,
     RetryStep,
     RewriteRule,
+    SectionStart,
     Value,
 )
 
@@ -58,6 +58,7 @@ class _Builder:
     rewrite: list[RewriteRule] = field(default_factory=list)
     section_macros: list[MacroDefinition] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    sections: list[SectionStart] = field(default_factory=list)
     _acl: tuple[LogicalLine, str, list[AclStatement]] | None = None
     _statement: tuple[LogicalLine, str, list[AclCondition]] | None = None
     _driver: tuple[LogicalLine, str, list[Option]] | None = None
@@ -75,6 +76,7 @@ class _Builder:
             if line.section == "begin":
                 self._finish_block(section)
                 section = self.lexer_section_after(line)
+                self.sections.append(SectionStart(line.span(), section))
                 continue
             if id(line) in self._macro_lines:
                 self._macro(line, section)
@@ -106,7 +108,8 @@ class _Builder:
         if "keyword" in result:
             self.main.append(self._named_list(line, result))
             return
-        option = self._option(line, result, set(self.tables["main_options"]), set(self.tables["main_boolean_options"]), "main option")
+        option = self._option(line, result, set(self.tables["main_options"]), "main option")
+        self._check_type(option, set(self.tables["main_boolean_options"]), set(self.tables["main_typed_options"]))
         self._no_repeat(option, [s for s in self.main if isinstance(s, Option)], line)
         self.main.append(option)
 
@@ -125,7 +128,7 @@ class _Builder:
 
     # -- options (main, drivers, local_scan) --------------------------------
 
-    def _option(self, line: LogicalLine, result: pp.ParseResults, known: set[str], booleans: set[str] | None, what: str) -> Option:
+    def _option(self, line: LogicalLine, result: pp.ParseResults, known: set[str], what: str) -> Option:
         name = result["name"]
         negated = False
         base = name
@@ -134,16 +137,23 @@ class _Builder:
                 negated, base = True, name[len(prefix):]
         if base not in known:
             self._fail(line, f'{what} "{name}" unknown', "EXIM-READ-UNKNOWN-OPTION", at=line.text.find(name))
-        has_value = "equals" in result
-        if booleans is not None:
-            if negated and base not in booleans:
-                self._fail(line, "negation prefix applied to a non-boolean option", "EXIM-READ-OPTION")
-            if negated and has_value:
-                self._fail(line, f"extra characters follow boolean option {name}", "EXIM-READ-OPTION")
-            if not has_value and base not in booleans:
-                self._fail(line, f"unexpected end of line (data missing) after {name}", "EXIM-READ-OPTION")
-        value = self._value(line, result["value_at"], result["value"], name) if has_value else None
+        value = self._value(line, result["value_at"], result["value"], name) if "equals" in result else None
         return Option(line.span(), line.source, line.macros, base, value, negated, hidden="hide" in result)
+
+    def _check_type(self, option: Option, booleans: set[str], typed: set[str]) -> None:
+        """exim's rules for booleans versus options that need a value (readconf.c).
+
+        Only options whose type we recorded are checked: exim does not print
+        hidden options such as ``verify``, so we cannot know theirs.
+        """
+        if option.name not in typed:
+            return
+        if option.negated and option.name not in booleans:
+            self._fail_node(option, "negation prefix applied to a non-boolean option", "EXIM-READ-OPTION")
+        if option.negated and option.value is not None:
+            self._fail_node(option, f"extra characters follow boolean option no_{option.name}", "EXIM-READ-OPTION")
+        if option.value is None and option.name not in booleans:
+            self._fail_node(option, f"unexpected end of line (data missing) after {option.name}", "EXIM-READ-OPTION")
 
     def _no_repeat(self, option: Option, seen: list[Option], line: LogicalLine) -> None:
         if option.name in REPEATABLE:
@@ -249,7 +259,7 @@ class _Builder:
         known = set(self.tables["driver_generic_options"][kind])
         for private in self.tables["driver_private_options"][kind].values():
             known.update(private)
-        option = self._option(line, result, known, None, f"{kind} option")
+        option = self._option(line, result, known, f"{kind} option")
         self._no_repeat(option, self._driver[2], line)  # type: ignore[index]
         self._driver[2].append(option)  # type: ignore[index]
 
@@ -265,11 +275,19 @@ class _Builder:
         driver = driver_option.value.text.strip()  # type: ignore[union-attr]
         private_tables = self.tables["driver_private_options"][kind]
         if driver not in private_tables:
-            self._fail_node(driver_option, f'{kind} "{name}": driver "{driver}" is not known to exim', "EXIM-READ-DRIVER")
-        allowed = set(self.tables["driver_generic_options"][kind]) | set(private_tables[driver])
+            self._fail_node(driver_option, f'{kind} {name}: cannot find {kind} driver "{driver}"', "EXIM-READ-DRIVER")
+        generic = set(self.tables["driver_generic_options"][kind])
+        private = set(private_tables[driver])
+        booleans = set(self.tables["driver_boolean_options"][kind].get(driver, ()))
+        typed = set(self.tables["driver_typed_options"][kind].get(driver, ()))
+        driver_seen = False
         for option in options:
-            if option.name not in allowed:
-                self._fail_node(option, f'{kind} "{name}": option "{option.name}" unknown for driver {driver}', "EXIM-READ-UNKNOWN-OPTION")
+            driver_seen = driver_seen or option.name == "driver"
+            if option.name not in generic | private:
+                self._fail_node(option, f'{kind} {name}: option "{option.name}" unknown (not an option of the {driver} driver)', "EXIM-READ-UNKNOWN-OPTION")
+            if option.name not in generic and not driver_seen:
+                self._fail_node(option, f'option "{option.name}" unknown ("driver" must be specified before any private options)', "EXIM-READ-DRIVER")
+            self._check_type(option, booleans, typed)
         self.drivers[section].append(Driver(line.span(), line.source, line.macros, kind, name, driver, tuple(options)))
 
     def _finish_block(self, section: str) -> None:
@@ -324,21 +342,21 @@ class _Builder:
 
     def _diagnostic(self, line: LogicalLine, message: str, rule: str, at: int, severity: str = "error") -> Diagnostic:
         span = line.span(min(at, max(len(line.text) - 1, 0)) if at < len(line.text) else at)
-        return Diagnostic(span, severity, rule, message, self.lexer._physical_text(span.file, span.line))
+        return Diagnostic(span, severity, rule, message, self.lexer.physical_text(span.file, span.line))
 
     def _fail(self, line: LogicalLine, message: str, rule: str, at: int = 0) -> None:
         raise ConfigError(self._diagnostic(line, message, rule, max(at, 0)))
 
     def _fail_node(self, node: Option, message: str, rule: str) -> None:
         span = node.span
-        raise ConfigError(Diagnostic(span, "error", rule, message, self.lexer._physical_text(span.file, span.line)))
+        raise ConfigError(Diagnostic(span, "error", rule, message, self.lexer.physical_text(span.file, span.line)))
 
 
 def _unquote(word: str) -> str:
     return grammar.dequote(word) if word.startswith('"') else word
 
 
-def read_config(path: str, defines: dict[str, str] | None = None) -> ExiMConfig:
+def read_config(path: str, defines: dict[str, str] | None = None) -> EximConfig:
     """Read an exim configuration file as exim would; raise ConfigError if it cannot."""
     lexer = PreLexer(path, dict(defines or {}))
     lexer.run()
@@ -349,7 +367,7 @@ def read_config(path: str, defines: dict[str, str] | None = None) -> ExiMConfig:
     builder.build()
     from migrate.reader.resolved import resolved_lines
 
-    return ExiMConfig(
+    return EximConfig(
         path=path,
         main=tuple(builder.main),
         acls=tuple(builder.acls),
@@ -359,7 +377,9 @@ def read_config(path: str, defines: dict[str, str] | None = None) -> ExiMConfig:
         retry=tuple(builder.retry),
         rewrite=tuple(builder.rewrite),
         section_macros=tuple(builder.section_macros),
-        directives=tuple(ConditionalBranch(d.span, d.kind, d.argument, d.active, d.taken) for d in lexer.directives),
+        sections=tuple(builder.sections),
+        directives=tuple(lexer.directives),
+        line_kinds=tuple((name, tuple(kinds)) for name, kinds in lexer.line_kinds.items()),
         defines=tuple((defines or {}).items()),
         files=tuple(lexer.files),
         diagnostics=tuple(builder.warnings),

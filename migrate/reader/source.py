@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from migrate.errors import ConfigError, Diagnostic, Span
+from migrate.reader.tree import Directive
 
 SPACE = " \t\n\r\f\v"
 # exim adds an "s" to the name after ``begin`` and looks it up caselessly.
@@ -106,17 +107,6 @@ class LogicalLine:
         if end_file != file:
             end_line, end_col = line, col
         return Span(file, line, col, end_line, end_col)
-
-
-@dataclass(frozen=True, slots=True)
-class Directive:
-    """A ``.ifdef``-family or ``.include`` line and what exim did with it."""
-
-    span: Span
-    kind: str
-    argument: str
-    active: bool  # False when it sat in a skipped region (only its nesting counted)
-    taken: bool | None = None  # for conditionals: did the following branch get read?
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +225,7 @@ class PreLexer:
                     raise ConfigError(Diagnostic(
                         opened.span, "error", "EXIM-READ-ENDIF-MISSING",
                         f"unexpected end of configuration file: .endif missing for this .{opened.kind}",
-                        self._physical_text(opened.span.file, opened.span.line),
+                        self.physical_text(opened.span.file, opened.span.line),
                     ))
                 break
             current, number, raw = physical
@@ -447,20 +437,20 @@ class PreLexer:
 
     # -- errors -------------------------------------------------------------
 
-    def _physical_text(self, file: str, line: int) -> str:
+    def physical_text(self, file: str, line: int) -> str:
         lines = self.files.get(file, [])
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
     def _fail(self, line: LogicalLine, message: str, rule: str, *, at: int = 0, notes: list[str] | None = None) -> None:
         span = line.span(at)
-        raise ConfigError(Diagnostic(span, "error", rule, message, self._physical_text(span.file, span.line)), notes or [])
+        raise ConfigError(Diagnostic(span, "error", rule, message, self.physical_text(span.file, span.line)), notes or [])
 
     def _fail_at(self, where: Segment | None, message: str, rule: str, file: str | None = None) -> None:
         if where is None:
             span = Span(file or self.path, 0, 0, 0, 0)
             raise ConfigError(Diagnostic(span, "error", rule, message))
         span = Span(where.file, where.line, where.col, where.line, where.col)
-        raise ConfigError(Diagnostic(span, "error", rule, message, self._physical_text(where.file, where.line)))
+        raise ConfigError(Diagnostic(span, "error", rule, message, self.physical_text(where.file, where.line)))
 
     @property
     def macros(self) -> list[Macro]:

@@ -151,18 +151,30 @@ class RewriteRule(Statement):
 
 
 @dataclass(frozen=True, slots=True)
-class ConditionalBranch:
-    """An ``.ifdef``-family or ``.include`` directive and whether exim followed it."""
+class Directive:
+    """A ``.ifdef``-family or ``.include`` line and what exim did with it.
+
+    Kept so that a report can say which branches were assumed and with which
+    macro values, instead of silently leaving the untaken ones out.
+    """
 
     span: Span
-    directive: str
+    kind: str  # ifdef, ifndef, elifdef, elifndef, else, endif, include, include_if_exists
     argument: str
-    active: bool
-    taken: bool | None
+    active: bool  # False when it sat inside a skipped region
+    taken: bool | None = None  # conditionals: was the following branch read? includes: was the file read?
 
 
 @dataclass(frozen=True, slots=True)
-class ExiMConfig:
+class SectionStart:
+    """A ``begin NAME`` line."""
+
+    span: Span
+    name: str  # normalised: acl, routers, transports, authenticators, retry, rewrite, local_scan
+
+
+@dataclass(frozen=True, slots=True)
+class EximConfig:
     """A whole configuration as read: sections in file order, plus how it was read."""
 
     path: str
@@ -175,10 +187,12 @@ class ExiMConfig:
     rewrite: tuple[RewriteRule, ...] = ()
     local_scan: tuple[Option, ...] = ()
     section_macros: tuple[MacroDefinition, ...] = ()  # defined between ACLs or drivers
-    directives: tuple[ConditionalBranch, ...] = ()
+    sections: tuple[SectionStart, ...] = ()
+    directives: tuple[Directive, ...] = ()
     defines: tuple[tuple[str, str], ...] = ()
     files: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    line_kinds: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), repr=False)
     resolved_lines: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -209,12 +223,23 @@ class ExiMConfig:
         return found
 
 
+HIDDEN = "<hidden>"
+
+
 def to_dict(node: object) -> object:
-    """Convert a tree (or any part of it) to JSON-ready data, tagging node types."""
+    """Convert a tree (or any part of it) to JSON-ready data, tagging node types.
+
+    Values of ``hide`` options and lists are replaced by ``<hidden>``: exim
+    hides them from everyone but its admin, and so do we.
+    """
+    if isinstance(node, (Span, Diagnostic)):
+        return node.to_dict()
+    if isinstance(node, (Option, NamedList)) and node.hidden:
+        return _redacted(node)
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         data: dict[str, object] = {"type": type(node).__name__}
         for f in dataclasses.fields(node):
-            if f.name == "resolved_lines":
+            if f.name in ("resolved_lines", "line_kinds"):
                 continue
             data[f.name] = to_dict(getattr(node, f.name))
         return data
@@ -223,3 +248,15 @@ def to_dict(node: object) -> object:
     if isinstance(node, dict):
         return {k: to_dict(v) for k, v in node.items()}
     return node
+
+
+def _redacted(node: Option | NamedList) -> object:
+    data = to_dict(dataclasses.replace(node, hidden=False))
+    assert isinstance(data, dict)
+    data["hidden"] = True
+    data["source"] = HIDDEN
+    if isinstance(data.get("value"), dict):
+        data["value"] = {"type": "Value", "raw": HIDDEN, "text": HIDDEN, "span": data["value"]["span"]}
+    if "items" in data:
+        data["items"] = HIDDEN
+    return data
