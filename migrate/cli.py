@@ -51,7 +51,7 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
     for diagnostic in config.diagnostics:
         click.echo(diagnostic.format(), err=True)
     if resolved:
-        click.echo(format_like_exim(config.resolved_lines), nl=False)
+        click.echo(format_like_exim(config.resolved_lines, hide_secrets=True), nl=False)
     elif as_json:
         from migrate.reader.tree import to_dict
 

@@ -25,8 +25,18 @@ def resolved_lines(timeline: Iterable[LogicalLine | PositionMarker]) -> Iterator
             yield entry.text
 
 
-def format_like_exim(lines: Iterable[str], version: str = "4.96", *, terse: bool = False) -> str:
-    """Lay out resolved lines exactly as ``exim -bP config`` prints them (as admin)."""
+HIDDEN = "<value not displayable>"
+
+
+def format_like_exim(
+    lines: Iterable[str], version: str = "4.96", *, terse: bool = False, hide_secrets: bool = False
+) -> str:
+    """Lay out resolved lines exactly as ``exim -bP config`` prints them (as admin).
+
+    With ``hide_secrets``, ``hide`` lines lose their values as they do for a
+    non-admin caller of exim; macro lines stay visible, unlike exim's, since
+    they are what a migrating admin needs to see.
+    """
     step = 0 if terse else 2
     indent = 0
     out = [f"# Exim Configuration ({version})"]
@@ -46,6 +56,9 @@ def format_like_exim(lines: Iterable[str], version: str = "4.96", *, terse: bool
                 out.append("")
             out.append(" " * step + current)
             indent = 2 * step
+        elif hide_secrets and current.startswith("hide") and current[4:5] in _BLANKS and current[4:5]:
+            name, equals, _ = current.partition("=")
+            out.append(" " * indent + (f"{name}= {HIDDEN}" if equals else HIDDEN))
         else:
             out.append(" " * indent + current)
     return "\n".join(out) + "\n"

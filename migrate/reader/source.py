@@ -314,7 +314,8 @@ class PreLexer:
                     ))
             action_true, action_false, pushpop = _DIRECTIVE_ACTIONS[name]
             action = action_true if found else action_false
-            argument = word[len(name):].strip(SPACE)
+            # The argument as the user wrote it, not after substitution.
+            argument = raw.strip(SPACE)[1 + len(name):].strip(SPACE)
             if pushpop > 0:
                 if len(self._cstack) >= MAX_CONDITIONAL_DEPTH:
                     raise ConfigError(Diagnostic(span, "error", "EXIM-READ-NESTING", f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH} levels)", raw))
