@@ -8,6 +8,7 @@ Diagnostics go to stderr so that stdout can be piped.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -79,5 +80,15 @@ def main() -> None:
         sys.exit(1)
     except OSError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a user must never see a traceback, even for our bugs
+        if os.environ.get("EXIM2SMTPD_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in exim2smtpd: please report it with the input "
+            "(EXIM2SMTPD_DEBUG=1 shows the traceback).",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(0)

@@ -83,3 +83,10 @@ def test_group_offsets_index_the_original_string() -> None:
     first = item.args[0]
     assert isinstance(first, Group) and text[first.offset] == "{"
     assert isinstance(parse_expansion("plain").parts[0], Text)
+
+
+def test_hostile_nesting_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ExpansionSyntaxError) as caught:
+        parse_expansion("${lc:" * 5000 + "x" + "}" * 5000)
+    assert "nested more than" in str(caught.value)
+    assert parse_expansion("${lc:" * 50 + "x" + "}" * 50).items() == []

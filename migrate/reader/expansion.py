@@ -19,6 +19,9 @@ from dataclasses import dataclass
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _HEADER_PREFIX = re.compile(r"(?:b|l|r)?h(?:eader)?_|(?:b|l|r)?header_", re.ASCII)
 _HEADER_NAME = re.compile(r"[^\s:{}]*:")
+# exim itself has no limit, but no real configuration nests this deep, and a
+# bound keeps hostile input from exhausting Python's stack.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +172,19 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def sequence(self, opened_at: int, *, closing: bool) -> Expansion:
         """Read parts up to an unescaped ``}`` (when ``closing``) or the end."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpansionSyntaxError(f"expansion nested more than {MAX_DEPTH} levels deep", opened_at)
+        try:
+            return self._sequence(opened_at, closing=closing)
+        finally:
+            self.depth -= 1
+
+    def _sequence(self, opened_at: int, *, closing: bool) -> Expansion:
         parts: list[Part] = []
         buf: list[str] = []
         buf_start = self.pos
