@@ -249,3 +249,42 @@ def test_section_macros_end_the_block_before_them() -> None:
     assert [m.name for m in config.section_macros] == ["RELAY_NETS", "LOCAL_CHECK"]
     router = config.routers[0]
     assert isinstance(router.option("check_local_user"), Option)
+
+
+def test_include_chain_deeper_than_the_bound_is_an_error(tmp_path: Path) -> None:
+    for n in range(40):
+        (tmp_path / f"inc{n}.conf").write_text(f".include inc{n + 1}.conf\n")
+    (tmp_path / "inc40.conf").write_text("qualify_domain = deep\n")
+    error = _error(tmp_path, HEAD + ".include inc0.conf\n")
+    assert "nested deeper than 32 files" in error.diagnostic.message
+    # configure plus inc0..inc30 are 32 files: the .include in inc30 is refused.
+    assert Path(error.diagnostic.span.file).name == "inc30.conf"
+
+
+def test_include_chain_within_the_bound_is_read(tmp_path: Path) -> None:
+    for n in range(10):
+        (tmp_path / f"inc{n}.conf").write_text(f".include inc{n + 1}.conf\n")
+    (tmp_path / "inc10.conf").write_text("qualify_domain = deep\n")
+    config = _read(tmp_path, HEAD + ".include inc0.conf\n")
+    assert config.options["qualify_domain"].value.text == "deep"  # type: ignore[union-attr]
+    assert len(config.files) == 12
+
+
+@pytest.mark.parametrize(
+    ("written", "section"),
+    [("acl", "acl"), ("acls", "acl"), ("ACL", "acl"), ("router", "routers"), ("routers", "routers"),
+     ("Transports", "transports"), ("authenticator", "authenticators"), ("retry", "retry"),
+     ("retrys", "retry"), ("rewrite", "rewrite"), ("rewrites", "rewrite")],
+)
+def test_section_names_singular_plural_any_case(tmp_path: Path, written: str, section: str) -> None:
+    config = _read(tmp_path, HEAD + f"begin {written}\n")
+    assert [s.name for s in config.sections] == [section]
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("name", ["acls", "router", "Transport", "retrys", "rewrites", "authenticator"])
+def test_exim_accepts_the_same_section_names(exim, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "configure"
+    path.write_text(HEAD + f"begin {name}\n")
+    path.chmod(0o644)
+    assert exim.error(path) == ""
