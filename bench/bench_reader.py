@@ -22,11 +22,19 @@ sys.path.insert(0, str(ROOT))
 from migrate.reader import read_config  # noqa: E402
 
 SETTINGS = {
-    "dc_eximconfig_configtype": "internet", "dc_other_hostnames": "example.org;example.com",
-    "dc_local_interfaces": "", "dc_readhost": "", "dc_relay_domains": "relay.example.net",
-    "dc_minimaldns": "false", "dc_relay_nets": "192.0.2.0/24;2001:db8::/32", "dc_smarthost": "",
-    "CFILEMODE": "644", "dc_use_split_config": "false", "dc_hide_mailname": "",
-    "dc_mailname_in_oh": "true", "dc_localdelivery": "mail_spool",
+    "dc_eximconfig_configtype": "internet",
+    "dc_other_hostnames": "example.org;example.com",
+    "dc_local_interfaces": "",
+    "dc_readhost": "",
+    "dc_relay_domains": "relay.example.net",
+    "dc_minimaldns": "false",
+    "dc_relay_nets": "192.0.2.0/24;2001:db8::/32",
+    "dc_smarthost": "",
+    "CFILEMODE": "644",
+    "dc_use_split_config": "false",
+    "dc_hide_mailname": "",
+    "dc_mailname_in_oh": "true",
+    "dc_localdelivery": "mail_spool",
 }
 
 
@@ -37,8 +45,11 @@ def debian_internet_config(workdir: Path) -> Path:
     shutil.copytree(exim_root / "etc/exim4", conf)
     (conf / "update-exim4.conf.conf").write_text("".join(f"{k}='{v}'\n" for k, v in SETTINGS.items()))
     out = workdir / "internet.conf"
-    subprocess.run(["sh", str(exim_root / "usr/sbin/update-exim4.conf"), "-d", str(conf), "-o", str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sh", str(exim_root / "usr/sbin/update-exim4.conf"), "-d", str(conf), "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 

@@ -39,11 +39,16 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
-              help="Define a macro as exim's -D does; it wins over the file's own definitions.")
+@click.option(
+    "-D",
+    "defines",
+    multiple=True,
+    callback=_parse_define,
+    metavar="NAME=VALUE",
+    help="Define a macro as exim's -D does; it wins over the file's own definitions.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the parse tree as JSON.")
-@click.option("--resolved", is_flag=True,
-              help="Print the resolved configuration in the layout of 'exim -bP config'.")
+@click.option("--resolved", is_flag=True, help="Print the resolved configuration in the layout of 'exim -bP config'.")
 def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool) -> None:
     """Read CONFIGURE as exim would and print its parse tree."""
     from migrate.reader import format_like_exim, read_config

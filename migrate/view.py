@@ -50,8 +50,11 @@ def build_tree(config: EximConfig) -> Tree:
         section = root.add("[cyan]acl[/cyan]")
         for acl in config.acls:
             _add_acl(section, acl)
-    for title, drivers in (("routers", config.routers), ("transports", config.transports),
-                           ("authenticators", config.authenticators)):
+    for title, drivers in (
+        ("routers", config.routers),
+        ("transports", config.transports),
+        ("authenticators", config.authenticators),
+    ):
         if drivers:
             section = root.add(f"[cyan]{title}[/cyan]")
             for driver in drivers:

@@ -91,16 +91,27 @@ def _generate(exim: Exim, workdir: Path, name: str, values: dict[str, str], spli
     conf = workdir / f"conf-{name}{'-split' if split else ''}"
     shutil.copytree(exim.root / "etc/exim4", conf)
     settings = {
-        "dc_eximconfig_configtype": name, "dc_other_hostnames": "", "dc_local_interfaces": "",
-        "dc_readhost": "", "dc_relay_domains": "", "dc_minimaldns": "false", "dc_relay_nets": "",
-        "dc_smarthost": "", "CFILEMODE": "644", "dc_use_split_config": "true" if split else "false",
-        "dc_hide_mailname": "", "dc_mailname_in_oh": "true", "dc_localdelivery": "mail_spool",
+        "dc_eximconfig_configtype": name,
+        "dc_other_hostnames": "",
+        "dc_local_interfaces": "",
+        "dc_readhost": "",
+        "dc_relay_domains": "",
+        "dc_minimaldns": "false",
+        "dc_relay_nets": "",
+        "dc_smarthost": "",
+        "CFILEMODE": "644",
+        "dc_use_split_config": "true" if split else "false",
+        "dc_hide_mailname": "",
+        "dc_mailname_in_oh": "true",
+        "dc_localdelivery": "mail_spool",
     } | values
     (conf / "update-exim4.conf.conf").write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))
     out = workdir / f"{name}{'-split' if split else ''}.conf"
     result = subprocess.run(
         ["sh", str(exim.root / "usr/sbin/update-exim4.conf"), "-d", str(conf), "-o", str(out)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0 and out.exists(), result.stderr
     out.chmod(0o644)

@@ -51,7 +51,9 @@ def test_defines_reach_the_reader() -> None:
 def test_module_and_console_script_agree() -> None:
     script = Path(sys.executable).parent / "exim2smtpd"
     assert script.exists()
-    via_script = subprocess.run([str(script), "parse", str(ARTICLE), "--json"], capture_output=True, text=True, timeout=60)
+    via_script = subprocess.run(
+        [str(script), "parse", str(ARTICLE), "--json"], capture_output=True, text=True, timeout=60
+    )
     assert via_script.stdout == _cli("parse", str(ARTICLE), "--json").stdout
 
 

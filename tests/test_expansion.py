@@ -68,7 +68,13 @@ def test_braced_variable_and_numeric_variable() -> None:
 
 @pytest.mark.parametrize(
     ("text", "offset"),
-    [("${lookup{x}lsearch{/f}", 0), ("abc ${if eq{a}{b}", 4), ("${lookup{$domain}lsearch{/etc/d}", 0), ("x ${lc:abc", 2), ("${", 0)],
+    [
+        ("${lookup{x}lsearch{/f}", 0),
+        ("abc ${if eq{a}{b}", 4),
+        ("${lookup{$domain}lsearch{/etc/d}", 0),
+        ("x ${lc:abc", 2),
+        ("${", 0),
+    ],
 )
 def test_unterminated_expansions_point_at_their_opening(text: str, offset: int) -> None:
     with pytest.raises(ExpansionSyntaxError) as caught:

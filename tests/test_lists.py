@@ -37,10 +37,18 @@ def test_host_items() -> None:
         "host",
     )
     assert [(i.kind, i.value, i.negated) for i in items] == [
-        ("empty", "", False), ("address", "127.0.0.1", False), ("network", "2001:db8::/32", False),
-        ("address", "198.51.100.7", True), ("wildcard", "*.example.org", False), ("local", "@[]", False),
-        ("named", "relay", False), ("lookup", "/etc/nets", False), ("option", "+include_unknown", False),
-        ("regex", "^relay\\d", False), ("file", "/etc/hostfile", False), ("literal", "mx.example.org", False),
+        ("empty", "", False),
+        ("address", "127.0.0.1", False),
+        ("network", "2001:db8::/32", False),
+        ("address", "198.51.100.7", True),
+        ("wildcard", "*.example.org", False),
+        ("local", "@[]", False),
+        ("named", "relay", False),
+        ("lookup", "/etc/nets", False),
+        ("option", "+include_unknown", False),
+        ("regex", "^relay\\d", False),
+        ("file", "/etc/hostfile", False),
+        ("literal", "mx.example.org", False),
         ("any", "*", False),
     ]
     assert items[7].lookup_type == "net24-lsearch"
@@ -52,8 +60,13 @@ def test_domain_items() -> None:
         "domain",
     )
     assert [(i.kind, i.lookup_type) for i in items] == [
-        ("local", ""), ("literal", ""), ("lookup", "partial-lsearch"), ("lookup", "dsearch"),
-        ("local", ""), ("regex", ""), ("named", ""),
+        ("local", ""),
+        ("literal", ""),
+        ("lookup", "partial-lsearch"),
+        ("lookup", "dsearch"),
+        ("local", ""),
+        ("regex", ""),
+        ("named", ""),
     ]
     assert items[-1].negated
 
@@ -61,4 +74,8 @@ def test_domain_items() -> None:
 def test_address_items() -> None:
     _, items = parse_list("*@spam.example : lsearch*@;/etc/s : @@lsearch;/etc/p : +caseful", "address")
     assert [(i.kind, i.lookup_type) for i in items] == [
-        ("wildcard", ""), ("lookup", "lsearch*@"), ("lookup", "@@lsearch"), ("option", "")]
+        ("wildcard", ""),
+        ("lookup", "lsearch*@"),
+        ("lookup", "@@lsearch"),
+        ("option", ""),
+    ]

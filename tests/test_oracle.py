@@ -53,7 +53,7 @@ def test_fixtures_read_exactly_as_exim(exim: Exim, run: str) -> None:
 def test_generated_internet_config_has_the_expected_shape(debian_corpus: Corpus) -> None:
     config = read_config(str(debian_corpus.files["internet"]), debian_corpus.defines["internet"])
     assert len(config.files) == 1
-    assert sum(1 for _ in Path(config.path).open()) > 900
+    assert len(Path(config.path).read_text().splitlines()) > 900
     assert [r.name for r in config.routers][:3] == ["hubbed_hosts", "dnslookup_relay_to_domains", "dnslookup"]
     relay_nets = config.named_lists["relay_from_hosts"]
     assert [i.value for i in relay_nets.items] == ["192.0.2.0/24", "2001:db8::/32", "127.0.0.1", "::1"]

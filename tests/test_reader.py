@@ -32,6 +32,7 @@ def _statement(config: EximConfig, acl: str, index: int) -> AclStatement:
 
 # -- positions --------------------------------------------------------------
 
+
 def test_tab_indented_conditions_keep_true_columns() -> None:
     config = read_config(str(FIXTURES / "continuations-tabs" / "configure"))
     deny = _statement(config, "acl_check_rcpt", 1)
@@ -85,6 +86,7 @@ def test_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
 
 # -- macros -----------------------------------------------------------------
 
+
 def test_macros_nest_in_definition_order(tmp_path: Path) -> None:
     config = _read(tmp_path, HEAD + "AA = x\nBB = AA.y\nCC = BB.z\nqualify_domain = CC\n")
     option = config.options["qualify_domain"]
@@ -122,6 +124,7 @@ def test_line_emptied_by_a_macro_is_dropped(tmp_path: Path) -> None:
 
 # -- conditionals -----------------------------------------------------------
 
+
 def test_ifdef_is_true_when_any_substitution_happens(tmp_path: Path) -> None:
     text = HEAD + "ALPHA = a\n.ifdef XALPHAX\nqualify_domain = yes\n.endif\n.ifdef ALPH\nnot_an_option = 1\n.endif\n"
     config = _read(tmp_path, text)
@@ -150,6 +153,7 @@ def test_skipped_branch_is_not_parsed(tmp_path: Path) -> None:
 
 
 # -- accounting -------------------------------------------------------------
+
 
 def _account(config: EximConfig) -> None:
     """Every line is blank, comment, directive, skipped or inside one statement's span."""
@@ -188,12 +192,26 @@ def test_skipped_lines_are_marked_skipped(tmp_path: Path) -> None:
 
 # -- tree -------------------------------------------------------------------
 
+
 def test_acl_statements_group_conditions_under_their_verb() -> None:
     config = read_config(str(FIXTURES / "article-mx" / "configure"))
     rcpt = next(a for a in config.acls if a.name == "acl_check_rcpt")
-    assert [s.verb for s in rcpt.statements] == ["accept", "deny", "deny", "accept", "accept", "accept", "require", "require", "accept"]
+    assert [s.verb for s in rcpt.statements] == [
+        "accept",
+        "deny",
+        "deny",
+        "accept",
+        "accept",
+        "accept",
+        "require",
+        "require",
+        "accept",
+    ]
     assert [(c.name, c.modifier) for c in rcpt.statements[1].conditions] == [
-        ("message", True), ("domains", False), ("local_parts", False)]
+        ("message", True),
+        ("domains", False),
+        ("local_parts", False),
+    ]
 
 
 def test_set_and_endpass(tmp_path: Path) -> None:
@@ -224,7 +242,10 @@ def test_retry_and_rewrite_rules() -> None:
     config = read_config(str(FIXTURES / "continuations-tabs" / "configure"))
     first, second = config.retry[0], config.retry[1]
     assert (first.pattern, first.error, first.senders) == ("example.com", "*", "*@example.org")
-    assert [(s.algorithm, s.cutoff, s.params) for s in second.steps] == [("F", "2h", ("30m",)), ("G", "1d", ("1h", "1.5"))]
+    assert [(s.algorithm, s.cutoff, s.params) for s in second.steps] == [
+        ("F", "2h", ("30m",)),
+        ("G", "1d", ("1h", "1.5")),
+    ]
     assert second.pattern == "*@lists.example"
     rewrite = config.rewrite[1]
     # Quoted, so exim's string_dequote turns "\." into "." (a classic exim gotcha).
@@ -272,9 +293,19 @@ def test_include_chain_within_the_bound_is_read(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("written", "section"),
-    [("acl", "acl"), ("acls", "acl"), ("ACL", "acl"), ("router", "routers"), ("routers", "routers"),
-     ("Transports", "transports"), ("authenticator", "authenticators"), ("retry", "retry"),
-     ("retrys", "retry"), ("rewrite", "rewrite"), ("rewrites", "rewrite")],
+    [
+        ("acl", "acl"),
+        ("acls", "acl"),
+        ("ACL", "acl"),
+        ("router", "routers"),
+        ("routers", "routers"),
+        ("Transports", "transports"),
+        ("authenticator", "authenticators"),
+        ("retry", "retry"),
+        ("retrys", "retry"),
+        ("rewrite", "rewrite"),
+        ("rewrites", "rewrite"),
+    ],
 )
 def test_section_names_singular_plural_any_case(tmp_path: Path, written: str, section: str) -> None:
     config = _read(tmp_path, HEAD + f"begin {written}\n")

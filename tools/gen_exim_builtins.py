@@ -27,7 +27,9 @@ def read_macros(exim: str) -> dict[str, str]:
         conf.write_text(f"keep_environment =\nspool_directory = {tmp}\n")
         out = subprocess.run(
             [exim, "-C", str(conf), "-bP", "macros"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     macros = {}
     for line in out.splitlines():
@@ -45,9 +47,7 @@ def main_types(exim: str) -> tuple[list[str], list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp, "min.conf")
         conf.write_text(f"keep_environment =\nspool_directory = {tmp}\n")
-        out = subprocess.run(
-            [exim, "-C", str(conf), "-bP"], check=True, capture_output=True, text=True
-        ).stdout
+        out = subprocess.run([exim, "-C", str(conf), "-bP"], check=True, capture_output=True, text=True).stdout
     lines = [line for line in out.splitlines() if line]
     booleans = sorted(re.sub(r"^no_", "", line) for line in lines if "=" not in line)
     printed = sorted({re.sub(r"^no_", "", line.split("=")[0].strip()) for line in lines})
@@ -125,8 +125,7 @@ def driver_types(exim: str) -> tuple[dict[str, dict[str, list[str]]], dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp, "drivers.conf")
         conf.write_text(f"keep_environment =\nspool_directory = {tmp}\n{DRIVER_SAMPLES}")
-        for section, kind in (("routers", "router"), ("transports", "transport"),
-                              ("authenticators", "authenticator")):
+        for section, kind in (("routers", "router"), ("transports", "transport"), ("authenticators", "authenticator")):
             out = subprocess.run(
                 [exim, "-C", str(conf), "-bP", section], check=True, capture_output=True, text=True
             ).stdout
@@ -165,32 +164,28 @@ def classify(macros: dict[str, str]) -> dict[str, object]:
         if m:
             drivers[DRIVER_KINDS[m.group(1)]].append(m.group(2).lower())
     generic: dict[str, list[str]] = {kind: [] for kind in DRIVER_KINDS.values()}
-    private: dict[str, dict[str, list[str]]] = {
-        kind: {d: [] for d in names} for kind, names in drivers.items()
-    }
+    private: dict[str, dict[str, list[str]]] = {kind: {d: [] for d in names} for kind, names in drivers.items()}
     main, acl_conditions, acl_modifiers = [], [], []
     for name in macros:
         if name.startswith("_OPT_MAIN_"):
-            main.append(name[len("_OPT_MAIN_"):].lower())
+            main.append(name[len("_OPT_MAIN_") :].lower())
         elif name.startswith("_ACL_COND_"):
-            acl_conditions.append(name[len("_ACL_COND_"):].lower())
+            acl_conditions.append(name[len("_ACL_COND_") :].lower())
         elif name.startswith("_ACL_MOD_"):
-            acl_modifiers.append(name[len("_ACL_MOD_"):].lower())
+            acl_modifiers.append(name[len("_ACL_MOD_") :].lower())
         for upper, kind in DRIVER_KINDS.items():
             if name.startswith(f"_OPT_{upper}S_"):
-                generic[kind].append(name[len(f"_OPT_{upper}S_"):].lower())
+                generic[kind].append(name[len(f"_OPT_{upper}S_") :].lower())
             for driver in drivers[kind]:
                 prefix = f"_OPT_{upper}_{driver.upper()}_"
                 if name.startswith(prefix):
-                    private[kind][driver].append(name[len(prefix):].lower())
+                    private[kind][driver].append(name[len(prefix) :].lower())
     return {
         "main_options": sorted(main),
         "acl_conditions": sorted(acl_conditions),
         "acl_modifiers": sorted(acl_modifiers),
         "driver_generic_options": {k: sorted(v) for k, v in generic.items()},
-        "driver_private_options": {
-            k: {d: sorted(o) for d, o in sorted(v.items())} for k, v in private.items()
-        },
+        "driver_private_options": {k: {d: sorted(o) for d, o in sorted(v.items())} for k, v in private.items()},
     }
 
 

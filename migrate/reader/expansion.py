@@ -203,12 +203,12 @@ class _Parser:
                     stop = len(text) if end < 0 else end
                     if not buf:
                         buf_start = self.pos
-                    buf.append(text[self.pos + 2:stop])
+                    buf.append(text[self.pos + 2 : stop])
                     self.pos = stop + 2
                     continue
                 if not buf:
                     buf_start = self.pos
-                buf.append(text[self.pos + 1:self.pos + 2])
+                buf.append(text[self.pos + 1 : self.pos + 2])
                 self.pos += 2
                 continue
             if ch == "$":
@@ -254,7 +254,7 @@ class _Parser:
             name = _HEADER_NAME.match(text, header.end())
             if name:
                 self.pos = name.end()
-                return Variable(text[start + 1:self.pos], start)
+                return Variable(text[start + 1 : self.pos], start)
         match = _NAME.match(text, start + 1)
         if not match:
             return None
@@ -270,7 +270,7 @@ class _Parser:
             name = _HEADER_NAME.match(text, header.end())
             if name and text.startswith("}", name.end()):
                 self.pos = name.end() + 1
-                return Variable(text[start + 2:name.end()], start)
+                return Variable(text[start + 2 : name.end()], start)
         match = _NAME.match(text, self.pos)
         if not match:
             raise ExpansionSyntaxError("expected a variable or item name after ${", start)
@@ -305,4 +305,4 @@ class _Parser:
             word_start = self.pos
             while self.pos < len(text) and text[self.pos] not in " \t\n\r{}":
                 self.pos += 1
-            args.append(Word(text[word_start:self.pos], word_start))
+            args.append(Word(text[word_start : self.pos], word_start))

@@ -45,20 +45,22 @@ SET_VARIABLE = pp.Regex(r"acl_[cm][0-9_][A-Za-z0-9_]*|dkim_verify_(?:status|reas
 CONDITION = (
     pp.Opt(pp.Literal("!"))("negated")
     + (
-        pp.Keyword("set")("name") - SET_VARIABLE("variable") + EQUALS + VALUE_AT("value_at") + pp.Opt(REST, default="")("value")
+        pp.Keyword("set")("name")
+        - SET_VARIABLE("variable")
+        + EQUALS
+        + VALUE_AT("value_at")
+        + pp.Opt(REST, default="")("value")
         | pp.Keyword("endpass")("name")
         | NAME("name") + EQUALS + VALUE_AT("value_at") + pp.Opt(REST, default="")("value")
     )
 ).set_name("ACL condition or modifier")
-ACL_LINE = (
-    (VERB("verb") + pp.Opt(pp.Group(CONDITION)("condition"))) | pp.Group(CONDITION)("condition")
-).set_name("ACL statement")
+ACL_LINE = ((VERB("verb") + pp.Opt(pp.Group(CONDITION)("condition"))) | pp.Group(CONDITION)("condition")).set_name(
+    "ACL statement"
+)
 
 BLOCK_HEADER = re.compile(r"([A-Za-z][A-Za-z0-9_]*)[ \t]*:")
 
-WORD = (
-    pp.QuotedString('"', esc_char="\\", unquote_results=False) | pp.Regex(r'[^\s"]\S*')
-).set_name("word")
+WORD = (pp.QuotedString('"', esc_char="\\", unquote_results=False) | pp.Regex(r'[^\s"]\S*')).set_name("word")
 RETRY_STEP = pp.Regex(r"[A-Za-z][ \t]*,[ \t]*[^,;\s]+(?:[ \t]*,[ \t]*[^,;\s]+)*").set_name(
     "retry step such as F,2h,15m"
 )
@@ -92,11 +94,11 @@ def dequote(text: str) -> str:
             continue
         nxt = body[i + 1]
         if nxt in "01234567":
-            digits = re.match(r"[0-7]{1,3}", body[i + 1:]).group()  # type: ignore[union-attr]
+            digits = re.match(r"[0-7]{1,3}", body[i + 1 :]).group()  # type: ignore[union-attr]
             out.append(chr(int(digits, 8)))
             i += 1 + len(digits)
-        elif nxt == "x" and re.match(r"[0-9A-Fa-f]", body[i + 2:i + 3]):
-            digits = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2:]).group()  # type: ignore[union-attr]
+        elif nxt == "x" and re.match(r"[0-9A-Fa-f]", body[i + 2 : i + 3]):
+            digits = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 :]).group()  # type: ignore[union-attr]
             out.append(chr(int(digits, 16)))
             i += 2 + len(digits)
         else:

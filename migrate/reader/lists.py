@@ -25,9 +25,7 @@ LOOKUP_TYPES = frozenset(
     "lsearch wildlsearch nwildlsearch iplsearch cdb dbm dbmjz dbmnz dnsdb dsearch json "
     "ldap ldapdn ldapm mysql nis nis0 passwd pgsql redis sqlite testdb whoson lmdb oracle ibase".split()
 )
-SPECIAL_HOST_ITEMS = frozenset(
-    ("+include_unknown", "+ignore_unknown", "+include_defer", "+ignore_defer", "+caseful")
-)
+SPECIAL_HOST_ITEMS = frozenset(("+include_unknown", "+ignore_unknown", "+include_defer", "+ignore_defer", "+caseful"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +54,7 @@ def split_list(value: str) -> tuple[str, list[RawItem]]:
     while pos < len(value) and value[pos] in " \t":
         pos += 1
     sep = ":"
-    if value[pos:pos + 1] == "<" and pos + 1 < len(value) and _is_separator(value[pos + 1]):
+    if value[pos : pos + 1] == "<" and pos + 1 < len(value) and _is_separator(value[pos + 1]):
         sep = value[pos + 1]
         pos += 2
     items: list[RawItem] = []
@@ -87,12 +85,12 @@ def _read_item(value: str, pos: int, sep: str) -> tuple[str, int]:
             continue
         if depth:
             if ch == "\\" and pos + 1 < n:
-                chars.append(value[pos:pos + 2])
+                chars.append(value[pos : pos + 2])
                 pos += 2
                 continue
             depth += {"{": 1, "}": -1}.get(ch, 0)
         elif ch == sep:
-            if value[pos + 1:pos + 2] != sep:
+            if value[pos + 1 : pos + 2] != sep:
                 break
             pos += 1
         chars.append(ch)
@@ -137,10 +135,9 @@ def _kind(body: str, list_kind: str) -> tuple[str, str, str]:
     if body.startswith("@@") and list_kind == "address":
         rest = _LOOKUP.fullmatch(body[2:])
         if rest and rest.group("type") in LOOKUP_TYPES:
-            return ("lookup", rest.group("arg").strip(), "@@" + body[2: body.index(";")].strip())
-    if body.startswith("@"):
-        if body in ("@", "@[]") or body.startswith("@mx_"):
-            return ("local", body, "")
+            return ("lookup", rest.group("arg").strip(), "@@" + body[2 : body.index(";")].strip())
+    if body in ("@", "@[]") or body.startswith("@mx_"):
+        return ("local", body, "")
     if list_kind == "host":
         network = _network(body)
         if network:

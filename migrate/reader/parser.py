@@ -89,7 +89,9 @@ class _Builder:
     def lexer_section_after(line: LogicalLine) -> str:
         name = line.text[6:].strip().lower()
         plural = name if name.endswith("s") else name + "s"
-        return {"acls": "acl", "retrys": "retry", "rewrites": "rewrite", "local_scans": "local_scan"}.get(plural, plural)
+        return {"acls": "acl", "retrys": "retry", "rewrites": "rewrite", "local_scans": "local_scan"}.get(
+            plural, plural
+        )
 
     def _macro(self, line: LogicalLine, section: str) -> None:
         macro, effect = self._macro_lines[id(line)]
@@ -122,8 +124,16 @@ class _Builder:
         value = self._value(line, result["value_at"], result["value"], f'named list "{name}"')
         separator, items = parse_list(value.text, kind)
         return NamedList(
-            line.span(), line.source, line.macros, kind, name, value, separator, items,
-            hidden="hide" in result, cached=keyword.endswith("_cache"),
+            line.span(),
+            line.source,
+            line.macros,
+            kind,
+            name,
+            value,
+            separator,
+            items,
+            hidden="hide" in result,
+            cached=keyword.endswith("_cache"),
         )
 
     # -- options (main, drivers, local_scan) --------------------------------
@@ -133,8 +143,8 @@ class _Builder:
         negated = False
         base = name
         for prefix in ("no_", "not_"):
-            if name.startswith(prefix) and name[len(prefix):] in known:
-                negated, base = True, name[len(prefix):]
+            if name.startswith(prefix) and name[len(prefix) :] in known:
+                negated, base = True, name[len(prefix) :]
         if base not in known:
             self._fail(line, f'{what} "{name}" unknown', "EXIM-READ-UNKNOWN-OPTION", at=line.text.find(name))
         value = self._value(line, result["value_at"], result["value"], name) if "equals" in result else None
@@ -178,7 +188,12 @@ class _Builder:
             try:
                 expansion = parse_expansion(text)
             except ExpansionSyntaxError as exc:
-                self._fail(line, f"unterminated or malformed expansion: {exc}", "EXIM-READ-EXPANSION", at=at + exc.offset + (1 if quoted else 0))
+                self._fail(
+                    line,
+                    f"unterminated or malformed expansion: {exc}",
+                    "EXIM-READ-EXPANSION",
+                    at=at + exc.offset + (1 if quoted else 0),
+                )
         return Value(raw, text, quoted, line.span(at, at + len(raw)) if raw else line.span(at, at), expansion)
 
     # -- ACLs ---------------------------------------------------------------
@@ -190,12 +205,18 @@ class _Builder:
             name = header.group(1)
             if any(a.name == name for a in self.acls):
                 self._fail(line, f'there are two ACLs called "{name}"', "EXIM-READ-DUPLICATE")
-            if line.text[header.end():].strip():
-                self.warnings.append(self._diagnostic(line, "text after the ACL name is ignored by exim", "EXIM-READ-IGNORED", header.end(), "warning"))
+            if line.text[header.end() :].strip():
+                self.warnings.append(
+                    self._diagnostic(
+                        line, "text after the ACL name is ignored by exim", "EXIM-READ-IGNORED", header.end(), "warning"
+                    )
+                )
             self._acl = (line, name, [])
             return
         if self._acl is None:
-            self._fail(line, "missing or malformed ACL name (expected NAME: before the first statement)", "EXIM-READ-ACL")
+            self._fail(
+                line, "missing or malformed ACL name (expected NAME: before the first statement)", "EXIM-READ-ACL"
+            )
         result = self._parse(grammar.ACL_LINE, line)
         if "verb" in result:
             self._finish_statement()
@@ -209,7 +230,12 @@ class _Builder:
         name = cond["name"]
         modifiers = set(self.tables["acl_modifiers"])
         if name not in modifiers and name not in set(self.tables["acl_conditions"]):
-            self._fail(line, f'error in ACL: unknown ACL condition/modifier in "{line.text}"', "EXIM-READ-ACL", at=line.text.find(name))
+            self._fail(
+                line,
+                f'error in ACL: unknown ACL condition/modifier in "{line.text}"',
+                "EXIM-READ-ACL",
+                at=line.text.find(name),
+            )
         negated = "negated" in cond and bool(cond["negated"])
         if negated and name in modifiers:
             self._fail(line, f'ACL error: negation is not allowed with "{name}"', "EXIM-READ-ACL")
@@ -220,7 +246,9 @@ class _Builder:
         if name != "endpass":
             raw = cond["value"]
             value = self._expanded(line, cond["value_at"], raw, raw, False)
-        return AclCondition(line.span(), line.source, line.macros, name, value, negated, name in modifiers, cond.get("variable", ""))
+        return AclCondition(
+            line.span(), line.source, line.macros, name, value, negated, name in modifiers, cond.get("variable", "")
+        )
 
     def _finish_statement(self) -> None:
         if self._statement is None or self._acl is None:
@@ -246,9 +274,11 @@ class _Builder:
         if header:
             self._finish_block(section)
             name = header.group(1)
-            junk = len(line.text[header.end():]) - len(line.text[header.end():].lstrip())
-            if line.text[header.end():].strip():
-                self._fail(line, f"extra characters follow driver name {name}", "EXIM-READ-DRIVER", at=header.end() + junk)
+            junk = len(line.text[header.end() :]) - len(line.text[header.end() :].lstrip())
+            if line.text[header.end() :].strip():
+                self._fail(
+                    line, f"extra characters follow driver name {name}", "EXIM-READ-DRIVER", at=header.end() + junk
+                )
             if any(d.name == name for d in self.drivers[section]):
                 self._fail(line, f'there are two {kind}s called "{name}"', "EXIM-READ-DUPLICATE")
             self._driver = (line, name, [])
@@ -284,9 +314,17 @@ class _Builder:
         for option in options:
             driver_seen = driver_seen or option.name == "driver"
             if option.name not in generic | private:
-                self._fail_node(option, f'{kind} {name}: option "{option.name}" unknown (not an option of the {driver} driver)', "EXIM-READ-UNKNOWN-OPTION")
+                self._fail_node(
+                    option,
+                    f'{kind} {name}: option "{option.name}" unknown (not an option of the {driver} driver)',
+                    "EXIM-READ-UNKNOWN-OPTION",
+                )
             if option.name not in generic and not driver_seen:
-                self._fail_node(option, f'option "{option.name}" unknown ("driver" must be specified before any private options)', "EXIM-READ-DRIVER")
+                self._fail_node(
+                    option,
+                    f'option "{option.name}" unknown ("driver" must be specified before any private options)',
+                    "EXIM-READ-DRIVER",
+                )
             self._check_type(option, booleans, typed)
         self.drivers[section].append(Driver(line.span(), line.source, line.macros, kind, name, driver, tuple(options)))
 
@@ -311,11 +349,30 @@ class _Builder:
         for step in result.get("steps", []):
             letter, *params = [p.strip() for p in step.split(",")]
             expected = 2 if letter.upper() == "F" else 3
-            if letter.upper() not in "FGH" or len(params) != expected or not all(_TIME.fullmatch(p) for p in params[:2]):
-                self._fail(line, f'bad retry step "{step}" (expected F,cutoff,interval or G|H,cutoff,start,factor)', "EXIM-READ-RETRY", at=line.text.find(step))
+            if (
+                letter.upper() not in "FGH"
+                or len(params) != expected
+                or not all(_TIME.fullmatch(p) for p in params[:2])
+            ):
+                self._fail(
+                    line,
+                    f'bad retry step "{step}" (expected F,cutoff,interval or G|H,cutoff,start,factor)',
+                    "EXIM-READ-RETRY",
+                    at=line.text.find(step),
+                )
             steps.append(RetryStep(letter.upper(), params[0], tuple(params[1:])))
         senders = result.get("senders", "")
-        self.retry.append(RetryRule(line.span(), line.source, line.macros, _unquote(result["pattern"]), error, _unquote(senders), tuple(steps)))
+        self.retry.append(
+            RetryRule(
+                line.span(),
+                line.source,
+                line.macros,
+                _unquote(result["pattern"]),
+                error,
+                _unquote(senders),
+                tuple(steps),
+            )
+        )
 
     def _in_rewrite(self, line: LogicalLine) -> None:
         result = self._parse(grammar.REWRITE_RULE, line)
@@ -328,7 +385,11 @@ class _Builder:
         self.rewrite.append(RewriteRule(line.span(), line.source, line.macros, pattern, value, flags))
 
     def _in_local_scan(self, line: LogicalLine) -> None:
-        self._fail(line, "local_scan() options not supported: Debian's exim is built without LOCAL_SCAN_HAS_OPTIONS", "EXIM-READ-LOCAL-SCAN")
+        self._fail(
+            line,
+            "local_scan() options not supported: Debian's exim is built without LOCAL_SCAN_HAS_OPTIONS",
+            "EXIM-READ-LOCAL-SCAN",
+        )
 
     # -- errors -------------------------------------------------------------
 
@@ -336,8 +397,10 @@ class _Builder:
         try:
             return element.parse_string(line.text, parse_all=True)
         except pp.ParseBaseException as exc:
-            message = f"expected {exc.msg[len('Expected '):]}" if exc.msg.startswith("Expected ") else exc.msg
-            self._fail(line, f"cannot read {element.customName or 'statement'}: {message}", "EXIM-READ-SYNTAX", at=exc.loc)
+            message = f"expected {exc.msg[len('Expected ') :]}" if exc.msg.startswith("Expected ") else exc.msg
+            self._fail(
+                line, f"cannot read {element.customName or 'statement'}: {message}", "EXIM-READ-SYNTAX", at=exc.loc
+            )
         raise AssertionError("unreachable")
 
     def _diagnostic(self, line: LogicalLine, message: str, rule: str, at: int, severity: str = "error") -> Diagnostic:
@@ -361,8 +424,14 @@ def read_config(path: str, defines: dict[str, str] | None = None) -> EximConfig:
     lexer = PreLexer(path, dict(defines or {}))
     lexer.run()
     if not lexer.lines:
-        raise ConfigError(Diagnostic(Span(path, 0, 0, 0, 0), "error", "EXIM-READ-EMPTY",
-                                     "the configuration has no statements (empty, or only comments); nothing to migrate"))
+        raise ConfigError(
+            Diagnostic(
+                Span(path, 0, 0, 0, 0),
+                "error",
+                "EXIM-READ-EMPTY",
+                "the configuration has no statements (empty, or only comments); nothing to migrate",
+            )
+        )
     builder = _Builder(lexer)
     builder.build()
     from migrate.reader.resolved import resolved_lines
@@ -385,4 +454,3 @@ def read_config(path: str, defines: dict[str, str] | None = None) -> EximConfig:
         diagnostics=tuple(builder.warnings),
         resolved_lines=tuple(resolved_lines(lexer.timeline)),
     )
-

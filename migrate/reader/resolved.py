@@ -83,7 +83,7 @@ def _collapse(text: str) -> str:
         while nxt < len(buf) and buf[nxt] in _BLANKS:
             nxt += 1
         if nxt - p > 1:
-            del buf[p + 1:nxt]
+            del buf[p + 1 : nxt]
         if nxt < len(buf) and buf[nxt] in "\"'$":
             break
         p += 1

@@ -29,8 +29,13 @@ from migrate.reader.tree import Directive
 SPACE = " \t\n\r\f\v"
 # exim adds an "s" to the name after ``begin`` and looks it up caselessly.
 SECTION_NAMES = {
-    "acls": "acl", "authenticators": "authenticators", "local_scans": "local_scan",
-    "retrys": "retry", "rewrites": "rewrite", "routers": "routers", "transports": "transports",
+    "acls": "acl",
+    "authenticators": "authenticators",
+    "local_scans": "local_scan",
+    "retrys": "retry",
+    "rewrites": "rewrite",
+    "routers": "routers",
+    "transports": "transports",
 }
 SECTIONS = tuple(SECTION_NAMES)
 # exim keeps a stack of ten conditional states (CSTATE_STACK_SIZE).
@@ -189,11 +194,15 @@ class PreLexer:
         for number, line in enumerate(lines, 1):
             if "\x00" in line:
                 span = Span(name, number, line.index("\x00") + 1, number, line.index("\x00") + 1)
-                raise ConfigError(Diagnostic(
-                    span, "error", "EXIM-READ-BINARY",
-                    "NUL byte in configuration line (binary data?); exim would silently cut the line here",
-                    line.replace("\x00", "\\0"),
-                ))
+                raise ConfigError(
+                    Diagnostic(
+                        span,
+                        "error",
+                        "EXIM-READ-BINARY",
+                        "NUL byte in configuration line (binary data?); exim would silently cut the line here",
+                        line.replace("\x00", "\\0"),
+                    )
+                )
         return lines
 
     def _next_physical(self) -> tuple[_OpenFile, int, str] | None:
@@ -222,11 +231,15 @@ class PreLexer:
             if physical is None:
                 if self._cstack:
                     opened = self._cstack[-1][1]
-                    raise ConfigError(Diagnostic(
-                        opened.span, "error", "EXIM-READ-ENDIF-MISSING",
-                        f"unexpected end of configuration file: .endif missing for this .{opened.kind}",
-                        self.physical_text(opened.span.file, opened.span.line),
-                    ))
+                    raise ConfigError(
+                        Diagnostic(
+                            opened.span,
+                            "error",
+                            "EXIM-READ-ENDIF-MISSING",
+                            f"unexpected end of configuration file: .endif missing for this .{opened.kind}",
+                            self.physical_text(opened.span.file, opened.span.line),
+                        )
+                    )
                 break
             current, number, raw = physical
             kinds = self.line_kinds[current.name]
@@ -239,7 +252,7 @@ class PreLexer:
             if piece[lead] == "#":
                 kinds[number - 1] = "comment"
                 continue
-            seg_col = (colmap[lead] if colmap else lead + 1)
+            seg_col = colmap[lead] if colmap else lead + 1
             if piece[lead] == "." and self._directive(current, number, raw, piece, lead, seg_col, found):
                 continue
             if self._cstate != 0:
@@ -250,8 +263,11 @@ class PreLexer:
             kinds[number - 1] = "statement"
             body = piece[lead:].rstrip(SPACE)
             sources.append(raw.strip(SPACE))
-            segments.append(Segment(len(text), current.name, number, seg_col,
-                                    tuple(colmap[lead:lead + len(body)]) if colmap else None))
+            segments.append(
+                Segment(
+                    len(text), current.name, number, seg_col, tuple(colmap[lead : lead + len(body)]) if colmap else None
+                )
+            )
             text = (text + body).rstrip(SPACE)
             if not text:
                 segments.clear()
@@ -264,13 +280,15 @@ class PreLexer:
             return None
         return LogicalLine(text, self._section, tuple(segments), "\n".join(sources), tuple(dict.fromkeys(used)))
 
-    def _substitute(self, raw: str, start: int, *, at_line_start: bool) -> tuple[str, list[int] | None, bool, list[str]]:
+    def _substitute(
+        self, raw: str, start: int, *, at_line_start: bool
+    ) -> tuple[str, list[int] | None, bool, list[str]]:
         """Apply macros to one physical line exactly as exim orders them."""
         scan_from = start
-        if at_line_start and raw[start:start + 1].isupper() and raw[start].isascii():
+        if at_line_start and raw[start : start + 1].isupper() and raw[start].isascii():
             end = _NAME_CHARS.match(raw, start).end()
             after = _skip_space(raw, end)
-            if raw[after:after + 1] == "=":
+            if raw[after : after + 1] == "=":
                 scan_from = after  # a macro definition: its name is not replaced
         first = _UPPER.search(raw, scan_from)
         if first is None:
@@ -285,8 +303,8 @@ class PreLexer:
                 if colmap is None:
                     colmap = list(range(1, len(text) + 1))
                 anchor = colmap[pos] if pos < len(colmap) else len(raw)
-                text = text[:pos] + macro.value + text[pos + len(macro.name):]
-                colmap[pos:pos + len(macro.name)] = [anchor] * len(macro.value)
+                text = text[:pos] + macro.value + text[pos + len(macro.name) :]
+                colmap[pos : pos + len(macro.name)] = [anchor] * len(macro.value)
                 if not macro.builtin:
                     names.append(macro.name)
                 pos = text.find(macro.name, pos + len(macro.value))
@@ -294,38 +312,53 @@ class PreLexer:
 
     # -- directives ---------------------------------------------------------
 
-    def _directive(self, current: _OpenFile, number: int, raw: str, piece: str, lead: int, col: int, found: bool) -> bool:
+    def _directive(
+        self, current: _OpenFile, number: int, raw: str, piece: str, lead: int, col: int, found: bool
+    ) -> bool:
         """Handle ``.ifdef``-family lines; return True when the line was one."""
-        word = piece[lead + 1:]
+        word = piece[lead + 1 :]
         for name in _DIRECTIVES:
             if not word.startswith(name):
                 continue
-            follow = word[len(name):len(name) + 1]
+            follow = word[len(name) : len(name) + 1]
             span = Span(current.name, number, col, number, col + len(name))
             self.line_kinds[current.name][number - 1] = "directive"
-            if follow not in ("", " ", "\n"):
-                # exim 4.96 checks for ' ' (and a literal 't'), so a tab or any
-                # other character makes it skip the whole line without a word.
-                if follow != "t":
-                    raise ConfigError(Diagnostic(
-                        span, "error", "EXIM-READ-DIRECTIVE",
+            # exim 4.96 checks for ' ' (and a literal 't'), so a tab or any
+            # other character makes it skip the whole line without a word.
+            if follow not in ("", " ", "\n", "t"):
+                raise ConfigError(
+                    Diagnostic(
+                        span,
+                        "error",
+                        "EXIM-READ-DIRECTIVE",
                         f"'.{name}' must be followed by a space; exim silently ignores this line",
                         raw,
-                    ))
+                    )
+                )
             action_true, action_false, pushpop = _DIRECTIVE_ACTIONS[name]
             action = action_true if found else action_false
             # The argument as the user wrote it, not after substitution.
-            argument = raw.strip(SPACE)[1 + len(name):].strip(SPACE)
+            argument = raw.strip(SPACE)[1 + len(name) :].strip(SPACE)
             if pushpop > 0:
                 if len(self._cstack) >= MAX_CONDITIONAL_DEPTH:
-                    raise ConfigError(Diagnostic(span, "error", "EXIM-READ-NESTING", f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH} levels)", raw))
+                    raise ConfigError(
+                        Diagnostic(
+                            span,
+                            "error",
+                            "EXIM-READ-NESTING",
+                            f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH} levels)",
+                            raw,
+                        )
+                    )
                 outer = self._cstate
                 self._cstate = _NEXT_STATE[outer][action]
                 directive = Directive(span, name, argument, outer == 0, self._cstate == 0)
                 self._cstack.append((outer, directive))
             else:
                 if not self._cstack:
-                    raise ConfigError(Diagnostic(span, "error", "EXIM-READ-ENDIF", f".{name} without matching .ifdef", raw))
+                    raise ConfigError(
+                        Diagnostic(span, "error", "EXIM-READ-ENDIF", f".{name} without matching .ifdef", raw)
+                    )
                 if pushpop < 0:
                     outer, _ = self._cstack.pop()
                     self._cstate = outer
@@ -354,9 +387,19 @@ class PreLexer:
         self.line_kinds[current.name][number - 1] = "directive"
         kind = "include_if_exists" if optional else "include"
         if not target:
-            raise ConfigError(Diagnostic(span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", current.lines[number - 1]))
+            raise ConfigError(
+                Diagnostic(span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", current.lines[number - 1])
+            )
         if optional and not target.startswith("/"):
-            raise ConfigError(Diagnostic(span, "error", "EXIM-READ-INCLUDE", f'.include specifies a non-absolute path "{target}" (exim requires one for .include_if_exists)', current.lines[number - 1]))
+            raise ConfigError(
+                Diagnostic(
+                    span,
+                    "error",
+                    "EXIM-READ-INCLUDE",
+                    f'.include specifies a non-absolute path "{target}" (exim requires one for .include_if_exists)',
+                    current.lines[number - 1],
+                )
+            )
         resolved = target if target.startswith("/") else os.path.join(os.path.dirname(current.name), target)
         if optional and not os.path.exists(resolved):
             self.directives.append(Directive(span, kind, target, True, False))
@@ -382,8 +425,12 @@ class PreLexer:
         name = line.text[6:].strip(SPACE)
         plural = name if name[-1:].lower() == "s" else name + "s"
         if plural.lower() not in SECTIONS:
-            self._fail(line, f'"{name}" is not a known configuration section name', "EXIM-READ-SECTION",
-                       notes=["known sections: acl, authenticators, local_scan, retry, rewrite, routers, transports"])
+            self._fail(
+                line,
+                f'"{name}" is not a known configuration section name',
+                "EXIM-READ-SECTION",
+                notes=["known sections: acl, authenticators, local_scan, retry, rewrite, routers, transports"],
+            )
         key = plural.lower()
         if key in self._seen_sections:
             self._fail(line, f'"{plural}" section is repeated in the configuration file', "EXIM-READ-SECTION")
@@ -399,7 +446,7 @@ class PreLexer:
             return True
         if self._section in ("acl", "routers", "transports", "authenticators"):
             end = _NAME_CHARS.match(text).end()
-            return text[_skip_space(text, end):][:1] == "="
+            return text[_skip_space(text, end) :][:1] == "="
         return False
 
     def _define(self, line: LogicalLine) -> None:
@@ -407,21 +454,28 @@ class PreLexer:
         end = _NAME_CHARS.match(text).end()
         name = text[:end]
         pos = _skip_space(text, end)
-        if text[pos:pos + 1] != "=":
+        if text[pos : pos + 1] != "=":
             self._fail(line, "malformed macro definition: expected NAME = value", "EXIM-READ-MACRO", at=pos)
         if len(name) > MAX_MACRO_NAME:
             self._fail(line, f"macro name too long (maximum is {MAX_MACRO_NAME} characters)", "EXIM-READ-MACRO")
-        redefine = text[pos + 1:pos + 2] == "="
-        value = text[_skip_space(text, pos + (2 if redefine else 1)):]
+        redefine = text[pos + 1 : pos + 2] == "="
+        value = text[_skip_space(text, pos + (2 if redefine else 1)) :]
         existing = None
         for macro in self._builtins + self._user:
             if macro.name == name:
                 existing = macro
                 break
             if len(macro.name) < len(name) and macro.name in name:
-                self._fail(line, f'"{name}" cannot be defined as a macro because previously defined macro "{macro.name}" is a substring', "EXIM-READ-MACRO")
+                self._fail(
+                    line,
+                    f'"{name}" cannot be defined as a macro because previously defined '
+                    f'macro "{macro.name}" is a substring',
+                    "EXIM-READ-MACRO",
+                )
         if existing is not None and not existing.command_line and not redefine:
-            self._fail(line, f'macro "{name}" is already defined (use "==" if you want to redefine it)', "EXIM-READ-MACRO")
+            self._fail(
+                line, f'macro "{name}" is already defined (use "==" if you want to redefine it)', "EXIM-READ-MACRO"
+            )
         if existing is not None and existing.command_line:
             self.macro_definitions.append((line, Macro(name, value), "overridden"))
             return
@@ -444,7 +498,9 @@ class PreLexer:
 
     def _fail(self, line: LogicalLine, message: str, rule: str, *, at: int = 0, notes: list[str] | None = None) -> None:
         span = line.span(at)
-        raise ConfigError(Diagnostic(span, "error", rule, message, self.physical_text(span.file, span.line)), notes or [])
+        raise ConfigError(
+            Diagnostic(span, "error", rule, message, self.physical_text(span.file, span.line)), notes or []
+        )
 
     def _fail_at(self, where: Segment | None, message: str, rule: str, file: str | None = None) -> None:
         if where is None:
