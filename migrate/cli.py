@@ -69,6 +69,26 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
         print_tree(config)
 
 
+@cli.command()
+@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=str),
+              help="Directory to write smtpd.conf into (created if missing; existing files are not overwritten).")
+@click.option("--platform", type=click.Choice(["openbsd", "linux"]), default="openbsd", show_default=True,
+              help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.")
+@click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
+              help="Define a macro as exim's -D does.")
+def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str]) -> None:
+    """Convert CONFIGURE to smtpd.conf in OUTPUT; list what did not carry over on stderr."""
+    from migrate.convert import convert as run_convert
+    from migrate.convert import write_output
+    from migrate.summary import summary_lines
+
+    result = run_convert(configure, defines=defines, platform=platform)
+    written = write_output(result, out_dir)
+    for line in summary_lines(result.policy, written):
+        click.echo(line, err=True)
+
+
 def main() -> None:
     """Run the command; map every expected failure to exit status 1 without a traceback."""
     try:

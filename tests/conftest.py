@@ -62,6 +62,17 @@ class Exim:
         return " ".join(line for line in lines if line)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-golden`` rewrites fixtures/*/expected; review the diff before committing."""
+    parser.addoption("--update-golden", action="store_true", help="rewrite the golden files")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether this run rewrites golden files instead of comparing with them."""
+    return bool(request.config.getoption("--update-golden"))
+
+
 def _missing(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is missing; under CI=true that is a failure (run `make test-deps`)")
@@ -77,6 +88,15 @@ def exim(tmp_path_factory: pytest.TempPathFactory) -> Exim:
         _missing(f"exim ({binary})")
     spool = tmp_path_factory.mktemp("spool")
     return Exim(binary, root, spool)
+
+
+@pytest.fixture(scope="session")
+def smtpd() -> str:
+    """The real smtpd binary (Debian's opensmtpd), installed by `make test-deps`."""
+    path = shutil.which("smtpd") or ("/usr/sbin/smtpd" if Path("/usr/sbin/smtpd").exists() else None)
+    if path is None or shutil.which("openssl") is None:
+        _missing("smtpd (opensmtpd) or openssl")
+    return str(path)
 
 
 @dataclass

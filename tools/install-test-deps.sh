@@ -13,9 +13,19 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
+export DEBIAN_FRONTEND=noninteractive
+updated=
+need_apt() { [ -n "$updated" ] || { apt-get update -qq && updated=1; }; }
+
+# OpenSMTPD (6.8 in Debian 12): `smtpd -n` checks every smtpd.conf we write.
+# openssl makes the throw-away certificate those checks need.
+if ! command -v smtpd >/dev/null || ! command -v openssl >/dev/null; then
+    need_apt
+    apt-get install -y -qq --no-install-recommends opensmtpd openssl >/dev/null
+fi
+
 if [ ! -x "$exim" ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    need_apt
     apt-get install -y -qq --no-install-recommends \
         libdb5.3 libgnutls-dane0 libgnutls30 libidn12 libidn2-0 libldap-2.5-0 \
         libmariadb3 libnsl2 libpam0g libpcre2-8-0 libperl5.36 libpq5 libsasl2-2 \
@@ -41,4 +51,5 @@ if ldd "$exim" | grep -q 'not found'; then
     ldd "$exim" | grep 'not found' >&2
     exit 1
 fi
-"$exim" --version | head -1
+"$exim" --version 2>/dev/null | head -1
+smtpd -h 2>&1 | head -1

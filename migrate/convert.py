@@ -1,0 +1,72 @@
+"""The library entry point: an exim configure in, smtpd.conf text out.
+
+``convert`` does the work and returns a Result; ``write_output`` puts the
+files in place so that a failure never leaves a half-written directory.
+The CLI is a thin layer over these two.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.errors import ConfigError, Diagnostic, MigrateError, Span
+from migrate.mapping import build_policy
+from migrate.model import Policy
+from migrate.reader import read_config
+from migrate.reader.tree import EximConfig
+from migrate.render import render_smtpd_conf
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a conversion produced: the tree, the policy and the files to write."""
+
+    config: EximConfig
+    policy: Policy
+    files: dict[str, str]
+
+    @property
+    def return_code(self) -> int:
+        """0: converted (unmapped items are listed, not fatal). Errors raise instead."""
+        return 0
+
+
+def convert(path: str, *, defines: dict[str, str] | None = None, platform: str = "openbsd") -> Result:
+    """Read, map and render one exim configuration."""
+    config = read_config(path, defines)
+    policy = build_policy(config, platform)
+    return Result(config, policy, {"smtpd.conf": render_smtpd_conf(policy)})
+
+
+class OutputExistsError(MigrateError):
+    """Refusing to overwrite files a previous run (or the admin) left there."""
+
+
+def write_output(result: Result, out_dir: str) -> list[Path]:
+    """Write every file into ``out_dir`` atomically; refuse to overwrite existing files."""
+    target = Path(out_dir)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(Diagnostic(Span(out_dir, 0, 0, 0, 0), "error", "OUTPUT", "output path exists and is not a directory"))
+    clashes = [name for name in result.files if (target / name).exists()]
+    if clashes:
+        raise OutputExistsError(
+            f"{target / clashes[0]}: error: already exists; move it away or choose another output directory"
+        )
+    parent = target.parent if str(target.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".exim2smtpd-", dir=parent))
+    try:
+        for name, text in result.files.items():
+            (staging / name).write_text(text, newline="\n")
+        if not target.exists():
+            os.rename(staging, target)
+            return [target / name for name in result.files]
+        for name in result.files:
+            os.replace(staging / name, target / name)
+        return [target / name for name in result.files]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

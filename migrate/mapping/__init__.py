@@ -1,0 +1,681 @@
+"""The mapping stage: an exim parse tree in, a mail-policy model out.
+
+``build_policy`` never widens who may send where: every client class is
+given exactly the recipient classes exim accepts for it (see ``acl`` for how
+undecidable conditions are resolved), and every statement it reads ends up
+mapped, approximated, ignored on purpose, or reported as unmapped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from migrate.errors import Span
+from migrate.mapping.acl import ACCEPT, AclEvaluator, Note
+from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.listeners import ListenerNotes, certificate, listeners
+from migrate.mapping.routing import Delivery, Router
+from migrate.model import (
+    ANY_DOMAIN,
+    ANYONE,
+    AUTHENTICATED,
+    LOCAL_CLIENT,
+    LOCAL_DOMAINS,
+    RECIPIENT_CLASSES,
+    RELAY_DOMAINS,
+    Action,
+    ClientClass,
+    Decision,
+    Finding,
+    Identity,
+    Limits,
+    MatchRule,
+    Policy,
+    Table,
+)
+from migrate.reader.tree import Acl, AclStatement, Driver, EximConfig, MacroDefinition, NamedList, Option, Statement
+
+PLATFORMS = ("openbsd", "linux")
+
+# Main options that only concern exim itself (logging, its own processes and
+# files): irrelevant once smtpd runs, so ignored on purpose.
+IGNORED_OPTIONS = {
+    "exim_path": "exim's own binary", "keep_environment": "exim's environment handling",
+    "add_environment": "exim's environment handling", "log_selector": "exim's log format",
+    "log_file_path": "exim's logs", "syslog_duplication": "exim's logs", "syslog_facility": "exim's logs",
+    "syslog_processname": "exim's logs", "syslog_timestamp": "exim's logs", "write_rejectlog": "exim's logs",
+    "message_logs": "exim's logs", "never_users": "exim's delivery privileges", "trusted_users": "exim's -f trust",
+    "trusted_groups": "exim's -f trust", "admin_groups": "exim's admin users", "exim_user": "exim's own user",
+    "exim_group": "exim's own group", "spool_directory": "exim's spool", "split_spool_directory": "exim's spool",
+    "gecos_pattern": "exim's From: header names", "gecos_name": "exim's From: header names",
+    "host_lookup": "smtpd looks up every client's name itself", "rfc1413_hosts": "ident lookups",
+    "rfc1413_query_timeout": "ident lookups", "check_spool_space": "exim's spool",
+    "check_log_space": "exim's logs", "check_spool_inodes": "exim's spool", "check_log_inodes": "exim's logs",
+    "dns_dnssec_ok": "resolver setting", "prdr_enable": "PRDR (smtpd does not offer it)",
+    "local_from_check": "exim's local sender checks", "local_sender_retain": "exim's local sender checks",
+    "untrusted_set_sender": "exim's local sender checks", "freeze_tell": "exim's frozen messages",
+    "smtputf8_advertise_hosts": "SMTPUTF8 advertising", "queue_run_max": "exim's queue runners",
+    "remote_max_parallel": "exim's delivery parallelism", "print_topbitchars": "exim's logs",
+    "timeout_frozen_after": "smtpd has no frozen messages; queue ttl bounds every message",
+    "ignore_bounce_errors_after": "smtpd has no frozen bounces; queue ttl bounds them",
+    "auth_advertise_hosts": "smtpd offers AUTH only after STARTTLS, as this setting usually asks",
+    "tls_advertise_hosts": "smtpd offers STARTTLS on every tls listener",
+}
+# Main options with a known reason for not mapping, and what to do instead.
+KNOWN_UNMAPPED = {
+    "av_scanner": ("EXIM-CONTENT-AV", "virus scanning is done by rspamd's antivirus module with OpenSMTPD",
+                   "configure rspamd's antivirus.conf and filter-rspamd (a later release writes them)"),
+    "spamd_address": ("EXIM-CONTENT-SPAM", "spam scanning is done by rspamd with OpenSMTPD",
+                      "configure rspamd's actions.conf and filter-rspamd (a later release writes them)"),
+    "system_filter": ("EXIM-SYSTEM-FILTER", "smtpd has no system filter", "rewrite it as rspamd rules or a filter"),
+    "smtp_banner": ("EXIM-BANNER", "smtpd's banner is fixed ('ESMTP OpenSMTPD')", "accept the change"),
+    "helo_verify_hosts": ("EXIM-HELO-VERIFY", "smtpd does not verify HELO names", "use rspamd's hfilter module"),
+    "host_reject_connection": ("EXIM-HOST-REJECT", "not migrated yet",
+                               "add 'filter ... phase connect match src <table> disconnect' by hand"),
+    "local_scan_timeout": ("EXIM-LOCAL-SCAN", "smtpd has no local_scan", "use a filter"),
+}
+MAIN_MAPPED = frozenset((
+    "primary_hostname", "daemon_smtp_ports", "daemon_smtp_port", "local_interfaces", "tls_on_connect_ports",
+    "tls_certificate", "tls_privatekey", "message_size_limit", "acl_smtp_rcpt", "acl_smtp_connect",
+    "acl_smtp_helo", "acl_smtp_mail", "acl_smtp_predata", "acl_smtp_data", "acl_not_smtp", "delay_warning",
+))
+PRE_RCPT_ACLS = ("acl_smtp_connect", "acl_smtp_helo", "acl_smtp_mail", "acl_smtp_predata", "acl_smtp_data")
+DEFAULT_SIZE = "50M"  # exim's default message_size_limit
+
+
+@dataclass
+class _Accountant:
+    """Keeps every statement in exactly one bucket."""
+
+    status: dict[int, tuple[Statement, str]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def mark(self, node: Statement, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
+        """Put a statement in a bucket; a worse bucket wins over a better one."""
+        order = {"mapped": 0, "ignored": 1, "approximated": 2, "unmapped": 3}
+        previous = self.status.get(id(node))
+        if previous is not None and order[previous[1]] >= order[severity]:
+            return
+        self.status[id(node)] = (node, severity)
+        if severity != "mapped" and message:
+            self.findings = [f for f in self.findings if f.span != node.span or f.rule != rule]
+            self.findings.append(Finding(node.span, severity, rule, message, node.source, advice))
+
+    def mark_driver(self, driver: Driver, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
+        """A driver and all its options share one bucket and one finding."""
+        self.mark(driver, severity, rule, message, advice)
+        for option in driver.options:
+            self.mark(option, severity)
+
+    def note_span(self, span: Span, severity: str, rule: str, message: str, source: str = "", advice: str = "") -> None:
+        """A finding that belongs to a span rather than a whole statement."""
+        if all((f.span, f.rule) != (span, rule) for f in self.findings):
+            self.findings.append(Finding(span, severity, rule, message, source, advice))
+
+
+class _Mapper:
+    def __init__(self, config: EximConfig, platform: str) -> None:
+        if platform not in PLATFORMS:
+            raise ValueError(f"unknown platform {platform!r}")
+        self.config = config
+        self.platform = platform
+        self.books = _Accountant()
+        self.acls = {a.name: a for a in config.acls}
+        self.used_acls: set[str] = set()
+
+    # -- the whole --------------------------------------------------------------
+
+    def build(self) -> Policy:
+        config = self.config
+        identity = self._identity()
+        universe = ClassUniverse(config, *self._domain_lists(), tuple(self._client_tables()))
+        router = Router(config, universe)
+        deliveries = router.deliveries()
+        auth = self._server_auth()
+        clients = self._clients(universe, auth)
+        decisions = self._decisions(universe, clients, deliveries)
+        tables = self._tables(universe, deliveries, clients, identity)
+        actions = self._actions(deliveries, decisions)
+        rules = self._rules(clients, decisions, tables, identity)
+        used = {r.source_table for r in rules} | {r.destination_table for r in rules}
+        used |= {a.alias_table for a in actions} | {a.relay_domain_table for a in actions}
+        tables = [t for t in tables if t.name in used]
+        listener_notes = ListenerNotes()
+        pki = certificate(config, identity.hostname or "localhost", listener_notes)
+        listen = listeners(config, self.platform, pki, auth and any(d.client == AUTHENTICATED and d.accept for d in decisions), listener_notes)
+        limits = self._limits()
+        for note in router.notes:
+            self.books.note_span(note.span, note.severity, note.rule, note.message, advice=note.advice)
+        for span, severity, rule, message in listener_notes.items:
+            self.books.note_span(span, severity, rule, message)
+        self._account_drivers(deliveries)
+        self._account_rest()
+        return Policy(
+            source=config.path,
+            platform=self.platform,
+            identity=identity,
+            tables=tuple(tables),
+            certificates=(pki,) if pki else (),
+            listeners=tuple(listen),
+            actions=tuple(actions),
+            clients=tuple(clients),
+            decisions=tuple(decisions),
+            rules=tuple(rules),
+            limits=limits,
+            findings=tuple(sorted(self.books.findings, key=lambda f: (f.span.file, f.span.line, f.span.col, f.rule))),
+            accounting=tuple((node.span, bucket) for node, bucket in self.books.status.values()),
+        )
+
+    # -- identity and sets --------------------------------------------------------
+
+    def _identity(self) -> Identity:
+        options = self.config.options
+        hostname = options.get("primary_hostname")
+        qualify = options.get("qualify_domain")
+        origin = tuple(o.span for o in (hostname, qualify) if o is not None)
+        name = hostname.value.text.strip() if hostname and hostname.value else None
+        qualify_value = qualify.value.text.strip() if qualify and qualify.value else None
+        if qualify is not None:
+            self.books.mark(qualify, "approximated", "EXIM-QUALIFY-DOMAIN",
+                            "smtpd qualifies bare local addresses with the server name, not qualify_domain",
+                            "set the server name (hostname / /etc/mailname) to the qualify domain if they differ")
+        return Identity(name, qualify_value, origin)
+
+    def _domain_lists(self) -> tuple[str | None, str | None]:
+        """exim's conventional names; an empty list makes an empty (absent) class."""
+        lists = self.config.named_lists
+        local = "local_domains" if "local_domains" in lists and lists["local_domains"].items else None
+        relay = "relay_to_domains" if "relay_to_domains" in lists and lists["relay_to_domains"].items else None
+        return local, relay
+
+    def _client_tables(self) -> list[str]:
+        """Named host lists that an accept statement trusts: each becomes a client class."""
+        found: list[str] = []
+        for acl in self.config.acls:
+            for statement in acl.statements:
+                if statement.verb != "accept":
+                    continue
+                for cond in statement.conditions:
+                    if cond.name != "hosts" or cond.negated or cond.value is None:
+                        continue
+                    for name in _named_refs(cond.value.text):
+                        if name in self.config.named_lists and self.config.named_lists[name].kind == "host":
+                            if name not in found:
+                                found.append(name)
+        return found
+
+    def _server_auth(self) -> bool:
+        """True when exim authenticates clients in a way smtpd can: system passwords."""
+        usable = False
+        for auth in self.config.authenticators:
+            condition = auth.option("server_condition")
+            if auth.driver == "plaintext" and _uses_pam(condition):
+                usable = True
+                self.books.mark_driver(auth, "mapped")
+                continue
+            if auth.option("server_condition") is not None or auth.driver in ("dovecot", "cyrus_sasl"):
+                self.books.mark_driver(auth, "unmapped", "EXIM-AUTH-SERVER",
+                                f"authenticator {auth.name}: smtpd authenticates against system passwords or a "
+                                "table of bcrypt hashes, not this",
+                                "create a credentials table with smtpctl encrypt and add 'auth <table>' by hand")
+            else:
+                self.books.mark_driver(auth, "unmapped", "EXIM-AUTH-CLIENT",
+                                f"authenticator {auth.name}: client authentication to a smarthost is not migrated yet",
+                                "add 'auth <secrets>' to the relay action by hand")
+        return usable
+
+    def _clients(self, universe: ClassUniverse, auth: bool) -> list[ClientClass]:
+        clients = [ClientClass(LOCAL_CLIENT)]
+        for name in universe.client_tables:
+            clients.append(ClientClass(name, name, (self.config.named_lists[name].span,)))
+        if auth:
+            clients.append(ClientClass(AUTHENTICATED))
+        clients.append(ClientClass(ANYONE))
+        return clients
+
+    # -- decisions --------------------------------------------------------------
+
+    def _acl_names(self, option_name: str) -> list[str] | None:
+        """The ACL(s) an ``acl_smtp_*`` option selects; None when we cannot tell."""
+        option = self.config.options.get(option_name)
+        if option is None or option.value is None:
+            return []
+        value = option.value
+        if value.expansion is None:
+            name = value.text.strip()
+            if name in self.acls:
+                self.books.mark(option, "mapped")
+                return [name]
+            self.books.mark(option, "unmapped", "EXIM-ACL-INLINE",
+                            f"{option_name} is not the name of an ACL in this file (inline or file ACL)",
+                            "move the ACL into the acl section and name it")
+            return None
+        branches = [g.literal() for item in value.expansion.items("if") for g in item.groups()[-2:]]
+        if branches and all(b in self.acls for b in branches):
+            self.books.mark(option, "approximated", "EXIM-ACL-PER-PORT",
+                            f"{option_name} picks an ACL per connection; every class gets only what all of them allow",
+                            "use listener tags ('listen ... tag NAME', 'match tag NAME ...') to restore per-port rules")
+            return [b for b in branches if b]
+        self.books.mark(option, "unmapped", "EXIM-ACL-EXPANDED", f"{option_name} is chosen by an expansion",
+                        "name one ACL; until then only the local socket may send mail")
+        return None
+
+    def _decisions(self, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]) -> list[Decision]:
+        routable = {r: d.routable for r, d in deliveries.items()}
+        evaluator = AclEvaluator(universe, self.acls, routable)
+        rcpt = self._acl_names("acl_smtp_rcpt")
+        if rcpt == [] and self.config.options.get("acl_smtp_rcpt") is None:
+            self.books.note_span(Span(self.config.path, 0, 0, 0, 0), "approximated", "EXIM-ACL-RCPT-UNSET",
+                                 "acl_smtp_rcpt is not set, so exim refuses every SMTP recipient; only local "
+                                 "submissions are migrated")
+        pre = {name: self._acl_names(name) for name in PRE_RCPT_ACLS}
+        not_smtp = self._acl_names("acl_not_smtp")
+        decisions: list[Decision] = []
+        verdict_notes: list[tuple[Note, str, str, bool]] = []
+        present = {LOCAL_DOMAINS: universe.local_domains is not None,
+                   RELAY_DOMAINS: universe.relay_domains is not None, ANY_DOMAIN: True}
+        for client in clients:
+            for recipient in RECIPIENT_CLASSES:
+                if not present[recipient]:
+                    decisions.append(Decision(client.name, recipient, False, None))
+                    continue
+                accepted, origin, notes = self._decide(evaluator, client.name, recipient, rcpt, pre, not_smtp, routable)
+                delivery = deliveries[recipient]
+                action = _ACTION_NAMES[recipient] if accepted else None
+                if accepted and not delivery.routable:
+                    accepted, action = False, None
+                decisions.append(Decision(client.name, recipient, accepted, action, origin))
+                verdict_notes += [(n, client.name, recipient, accepted) for n in notes]
+        self._book_notes(verdict_notes)
+        self._book_acl_statements()
+        return decisions
+
+    def _decide(self, evaluator: AclEvaluator, client: str, recipient: str, rcpt: list[str] | None,
+                pre: dict[str, list[str] | None], not_smtp: list[str] | None,
+                routable: dict[str, bool]) -> tuple[bool, tuple[Span, ...], list[Note]]:
+        notes: list[Note] = []
+        origin: list[Span] = []
+        if client == LOCAL_CLIENT:
+            # smtpd's socket is sendmail(8): exim's non-SMTP path, acl_not_smtp (default accept).
+            names = not_smtp
+            if names is None:
+                return False, (), notes
+            for name in names:
+                self.used_acls.add(name)
+                verdict = evaluator.run(name, client, None)
+                notes += verdict.notes
+                if verdict.result != ACCEPT:
+                    return False, _origin(verdict.decided_by, self.acls[name]), notes
+            return routable[recipient], (), notes
+        for option_name, names in pre.items():
+            if names is None:
+                continue
+            for name in names:
+                self.used_acls.add(name)
+                verdict = evaluator.run(name, client, None)
+                notes += verdict.notes
+                if verdict.result != ACCEPT:
+                    return False, _origin(verdict.decided_by, self.acls[name]), notes
+        if not rcpt:
+            return False, (), notes
+        for name in rcpt:
+            self.used_acls.add(name)
+            verdict = evaluator.run(name, client, recipient)
+            notes += verdict.notes
+            origin += _origin(verdict.decided_by, self.acls[name])
+            if verdict.result != ACCEPT:
+                return False, tuple(origin), notes
+        return True, tuple(origin), notes
+
+    def _book_notes(self, notes: list[tuple[Note, str, str, bool]]) -> None:
+        """Report each ACL note once; a conditional accept whose classes are all accepted anyway is harmless."""
+        by_statement: dict[int, list[tuple[Note, str, str, bool]]] = {}
+        for entry in notes:
+            by_statement.setdefault(id(entry[0].statement), []).append(entry)
+        for entries in by_statement.values():
+            note = entries[0][0]
+            if note.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" and all(accepted for _, _, _, accepted in entries):
+                self._mark_statement(note.statement, "approximated", note.rule,
+                                     note.message.replace("it is left out", "those recipients are accepted by "
+                                                          "the general rule for their class anyway"))
+                continue
+            self._mark_statement(note.statement, note.severity, note.rule, note.message, note.advice)
+
+    def _mark_statement(self, statement: AclStatement, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
+        self.books.mark(statement, severity, rule, message, advice)
+        for cond in statement.conditions:
+            self.books.mark(cond, severity)
+
+    def _book_acl_statements(self) -> None:
+        for acl in self.config.acls:
+            if acl.name not in self.used_acls:
+                self.books.mark(acl, "ignored", "EXIM-ACL-UNUSED", f"ACL {acl.name} is never used")
+                for statement in acl.statements:
+                    self._mark_statement(statement, "ignored")
+                continue
+            self.books.mark(acl, "mapped")
+            for statement in acl.statements:
+                if statement.verb == "warn":
+                    self._warn(statement)
+                else:
+                    self._mark_statement(statement, "mapped")
+
+    def _warn(self, statement: AclStatement) -> None:
+        effects = [c.name for c in statement.conditions if c.modifier]
+        if set(effects) <= {"log_message", "logwrite", "set"}:
+            self._mark_statement(statement, "ignored", "EXIM-ACL-WARN-LOG", "warn that only logs: nothing to migrate")
+        else:
+            self._mark_statement(statement, "unmapped", "EXIM-ACL-WARN",
+                                 f"warn with {', '.join(sorted(set(effects)))}: smtpd adds no headers itself",
+                                 "rspamd's milter_headers module adds headers")
+
+    # -- tables -----------------------------------------------------------------
+
+    def _tables(self, universe: ClassUniverse, deliveries: dict[str, Delivery], clients: list[ClientClass],
+                identity: Identity) -> list[Table]:
+        tables: list[Table] = []
+        local = deliveries[LOCAL_DOMAINS]
+        if local.alias_files:
+            path, span = local.alias_files[0]
+            tables.append(Table("aliases", "aliases", file=path, origin=(span,)))
+            for extra, extra_span in local.alias_files[1:]:
+                self.books.note_span(extra_span, "unmapped", "EXIM-ALIASES-SECOND",
+                                     f"a second aliases file ({extra}): smtpd's action takes one alias table",
+                                     "merge the files")
+        for table_name, list_name in (("local_domains", universe.local_domains), ("relay_domains", universe.relay_domains)):
+            if list_name:
+                table = self._domain_table(table_name, list_name, identity)
+                if table.entries:
+                    tables.append(table)
+        routes = deliveries[RELAY_DOMAINS].routes
+        if routes:
+            tables.append(Table("relay_routes", "routes", mapping=tuple(routes),
+                                origin=tuple(d.span for d in deliveries[RELAY_DOMAINS].drivers)))
+        for client in clients:
+            if client.table:
+                tables.append(self._network_table(client.table))
+        return tables
+
+    def _domain_table(self, table_name: str, list_name: str, identity: Identity) -> Table:
+        named = self.config.named_lists[list_name]
+        entries: list[str] = []
+        problems: list[str] = []
+        for item in named.items:
+            if item.negated:
+                problems.append(f"!{item.value}")
+            elif item.kind in ("literal", "wildcard"):
+                entries.append(item.value.lower())
+            elif item.kind == "local" and item.value == "@":
+                if identity.hostname:
+                    entries.append(identity.hostname.lower())
+                # else: the host's own name, which smtpd's "for local" matches
+            elif item.kind == "local" and item.value == "@[]":
+                continue  # 'for local' covers the server's address literals
+            else:
+                problems.append(item.text)
+        self._book_list(named, problems, "domains")
+        return Table(table_name, "domains", entries=tuple(dict.fromkeys(entries)), origin=(named.span,))
+
+    def _network_table(self, list_name: str) -> Table:
+        named = self.config.named_lists[list_name]
+        entries: list[str] = []
+        problems: list[str] = []
+        excluded: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for item in named.items:
+            if item.kind == "empty":
+                continue  # the local socket: its own client class
+            if item.kind == "literal" and item.value.lower() == "localhost" and not item.negated:
+                entries += ["127.0.0.1", "::1"]  # what exim's forward lookup of localhost gives
+                continue
+            if item.kind not in ("address", "network"):
+                problems.append(item.text)
+                continue
+            network = ipaddress.ip_network(item.value, strict=False)
+            if item.negated:
+                excluded.append(network)
+                problems.append(f"!{item.value} (the exclusion itself)")
+            elif any(network.overlaps(e) for e in excluded):  # type: ignore[arg-type]
+                problems.append(f"{item.value} (overlaps an earlier exclusion; left out)")
+            else:
+                entries.append(str(network) if "/" in item.value else item.value)
+        self._book_list(named, problems, "networks")
+        return Table(list_name, "networks", entries=tuple(entries), origin=(named.span,))
+
+    def _book_list(self, named: NamedList, problems: list[str], what: str) -> None:
+        if problems:
+            self.books.mark(named, "unmapped", "EXIM-LIST-ITEMS",
+                            f"{named.kind}list {named.name}: items smtpd tables cannot hold: {', '.join(problems)}",
+                            f"list those {what} literally, or convert lookup files with a later release")
+        else:
+            self.books.mark(named, "mapped")
+
+    # -- actions and rules ------------------------------------------------------
+
+    def _actions(self, deliveries: dict[str, Delivery], decisions: list[Decision]) -> list[Action]:
+        actions: list[Action] = []
+        needed = {d.action for d in decisions if d.accept}
+        local = deliveries[LOCAL_DOMAINS]
+        if "local" in needed:
+            origin = tuple(d.span for d in local.drivers)
+            actions.append(Action("local", local.method, local.path,
+                                  alias_table="aliases" if local.alias_files else None, origin=origin))
+        relay = deliveries[RELAY_DOMAINS]
+        if "relay_domains" in needed:
+            actions.append(Action("relay_domains", "relay",
+                                  relay_domain_table="relay_routes" if relay.routes else None,
+                                  relay_host=relay.relay_host, origin=tuple(d.span for d in relay.drivers)))
+        other = deliveries[ANY_DOMAIN]
+        if "outbound" in needed:
+            actions.append(Action("outbound", "relay", relay_host=other.relay_host,
+                                  origin=tuple(d.span for d in other.drivers)))
+        return actions
+
+    def _rules(self, clients: list[ClientClass], decisions: list[Decision], tables: list[Table],
+               identity: Identity) -> list[MatchRule]:
+        def accepted(client: str, recipient: str) -> bool:
+            return any(d.accept for d in decisions if d.client == client and d.recipient == recipient)
+
+        rendered = {t.name for t in tables if t.entries}
+        clients = [c for c in clients if c.table is None or c.table in rendered]
+        rules: list[MatchRule] = []
+        local_table = next((t for t in tables if t.name == "local_domains"), None)
+        if accepted(ANYONE, LOCAL_DOMAINS) and local_table and "localhost" in local_table.entries:
+            rules.append(MatchRule("local", None, "local", None, "local", "mail for this host from this host"))
+        for recipient in RECIPIENT_CLASSES:
+            action = _ACTION_NAMES[recipient]
+            for destination in self._destinations(recipient, tables, identity):
+                yes = [c for c in clients if accepted(c.name, recipient)]
+                no = [c for c in clients if not accepted(c.name, recipient)]
+                if ANYONE in (c.name for c in yes):
+                    rules += [_rule(c, destination, None, "exim refuses these") for c in no]
+                    rules.append(_rule(ClientClass(ANYONE), destination, action, _COMMENTS[recipient]))
+                    continue
+                if recipient != ANY_DOMAIN:
+                    # A later "for any" rule must not catch what exim refuses here.
+                    rules += [_rule(c, destination, None, "exim refuses these") for c in no
+                              if accepted(c.name, ANY_DOMAIN)]
+                rules += [_rule(c, destination, action, _COMMENTS[recipient]) for c in yes]
+        return rules
+
+    def _destinations(self, recipient: str, tables: list[Table], identity: Identity) -> list[tuple[str, str | None]]:
+        """The smtpd ``for`` criteria that together cover one recipient class."""
+        names = {t.name for t in tables if t.entries}
+        if recipient == ANY_DOMAIN:
+            return [("any", None)]
+        if recipient == RELAY_DOMAINS:
+            return [("domain", "relay_domains")] if "relay_domains" in names else []
+        found: list[tuple[str, str | None]] = []
+        if "local_domains" in names:
+            found.append(("domain", "local_domains"))
+        named = self.config.named_lists.get("local_domains")
+        if named is not None and not identity.hostname and any(i.value == "@" for i in named.items):
+            found.append(("local", None))  # "@" is the host's own name: smtpd's "for local"
+        return found
+
+    # -- limits -----------------------------------------------------------------
+
+    def _limits(self) -> Limits:
+        options = self.config.options
+        size = options.get("message_size_limit")
+        origin: list[Span] = []
+        size_value = DEFAULT_SIZE
+        if size is not None and size.value is not None:
+            origin.append(size.span)
+            text = size.value.text.strip()
+            if size.value.expansion is not None or not _is_size(text):
+                self.books.mark(size, "unmapped", "EXIM-SIZE-EXPANDED", "message_size_limit is not a plain size",
+                                "set 'smtp max-message-size' by hand")
+                size_value = DEFAULT_SIZE
+            elif text == "0":
+                self.books.mark(size, "approximated", "EXIM-SIZE-UNLIMITED",
+                                "exim has no size limit; smtpd always has one (1G here)")
+                size_value = "1G"
+            else:
+                size_value = text
+        ttl = None
+        for rule in self.config.retry:
+            if rule.pattern == "*" and rule.error == "*" and rule.steps:
+                ttl = max((s.cutoff for s in rule.steps), key=_seconds)
+                origin.append(rule.span)
+                self.books.mark(rule, "approximated", "EXIM-RETRY",
+                                f"retry schedule becomes 'queue ttl {ttl}': smtpd retries on its own schedule")
+            else:
+                self.books.mark(rule, "unmapped", "EXIM-RETRY-SPECIFIC",
+                                "per-domain or per-error retry rules have no smtpd equivalent")
+        warn = options.get("delay_warning")
+        warn_value = "24h"
+        if warn is not None and warn.value is not None:
+            text = warn.value.text.strip()
+            first = text.split(":")[0].strip()
+            if _seconds(first) > 0:
+                warn_value = first
+            self.books.mark(warn, "approximated", "EXIM-DELAY-WARNING",
+                            f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)")
+        return Limits(size_value, ttl, warn_value, tuple(origin))
+
+    # -- accounting ---------------------------------------------------------------
+
+    def _account_drivers(self, deliveries: dict[str, Delivery]) -> None:
+        used = {id(d) for delivery in deliveries.values() for d in delivery.drivers}
+        forward = any(d.forward for d in deliveries.values())
+        aliases = bool(deliveries[LOCAL_DOMAINS].alias_files)
+        for driver in (*self.config.routers, *self.config.transports):
+            if id(driver) in used:
+                self.books.mark_driver(driver, "mapped")
+            elif driver.kind == "transport" and driver.driver in ("pipe", "appendfile", "autoreply") and (forward or aliases) \
+                    and driver.name.startswith("address_"):
+                self.books.mark_driver(driver, "approximated", "EXIM-TRANSPORT-ADDRESS",
+                                       f"transport {driver.name}: smtpd delivers pipes and files named in aliases "
+                                       "and .forward itself" + (" (no autoreplies)" if driver.driver == "autoreply" else ""))
+            elif driver.kind == "transport" and not self._transport_referenced(driver):
+                self.books.mark_driver(driver, "ignored", "EXIM-TRANSPORT-UNUSED", f"transport {driver.name} is never used")
+
+    def _transport_referenced(self, transport: Driver) -> bool:
+        for router in self.config.routers:
+            for option in router.options:
+                if option.name.endswith("transport") and option.value and option.value.text.strip() == transport.name:
+                    return True
+        return False
+
+    def _account_rest(self) -> None:
+        for node in self.config.statements():
+            if id(node) in self.books.status:
+                continue
+            if isinstance(node, MacroDefinition):
+                self.books.mark(node, "ignored", "EXIM-MACRO", "macro: already substituted by the reader")
+            elif isinstance(node, Option) and node in self.config.main and node.name in IGNORED_OPTIONS:
+                self.books.mark(node, "ignored", "EXIM-IGNORED", f"{node.name}: {IGNORED_OPTIONS[node.name]}")
+            elif isinstance(node, Option) and node in self.config.main and node.name in MAIN_MAPPED:
+                self.books.mark(node, "mapped")
+            elif isinstance(node, NamedList):
+                self.books.mark(node, "ignored", "EXIM-LIST-UNUSED",
+                                f"{node.kind}list {node.name} is not used by the relay policy")
+            elif isinstance(node, Acl | AclStatement):
+                self.books.mark(node, "ignored")
+            elif isinstance(node, Option) and node in self.config.main and node.name in KNOWN_UNMAPPED:
+                rule, message, advice = KNOWN_UNMAPPED[node.name]
+                self.books.mark(node, "unmapped", rule, f"{node.name}: {message}", advice)
+            elif isinstance(node, Driver):
+                self.books.mark_driver(node, "unmapped", _rule_id(node), _unmapped_message(node),
+                                       "route these addresses with a match rule and action by hand if still needed")
+            else:
+                self.books.mark(node, "unmapped", _rule_id(node), _unmapped_message(node),
+                                "check whether it still matters after the switch; see the README's list")
+
+
+_ACTION_NAMES = {LOCAL_DOMAINS: "local", RELAY_DOMAINS: "relay_domains", ANY_DOMAIN: "outbound"}
+_COMMENTS = {
+    LOCAL_DOMAINS: "local domains are delivered here",
+    RELAY_DOMAINS: "relay domains go on to their own mail hosts",
+    ANY_DOMAIN: "outbound mail",
+}
+
+
+def _rule(client: ClientClass, destination: tuple[str, str | None], action: str | None, comment: str) -> MatchRule:
+    kind, table = destination
+    if client.name == LOCAL_CLIENT:
+        source, source_table = "socket", None
+    elif client.name == AUTHENTICATED:
+        source, source_table = "auth", None
+    elif client.name == ANYONE:
+        source, source_table = "any", None
+    else:
+        source, source_table = "src", client.table
+    return MatchRule(source, source_table, kind, table, action, comment, client.origin)
+
+
+def _origin(statement: AclStatement | None, acl: Acl) -> tuple[Span, ...]:
+    return (statement.span,) if statement is not None else (acl.span,)
+
+
+def _uses_pam(condition: Option | None) -> bool:
+    """``server_condition = ${if pam{...}}``: exim checks the system passwords, as smtpd does."""
+    if condition is None or condition.value is None or condition.value.expansion is None:
+        return False
+    return any("pam" in item.words() for item in condition.value.expansion.items("if"))
+
+
+def _named_refs(value: str) -> list[str]:
+    from migrate.reader.lists import parse_list
+
+    return [i.value for i in parse_list(value, "host")[1] if i.kind == "named" and not i.negated]
+
+
+def _is_size(text: str) -> bool:
+    return text.isdigit() or (text[:-1].isdigit() and text[-1:].upper() in "KMG")
+
+
+def _seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    total, number = 0, ""
+    for ch in text:
+        if ch.isdigit():
+            number += ch
+        elif ch in units and number:
+            total += int(number) * units[ch]
+            number = ""
+        else:
+            return 0
+    return total
+
+
+def _rule_id(node: Statement) -> str:
+    name = getattr(node, "name", type(node).__name__)
+    return "EXIM-" + type(node).__name__.upper() + "-" + str(name).upper().replace("_", "-")
+
+
+def _unmapped_message(node: Statement) -> str:
+    if isinstance(node, Option):
+        return f"{node.name}: no OpenSMTPD equivalent is generated"
+    if isinstance(node, Driver):
+        return f"{node.kind} {node.name} ({node.driver}): not used by any migrated route"
+    return f"{type(node).__name__}: no OpenSMTPD equivalent is generated"
+
+
+def build_policy(config: EximConfig, platform: str = "openbsd") -> Policy:
+    """Map a parsed exim configuration to the mail-policy model."""
+    return _Mapper(config, platform).build()
+
+
+__all__ = ["PLATFORMS", "build_policy"]

@@ -1,0 +1,161 @@
+"""Evaluate exim ACLs for whole classes of clients and recipients (spec ch. 44).
+
+Each condition is True, False or unknown (None) for a class.  The verbs then
+follow exim's rules, with one bias: a statement whose outcome depends on an
+unknown condition is taken the way that accepts *less*:
+
+- an ``accept`` that might not fire is taken as not firing (the next
+  statements decide, exactly as in exim when its conditions are false);
+- after ``endpass``, an unknown condition counts as a refusal;
+- a ``deny``/``require`` that might fire is noted as a filter that smtpd does
+  not have (content and sender checks belong to rspamd), and the class is not
+  refused for it: refusing a whole class for a per-message check would bounce
+  all its mail.  These are reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from migrate.mapping.classes import ClassUniverse, Tri
+from migrate.model import AUTHENTICATED
+from migrate.reader.tree import Acl, AclCondition, AclStatement
+
+ACCEPT, REJECT, CONTINUE = "accept", "reject", "continue"
+MAX_NESTING = 10
+
+
+@dataclass
+class Note:
+    """Why a statement did not map exactly, for the report."""
+
+    statement: AclStatement
+    severity: str
+    rule: str
+    message: str
+    advice: str = ""
+
+
+@dataclass
+class Verdict:
+    """The outcome of one ACL for one class, and the statement that decided it."""
+
+    result: str  # ACCEPT or REJECT
+    decided_by: AclStatement | None  # None: the implicit deny at the end
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass
+class AclEvaluator:
+    """Evaluates named ACLs; ``routable`` says which recipient classes have a route."""
+
+    universe: ClassUniverse
+    acls: dict[str, Acl]
+    routable: dict[str, bool]
+
+    def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
+        """Evaluate ACL ``name`` for one client class (and recipient class, at RCPT)."""
+        acl = self.acls[name]
+        notes: list[Note] = []
+        for statement in acl.statements:
+            outcome = self._statement(statement, client, recipient, notes, depth)
+            if outcome != CONTINUE:
+                return Verdict(outcome, statement, notes)
+        return Verdict(REJECT, None, notes)
+
+    # -- verbs --------------------------------------------------------------
+
+    def _statement(self, st: AclStatement, client: str, recipient: str | None, notes: list[Note], depth: int) -> str:
+        verb = st.verb
+        if verb == "warn":
+            return CONTINUE
+        before, after = _split_endpass(st.conditions)
+        values = [self._condition(c, client, recipient, depth) for c in before]
+        if False in values:
+            return REJECT if verb == "require" else CONTINUE
+        unknown = [c for c, v in zip(before, values, strict=True) if v is None]
+        if verb in ("accept", "discard"):
+            if unknown:
+                notes.append(self._note(st, "unmapped", "EXIM-ACL-CONDITIONAL-ACCEPT",
+                                        f"{verb} only when {_names(unknown)}: smtpd cannot test this, so it is left out",
+                                        "mail of this kind falls through to the statements after it"))
+                return CONTINUE
+            post = [self._condition(c, client, recipient, depth) for c in after]
+            if False in post or None in post:
+                return REJECT
+            if verb == "discard":
+                notes.append(self._note(st, "approximated", "EXIM-ACL-DISCARD",
+                                        "discard: smtpd refuses these recipients instead of accepting and dropping them"))
+                return REJECT
+            return ACCEPT
+        if unknown:
+            notes.append(self._note(st, "unmapped", "EXIM-ACL-FILTER",
+                                    f"{verb} when {_names(unknown)}: no smtpd match rule can test this",
+                                    "move the check to rspamd (content, DNSBL, rate limits) or accept the difference"))
+            return CONTINUE
+        if verb == "require":
+            return CONTINUE
+        return REJECT  # deny, drop, defer with every condition true
+
+    def _note(self, st: AclStatement, severity: str, rule: str, message: str, advice: str = "") -> Note:
+        return Note(st, severity, rule, message, advice)
+
+    # -- conditions ---------------------------------------------------------
+
+    def _condition(self, cond: AclCondition, client: str, recipient: str | None, depth: int) -> Tri:
+        if cond.modifier:
+            return True
+        value = self._positive(cond, client, recipient, depth)
+        if value is None:
+            return None
+        return not value if cond.negated else value
+
+    def _positive(self, cond: AclCondition, client: str, recipient: str | None, depth: int) -> Tri:
+        text = cond.value.text if cond.value is not None else ""
+        if cond.value is not None and cond.value.expansion is not None:
+            return None  # depends on an expansion: decided per message
+        name = cond.name
+        if name == "hosts":
+            return self.universe.hosts_match(text, client)
+        if name == "authenticated":
+            if client != AUTHENTICATED:
+                return False
+            return True if text.strip() == "*" else None
+        if name == "domains":
+            if recipient is None:
+                return None
+            return self.universe.domains_match(text, recipient)
+        if name == "verify":
+            if recipient is not None and text.strip() == "recipient":
+                # smtpd checks local users and aliases at RCPT itself; other
+                # domains verify when they have a route.
+                return self.routable.get(recipient, False)
+            return None
+        if name == "acl":
+            return self._nested(text.strip(), client, recipient, depth)
+        if name == "condition":
+            lowered = text.strip().lower()
+            if lowered in ("true", "yes", "1"):
+                return True
+            if lowered in ("false", "no", "0", ""):
+                return False
+        return None
+
+    def _nested(self, name: str, client: str, recipient: str | None, depth: int) -> Tri:
+        if name not in self.acls or depth >= MAX_NESTING:
+            return None
+        verdict = self.run(name, client, recipient, depth + 1)
+        if verdict.notes:
+            return None
+        return verdict.result == ACCEPT
+
+
+def _split_endpass(conditions: tuple[AclCondition, ...]) -> tuple[list[AclCondition], list[AclCondition]]:
+    for index, cond in enumerate(conditions):
+        if cond.name == "endpass":
+            return list(conditions[:index]), list(conditions[index + 1 :])
+    return list(conditions), []
+
+
+def _names(conditions: list[AclCondition]) -> str:
+    return ", ".join(f"{'!' if c.negated else ''}{c.name}" for c in conditions)

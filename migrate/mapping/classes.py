@@ -1,0 +1,137 @@
+"""Three-valued matching of exim lists against client and recipient classes.
+
+The mapping never looks at a single address: it asks whether a list matches a
+whole class ("any host in relay_from_hosts", "any local domain"). The answer is
+True, False, or None when it depends on the individual host or domain.
+Callers treat None so that the result is never more permissive than exim.
+
+exim's list rules (spec 10.3): the first matching item decides, a ``!`` item
+that matches means "no", and a list whose last item is negative behaves as if
+``: *`` followed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS
+from migrate.reader.lists import ListItem, parse_list
+from migrate.reader.tree import EximConfig
+
+Tri = bool | None
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def match_list(items: tuple[ListItem, ...], match_item: Callable[[ListItem], Tri]) -> Tri:
+    """Apply exim's first-match rule with a three-valued item matcher."""
+    for item in items:
+        matched = match_item(item)
+        if matched is None:
+            return None
+        if matched:
+            return not item.negated
+    return bool(items) and items[-1].negated
+
+
+@dataclass(frozen=True)
+class ClassUniverse:
+    """The named lists that define classes, and how to look other lists up."""
+
+    config: EximConfig
+    local_domains: str | None
+    relay_domains: str | None
+    client_tables: tuple[str, ...]
+    _depth: int = 0
+
+    def named_items(self, name: str) -> tuple[ListItem, ...] | None:
+        """The items of a named list, or None when it does not exist."""
+        named = self.config.named_lists.get(name)
+        return named.items if named is not None else None
+
+    # -- recipients ---------------------------------------------------------
+
+    def domains_match(self, value: str, recipient: str, depth: int = 0) -> Tri:
+        """Does the domain list ``value`` match every domain of ``recipient``?"""
+        _, items = parse_list(value, "domain")
+        return match_list(items, lambda item: self._domain_item(item, recipient, depth))
+
+    def _domain_item(self, item: ListItem, recipient: str, depth: int) -> Tri:
+        if item.kind == "any":
+            return True
+        if item.kind == "named":
+            if item.value == self.local_domains:
+                return recipient == LOCAL_DOMAINS
+            if item.value == self.relay_domains:
+                return recipient == RELAY_DOMAINS
+            items = self.named_items(item.value)
+            if items is None or depth > 8:
+                return None
+            return match_list(items, lambda sub: self._domain_item(sub, recipient, depth + 1))
+        # A literal domain, wildcard, regex or lookup may match some domains of
+        # the class and not others: only "other domains" can be sure of nothing
+        # when the item names something in the local or relay lists.
+        return None
+
+    # -- clients ------------------------------------------------------------
+
+    def hosts_match(self, value: str, client: str, depth: int = 0) -> Tri:
+        """Does the host list ``value`` match every host of ``client``?"""
+        _, items = parse_list(value, "host")
+        items = tuple(i for i in items if i.kind != "option")
+        return match_list(items, lambda item: self._host_item(item, client, depth))
+
+    def _host_item(self, item: ListItem, client: str, depth: int) -> Tri:
+        if item.kind == "empty":
+            return client == LOCAL_CLIENT
+        if item.kind == "any":
+            return True  # exim: "*" matches a local (no host) SMTP session as well
+        if client == LOCAL_CLIENT:
+            # A message on the local socket has no host: only the empty item
+            # (and lists that contain it) match.
+            if item.kind == "named":
+                return self._named_hosts(item.value, client, depth)
+            return False
+        if item.kind == "named":
+            if item.value == client:
+                return True
+            return self._named_hosts(item.value, client, depth)
+        if item.kind in ("address", "network"):
+            return self._network_item(item, client)
+        return None  # host names, wildcards, regexes, lookups depend on the host
+
+    def _named_hosts(self, name: str, client: str, depth: int) -> Tri:
+        items = self.named_items(name)
+        if items is None or depth > 8:
+            return None
+        items = tuple(i for i in items if i.kind != "option")
+        if client not in (LOCAL_CLIENT, AUTHENTICATED, ANYONE) and name in self.client_tables:
+            return None  # two different trusted tables: they may overlap
+        return match_list(items, lambda sub: self._host_item(sub, client, depth + 1))
+
+    def _network_item(self, item: ListItem, client: str) -> Tri:
+        network = ipaddress.ip_network(item.value, strict=False)
+        if network.prefixlen == 0:
+            return None  # 0.0.0.0/0 or ::/0 covers all of one family only
+        if client in (AUTHENTICATED, ANYONE):
+            return False  # "anyone" is a host outside every listed network
+        members = self.client_networks(client)
+        if members is None:
+            return None
+        if all(m.version == network.version and m.subnet_of(network) for m in members):  # type: ignore[arg-type]
+            return True
+        if all(not m.overlaps(network) for m in members):  # type: ignore[arg-type]
+            return False
+        return None
+
+    def client_networks(self, table: str) -> list[Network] | None:
+        """The networks of a client table, when every item is a plain address."""
+        items = self.named_items(table)
+        if items is None:
+            return None
+        networks = [ipaddress.ip_network(i.value, strict=False) for i in items if i.kind in ("address", "network")]
+        return networks if networks else None
+
+
+RECIPIENTS = (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)

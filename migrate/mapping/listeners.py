@@ -1,0 +1,115 @@
+"""Ports, interfaces, TLS and AUTH → smtpd ``pki`` and ``listen`` lines.
+
+exim's defaults matter here: with no ``daemon_smtp_ports`` it listens on 25,
+with no ``local_interfaces`` on every address, and ``tls_advertise_hosts``
+defaults to ``*``.  Debian keeps its ports in /etc/default/exim4, outside the
+configuration, so a Debian config alone listens on 25 only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from migrate.errors import Span
+from migrate.model import Certificate, Listener
+from migrate.reader.lists import split_list
+from migrate.reader.tree import EximConfig, Option
+
+SERVICES = {"smtp": 25, "submission": 587, "smtps": 465, "urd": 465, "ssmtp": 465}
+SUBMISSION = 587
+
+
+@dataclass
+class ListenerNotes:
+    """What the listener mapping could not carry over exactly."""
+
+    items: list[tuple[Span, str, str, str]] = field(default_factory=list)  # span, severity, rule, message
+
+    def add(self, option: Option, severity: str, rule: str, message: str) -> None:
+        """Record one note against an option."""
+        self.items.append((option.span, severity, rule, message))
+
+
+def ports(config: EximConfig, notes: ListenerNotes) -> list[int]:
+    """The ports exim listens on, in the order written."""
+    option = config.options.get("daemon_smtp_ports") or config.options.get("daemon_smtp_port")
+    if option is None or option.value is None:
+        return [25]
+    found = []
+    for item in split_list(option.value.text)[1]:
+        text = item.text.strip()
+        if text.isdigit():
+            found.append(int(text))
+        elif text in SERVICES:
+            found.append(SERVICES[text])
+        else:
+            notes.add(option, "unmapped", "EXIM-LISTEN-PORT", f"port {text!r} is not a number or known service")
+    return found
+
+
+def interfaces(config: EximConfig, platform: str, notes: ListenerNotes) -> list[tuple[str, int | None]]:
+    """Addresses to listen on, with a per-address port where exim gives one."""
+    option = config.options.get("local_interfaces")
+    if option is None or option.value is None:
+        return [("all", None)] if platform == "openbsd" else [("0.0.0.0", None), ("::", None)]
+    found: list[tuple[str, int | None]] = []
+    for item in split_list(option.value.text)[1]:
+        address, port = _address_and_port(item.text.strip())
+        if address in ("0.0.0.0", "::0", "::"):
+            address = "0.0.0.0" if address == "0.0.0.0" else "::"
+        if address:
+            found.append((address, port))
+    if {a for a, _ in found} == {"0.0.0.0", "::"} and platform == "openbsd":
+        return [("all", None)]
+    return found
+
+
+def _address_and_port(text: str) -> tuple[str, int | None]:
+    """exim writes ``[addr]:port`` or ``addr.port`` for a per-interface port."""
+    if text.startswith("[") and "]:" in text:
+        address, _, port = text[1:].partition("]:")
+        return address, int(port) if port.isdigit() else None
+    head, dot, tail = text.rpartition(".")
+    if dot and tail.isdigit() and (head.count(".") == 3 or ":" in head):
+        return head, int(tail)
+    return text, None
+
+
+def certificate(config: EximConfig, hostname: str, notes: ListenerNotes) -> Certificate | None:
+    """The TLS certificate, when exim names literal files for it."""
+    cert = config.options.get("tls_certificate")
+    key = config.options.get("tls_privatekey")
+    if cert is None or cert.value is None:
+        return None
+    if cert.value.expansion is not None or (key is not None and key.value is not None and key.value.expansion is not None):
+        notes.add(cert, "unmapped", "EXIM-TLS-EXPANDED",
+                  "tls_certificate is chosen by an expansion (per SNI?); smtpd needs one pki per name")
+        return None
+    key_path = key.value.text.strip() if key is not None and key.value is not None else cert.value.text.strip()
+    origin = (cert.span, key.span) if key is not None else (cert.span,)
+    return Certificate(hostname, cert.value.text.strip(), key_path, origin)
+
+
+def listeners(
+    config: EximConfig, platform: str, pki: Certificate | None, auth: bool, notes: ListenerNotes
+) -> list[Listener]:
+    """One listener per address and port, with TLS and AUTH as exim offered them."""
+    port_list = ports(config, notes)
+    smtps = set()
+    on_connect = config.options.get("tls_on_connect_ports")
+    if on_connect is not None and on_connect.value is not None:
+        smtps = {int(i.text) for i in split_list(on_connect.value.text)[1] if i.text.strip().isdigit()}
+    advertise = config.options.get("tls_advertise_hosts")
+    starttls = advertise is None or (advertise.value is not None and advertise.value.text.strip() != "")
+    origin = tuple(o.span for o in (config.options.get("daemon_smtp_ports"), on_connect,
+                                    config.options.get("local_interfaces"), advertise) if o is not None)
+    found = []
+    for address, fixed_port in interfaces(config, platform, notes):
+        for port in [fixed_port] if fixed_port else port_list:
+            if port in smtps:
+                tls = "smtps" if pki else "none"
+            else:
+                tls = "starttls" if (pki and starttls) else "none"
+            auth_mode = "optional" if auth and tls != "none" else "none"
+            found.append(Listener(address, port, tls, auth_mode, pki.name if pki and tls != "none" else None, origin))
+    return found

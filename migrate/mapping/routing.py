@@ -1,0 +1,359 @@
+"""Routers and transports → how each recipient class is delivered (spec ch. 15-30).
+
+Routers are walked in order for each recipient class, as exim walks them for
+an address: a router whose preconditions fail is skipped; one whose
+preconditions depend on the individual address (``local_parts``,
+``condition``, a prefix) cannot be expressed per class and is reported and
+skipped.  Alias and ``.forward`` redirects in front of local delivery become
+the local action's alias table and smtpd's own ``.forward`` handling.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from migrate.errors import Span
+from migrate.mapping.classes import ClassUniverse
+from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS
+from migrate.reader.lists import split_list
+from migrate.reader.tree import Driver, EximConfig, Option
+
+# Router options that only shape logging, headers or failure texts.
+HARMLESS_ROUTER_OPTIONS = frozenset((
+    "driver", "domains", "transport", "debug_print", "no_more", "more", "same_domain_copy_routing",
+    "ignore_target_hosts", "cannot_route_message", "verify", "expn", "check_ancestor",
+    "file_transport", "pipe_transport", "reply_transport", "directory_transport", "allow_fail",
+    "allow_defer", "check_local_user", "self", "retry_use_local_part", "errors_to",
+))
+VARIABLES = {
+    "local_part": "%{user.username}", "local_part_data": "%{user.username}",
+    "home": "%{user.directory}", "domain": "%{dest.domain}", "domain_data": "%{dest.domain}",
+}
+
+
+@dataclass
+class RouteNote:
+    """A router or transport detail that did not map exactly."""
+
+    span: Span
+    severity: str
+    rule: str
+    message: str
+    advice: str = ""
+
+
+@dataclass
+class Delivery:
+    """How one recipient class is delivered, and by which exim drivers."""
+
+    recipient: str
+    kind: str  # "local" | "relay" | "refuse" | "none"
+    method: str = ""  # local: mbox, maildir, lmtp, mda
+    path: str = ""
+    alias_files: list[tuple[str, Span]] = field(default_factory=list)
+    forward: bool = False
+    relay_host: str | None = None
+    routes: list[tuple[str, str]] = field(default_factory=list)
+    drivers: list[Driver] = field(default_factory=list)
+
+    @property
+    def routable(self) -> bool:
+        """True when exim would route (and so verify) this class."""
+        return self.kind in ("local", "relay")
+
+
+@dataclass
+class Router:
+    """Walks the routers for each recipient class."""
+
+    config: EximConfig
+    universe: ClassUniverse
+    notes: list[RouteNote] = field(default_factory=list)
+
+    def deliveries(self) -> dict[str, Delivery]:
+        """Delivery for local domains, relay domains and all other domains."""
+        return {r: self._walk(r) for r in (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)}
+
+    def _note(self, node: Driver | Option, severity: str, rule: str, message: str, advice: str = "") -> None:
+        note = RouteNote(node.span, severity, rule, message, advice)
+        if all((n.span, n.rule) != (note.span, note.rule) for n in self.notes):
+            self.notes.append(note)
+
+    def _walk(self, recipient: str) -> Delivery:
+        delivery = Delivery(recipient, "none")
+        if recipient == RELAY_DOMAINS and self.universe.relay_domains is None:
+            return delivery
+        for router in self.config.routers:
+            if not self._applies(router, recipient):
+                continue
+            if self._route(router, recipient, delivery):
+                return delivery
+        return delivery
+
+    def _applies(self, router: Driver, recipient: str) -> bool:
+        domains = router.option("domains")
+        if domains is not None and domains.value is not None:
+            if domains.value.expansion is not None:
+                self._note(domains, "unmapped", "EXIM-ROUTER-DOMAINS-EXPANDED",
+                           f"router {router.name}: its domains depend on an expansion; it is left out",
+                           "list the domains in a named domain list, or add a match rule by hand")
+                return False
+            matched = self.universe.domains_match(domains.value.text, recipient)
+            if matched is False:
+                return False
+            if matched is None:
+                self._note(domains, "unmapped", "EXIM-ROUTER-DOMAINS",
+                           f"router {router.name}: applies to only some domains of a class; it is left out",
+                           "put those domains in a named domain list of their own")
+                return False
+        for name in ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix"):
+            option = router.option(name)
+            if option is None:
+                continue
+            if name.startswith("local_part_") and router.option(f"{name}_optional") is not None:
+                continue
+            self._note(option, "unmapped", f"EXIM-ROUTER-{name.upper().replace('_', '-')}",
+                       f"router {router.name}: {name} selects addresses one by one; smtpd cannot, so the router is left out")
+            return False
+        if router.option("verify_only") is not None:
+            return False
+        require = router.option("require_files")
+        if require is not None and not _is_forward(router):
+            self._note(require, "unmapped", "EXIM-ROUTER-REQUIRE-FILES",
+                       f"router {router.name}: require_files is tested per address; the router is left out")
+            return False
+        return True
+
+    def _route(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
+        """Apply one router; True when it ends routing for the class."""
+        driver = router.driver
+        if driver == "redirect":
+            return self._redirect(router, recipient, delivery)
+        if driver == "accept":
+            return self._accept(router, delivery)
+        if driver == "dnslookup":
+            delivery.kind = "relay"
+            delivery.drivers.append(router)
+            self._relay_transport(router, delivery)
+            return True
+        if driver == "manualroute":
+            return self._manualroute(router, recipient, delivery)
+        self._note(router, "unmapped", f"EXIM-ROUTER-{driver.upper()}",
+                   f"router {router.name}: the {driver} driver has no OpenSMTPD equivalent; it is left out")
+        return False
+
+    def _redirect(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
+        data = router.option("data")
+        file = router.option("file")
+        if file is not None and _is_forward(router):
+            delivery.forward = True
+            delivery.drivers.append(router)
+            if router.option("allow_filter") is not None:
+                self._note(router, "approximated", "EXIM-ROUTER-FORWARD-FILTER",
+                           f"router {router.name}: smtpd reads ~/.forward but not exim filter files",
+                           "users with '# Exim filter' files need sieve or procmail instead")
+            return False
+        if data is not None and data.value is not None:
+            alias = _alias_file(data)
+            if alias is not None and recipient == LOCAL_DOMAINS:
+                delivery.alias_files.append((alias, data.span))
+                delivery.drivers.append(router)
+                return False
+            text = data.value.text.strip()
+            if text.startswith(":fail:") or text.startswith(":blackhole:"):
+                delivery.kind = "refuse"
+                delivery.drivers.append(router)
+                return True
+        self._note(router, "unmapped", "EXIM-ROUTER-REDIRECT",
+                   f"router {router.name}: this redirect cannot be expressed as an smtpd alias or virtual table",
+                   "turn it into an aliases file, or a virtual table by hand")
+        return False
+
+    def _accept(self, router: Driver, delivery: Delivery) -> bool:
+        if delivery.recipient != LOCAL_DOMAINS:
+            self._note(router, "unmapped", "EXIM-ROUTER-ACCEPT-REMOTE",
+                       f"router {router.name}: local delivery for non-local domains is not migrated")
+            return False
+        transport = self._transport(router)
+        if transport is None:
+            return False
+        method = self._local_method(transport, delivery)
+        if method is None:
+            return False
+        if router.option("check_local_user") is None:
+            self._note(router, "approximated", "EXIM-ROUTER-ACCEPT-ANY-USER",
+                       f"router {router.name}: exim delivers any local part; smtpd delivers to system users only",
+                       "add a virtual table or userbase for mailboxes without system accounts")
+        delivery.kind = "local"
+        delivery.drivers += [router, transport]
+        return True
+
+    def _transport(self, router: Driver) -> Driver | None:
+        option = router.option("transport")
+        if option is None or option.value is None:
+            return None
+        name = option.value.text.strip()
+        transport = next((t for t in self.config.transports if t.name == name), None)
+        if transport is None:
+            self._note(option, "unmapped", "EXIM-ROUTER-TRANSPORT",
+                       f"router {router.name}: transport {name!r} is not defined (or chosen by an expansion)")
+        return transport
+
+    def _local_method(self, transport: Driver, delivery: Delivery) -> str | None:
+        driver = transport.driver
+        if driver == "appendfile":
+            return self._appendfile(transport, delivery)
+        if driver == "lmtp":
+            socket = transport.option("socket")
+            hosts = transport.option("hosts")
+            if socket is not None and socket.value is not None:
+                delivery.method, delivery.path = "lmtp", socket.value.text.strip()
+            elif hosts is not None and hosts.value is not None:
+                port = transport.option("port")
+                number = port.value.text.strip() if port and port.value else "24"
+                delivery.method, delivery.path = "lmtp", f"{hosts.value.text.strip()}:{number}"
+            else:
+                return None
+            return "lmtp"
+        if driver == "pipe":
+            command = transport.option("command")
+            if command is None or command.value is None:
+                return None
+            translated = _translate(command.value.text)
+            if translated is None:
+                self._note(command, "unmapped", "EXIM-TRANSPORT-PIPE",
+                           f"transport {transport.name}: the command uses expansions smtpd cannot express")
+                return None
+            delivery.method, delivery.path = "mda", translated
+            return "mda"
+        self._note(transport, "unmapped", f"EXIM-TRANSPORT-{driver.upper()}",
+                   f"transport {transport.name}: {driver} cannot deliver locally in smtpd")
+        return None
+
+    def _appendfile(self, transport: Driver, delivery: Delivery) -> str | None:
+        directory = transport.option("directory")
+        file = transport.option("file")
+        if directory is not None and directory.value is not None:
+            path = directory.value.text.strip()
+            translated = _translate(path)
+            if translated is None or transport.option("maildir_format") is None:
+                self._note(directory, "unmapped", "EXIM-TRANSPORT-DIRECTORY",
+                           f"transport {transport.name}: only maildir directories map to smtpd")
+                return None
+            delivery.method = "maildir"
+            delivery.path = "" if translated == "%{user.directory}/Maildir" else translated
+            return "maildir"
+        if file is not None and file.value is not None:
+            path = file.value.text.strip()
+            if not re.fullmatch(r"/var/(spool/)?mail/\$\{?local_part(_data)?\}?", path):
+                self._note(file, "approximated", "EXIM-TRANSPORT-MBOX-PATH",
+                           f"transport {transport.name}: smtpd's mbox is always /var/mail/USER, not {path}")
+            delivery.method = "mbox"
+            return "mbox"
+        return None
+
+    def _manualroute(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
+        route_list = router.option("route_list")
+        if route_list is None or route_list.value is None:
+            self._note(router, "unmapped", "EXIM-ROUTER-ROUTE-DATA",
+                       f"router {router.name}: route_data lookups are converted in a later release; left out")
+            return False
+        routes = _parse_route_list(route_list.value.text)
+        port = self._transport_port(router)
+        if recipient == RELAY_DOMAINS:
+            for domain in self.relay_domain_names():
+                host = _route_for(routes, domain)
+                if host is None:
+                    self._note(route_list, "unmapped", "EXIM-ROUTER-ROUTE-MISSING",
+                               f"router {router.name}: no route for relay domain {domain}")
+                    continue
+                delivery.routes.append((domain, _url(host, port)))
+        else:
+            host = _route_for(routes, "*")
+            if host is None:
+                return False
+            delivery.relay_host = _url(host, port)
+        delivery.kind = "relay"
+        delivery.drivers.append(router)
+        if any(len(split_list(h)[1]) > 1 for _, h in routes):
+            self._note(route_list, "approximated", "EXIM-ROUTER-ROUTE-HOSTS",
+                       f"router {router.name}: only the first host of each route is used by smtpd")
+        return True
+
+    def relay_domain_names(self) -> list[str]:
+        """The literal domains of the relay domain list."""
+        name = self.universe.relay_domains
+        items = self.universe.named_items(name) if name else None
+        return [i.value for i in items or () if i.kind in ("literal", "wildcard") and not i.negated]
+
+    def _transport_port(self, router: Driver) -> str | None:
+        transport = self._transport(router)
+        if transport is None:
+            return None
+        port = transport.option("port")
+        return port.value.text.strip() if port and port.value else None
+
+    def _relay_transport(self, router: Driver, delivery: Delivery) -> None:
+        transport = self._transport(router)
+        if transport is not None:
+            delivery.drivers.append(transport)
+
+
+def _is_forward(router: Driver) -> bool:
+    file = router.option("file")
+    return bool(file and file.value and file.value.text.strip() in ("$home/.forward", "${home}/.forward"))
+
+
+def _alias_file(option: Option) -> str | None:
+    """The file of ``${lookup{$local_part}lsearch{FILE}}``, the aliases idiom."""
+    expansion = option.value.expansion if option.value else None
+    if expansion is None or len(expansion.parts) != 1:
+        return None
+    lookups = expansion.lookups()
+    if len(lookups) != 1:
+        return None
+    lookup = lookups[0]
+    key = lookup.key.variables() if lookup.key else []
+    source = lookup.source.literal()
+    if lookup.type in ("lsearch", "lsearch*") and key in (["local_part"],) and source:
+        return source
+    return None
+
+
+def _translate(text: str) -> str | None:
+    """Replace the exim variables smtpd knows by its format specifiers."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return VARIABLES.get(name, "\0")
+
+    result = re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
+    if "\0" in result or "${" in result:
+        return None
+    return result
+
+
+def _parse_route_list(text: str) -> list[tuple[str, str]]:
+    """``pattern hosts [options]; ...`` → (pattern, hosts) pairs."""
+    routes = []
+    for item in split_list(text if text.lstrip().startswith("<") else "<;" + text)[1]:
+        words = item.text.split()
+        if len(words) >= 2:
+            hosts = words[1].strip('"')
+            routes.append((words[0], hosts))
+    return routes
+
+
+def _route_for(routes: list[tuple[str, str]], domain: str) -> str | None:
+    for pattern, hosts in routes:
+        if pattern in ("*", domain) or (pattern.startswith("*") and domain.endswith(pattern[1:])):
+            return hosts
+    return None
+
+
+def _url(hosts: str, port: str | None) -> str:
+    first = split_list(hosts)[1][0].text
+    host, _, host_port = first.partition(":")
+    number = host_port or port
+    return f"smtp://{host}:{number}" if number else f"smtp://{host}"

@@ -1,0 +1,176 @@
+"""The mail-policy model: what the server does, in neither exim's nor smtpd's words.
+
+Built by ``mapping`` from the parse tree, rendered by ``render`` to smtpd.conf.
+Frozen dataclasses with tuples; every element keeps the spans of the exim
+statements it came from (``origin``), so a generated line can cite them.
+
+The relay decision is a small matrix: for each client class (the local
+socket, a set of trusted networks, authenticated users, anyone) and each
+recipient class (local domains, relay domains, everything else) the model
+says whether exim accepts the recipient and which action delivers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from migrate.errors import Span
+
+Origin = tuple[Span, ...]
+
+# Recipient classes, in the order rules are written.
+LOCAL_DOMAINS = "local-domains"
+RELAY_DOMAINS = "relay-domains"
+ANY_DOMAIN = "other-domains"
+RECIPIENT_CLASSES = (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)
+
+# Client classes that are not a network table.
+LOCAL_CLIENT = "local"
+AUTHENTICATED = "authenticated"
+ANYONE = "anyone"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A statement that did not carry over exactly: the report's raw material."""
+
+    span: Span
+    severity: str  # "unmapped" | "approximated" | "ignored"
+    rule: str
+    message: str
+    source: str = ""
+    advice: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A named set or mapping for smtpd.conf: domains, networks, routes, aliases."""
+
+    name: str
+    kind: str  # "domains" | "networks" | "routes" | "aliases" | "addresses"
+    entries: tuple[str, ...] = ()  # list tables
+    mapping: tuple[tuple[str, str], ...] = ()  # mapping tables
+    file: str = ""  # a file-backed table (e.g. the aliases file)
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the server says it is."""
+
+    hostname: str | None
+    qualify_domain: str | None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A TLS certificate and key, named for smtpd's ``pki``."""
+
+    name: str
+    cert: str
+    key: str
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One address and port smtpd listens on."""
+
+    address: str  # "all", "0.0.0.0", "::", an address, or "socket"
+    port: int
+    tls: str  # "none" | "starttls" | "smtps"
+    auth: str = "none"  # "none" | "optional" | "required"
+    pki: str | None = None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """How an accepted recipient is delivered."""
+
+    name: str
+    method: str  # "mbox" | "maildir" | "lmtp" | "mda" | "relay"
+    path: str = ""  # maildir path, lmtp destination or mda command
+    alias_table: str | None = None
+    virtual_table: str | None = None
+    relay_host: str | None = None  # smtp://host:port for a smarthost
+    relay_domain_table: str | None = None  # per-domain next hops
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientClass:
+    """Who is connecting: the local socket, a network table, authenticated users, anyone."""
+
+    name: str  # LOCAL_CLIENT, AUTHENTICATED, ANYONE, or a network table's name
+    table: str | None = None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """exim's answer for one client class and recipient class."""
+
+    client: str
+    recipient: str
+    accept: bool
+    action: str | None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRule:
+    """One smtpd ``match`` line, in order."""
+
+    source: str  # "local" | "any" | "auth" | "src" | "socket"
+    source_table: str | None
+    destination: str  # "local" | "any" | "domain"
+    destination_table: str | None
+    action: str | None  # None means reject
+    comment: str = ""
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size and queue limits that carry over."""
+
+    max_message_size: str | None = None
+    queue_ttl: str | None = None
+    bounce_warn_interval: str | None = None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything the renderer needs, and everything that did not carry over."""
+
+    source: str
+    platform: str
+    identity: Identity
+    tables: tuple[Table, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
+    listeners: tuple[Listener, ...] = ()
+    actions: tuple[Action, ...] = ()
+    clients: tuple[ClientClass, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    rules: tuple[MatchRule, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    findings: tuple[Finding, ...] = ()
+    accounting: tuple[tuple[Span, str], ...] = ()  # every statement read, and its bucket
+
+    def counts(self) -> dict[str, int]:
+        """How many statements landed in each bucket."""
+        totals = {"mapped": 0, "approximated": 0, "unmapped": 0, "ignored": 0}
+        for _, bucket in self.accounting:
+            totals[bucket] += 1
+        return totals
+
+    def decision(self, client: str, recipient: str) -> Decision | None:
+        """The decision for one client class and recipient class."""
+        return next((d for d in self.decisions if d.client == client and d.recipient == recipient), None)
+
+    def table(self, name: str) -> Table | None:
+        """The table of that name."""
+        return next((t for t in self.tables if t.name == name), None)

@@ -1,0 +1,60 @@
+"""Run the real ``smtpd -n`` on a generated smtpd.conf, adapting only what the test host needs.
+
+The generated file targets OpenBSD 7.9 (or portable OpenSMTPD); the tests run
+Debian's 6.8 on Linux. Differences are handled here, never by weakening the
+output (see ../shared/reference/opensmtpd.md §8-9):
+
+- files the config names (aliases, table files) and the TLS certificate and
+  key are replaced by throw-away copies, so the check does not depend on the
+  test machine's /etc;
+- ``listen on all`` (an OpenBSD interface group) becomes ``listen on lo``;
+- a table written over several lines (7.5+) is joined onto one line.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+
+def throwaway_pki(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key with the ownership and modes smtpd demands."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+             "-subj", "/CN=exim2smtpd-test", "-days", "2"],
+            check=True, capture_output=True, timeout=60,
+        )
+        key.chmod(0o600)
+        cert.chmod(0o644)
+    return cert, key
+
+
+def adapt(text: str, workdir: Path) -> str:
+    """The same configuration, runnable by Debian's smtpd 6.8 on this machine."""
+    cert, key = throwaway_pki(workdir)
+    counter = 0
+
+    def relocate(match: re.Match[str]) -> str:
+        nonlocal counter
+        counter += 1
+        path = workdir / f"table{counter}"
+        path.write_text("")
+        return f'"file:{path}"'
+
+    text = re.sub(r'"file:[^"]+"', relocate, text)
+    text = re.sub(r'^(pki "[^"]+" cert )"[^"]+"', lambda m: f'{m.group(1)}"{cert}"', text, flags=re.M)
+    text = re.sub(r'^(pki "[^"]+" key )"[^"]+"', lambda m: f'{m.group(1)}"{key}"', text, flags=re.M)
+    text = re.sub(r"^listen on all ", "listen on lo ", text, flags=re.M)
+    text = re.sub(r"\{\n((?:\t.*\n)+)\}", lambda m: "{ " + " ".join(m.group(1).split()) + " }", text)
+    return text
+
+
+def check(text: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``smtpd -n -f`` on the adapted text; return the completed process."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "smtpd.conf"
+    conf.write_text(adapt(text, workdir))
+    return subprocess.run(["smtpd", "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)

@@ -1,0 +1,187 @@
+"""Conversion: golden smtpd.conf files, the real smtpd -n, and the CLI."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrate.convert import convert
+from migrate.model import Policy
+from tests import smtpd_check
+from tests.conftest import FIXTURES, Corpus
+
+GOLDEN = {
+    "article-mx": ("openbsd", "linux"),
+    "macros-conditionals": ("openbsd",),
+    "includes-lists": ("openbsd",),
+    "continuations-tabs": ("openbsd",),
+    "unrepresentable": ("openbsd",),
+}
+DEBIAN = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
+
+
+def _golden_dir(case: str, platform: str) -> Path:
+    base = FIXTURES / case / "expected"
+    return base if platform == "openbsd" else base / platform
+
+
+def findings_text(policy: Policy) -> str:
+    """The findings, one per line, with file names relative to the fixture."""
+    lines = []
+    for f in policy.findings:
+        where = f"{os.path.basename(f.span.file)}:{f.span.line}:{f.span.col}"
+        lines.append(f"{where}: {f.severity}[{f.rule}] {f.message}")
+    counts = policy.counts()
+    lines.append(" ".join(f"{k}={v}" for k, v in counts.items()))
+    return "\n".join(lines) + "\n"
+
+
+def _compare(path: Path, actual: str, update: bool) -> None:
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+        return
+    expected = path.read_text() if path.exists() else ""
+    if actual != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), str(path), "actual"))
+        pytest.fail(f"{path} differs (run pytest --update-golden and review the diff):\n{diff}")
+
+
+@pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
+def test_golden_smtpd_conf(case: str, platform: str, update_golden: bool) -> None:
+    result = convert(str(FIXTURES / case / "configure"), platform=platform)
+    directory = _golden_dir(case, platform)
+    _compare(directory / "smtpd.conf", result.files["smtpd.conf"], update_golden)
+    _compare(directory / "findings.txt", findings_text(result.policy), update_golden)
+
+
+@pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
+def test_same_input_gives_the_same_bytes(case: str, platform: str) -> None:
+    path = str(FIXTURES / case / "configure")
+    assert convert(path, platform=platform).files == convert(path, platform=platform).files
+
+
+@pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
+def test_real_smtpd_accepts_generated_fixture_configs(smtpd: str, tmp_path: Path, case: str, platform: str) -> None:
+    text = convert(str(FIXTURES / case / "configure"), platform=platform).files["smtpd.conf"]
+    result = smtpd_check.check(text, tmp_path)
+    assert result.returncode == 0, result.stderr + "\n" + smtpd_check.adapt(text, tmp_path)
+    assert "configuration OK" in result.stderr
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("platform", ["openbsd", "linux"])
+@pytest.mark.parametrize("name", DEBIAN)
+def test_real_smtpd_accepts_generated_debian_configs(
+    smtpd: str, debian_corpus: Corpus, tmp_path: Path, name: str, platform: str
+) -> None:
+    result = convert(str(debian_corpus.files[name]), defines=debian_corpus.defines[name], platform=platform)
+    check = smtpd_check.check(result.files["smtpd.conf"], tmp_path)
+    assert check.returncode == 0, check.stderr + "\n" + result.files["smtpd.conf"]
+
+
+def test_article_example_has_the_hand_written_shape() -> None:
+    text = convert(str(FIXTURES / "article-mx" / "configure")).files["smtpd.conf"]
+    for line in [
+        'table "aliases" "file:/etc/mail/aliases"',
+        'table "local_domains" {',
+        'table "relay_domains" {',
+        '\t"nuug.no" = "smtp://mx1.nuug.no",',
+        'table "relay_from_hosts" {',
+        '\t"2001:db8::/32"',
+        'pki "skapet.bsdly.net" cert "/etc/ssl/skapet.bsdly.net.fullchain.pem"',
+        "listen on socket",
+        'listen on all port 25 tls pki "skapet.bsdly.net" auth-optional',
+        'listen on all port 465 smtps pki "skapet.bsdly.net" auth-optional',
+        'listen on all port submission tls pki "skapet.bsdly.net" auth-optional',
+        'action "local" mbox alias <aliases>',
+        'action "relay_domains" relay domain <relay_routes>',
+        'action "outbound" relay',
+    ]:
+        assert line in text.splitlines(), line
+    matches = [line for line in text.splitlines() if line.startswith("match ")]
+    assert matches == [
+        'match from local for local action "local"',
+        'match from any for domain <local_domains> action "local"',
+        'match from any for domain <relay_domains> action "relay_domains"',
+        'match from socket for any action "outbound"',
+        'match from src <relay_from_hosts> for any action "outbound"',
+        'match auth from any for any action "outbound"',
+    ]
+    order = [line.split()[0] for line in text.splitlines() if line and not line.startswith(("#", "\t", "}"))]
+    kinds = [k for k in order if k in ("table", "pki", "listen", "action", "match")]
+    assert kinds == sorted(kinds, key=["table", "pki", "listen", "action", "match"].index)
+    assert len([line for line in text.splitlines() if line.strip() and not line.startswith("#")]) < 100
+
+
+def test_linux_platform_writes_addresses_and_single_line_tables() -> None:
+    text = convert(str(FIXTURES / "article-mx" / "configure"), platform="linux").files["smtpd.conf"]
+    assert "listen on all" not in text
+    assert 'listen on "0.0.0.0" port 25 tls' in text and 'listen on "::" port 25 tls' in text
+    assert 'table "local_domains" { \\' in text
+
+
+def test_every_statement_is_accounted_for_exactly_once() -> None:
+    result = convert(str(FIXTURES / "article-mx" / "configure"))
+    statements = result.config.statements()
+    assert len(result.policy.accounting) == len(statements)
+    assert sum(result.policy.counts().values()) == len(statements)
+    # Every unmapped statement is listed, itself or through its ACL statement or driver.
+    parent = {}
+    for acl in result.config.acls:
+        for statement in acl.statements:
+            parent.update({c.span: statement.span for c in statement.conditions})
+    for driver in (*result.config.routers, *result.config.transports, *result.config.authenticators):
+        parent.update({o.span: driver.span for o in driver.options})
+    listed = {f.span for f in result.policy.findings if f.severity == "unmapped"}
+    for span, bucket in result.policy.accounting:
+        if bucket == "unmapped":
+            assert span in listed or parent.get(span) in listed, span
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_convert_cli_writes_the_file_and_reports_on_stderr(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _cli("convert", str(FIXTURES / "article-mx" / "configure"), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert (out / "smtpd.conf").read_text() == convert(str(FIXTURES / "article-mx" / "configure")).files["smtpd.conf"]
+    assert "mapped" in result.stderr and "configure:79:3: unmapped[EXIM-ACL-FILTER]" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging directory left behind
+
+
+def test_convert_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "smtpd.conf").write_text("mine\n")
+    result = _cli("convert", str(FIXTURES / "article-mx" / "configure"), "-o", str(out))
+    assert result.returncode == 1
+    assert "already exists" in result.stderr
+    assert (out / "smtpd.conf").read_text() == "mine\n"
+
+
+def test_convert_error_leaves_no_output_directory(tmp_path: Path) -> None:
+    bad = tmp_path / "configure"
+    bad.write_text("keep_environment =\nprimary_hostnam = x\n")
+    result = _cli("convert", str(bad), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert f"{bad}:2:1: error:" in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert "Traceback" not in result.stderr
+
+
+def test_unrepresentable_config_converts_what_it_can() -> None:
+    result = convert(str(FIXTURES / "unrepresentable" / "configure"))
+    policy = result.policy
+    rules = {f.rule for f in policy.findings if f.severity == "unmapped"}
+    assert {"EXIM-ROUTER-CONDITION", "EXIM-ACL-CONDITIONAL-ACCEPT"} <= rules
+    # The perl-selected relay is not migrated, so nobody may send to other domains.
+    assert not any(d.accept for d in policy.decisions if d.recipient == "other-domains")
