@@ -1,0 +1,73 @@
+"""Make exim a fair oracle for relay policy on a machine without DNS.
+
+The test machine has no DNS, so ``dnslookup`` routers decline and
+``verify = recipient`` denies every remote domain: exim would "refuse" mail for
+reasons that have nothing to do with its policy. The oracle therefore runs on
+the resolved configuration (exactly what exim read) with routing made
+DNS-free: each ``dnslookup`` router becomes a ``manualroute`` to an IP literal
+and each ``route_list`` host becomes that literal. ACLs, lists and router
+preconditions are untouched, so every policy decision is exim's own.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from migrate.reader import read_config
+from migrate.reader.source import exim_builtins
+
+NEXT_HOP = "192.0.2.250"
+
+
+def dns_free_config(path: Path, defines: dict[str, str], out: Path) -> Path:
+    """Write the DNS-free variant of ``path`` to ``out`` and return it."""
+    config = read_config(str(path), defines)
+    tables = exim_builtins()
+    allowed = set(tables["driver_generic_options"]["router"]) | set(tables["driver_private_options"]["router"]["manualroute"])
+    lines: list[str] = []
+    section = "main"
+    block: list[str] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        if any(re.fullmatch(r"driver\s*=\s*dnslookup", line.strip()) for line in block):
+            kept = [block[0]]
+            for line in block[1:]:
+                name = re.sub(r"^(no_|not_)", "", re.split(r"[\s=]", line.strip(), maxsplit=1)[0])
+                if line.strip().startswith("driver"):
+                    kept += ["driver = manualroute", f"route_list = * {NEXT_HOP}"]
+                elif name in allowed:
+                    kept.append(line)
+            block[:] = kept
+        block[:] = [_literal_routes(line) for line in block]
+        lines.extend(block)
+        block.clear()
+
+    for line in config.resolved_lines:
+        if line.startswith("#"):
+            continue
+        if line.lower().startswith("begin "):
+            flush()
+            section = line.split()[1].lower()
+            lines.append(line)
+            continue
+        if section.startswith("router"):
+            if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*\s*:", line) or line[:1].isupper():
+                flush()
+            block.append(line)
+        else:
+            lines.append(line)
+    flush()
+    out.write_text("\n".join(lines) + "\n")
+    out.chmod(0o644)
+    return out
+
+
+def _literal_routes(line: str) -> str:
+    match = re.fullmatch(r"route_list\s*=\s*(.*)", line.strip())
+    if not match:
+        return line
+    items = [item.split() for item in match.group(1).split(";") if item.strip()]
+    return "route_list = " + " ; ".join(f"{words[0]} {NEXT_HOP}" for words in items if words)
