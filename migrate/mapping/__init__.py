@@ -480,7 +480,8 @@ class _Mapper:
         clients = [c for c in clients if c.table is None or c.table in rendered]
         rules: list[MatchRule] = []
         local_table = next((t for t in tables if t.name == "local_domains"), None)
-        if accepted(ANYONE, LOCAL_DOMAINS) and local_table and "localhost" in local_table.entries:
+        if accepted(ANYONE, LOCAL_DOMAINS) and local_table and "localhost" in local_table.entries \
+                and ("local", None) not in self._destinations(LOCAL_DOMAINS, tables, identity):
             rules.append(MatchRule("local", None, "local", None, "local", "mail for this host from this host"))
         for recipient in RECIPIENT_CLASSES:
             action = _ACTION_NAMES[recipient]

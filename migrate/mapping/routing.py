@@ -113,6 +113,12 @@ class Router:
                 continue
             if name.startswith("local_part_") and router.option(f"{name}_optional") is not None:
                 continue
+            if name == "local_parts" and _only_exclusions(option):
+                self._note(option, "approximated", "EXIM-ROUTER-LOCAL-PARTS-EXCEPT",
+                           f"router {router.name}: handles every local part except {_excluded(option)}; "
+                           "smtpd delivers those like any other user",
+                           "add aliases for them if exim routed them elsewhere")
+                continue
             self._note(option, "unmapped", f"EXIM-ROUTER-{name.upper().replace('_', '-')}",
                        f"router {router.name}: {name} selects addresses one by one; smtpd cannot, so the router is left out")
             return False
@@ -298,6 +304,18 @@ class Router:
         transport = self._transport(router)
         if transport is not None:
             delivery.drivers.append(transport)
+
+
+def _only_exclusions(option: Option) -> bool:
+    """``local_parts = ! root : ! daemon``: everyone but a few (a negative last item implies ``: *``)."""
+    if option.value is None or option.value.expansion is not None:
+        return False
+    items = split_list(option.value.text)[1]
+    return bool(items) and all(i.text.startswith("!") for i in items)
+
+
+def _excluded(option: Option) -> str:
+    return ", ".join(i.text.lstrip("! \t") for i in split_list(option.value.text if option.value else "")[1])
 
 
 def _is_forward(router: Driver) -> bool:
