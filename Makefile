@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 EXIM_ROOT := $(CURDIR)/.cache/exim-root
 EXIM := $(EXIM_ROOT)/usr/sbin/exim4
 EXAMPLE := fixtures/article-mx/configure
+DEMO_OUT := .cache/demo
 export EXIM EXIM_ROOT
 
 .PHONY: demo test venv test-deps bench clean
@@ -18,8 +19,12 @@ $(BIN)/exim2smtpd: pyproject.toml
 venv: $(BIN)/exim2smtpd
 
 demo: venv
-	@echo "== exim2smtpd parse $(EXAMPLE)"
-	$(BIN)/exim2smtpd parse $(EXAMPLE)
+	@rm -rf $(DEMO_OUT)
+	@echo "== exim2smtpd convert $(EXAMPLE) -o $(DEMO_OUT)"
+	$(BIN)/exim2smtpd convert $(EXAMPLE) -o $(DEMO_OUT)
+	@echo
+	@echo "== $(DEMO_OUT)/smtpd.conf"
+	@cat $(DEMO_OUT)/smtpd.conf
 
 test-deps:
 	sh tools/install-test-deps.sh $(EXIM_ROOT)

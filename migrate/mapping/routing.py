@@ -212,15 +212,18 @@ class Router:
             return self._appendfile(transport, delivery)
         if driver == "lmtp":
             socket = transport.option("socket")
-            hosts = transport.option("hosts")
-            if socket is not None and socket.value is not None:
-                delivery.method, delivery.path = "lmtp", socket.value.text.strip()
-            elif hosts is not None and hosts.value is not None:
-                port = transport.option("port")
-                number = port.value.text.strip() if port and port.value else "24"
-                delivery.method, delivery.path = "lmtp", f"{hosts.value.text.strip()}:{number}"
-            else:
+            if socket is None or socket.value is None or socket.value.expansion is not None:
+                self._note(transport, "unmapped", "EXIM-TRANSPORT-LMTP",
+                           f"transport {transport.name}: only LMTP to a fixed socket maps to smtpd")
                 return None
+            delivery.method, delivery.path = "lmtp", socket.value.text.strip()
+            return "lmtp"
+        if driver == "smtp" and _option_text(transport, "protocol") == "lmtp":
+            hosts = _option_text(transport, "hosts")
+            if not hosts or "$" in hosts:
+                return None
+            port = _option_text(transport, "port") or "24"
+            delivery.method, delivery.path = "lmtp", f"{split_list(hosts)[1][0].text}:{port}"
             return "lmtp"
         if driver == "pipe":
             command = transport.option("command")
@@ -304,6 +307,11 @@ class Router:
         transport = self._transport(router)
         if transport is not None:
             delivery.drivers.append(transport)
+
+
+def _option_text(driver: Driver, name: str) -> str:
+    option = driver.option(name)
+    return option.value.text.strip() if option is not None and option.value is not None else ""
 
 
 def _only_exclusions(option: Option) -> bool:
