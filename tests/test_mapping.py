@@ -8,7 +8,7 @@ import pytest
 
 from migrate.convert import convert
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
-from tests import smtpd_check
+from migrate.verify import adapt as smtpd_check
 
 BASE = """keep_environment =
 primary_hostname = mx.example.org

@@ -22,7 +22,7 @@ import pytest
 from migrate.convert import convert
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
 from tests.conftest import FIXTURES, Corpus, Exim
-from tests.exim_oracle import dns_free_config
+from migrate.verify.oracle import dns_free_config
 
 OUTSIDE = "198.18.0.77"  # benchmarking range: in no fixture's lists
 

@@ -9,6 +9,7 @@ mapped, approximated, ignored on purpose, or reported as unmapped.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrate.errors import Span
@@ -145,8 +146,13 @@ class _Mapper:
         pki = certificate(config, identity.hostname or "localhost", listener_notes)
         listen = listeners(config, self.platform, pki, auth and any(d.client == AUTHENTICATED and d.accept for d in decisions), listener_notes)
         limits = self._limits()
+        drivers = {d.span: d for d in (*config.routers, *config.transports)}
+        used = {d.span for delivery in deliveries.values() for d in delivery.drivers}
         for note in router.notes:
-            self.books.note_span(note.span, note.severity, note.rule, note.message, advice=note.advice)
+            if note.span in drivers and note.span not in used:  # why a driver was not migrated: its bucket
+                self.books.mark_driver(drivers[note.span], note.severity, note.rule, note.message, note.advice)
+            else:
+                self.books.note_span(note.span, note.severity, note.rule, note.message, advice=note.advice)
         for span, severity, rule, message in listener_notes.items:
             self.books.note_span(span, severity, rule, message)
         self._account_drivers(deliveries)
@@ -458,17 +464,25 @@ class _Mapper:
         local = deliveries[LOCAL_DOMAINS]
         if "local" in needed:
             origin = tuple(d.span for d in local.drivers)
+            final = next((d for d in reversed(local.drivers) if d.kind == "router"), None)
+            if final is not None:
+                self.books.note_span(final.span, "approximated", "EXIM-UNKNOWN-LOCAL-USER",
+                                     "smtpd refuses unknown local users at RCPT; exim accepted them from clients "
+                                     "it trusted before 'verify = recipient' and bounced the mail later",
+                                     "nothing to do: senders now get the refusal at once")
             actions.append(Action("local", local.method, local.path,
-                                  alias_table="aliases" if local.alias_files else None, origin=origin))
+                                  alias_table="aliases" if local.alias_files else None, origin=origin,
+                                  routers=_router_names(local)))
         relay = deliveries[RELAY_DOMAINS]
         if "relay_domains" in needed:
             actions.append(Action("relay_domains", "relay",
                                   relay_domain_table="relay_routes" if relay.routes else None,
-                                  relay_host=relay.relay_host, origin=tuple(d.span for d in relay.drivers)))
+                                  relay_host=relay.relay_host, origin=tuple(d.span for d in relay.drivers),
+                                  routers=_router_names(relay)))
         other = deliveries[ANY_DOMAIN]
         if "outbound" in needed:
             actions.append(Action("outbound", "relay", relay_host=other.relay_host,
-                                  origin=tuple(d.span for d in other.drivers)))
+                                  origin=tuple(d.span for d in other.drivers), routers=_router_names(other)))
         return actions
 
     def _rules(self, clients: list[ClientClass], decisions: list[Decision], tables: list[Table],
@@ -486,7 +500,8 @@ class _Mapper:
         for recipient in RECIPIENT_CLASSES:
             action = _ACTION_NAMES[recipient]
             for destination in self._destinations(recipient, tables, identity):
-                yes = [c for c in clients if accepted(c.name, recipient)]
+                yes = [self._local_source(c, recipient, clients, tables, accepted) for c in clients
+                       if accepted(c.name, recipient)]
                 no = [c for c in clients if not accepted(c.name, recipient)]
                 if ANYONE in (c.name for c in yes):
                     rules += [_rule(c, destination, None, "exim refuses these") for c in no]
@@ -498,6 +513,35 @@ class _Mapper:
                               if accepted(c.name, ANY_DOMAIN)]
                 rules += [_rule(c, destination, action, _COMMENTS[recipient]) for c in yes]
         return rules
+
+    def _local_source(self, client: ClientClass, recipient: str, clients: list[ClientClass], tables: list[Table],
+                      accepted: Callable[[str, str], bool]) -> ClientClass:
+        """The socket's rule becomes ``from local`` when exim trusts loopback for the same mail.
+
+        smtpd re-matches alias and .forward expansions as local, unauthenticated
+        mail: only ``from local`` (socket, loopback and the host's own addresses)
+        lets an alias to an outside address through. That is no wider than exim
+        when 127.0.0.1 and ::1 are already trusted for these recipients.
+        """
+        if client.name != LOCAL_CLIENT:
+            return client
+        trusted: set[str] = set()
+        for other in clients:
+            table = next((t for t in tables if t.name == other.table), None)
+            if table is not None and accepted(other.name, recipient):
+                trusted |= {e for e in table.entries if e in ("127.0.0.1", "::1", "127.0.0.0/8", "::1/128")}
+        if {"127.0.0.1", "::1"} <= {e.split("/")[0] for e in trusted}:
+            if recipient == ANY_DOMAIN:
+                self.books.note_span(client_span(clients, tables), "approximated", "EXIM-FROM-LOCAL",
+                                     "'from local' also covers this host's own addresses, not only the socket and "
+                                     "loopback; it is what lets aliases and .forward reach outside addresses")
+            return ClientClass(LOCAL_CLIENT, "loopback", client.origin)
+        if recipient == ANY_DOMAIN and self.config.routers:
+            self.books.note_span(Span(self.config.path, 0, 0, 0, 0), "approximated", "EXIM-ALIAS-OUTSIDE",
+                                 "aliases and .forward files that point outside will fail: smtpd re-matches them as "
+                                 "local mail, and exim did not trust loopback to relay",
+                                 "add 127.0.0.1 and ::1 to the trusted hosts if that is acceptable")
+        return client
 
     def _destinations(self, recipient: str, tables: list[Table], identity: Identity) -> list[tuple[str, str | None]]:
         """The smtpd ``for`` criteria that together cover one recipient class."""
@@ -613,10 +657,19 @@ _COMMENTS = {
 }
 
 
+def client_span(clients: list[ClientClass], tables: list[Table]) -> Span:
+    """Where the trusted networks were written (for findings about them)."""
+    for client in clients:
+        for table in tables:
+            if table.name == client.table and table.origin:
+                return table.origin[0]
+    return Span("", 0, 0, 0, 0)
+
+
 def _rule(client: ClientClass, destination: tuple[str, str | None], action: str | None, comment: str) -> MatchRule:
     kind, table = destination
     if client.name == LOCAL_CLIENT:
-        source, source_table = "socket", None
+        source, source_table = ("local" if client.table == "loopback" else "socket"), None
     elif client.name == AUTHENTICATED:
         source, source_table = "auth", None
     elif client.name == ANYONE:
@@ -628,6 +681,10 @@ def _rule(client: ClientClass, destination: tuple[str, str | None], action: str 
 
 def _origin(statement: AclStatement | None, acl: Acl) -> tuple[Span, ...]:
     return (statement.span,) if statement is not None else (acl.span,)
+
+
+def _router_names(delivery: Delivery) -> tuple[str, ...]:
+    return tuple(d.name for d in delivery.drivers if d.kind == "router")
 
 
 def _uses_pam(condition: Option | None) -> bool:

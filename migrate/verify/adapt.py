@@ -1,8 +1,8 @@
-"""Run the real ``smtpd -n`` on a generated smtpd.conf, adapting only what the test host needs.
+"""Make a generated smtpd.conf runnable by Debian's smtpd here, adapting only what the host needs.
 
 The generated file targets OpenBSD 7.9 (or portable OpenSMTPD); the tests run
 Debian's 6.8 on Linux. Differences are handled here, never by weakening the
-output (see ../shared/reference/opensmtpd.md §8-9):
+output (OpenSMTPD 6.8 versus 7.x, smtpd.conf(5)):
 
 - files the config names (aliases, table files) and the TLS certificate and
   key are replaced by throw-away copies, so the check does not depend on the
@@ -32,8 +32,12 @@ def throwaway_pki(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def adapt(text: str, workdir: Path) -> str:
-    """The same configuration, runnable by Debian's smtpd 6.8 on this machine."""
+def adapt(text: str, workdir: Path, root: Path | None = None) -> str:
+    """The same configuration, runnable by Debian's smtpd 6.8 on this machine.
+
+    Table files are copied from under ``root`` when given and present there
+    (so aliases resolve as on the real server), else replaced by empty files.
+    """
     cert, key = throwaway_pki(workdir)
     counter = 0
 
@@ -41,10 +45,11 @@ def adapt(text: str, workdir: Path) -> str:
         nonlocal counter
         counter += 1
         path = workdir / f"table{counter}"
-        path.write_text("")
+        original = Path(str(root) + match.group(1)) if root is not None else None
+        path.write_text(original.read_text() if original is not None and original.is_file() else "")
         return f'"file:{path}"'
 
-    text = re.sub(r'"file:[^"]+"', relocate, text)
+    text = re.sub(r'"file:([^"]+)"', relocate, text)
     text = re.sub(r'^(pki "[^"]+" cert )"[^"]+"', lambda m: f'{m.group(1)}"{cert}"', text, flags=re.M)
     text = re.sub(r'^(pki "[^"]+" key )"[^"]+"', lambda m: f'{m.group(1)}"{key}"', text, flags=re.M)
     text = re.sub(r"^listen on all ", "listen on lo ", text, flags=re.M)

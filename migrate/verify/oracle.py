@@ -20,8 +20,11 @@ from migrate.reader.source import exim_builtins
 NEXT_HOP = "192.0.2.250"
 
 
-def dns_free_config(path: Path, defines: dict[str, str], out: Path) -> Path:
-    """Write the DNS-free variant of ``path`` to ``out`` and return it."""
+def dns_free_config(path: Path, defines: dict[str, str], out: Path, relocate: dict[str, str] | None = None) -> Path:
+    """Write the DNS-free variant of ``path`` to ``out`` and return it.
+
+    ``relocate`` maps lookup file paths to the copies exim should read instead.
+    """
     config = read_config(str(path), defines)
     tables = exim_builtins()
     allowed = set(tables["driver_generic_options"]["router"]) | set(tables["driver_private_options"]["router"]["manualroute"])
@@ -60,7 +63,10 @@ def dns_free_config(path: Path, defines: dict[str, str], out: Path) -> Path:
         else:
             lines.append(line)
     flush()
-    out.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    for old, new in (relocate or {}).items():
+        text = text.replace(old, new)
+    out.write_text(text)
     out.chmod(0o644)
     return out
 

@@ -1,0 +1,215 @@
+"""Proof of equivalence: the real exim and the real smtpd, asked the same questions.
+
+``verify`` converts (or reads an existing output directory), generates probe
+cases from the policy, asks both daemons, and compares case by case:
+``same``, ``differs`` or ``not comparable`` (with the reason). A case where
+smtpd accepts what exim refused is a security regression and is flagged first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.convert import convert
+from migrate.model import Policy
+from migrate.verify import exim_side, smtpd_side
+from migrate.verify.cases import Case, generate, read_cases
+from migrate.verify.exim_side import Answer, SideError
+from migrate.verify.oracle import dns_free_config
+
+SAME, DIFFERS, NOT_COMPARABLE = "same", "differs", "not comparable"
+INHERENT_UNKNOWN_USER = (
+    "inherent difference: smtpd refuses unknown local users at RCPT, exim accepts and bounces later"
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One case, both answers, and the verdict."""
+
+    case: Case
+    exim: Answer
+    smtpd: Answer
+    verdict: str
+    reason: str = ""
+    regression: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Every outcome, regressions first."""
+
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def return_code(self) -> int:
+        """0 when every comparable case agrees, 2 when any differs."""
+        return 2 if any(o.verdict == DIFFERS for o in self.outcomes) else 0
+
+    def counts(self) -> dict[str, int]:
+        """How many cases got each verdict."""
+        totals = {SAME: 0, DIFFERS: 0, NOT_COMPARABLE: 0}
+        for outcome in self.outcomes:
+            totals[outcome.verdict] += 1
+        return totals
+
+
+def find_exim() -> str:
+    """$EXIM, else exim4 or exim on PATH or in /usr/sbin."""
+    for candidate in (os.environ.get("EXIM"), shutil.which("exim4"), shutil.which("exim"), "/usr/sbin/exim4"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise SideError("exim", "no exim binary found (set EXIM=/path/to/exim)")
+
+
+def find_smtpd() -> str:
+    """smtpd on PATH or in /usr/sbin."""
+    for candidate in (shutil.which("smtpd"), "/usr/sbin/smtpd"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise SideError("smtpd", "no smtpd binary found (install opensmtpd)")
+
+
+def verify(
+    configure: str,
+    out_dir: str | None = None,
+    *,
+    defines: dict[str, str] | None = None,
+    cases_file: str | None = None,
+    root: str | None = None,
+    exim: str | None = None,
+    smtpd: str | None = None,
+) -> VerifyResult:
+    """Ask both daemons every case; raise SideError when either cannot be asked."""
+    defines = dict(defines or {})
+    result = convert(configure, defines=defines)
+    text = result.files["smtpd.conf"]
+    if out_dir is not None:
+        text = (Path(out_dir) / "smtpd.conf").read_text()
+    policy = result.policy
+    root_path = Path(root).resolve() if root else None
+    relocate = _lookup_files(policy, root_path)
+    cases = generate(policy, _domains(policy))
+    cases += _alias_cases(policy, relocate, cases)
+    if cases_file:
+        cases += read_cases(Path(cases_file))
+    workdir = Path(tempfile.mkdtemp(prefix="exim2smtpd-verify-"))
+    try:
+        workdir.chmod(0o755)  # exim -bh reads the config as the exim user
+        oracle = dns_free_config(Path(configure), defines, workdir / "exim.conf", relocate)
+        exim_binary = exim or find_exim()
+        exim_side.check_config(exim_binary, oracle, defines)
+        exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
+        smtpd_answers = smtpd_side.ask(smtpd or find_smtpd(), text, cases, workdir / "smtpd", root_path)
+        outcomes = [compare(policy, c, exim_answers[c], smtpd_answers[c]) for c in cases]
+        chains: dict[str, list[str]] = {}
+        outcomes = [_explain(o, policy, exim_binary, oracle, defines, chains) for o in outcomes]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    outcomes.sort(key=lambda o: (not o.regression, o.verdict != DIFFERS))
+    return VerifyResult(tuple(outcomes))
+
+
+def _lookup_files(policy: Policy, root: Path | None) -> dict[str, str]:
+    """Files the policy reads (aliases...): they must exist, under ``root`` when given."""
+    relocate: dict[str, str] = {}
+    for table in policy.tables:
+        if not table.file:
+            continue
+        path = Path(str(root) + table.file) if root else Path(table.file)
+        if not path.is_file():
+            where = ", ".join(f"{s.file}:{s.line}" for s in table.origin)
+            raise SideError("exim", f"lookup file {path} does not exist (used at {where}); "
+                                    "give --root DIR with a copy of the server's files")
+        if root:
+            relocate[table.file] = str(path)
+    return relocate
+
+
+def _alias_cases(policy: Policy, relocate: dict[str, str], cases: list[Case]) -> list[Case]:
+    """A few keys of the aliases file, from the socket and from anyone."""
+    table = next((t for t in policy.tables if t.kind == "aliases"), None)
+    domain = next((c.recipient.split("@")[1] for c in cases if c.recipient_class == "local-domains"), None)
+    if table is None or domain is None:
+        return []
+    path = Path(relocate.get(table.file, table.file))
+    keys = []
+    for line in path.read_text(errors="replace").splitlines():
+        key = line.split("#", 1)[0].split(":", 1)[0].strip()
+        if key and ":" in line and key not in ("postmaster", "root"):
+            keys.append(key)
+    clients = [(c.client, c.client_class) for c in cases if c.client_class in ("local", "anyone")]
+    chosen = list(dict.fromkeys(clients))[:2]
+    return [Case(client, f"{key}@{domain}", klass, "alias") for key in keys[:4] for client, klass in chosen]
+
+
+def _domains(policy: Policy) -> dict[str, list[str]]:
+    local = policy.table("local_domains")
+    relay = policy.table("relay_domains")
+    return {
+        "local": list(local.entries) if local else ["localhost"],
+        "relay": list(relay.entries) if relay else [],
+    }
+
+
+def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
+    """The verdict for one case."""
+    if case.authenticated:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE, "AUTH needs TLS, which Debian's smtpd 6.8 cannot do inbound")
+    if exim.code is None or exim.code // 100 == 4:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"exim deferred: {exim.text}")
+    if smtpd.code is None or smtpd.code // 100 == 4:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"smtpd: {smtpd.text}")
+    exim_ok, smtpd_ok = exim.code < 300, smtpd.code < 300
+    if smtpd_ok and not exim_ok:
+        return Outcome(case, exim, smtpd, DIFFERS, "SECURITY REGRESSION: smtpd accepts what exim refused", True)
+    if exim_ok and not smtpd_ok:
+        if case.recipient.startswith("no-such-user-") and case.recipient_class == "local-domains":
+            return Outcome(case, exim, smtpd, NOT_COMPARABLE, INHERENT_UNKNOWN_USER)
+        return Outcome(case, exim, smtpd, DIFFERS, "exim accepts, smtpd refuses: mail would be lost")
+    if not exim_ok:
+        return Outcome(case, exim, smtpd, SAME, "both refuse")
+    if exim.route is None:
+        return Outcome(case, exim, smtpd, SAME, "both accept (exim's route could not be resolved here)")
+    expected = next((a.name for a in policy.actions if exim.route in a.routers), None)
+    reported = _reported(policy, exim.route)
+    if expected is None and reported is not None:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE,
+                       f"exim routes via {exim.route}, which the converter reports: {reported}")
+    if expected == smtpd.route:
+        return Outcome(case, exim, smtpd, SAME, f"both accept: exim router {exim.route} = smtpd action {smtpd.route}")
+    return Outcome(case, exim, smtpd, DIFFERS,
+                   f"exim routes via {exim.route} (smtpd action {expected}), smtpd chose {smtpd.route}")
+
+
+def _explain(outcome: Outcome, policy: Policy, exim: str, oracle: Path, defines: dict[str, str],
+             chains: dict[str, list[str]]) -> Outcome:
+    """A routing difference is explained when a router on exim's path is one the converter reported."""
+    if outcome.verdict != DIFFERS or outcome.regression or outcome.exim.route is None:
+        return outcome
+    rcpt = outcome.case.recipient
+    if rcpt not in chains:
+        chains[rcpt] = exim_side.routing_chain(exim, oracle, defines, rcpt)
+    for router in chains[rcpt]:
+        reported = _reported(policy, router)
+        if reported is not None:
+            return Outcome(outcome.case, outcome.exim, outcome.smtpd, NOT_COMPARABLE,
+                           f"exim's route passes router {router}, which the converter reports: {reported}")
+    return outcome
+
+
+def _reported(policy: Policy, router: str) -> str | None:
+    """The converter's finding about a router that no action took over, if any."""
+    for finding in policy.findings:
+        if finding.severity in ("unmapped", "approximated") and f"router {router}" in finding.message:
+            return f"[{finding.rule}] {finding.message}"
+        if finding.severity in ("unmapped", "approximated") and "except" in finding.message and router in finding.message:
+            return f"[{finding.rule}] {finding.message}"
+    return None
+
+
+__all__ = ["DIFFERS", "NOT_COMPARABLE", "SAME", "Outcome", "SideError", "VerifyResult", "verify"]

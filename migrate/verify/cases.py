@@ -1,0 +1,124 @@
+"""Probe cases from the policy: every client class against every recipient class.
+
+Each case is one SMTP transaction (client address, authenticated or not,
+sender, recipient). Addresses are chosen at the edges that matter: inside and
+outside each trusted network, IPv4 and IPv6, each local and relay domain, an
+unknown domain, postmaster, an existing system user, a user that does not
+exist, and the local socket. Admins can add their own cases from a file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.model import ANYONE, AUTHENTICATED, LOCAL_CLIENT, Policy
+
+SENDER = "probe@probe.example"
+# Addresses from ranges no configuration lists (RFC 2544 benchmarking, RFC 5180).
+OUTSIDE_V4 = ("198.18.0.77", "198.19.255.77")
+OUTSIDE_V6 = ("2001:2::77", "2001:2:0:ffff::77")
+UNKNOWN_DOMAIN = "elsewhere.example"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One probe: who connects, as whom, and to which recipient."""
+
+    client: str  # "socket", or an IP address
+    recipient: str
+    client_class: str
+    recipient_class: str
+    authenticated: bool = False
+    sender: str = SENDER
+    note: str = ""
+
+
+def generate(policy: Policy, domains: dict[str, list[str]]) -> list[Case]:
+    """Cases for every client class and recipient class of the policy."""
+    if any(rule.destination == "local" for rule in policy.rules):
+        # exim's "@" and smtpd's "for local": this host's own name, the same inside the namespace.
+        domains = {**domains, "local": [*domains.get("local", []), socket.gethostname().lower()]}
+    clients = _clients(policy)
+    recipients = _recipients(domains)
+    return [
+        Case(address, rcpt, klass, rclass, authenticated=auth)
+        for klass, address, auth in clients
+        for rclass, rcpt in recipients
+    ]
+
+
+def _clients(policy: Policy) -> list[tuple[str, str, bool]]:
+    listed = [ipaddress.ip_network(e, strict=False) for t in policy.tables if t.kind == "networks" for e in t.entries]
+    outside_v4 = next(a for a in OUTSIDE_V4 if not _in(a, listed))
+    outside_v6 = next(a for a in OUTSIDE_V6 if not _in(a, listed))
+    found: list[tuple[str, str, bool]] = []
+    for client in policy.clients:
+        if client.name == LOCAL_CLIENT:
+            found.append((LOCAL_CLIENT, "socket", False))
+        elif client.name == ANYONE:
+            found += [(ANYONE, outside_v4, False), (ANYONE, outside_v6, False)]
+        elif client.name == AUTHENTICATED:
+            found.append((AUTHENTICATED, outside_v4, True))
+        else:
+            table = policy.table(client.table or "")
+            for entry in table.entries if table else ():
+                for address in _edges(entry):
+                    if address not in ("127.0.0.1", "::1"):  # smtpd counts these as local
+                        found.append((client.name, address, False))
+    return found
+
+
+def _edges(entry: str) -> list[str]:
+    """The first and last usable address of a network (one for a host)."""
+    network = ipaddress.ip_network(entry, strict=False)
+    if network.num_addresses == 1:
+        return [str(network.network_address)]
+    first = network.network_address + 1
+    last = network.broadcast_address - 1 if network.version == 4 else network.broadcast_address
+    return [str(first), str(last)] if last != first else [str(first)]
+
+
+def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip.version == n.version and ip in n for n in networks)
+
+
+def _recipients(domains: dict[str, list[str]]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for domain in _concrete(domains.get("local", [])):
+        found += [("local-domains", f"postmaster@{domain}"), ("local-domains", f"root@{domain}"),
+                  ("local-domains", f"no-such-user-4711@{domain}")]
+    for domain in _concrete(domains.get("relay", [])):
+        found.append(("relay-domains", f"someone@{domain}"))
+    found.append(("other-domains", f"someone@{UNKNOWN_DOMAIN}"))
+    return found
+
+
+def _concrete(entries: list[str]) -> list[str]:
+    """Domains to send to: literals as they are, ``*.x`` as a name under x."""
+    found = []
+    for entry in entries:
+        if entry.startswith("*."):
+            entry = "probe" + entry[1:]
+        if entry.lower() == "localhost" or re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", entry.lower()):
+            found.append(entry.lower())
+    return list(dict.fromkeys(found))
+
+
+def read_cases(path: Path) -> list[Case]:
+    """Extra cases: lines of ``CLIENT RECIPIENT [auth]`` (CLIENT an address or 'socket'); # comments."""
+    cases = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) not in (2, 3) or (len(words) == 3 and words[2] != "auth") or "@" not in words[1]:
+            raise ValueError(f"{path}:{number}: expected 'CLIENT RECIPIENT [auth]'")
+        if words[0] != "socket":
+            ipaddress.ip_address(words[0])
+        cases.append(Case(words[0], words[1], "user", "user", authenticated=len(words) == 3, note="from " + path.name))
+    return cases

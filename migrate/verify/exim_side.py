@@ -1,0 +1,146 @@
+"""Ask the real exim what it decides for each probe case.
+
+``exim -bh ADDRESS`` runs an SMTP dialogue through the ACLs without
+delivering (one process per client, MAIL/RCPT/RSET per recipient so that
+per-message counters never carry over); ``exim -bt`` tells which router and
+transport take an address, and stands in for the local socket, where exim
+accepts every submission and only routing can refuse it. Both run on the
+DNS-free variant of the configuration (see ``oracle``).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.verify.cases import Case
+
+BATCH = 8  # recipients per exim -bh session (smtp_accept_max_nonmail defaults to 10)
+
+
+class SideError(Exception):
+    """One daemon could not be asked; ``side`` says which, ``lines`` what it said."""
+
+    def __init__(self, side: str, message: str, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.side = side
+        self.lines = lines or []
+
+    def __str__(self) -> str:
+        text = f"{self.side}: {self.args[0]}"
+        return text + "".join(f"\n    {line}" for line in self.lines[-15:])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one daemon did with one case."""
+
+    code: int | None  # SMTP reply code for the RCPT (None: no answer, or deferred by routing)
+    text: str
+    route: str | None = None  # exim: router name; smtpd: action name ("reject" / None)
+
+
+def _run(cmd: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def check_config(exim: str, config: Path, defines: dict[str, str]) -> None:
+    """Fail with exim's own words when exim rejects the configuration."""
+    result = _run([exim, "-C", str(config), *_d(defines), "-bV"])
+    if result.returncode != 0:
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        raise SideError("exim", f"exim rejects {config}", [line for line in lines if not line.startswith("Exim version")])
+
+
+def _d(defines: dict[str, str]) -> list[str]:
+    return [f"-D{k}={v}" for k, v in defines.items()]
+
+
+def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> dict[Case, Answer]:
+    """exim's answer for every case (authenticated cases included)."""
+    answers: dict[Case, Answer] = {}
+    routes = _routes(exim, config, defines, sorted({c.recipient for c in cases}))
+    groups: dict[tuple[str, bool], list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.client, case.authenticated), []).append(case)
+    for (client, authenticated), group in groups.items():
+        if client == "socket":
+            for case in group:
+                routed = routes.get(case.recipient)
+                if routed is None:
+                    answers[case] = Answer(None, "routing deferred")
+                elif routed[0] == "failed":
+                    answers[case] = Answer(550, routed[1])
+                else:
+                    answers[case] = Answer(250, "accepted for delivery", routed[1])
+            continue
+        replies: list[tuple[int | None, str]] = []
+        for start in range(0, len(group), BATCH):  # exim drops a session after 10 RSETs
+            batch = group[start : start + BATCH]
+            replies += _dialogue(exim, config, defines, client, authenticated, [c.recipient for c in batch])
+        for case, (code, text) in zip(group, replies, strict=True):
+            routed = routes.get(case.recipient)
+            router = routed[1] if routed and routed[0] == "routed" else None
+            answers[case] = Answer(code, text, router if code and code < 300 else None)
+    return answers
+
+
+def routing_chain(exim: str, config: Path, defines: dict[str, str], address: str) -> list[str]:
+    """Every router that took part in routing ``address`` (redirects included), in order."""
+    result = _run([exim, "-C", str(config), *_d(defines), "-d+route", "-bt", address])
+    return [m.group(1) for m in re.finditer(r"^routed by (\S+) router$", result.stderr, re.MULTILINE)]
+
+
+def _dialogue(exim: str, config: Path, defines: dict[str, str], client: str, authenticated: bool,
+              recipients: list[str]) -> list[tuple[int | None, str]]:
+    lines = ["EHLO probe.example"]
+    for rcpt in recipients:
+        lines += ["MAIL FROM:<probe@probe.example>", f"RCPT TO:<{rcpt}>", "RSET"]
+    lines.append("QUIT")
+    cmd = [exim, "-C", str(config), *_d(defines), "-bh", client]
+    if authenticated:
+        cmd += ["-oMaa", "PLAIN", "-oMai", "probe"]
+    result = _run(cmd, "\r\n".join(lines) + "\r\n")
+    replies = [(int(line[:3]), line[4:]) for line in result.stdout.splitlines() if re.match(r"\d{3} ", line)]
+    if replies and replies[0][0] >= 500:  # refused at connect: every recipient with it
+        return [replies[0]] * len(recipients)
+    body = replies[2:]  # banner, EHLO
+    if len(body) < 3 * len(recipients):
+        raise SideError("exim", f"exim -bh {client} gave {len(replies)} replies for {len(recipients)} recipients",
+                        result.stderr.splitlines())
+    found: list[tuple[int | None, str]] = []
+    for index in range(len(recipients)):
+        mail, rcpt = body[3 * index], body[3 * index + 1]
+        found.append(mail if mail[0] >= 400 else rcpt)
+    return found
+
+
+def _routes(exim: str, config: Path, defines: dict[str, str], recipients: list[str]) -> dict[str, tuple[str, str]]:
+    """``-bt``: recipient -> ("routed", router) or ("failed", reason); deferred ones are absent."""
+    result = _run([exim, "-C", str(config), *_d(defines), "-bt", *recipients])
+    found: dict[str, tuple[str, str]] = {}
+    block: list[str] = []  # the address a block routes, and the parents it came from
+    for line in result.stdout.splitlines():
+        failed = re.match(r"(\S+) is undeliverable: (.*)", line)
+        if failed:
+            found[failed.group(1)] = ("failed", failed.group(2))
+            block = []
+            continue
+        if re.match(r"\S+ cannot be resolved", line):
+            block = []
+            continue
+        top = re.match(r"(\S+)( -> .*)?$", line)
+        if top:
+            block = [top.group(1)]
+            continue
+        parent = re.match(r"\s+<-- (\S+)", line)
+        if parent:
+            block.append(parent.group(1))
+            continue
+        router = re.match(r"\s+router = ([^,]+)", line)
+        if router:
+            for address in block:
+                found.setdefault(address, ("routed", router.group(1).strip()))
+    return found

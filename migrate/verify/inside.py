@@ -1,0 +1,160 @@
+"""Runs inside private mount and network namespaces: start smtpd, send the cases, report.
+
+Started by ``smtpd_side`` as ``unshare --mount --net -- python -m migrate.verify.inside SPEC``.
+The namespaces give smtpd its own loopback, spool and control socket, so
+nothing on the host is touched and the daemon dies with the namespace.
+Prints one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MESSAGE = "Subject: exim2smtpd probe\n\nprobe\n"
+
+
+def _sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+
+def _listening(port: int, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with socket.socket() as probe:
+            probe.settimeout(0.2)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+class Log:
+    """smtpd's -d output, read as it grows, to find each RCPT's rule trace."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size
+
+    def decision(self) -> str | None:
+        """The action of the rule that matched the RCPT, or of its expansion (alias, .forward).
+
+        smtpd expands local recipients at RCPT and matches every expanded
+        address again; exim reports the route of the final address, so the
+        last match is the one to compare.
+        """
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                text = handle.read().decode(errors="replace")
+            # smtpd's lookup process logs every match (expansions included)
+            # before the RCPT is answered, so what is there now is complete.
+            found = [_action(line) for line in text.splitlines() if "no rule matched" in line or " matched: match " in line]
+            if found:
+                return found[-1]
+            time.sleep(0.02)
+        return None
+
+
+def _action(line: str) -> str:
+    if "no rule matched" in line:
+        return "none"
+    return "reject" if line.rstrip().endswith(" reject") else line.rsplit(" action ", 1)[-1].strip()
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    work = Path(spec["workdir"])
+    _sh("ip", "link", "set", "lo", "up")
+    for name, mode in (("spool", 0o711), ("run", 0o755)):
+        (work / name).mkdir(exist_ok=True)
+        os.chmod(work / name, mode)
+    os.makedirs("/var/spool/smtpd", exist_ok=True)
+    _sh("mount", "--bind", str(work / "spool"), "/var/spool/smtpd")
+    _sh("mount", "--bind", str(work / "run"), "/run")
+    log_path = work / "smtpd.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen([spec["smtpd"], "-d", "-v", "-T", "rules", "-P", "mta", "-P", "mda", "-f", spec["conf"]],
+                                stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        if not _listening(spec["port"], proc):
+            lines = [line for line in log_path.read_text(errors="replace").splitlines()
+                     if not line.startswith(("debug:", "setup"))]
+            print(json.dumps({"error": "smtpd did not start listening", "log": lines[-20:]}))
+            return
+        results = run_cases(spec, Log(log_path))
+        print(json.dumps({"results": results}))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_cases(spec: dict, log: Log) -> list[dict]:
+    clients = sorted({c["client"] for c in spec["cases"] if c["client"] != "socket" and not c["authenticated"]})
+    for address in clients:  # after smtpd started, so they count as remote
+        ip = ipaddress.ip_address(address)
+        if address not in ("127.0.0.1", "::1"):
+            extra = ["nodad"] if ip.version == 6 else []
+            _sh("ip", "addr", "add", f"{address}/{ip.max_prefixlen}", "dev", "lo", *extra)
+    results = []
+    for case in spec["cases"]:
+        if case["authenticated"]:
+            results.append({"code": None, "text": "AUTH needs TLS, which Debian's smtpd 6.8 cannot do", "route": None})
+        elif case["client"] == "socket":
+            results.append(_sendmail(case, log))
+        else:
+            results.append(_smtp(case, spec["port"], log))
+    return results
+
+
+def _sendmail(case: dict, log: Log) -> dict:
+    log.mark()
+    done = subprocess.run(["sendmail", "-f", case["sender"], case["recipient"]], input=MESSAGE,
+                          capture_output=True, text=True, timeout=30)
+    route = log.decision()
+    if done.returncode == 0:
+        return {"code": 250, "text": "accepted", "route": route}
+    text = (done.stderr.strip().splitlines() or [""])[-1]
+    code = int(text.split("failed: ")[-1][:3]) if "failed: " in text and text.split("failed: ")[-1][:3].isdigit() else 550
+    return {"code": code, "text": text, "route": route}
+
+
+def _smtp(case: dict, port: int, log: Log) -> dict:
+    ip = ipaddress.ip_address(case["client"])
+    server = "::1" if ip.version == 6 else "127.0.0.1"
+    try:
+        with smtplib.SMTP(server, port, source_address=(case["client"], 0), timeout=20) as session:
+            session.ehlo("probe.example")
+            code, text = session.mail(case["sender"])
+            if code >= 400:
+                return {"code": code, "text": text.decode(errors="replace"), "route": None}
+            log.mark()
+            code, text = session.rcpt(case["recipient"])
+            route = log.decision()
+            session.rset()
+            return {"code": code, "text": text.decode(errors="replace"), "route": route}
+    except smtplib.SMTPConnectError as exc:  # refused in the banner
+        return {"code": exc.smtp_code, "text": exc.smtp_error.decode(errors="replace"), "route": None}
+    except (OSError, smtplib.SMTPException) as exc:
+        return {"code": None, "text": f"connection failed: {exc}", "route": None}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Ask the real smtpd what it decides for each probe case.
+
+One daemon per configuration, in private mount and network namespaces on
+loopback (its own spool and control socket; delivery paused with ``-P mta
+-P mda``), all cases sent in one run. Debian's 6.8 cannot complete inbound
+TLS, so cases are sent in plaintext on the port-25 listener and AUTH cases are
+not comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from migrate.verify import adapt
+from migrate.verify.cases import Case
+from migrate.verify.exim_side import Answer, SideError
+
+
+def prepare(text: str, workdir: Path, root: Path | None) -> tuple[Path, int]:
+    """Write the runnable config; every listener moves to loopback. Returns (path, port to probe)."""
+    runnable = adapt.adapt(text, workdir, root)
+    lines: list[str] = []
+    for line in runnable.splitlines():
+        line = re.sub(r'^listen on "[^"]+" ', "listen on lo ", line)
+        if line.startswith("listen on lo ") and line in lines:
+            continue  # "0.0.0.0" and "::" both became lo
+        lines.append(line)
+    conf = workdir / "smtpd.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    ports = [int(m.group(1)) for m in (re.match(r"listen on lo port (\d+)(?!.*smtps)", x) for x in lines) if m]
+    ports += [587 for x in lines if re.match(r"listen on lo port submission(?!.*smtps)", x)]
+    return conf, (25 if 25 in ports or not ports else ports[0])
+
+
+def ask(smtpd: str, text: str, cases: list[Case], workdir: Path, root: Path | None = None) -> dict[Case, Answer]:
+    """smtpd's answer for every case."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        raise SideError("smtpd", "unshare and ip (util-linux, iproute2) are needed to run smtpd privately")
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf, port = prepare(text, workdir, root)
+    check = subprocess.run([smtpd, "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)
+    if check.returncode != 0:
+        raise SideError("smtpd", "smtpd -n rejects the generated configuration", check.stderr.splitlines())
+    spec = workdir / "spec.json"
+    spec.write_text(json.dumps({
+        "workdir": str(workdir), "smtpd": smtpd, "conf": str(conf), "port": port,
+        "cases": [asdict(c) for c in cases],
+    }))
+    cmd = ["unshare", "--mount", "--net", "--propagation", "private", "--",
+           sys.executable, "-m", "migrate.verify.inside", str(spec)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=_package_parent())
+    except subprocess.TimeoutExpired as exc:
+        raise SideError("smtpd", "the smtpd probe did not finish in 300 s") from exc
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SideError("smtpd", "the smtpd probe failed", (done.stderr or done.stdout).splitlines())
+    report = json.loads(done.stdout)
+    if "error" in report:
+        raise SideError("smtpd", report["error"], report.get("log", []))
+    return {case: Answer(r["code"], r["text"], r["route"]) for case, r in zip(cases, report["results"], strict=True)}
+
+
+def _package_parent() -> str:
+    return str(Path(__file__).resolve().parents[2])

@@ -1,0 +1,52 @@
+"""Terminal and JSON output of ``exim2smtpd verify``; security regressions come first and loud."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.table import Table
+
+from migrate.verify import DIFFERS, NOT_COMPARABLE, VerifyResult
+
+
+def to_json(result: VerifyResult) -> str:
+    """Every outcome as JSON, with the counts and the exit status."""
+    return json.dumps({
+        "counts": result.counts(),
+        "return_code": result.return_code,
+        "outcomes": [asdict(o) for o in result.outcomes],
+    }, indent=2)
+
+
+def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
+    """Regressions first, then differences; not-comparable cases grouped by reason (all with ``show_all``)."""
+    console = Console(no_color="NO_COLOR" in os.environ or None, soft_wrap=True)
+    regressions = [o for o in result.outcomes if o.regression]
+    if regressions:
+        console.print(f"[bold red]SECURITY REGRESSION: smtpd accepts {len(regressions)} case(s) exim refused[/bold red]")
+    shown = [o for o in result.outcomes if show_all or o.verdict == DIFFERS]
+    if shown:
+        table = Table("verdict", "client", "recipient", "exim", "smtpd", "why")
+        for outcome in shown:
+            style = "bold red" if outcome.regression else "red" if outcome.verdict == DIFFERS else ""
+            client = outcome.case.client + (" (auth)" if outcome.case.authenticated else "")
+            table.add_row(outcome.verdict, client, outcome.case.recipient, _answer(outcome.exim),
+                          _answer(outcome.smtpd), outcome.reason, style=style)
+        console.print(table)
+    if not show_all:
+        reasons: dict[str, int] = {}
+        for outcome in result.outcomes:
+            if outcome.verdict == NOT_COMPARABLE:
+                reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            console.print(f"not comparable ({count}): {reason}")
+    counts = result.counts()
+    console.print(f"{counts['same']} same, {counts['differs']} differ, {counts['not comparable']} not comparable")
+
+
+def _answer(answer) -> str:  # type: ignore[no-untyped-def]
+    code = "-" if answer.code is None else str(answer.code)
+    return f"{code} {answer.route}" if answer.route else code
