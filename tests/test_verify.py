@@ -136,3 +136,21 @@ def test_smtpd_refusing_the_config_says_smtpd_and_quotes_it(exim: Exim, smtpd: s
     assert result.stderr.startswith("smtpd: smtpd -n rejects")
     assert "no such dispatcher" in result.stderr
     assert _processes_and_mounts() == before
+
+
+@pytest.mark.exim
+def test_smtpd_that_cannot_start_says_why_and_leaves_nothing(exim: Exim, smtpd: str, namespaces: None,
+                                                             tmp_path: Path) -> None:
+    # smtpd -n does not check filter binaries; the daemon dies when it cannot run one.
+    out = tmp_path / "out"
+    out.mkdir()
+    text = convert(str(ARTICLE)).files["smtpd.conf"]
+    text = text.replace("listen on socket\n", 'filter "broken" proc-exec "/nonexistent/filter"\nlisten on socket filter "broken"\n')
+    (out / "smtpd.conf").write_text(text)
+    before = _processes_and_mounts()
+    with pytest.raises(SideError) as caught:
+        verify(str(ARTICLE), str(out), root=str(ARTICLE_ROOT), exim=str(exim.binary), smtpd=smtpd)
+    assert caught.value.side == "smtpd"
+    assert "did not start" in str(caught.value)
+    assert any("/nonexistent/filter" in line or "lost processor" in line for line in caught.value.lines)
+    assert _processes_and_mounts() == before
