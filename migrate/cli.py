@@ -77,13 +77,15 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
               help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.")
 @click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
               help="Define a macro as exim's -D does.")
-def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str]) -> None:
+@click.option("--greylist", type=click.Choice(["off", "rspamd"]), default="off", show_default=True,
+              help="off: OpenBSD spamd in front greylists (rspamd's greylisting is disabled); rspamd: rspamd does.")
+def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str], greylist: str) -> None:
     """Convert CONFIGURE to smtpd.conf in OUTPUT; list what did not carry over on stderr."""
     from migrate.convert import convert as run_convert
     from migrate.convert import write_output
     from migrate.summary import summary_lines
 
-    result = run_convert(configure, defines=defines, platform=platform)
+    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist)
     written = write_output(result, out_dir)
     for line in summary_lines(result.policy, written):
         click.echo(line, err=True)

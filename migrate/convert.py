@@ -18,7 +18,7 @@ from migrate.mapping import build_policy
 from migrate.model import Policy
 from migrate.reader import read_config
 from migrate.reader.tree import EximConfig
-from migrate.render import render_smtpd_conf
+from migrate.render import render_rspamd, render_smtpd_conf
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,14 @@ class Result:
         return 0
 
 
-def convert(path: str, *, defines: dict[str, str] | None = None, platform: str = "openbsd") -> Result:
+def convert(
+    path: str, *, defines: dict[str, str] | None = None, platform: str = "openbsd", greylist: str = "off"
+) -> Result:
     """Read, map and render one exim configuration."""
     config = read_config(path, defines)
-    policy = build_policy(config, platform)
-    return Result(config, policy, {"smtpd.conf": render_smtpd_conf(policy)})
+    policy = build_policy(config, platform, greylist)
+    files = {"smtpd.conf": render_smtpd_conf(policy), **render_rspamd(policy)}
+    return Result(config, policy, files)
 
 
 class OutputExistsError(MigrateError):
@@ -61,11 +64,13 @@ def write_output(result: Result, out_dir: str) -> list[Path]:
     staging = Path(tempfile.mkdtemp(prefix=".exim2smtpd-", dir=parent))
     try:
         for name, text in result.files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_text(text, newline="\n")
         if not target.exists():
             os.rename(staging, target)
             return [target / name for name in result.files]
         for name in result.files:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, target / name)
         return [target / name for name in result.files]
     finally:

@@ -83,6 +83,104 @@ class Listener:
     auth: str = "none"  # "none" | "optional" | "required"
     pki: str | None = None
     origin: Origin = ()
+    filters: tuple[str, ...] = ()
+    submission: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """An smtpd filter process (filter-rspamd, filter-dkimsign) and where it is attached."""
+
+    name: str
+    command: str
+    user: str | None = None
+    group: str | None = None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SpamThresholds:
+    """rspamd actions.conf: scores at which exim's spam statements acted (SpamAssassin units)."""
+
+    reject: float | None = None
+    add_header: float | None = None
+    rewrite_subject: float | None = None
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Antivirus:
+    """A ClamAV scanner rspamd's antivirus module talks to."""
+
+    servers: str
+    reject: bool
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Dnsbl:
+    """One DNS blocklist for rspamd's rbl module; ``reject`` makes it a forced action."""
+
+    zone: str
+    symbol: str
+    returncodes: tuple[str, ...] = ()
+    reject: bool = False
+    sender_domain: bool = False  # look up the envelope sender's domain instead of the client IP
+    message: str = ""
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedAction:
+    """rspamd force_actions: a symbol that must reject, as exim's deny did."""
+
+    name: str
+    expression: str
+    message: str
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """rspamd ratelimit: a bucket per selector."""
+
+    name: str
+    selector: str
+    rate: str
+    burst: int
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DkimSigning:
+    """How outbound mail is signed: one key by filter-dkimsign, per-domain keys by rspamd."""
+
+    domain: str  # "$domain" when exim chose the key per domain
+    selector: str
+    key: str
+    canonicalization: str = "relaxed/relaxed"
+    per_domain: bool = False
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Everything exim's ACLs and transports did to message content."""
+
+    spam: SpamThresholds | None = None
+    antivirus: Antivirus | None = None
+    dnsbls: tuple[Dnsbl, ...] = ()
+    forced: tuple[ForcedAction, ...] = ()
+    ratelimits: tuple[RateLimit, ...] = ()
+    dkim: DkimSigning | None = None
+    spam_headers: bool = False
+    greylist: str = "off"  # "off": OpenBSD spamd (or nothing) greylists; "rspamd": rspamd does
+
+    @property
+    def needs_rspamd(self) -> bool:
+        """True when rspamd has any work to do for this configuration."""
+        return bool(self.spam or self.antivirus or self.dnsbls or self.forced or self.ratelimits
+                    or self.spam_headers or self.greylist == "rspamd" or (self.dkim and self.dkim.per_domain))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +256,9 @@ class Policy:
     decisions: tuple[Decision, ...] = ()
     rules: tuple[MatchRule, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    content: Content = field(default_factory=Content)
+    filters: tuple[Filter, ...] = ()
+    socket_filters: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
     accounting: tuple[tuple[Span, str], ...] = ()  # every statement read, and its bucket
 

@@ -69,6 +69,7 @@ def render_smtpd_conf(policy: Policy) -> str:
     blocks = [
         *_tables(policy),
         *_pki(policy),
+        *_filters(policy),
         *_globals(policy),
         _listen(policy),
         *_actions(policy),
@@ -136,6 +137,31 @@ def _globals(policy: Policy) -> list[Block]:
     return [block] if block.lines else []
 
 
+def _chain_name(names: tuple[str, ...]) -> str:
+    return "_".join(names)
+
+
+def _filter_ref(names: tuple[str, ...]) -> str:
+    return f" filter {quote(names[0] if len(names) == 1 else _chain_name(names))}" if names else ""
+
+
+def _filters(policy: Policy) -> list[Block]:
+    if not policy.filters:
+        return []
+    block = Block(["content filtering: rspamd does what exim's ACLs did; filter-dkimsign signs outbound mail"])
+    for f in policy.filters:
+        line = f"filter {quote(f.name)} proc-exec {quote(f.command)}"
+        if f.user:
+            line += f" user {quote(f.user)}"
+        if f.group:
+            line += f" group {quote(f.group)}"
+        block.lines.append(line)
+    chains = {li.filters for li in policy.listeners if len(li.filters) > 1}
+    for names in sorted(chains):
+        block.lines.append(f"filter {quote(_chain_name(names))} chain {{ {', '.join(quote(n) for n in names)} }}")
+    return [block]
+
+
 def _listen_line(listener: Listener) -> str:
     where = listener.address if listener.address == "all" else quote(listener.address)
     port = "submission" if listener.port == 587 else str(listener.port)
@@ -150,13 +176,13 @@ def _listen_line(listener: Listener) -> str:
         parts.append("auth-optional")
     elif listener.auth == "required":
         parts.append("auth")
-    return " ".join(parts)
+    return " ".join(parts) + _filter_ref(listener.filters)
 
 
 def _listen(policy: Policy) -> Block:
     origin = tuple(span for listener in policy.listeners for span in listener.origin)
     block = Block([f"{cite(origin)}: where exim listened" if cite(origin) else "exim's default: port 25 on every address"])
-    block.lines.append("listen on socket")
+    block.lines.append("listen on socket" + _filter_ref(policy.socket_filters))
     block.lines += [_listen_line(listener) for listener in policy.listeners]
     return block
 
@@ -230,3 +256,39 @@ def _gaps(policy: Policy) -> list[Block]:
 def _gap(finding: Finding) -> str:
     where = f"{os.path.basename(finding.span.file)}:{finding.span.line}" if finding.span.line else os.path.basename(finding.span.file)
     return f"{where} not migrated [{finding.rule}]: {finding.message}"
+
+
+# rspamd 3.x's modules.d file names (plus actions.conf): a misspelt local.d file
+# is silently ignored by rspamd, so we only ever write names from this list.
+RSPAMD_FILES = frozenset((
+    "actions", "antivirus", "arc", "asn", "dkim", "dkim_signing", "dmarc", "force_actions", "greylist",
+    "milter_headers", "multimap", "ratelimit", "rbl", "redis", "spf", "whitelist",
+))
+
+
+def render_rspamd(policy: Policy) -> dict[str, str]:
+    """The rspamd ``local.d`` files this policy needs, by relative path."""
+    content = policy.content
+    if not content.needs_rspamd:
+        return {}
+    env = make_env()
+    env.globals["cite"] = cite
+    values = {
+        "source": os.path.basename(policy.source), "spam": content.spam, "antivirus": content.antivirus,
+        "dnsbls": content.dnsbls, "forced": content.forced, "ratelimits": content.ratelimits,
+        "dkim": content.dkim, "greylist": content.greylist,
+    }
+    wanted = ["actions", "greylist"]
+    wanted += ["antivirus"] if content.antivirus else []
+    wanted += ["rbl"] if content.dnsbls else []
+    wanted += ["force_actions"] if content.forced else []
+    wanted += ["ratelimit"] if content.ratelimits else []
+    wanted += ["dkim_signing"] if content.dkim and content.dkim.per_domain else []
+    wanted += ["milter_headers"] if content.spam_headers else []
+    wanted += ["redis"] if content.ratelimits or content.greylist == "rspamd" else []
+    files = {}
+    for name in wanted:
+        assert name in RSPAMD_FILES, name
+        text = env.get_template(f"rspamd/local.d/{name}.conf.j2").render(**values)
+        files[f"rspamd/local.d/{name}.conf"] = text if text.endswith("\n") else text + "\n"
+    return files

@@ -21,6 +21,7 @@ GOLDEN = {
     "includes-lists": ("openbsd",),
     "continuations-tabs": ("openbsd",),
     "unrepresentable": ("openbsd",),
+    "content-filters": ("openbsd", "linux"),
 }
 DEBIAN = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
 
@@ -53,11 +54,20 @@ def _compare(path: Path, actual: str, update: bool) -> None:
 
 
 @pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
-def test_golden_smtpd_conf(case: str, platform: str, update_golden: bool) -> None:
+def test_golden_outputs(case: str, platform: str, update_golden: bool) -> None:
+    """smtpd.conf, every rspamd local.d file, and the findings."""
     result = convert(str(FIXTURES / case / "configure"), platform=platform)
     directory = _golden_dir(case, platform)
-    _compare(directory / "smtpd.conf", result.files["smtpd.conf"], update_golden)
+    for name, text in result.files.items():
+        _compare(directory / name, text, update_golden)
     _compare(directory / "findings.txt", findings_text(result.policy), update_golden)
+    rspamd_dir = directory / "rspamd" / "local.d"
+    if update_golden and rspamd_dir.exists():
+        for stale in rspamd_dir.iterdir():
+            if f"rspamd/local.d/{stale.name}" not in result.files:
+                stale.unlink()
+    written = {f"rspamd/local.d/{p.name}" for p in rspamd_dir.glob("*.conf")} if rspamd_dir.exists() else set()
+    assert written == {n for n in result.files if n.startswith("rspamd/")}
 
 
 @pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
@@ -96,9 +106,10 @@ def test_article_example_has_the_hand_written_shape() -> None:
         '\t"2001:db8::/32"',
         'pki "skapet.bsdly.net" cert "/etc/ssl/skapet.bsdly.net.fullchain.pem"',
         "listen on socket",
-        'listen on all port 25 tls pki "skapet.bsdly.net" auth-optional',
-        'listen on all port 465 smtps pki "skapet.bsdly.net" auth-optional',
-        'listen on all port submission tls pki "skapet.bsdly.net" auth-optional',
+        'filter "rspamd" proc-exec "filter-rspamd"',
+        'listen on all port 25 tls pki "skapet.bsdly.net" auth-optional filter "rspamd"',
+        'listen on all port 465 smtps pki "skapet.bsdly.net" auth-optional filter "rspamd"',
+        'listen on all port submission tls pki "skapet.bsdly.net" auth-optional filter "rspamd"',
         'action "local" mbox alias <aliases>',
         'action "relay_domains" relay domain <relay_routes>',
         'action "outbound" relay',
@@ -114,8 +125,8 @@ def test_article_example_has_the_hand_written_shape() -> None:
         'match auth from any for any action "outbound"',
     ]
     order = [line.split()[0] for line in text.splitlines() if line and not line.startswith(("#", "\t", "}"))]
-    kinds = [k for k in order if k in ("table", "pki", "listen", "action", "match")]
-    assert kinds == sorted(kinds, key=["table", "pki", "listen", "action", "match"].index)
+    kinds = [k for k in order if k in ("table", "pki", "filter", "listen", "action", "match")]
+    assert kinds == sorted(kinds, key=["table", "pki", "filter", "listen", "action", "match"].index)
     assert len([line for line in text.splitlines() if line.strip() and not line.startswith("#")]) < 100
 
 
@@ -154,7 +165,7 @@ def test_convert_cli_writes_the_file_and_reports_on_stderr(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert (out / "smtpd.conf").read_text() == convert(str(FIXTURES / "article-mx" / "configure")).files["smtpd.conf"]
-    assert "mapped" in result.stderr and "configure:79:3: unmapped[EXIM-ACL-FILTER]" in result.stderr
+    assert "mapped" in result.stderr and "configure:52:3: unmapped[EXIM-ACL-FILTER]" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging directory left behind
 
 

@@ -188,12 +188,14 @@ def test_unknown_condition_in_accept_never_opens_anything(tmp_path: Path) -> Non
 
 
 def test_deny_filter_is_reported_not_applied_to_the_whole_class(tmp_path: Path) -> None:
-    acl = """  deny    dnslists = zen.spamhaus.org
+    acl = """  deny    senders = ${if exists{/etc/blocked}{/etc/blocked}{}}
+  deny    dnslists = zen.spamhaus.org
   require domains = +local_domains
   accept"""
     policy, _ = _policy(tmp_path, acl=acl)
     assert _accepts(policy, ANYONE, LOCAL_DOMAINS)
     assert any(f.rule == "EXIM-ACL-FILTER" for f in policy.findings)
+    assert any(f.rule == "EXIM-CONTENT-DNSBL" for f in policy.findings)  # moved to rspamd
 
 
 def test_deny_for_a_whole_class_is_kept(tmp_path: Path) -> None:

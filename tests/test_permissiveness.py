@@ -160,7 +160,9 @@ ACCEPTED_LOSSES: dict[str, list[str]] = {
 
 
 @pytest.mark.exim
-@pytest.mark.parametrize("case", ["article-mx", "macros-conditionals", "includes-lists", "continuations-tabs", "unrepresentable"])
+@pytest.mark.parametrize(
+    "case", ["article-mx", "macros-conditionals", "includes-lists", "continuations-tabs", "unrepresentable", "content-filters"]
+)
 def test_fixtures_never_more_permissive_than_exim(exim: Exim, tmp_path: Path, case: str) -> None:
     problems = _check(exim, FIXTURES / case / "configure", {}, tmp_path)
     assert not [p for p in problems if p.startswith("MORE PERMISSIVE")], problems

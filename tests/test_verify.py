@@ -141,16 +141,24 @@ def test_smtpd_refusing_the_config_says_smtpd_and_quotes_it(exim: Exim, smtpd: s
 @pytest.mark.exim
 def test_smtpd_that_cannot_start_says_why_and_leaves_nothing(exim: Exim, smtpd: str, namespaces: None,
                                                              tmp_path: Path) -> None:
-    # smtpd -n does not check filter binaries; the daemon dies when it cannot run one.
+    # smtpd -n does not bind: two listeners on one port only fail when the daemon starts.
     out = tmp_path / "out"
     out.mkdir()
     text = convert(str(ARTICLE)).files["smtpd.conf"]
-    text = text.replace("listen on socket\n", 'filter "broken" proc-exec "/nonexistent/filter"\nlisten on socket filter "broken"\n')
+    text = text.replace("listen on socket\n", "listen on socket\nlisten on lo port 25\n")
     (out / "smtpd.conf").write_text(text)
     before = _processes_and_mounts()
     with pytest.raises(SideError) as caught:
         verify(str(ARTICLE), str(out), root=str(ARTICLE_ROOT), exim=str(exim.binary), smtpd=smtpd)
     assert caught.value.side == "smtpd"
     assert "did not start" in str(caught.value)
-    assert any("/nonexistent/filter" in line or "lost processor" in line for line in caught.value.lines)
+    assert any("Address already in use" in line or "bind" in line for line in caught.value.lines), caught.value.lines
     assert _processes_and_mounts() == before
+
+
+@pytest.mark.exim
+def test_filters_are_stood_in_for_and_policy_still_agrees(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """content-filters has rspamd and dkimsign chains on its listeners and socket."""
+    result = verify(str(FIXTURES / "content-filters" / "configure"), exim=str(exim.binary), smtpd=smtpd)
+    assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
+    assert result.counts()[SAME] > 20

@@ -17,11 +17,14 @@ export DEBIAN_FRONTEND=noninteractive
 updated=
 need_apt() { [ -n "$updated" ] || { apt-get update -qq && updated=1; }; }
 
-# OpenSMTPD (6.8 in Debian 12): `smtpd -n` checks every smtpd.conf we write.
-# openssl makes the throw-away certificate those checks need.
-if ! command -v smtpd >/dev/null || ! command -v openssl >/dev/null; then
+# OpenSMTPD (6.8 in Debian 12): `smtpd -n` checks every smtpd.conf we write,
+# and verify runs it. openssl makes the throw-away certificate those need;
+# rspamd's `rspamadm configtest` checks the local.d files; iproute2 and
+# util-linux give verify its private namespaces.
+if ! command -v smtpd >/dev/null || ! command -v openssl >/dev/null || ! command -v rspamadm >/dev/null \
+        || ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
     need_apt
-    apt-get install -y -qq --no-install-recommends opensmtpd openssl >/dev/null
+    apt-get install -y -qq --no-install-recommends opensmtpd openssl rspamd iproute2 util-linux >/dev/null
 fi
 
 if [ ! -x "$exim" ]; then

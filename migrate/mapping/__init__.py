@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from migrate.errors import Span
 from migrate.mapping.acl import ACCEPT, AclEvaluator, Note
 from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.content import ContentMapper
 from migrate.mapping.listeners import ListenerNotes, certificate, listeners
 from migrate.mapping.routing import Delivery, Router
 from migrate.model import (
@@ -27,10 +28,13 @@ from migrate.model import (
     RELAY_DOMAINS,
     Action,
     ClientClass,
+    Content,
     Decision,
+    Filter,
     Finding,
     Identity,
     Limits,
+    Listener,
     MatchRule,
     Policy,
     Table,
@@ -38,6 +42,7 @@ from migrate.model import (
 from migrate.reader.tree import Acl, AclStatement, Driver, EximConfig, MacroDefinition, NamedList, Option, Statement
 
 PLATFORMS = ("openbsd", "linux")
+GREYLIST_CHOICES = ("off", "rspamd")
 
 # Main options that only concern exim itself (logging, its own processes and
 # files): irrelevant once smtpd runs, so ignored on purpose.
@@ -103,6 +108,15 @@ class _Accountant:
             self.findings = [f for f in self.findings if f.span != node.span or f.rule != rule]
             self.findings.append(Finding(node.span, severity, rule, message, node.source, advice))
 
+    def resolve(self, node: Statement, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
+        """A later stage settles a statement: its bucket and finding replace earlier ones."""
+        self.status[id(node)] = (node, severity)
+        if not rule:
+            return  # a child settled with its parent: the parent's finding stands
+        self.findings = [f for f in self.findings if f.span != node.span]
+        if severity != "mapped" and message:
+            self.findings.append(Finding(node.span, severity, rule, message, node.source, advice))
+
     def mark_driver(self, driver: Driver, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
         """A driver and all its options share one bucket and one finding."""
         self.mark(driver, severity, rule, message, advice)
@@ -116,11 +130,14 @@ class _Accountant:
 
 
 class _Mapper:
-    def __init__(self, config: EximConfig, platform: str) -> None:
+    def __init__(self, config: EximConfig, platform: str, greylist: str = "off") -> None:
         if platform not in PLATFORMS:
             raise ValueError(f"unknown platform {platform!r}")
+        if greylist not in GREYLIST_CHOICES:
+            raise ValueError(f"unknown greylist choice {greylist!r}")
         self.config = config
         self.platform = platform
+        self.greylist = greylist
         self.books = _Accountant()
         self.acls = {a.name: a for a in config.acls}
         self.used_acls: set[str] = set()
@@ -146,6 +163,8 @@ class _Mapper:
         pki = certificate(config, identity.hostname or "localhost", listener_notes)
         listen = listeners(config, self.platform, pki, auth and any(d.client == AUTHENTICATED and d.accept for d in decisions), listener_notes)
         limits = self._limits()
+        content = self._content(deliveries)
+        filters, listen, socket_filters = self._filters(content, listen)
         drivers = {d.span: d for d in (*config.routers, *config.transports)}
         used = {d.span for delivery in deliveries.values() for d in delivery.drivers}
         for note in router.notes:
@@ -169,6 +188,9 @@ class _Mapper:
             decisions=tuple(decisions),
             rules=tuple(rules),
             limits=limits,
+            content=content,
+            filters=tuple(filters),
+            socket_filters=tuple(socket_filters),
             findings=tuple(sorted(self.books.findings, key=lambda f: (f.span.file, f.span.line, f.span.col, f.rule))),
             accounting=tuple((node.span, bucket) for node, bucket in self.books.status.values()),
         )
@@ -599,6 +621,55 @@ class _Mapper:
                             f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)")
         return Limits(size_value, ttl, warn_value, tuple(origin))
 
+    # -- content ------------------------------------------------------------------
+
+    def _content(self, deliveries: dict[str, Delivery]) -> Content:
+        transports = [d for r in (RELAY_DOMAINS, ANY_DOMAIN) for d in deliveries[r].drivers if d.kind == "transport"]
+        mapper = ContentMapper(self.config, sorted(self.used_acls), transports, self.greylist)
+        content = mapper.build()
+        for note in mapper.notes:
+            self.books.resolve(note.statement, note.severity, note.rule, note.message, note.advice)
+            for cond in note.statement.conditions:
+                self.books.resolve(cond, note.severity)
+        for name in dict.fromkeys(mapper.used_options):
+            option = self.config.options.get(name)
+            if option is not None:
+                self.books.resolve(option, "mapped", "CONTENT")
+        if content.dkim is not None:
+            for transport in transports:
+                for option in transport.options:
+                    if option.name.startswith("dkim_"):
+                        self.books.resolve(option, "mapped", "CONTENT")
+        if content.needs_rspamd and content.greylist == "off":
+            self.books.note_span(Span(self.config.path, 0, 0, 0, 0), "info", "RSPAMD-GREYLIST-OFF",
+                                 "rspamd's greylisting is switched off (greylist = null): OpenBSD spamd in front "
+                                 "greylists, as in the setup this tool was made for; --greylist rspamd turns it on")
+        return content
+
+    def _filters(self, content: Content, listen: list[Listener]) -> tuple[list[Filter], list[Listener], list[str]]:
+        """filter-rspamd on every TCP listener (exim's DATA ACL saw them all); dkimsign on outbound paths."""
+        filters: list[Filter] = []
+        socket_filters: list[str] = []
+        if content.needs_rspamd:
+            origin = (content.spam.origin if content.spam else ()) + (content.antivirus.origin if content.antivirus else ())
+            filters.append(Filter("rspamd", "filter-rspamd", origin=origin))
+            listen = [replace(li, filters=(*li.filters, "rspamd")) for li in listen]
+        dkim = content.dkim
+        if dkim is not None and not dkim.per_domain:
+            command = f"filter-dkimsign -d {dkim.domain} -s {dkim.selector} -k {dkim.key} -c {dkim.canonicalization}"
+            filters.append(Filter("dkimsign", command, "_dkimsign", "_dkimsign", dkim.origin))
+            socket_filters.append("dkimsign")
+            listen = [replace(li, filters=(*li.filters, "dkimsign")) if li.submission else li for li in listen]
+            self.books.note_span(dkim.origin[0], "approximated", "EXIM-DKIM-PATHS",
+                                 "exim signed everything its smtp transport sent; filter-dkimsign signs mail from the "
+                                 "local socket and the submission port only, since port 25 also carries incoming mail",
+                                 "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead")
+        elif dkim is not None:
+            self.books.note_span(dkim.origin[0], "approximated", "EXIM-DKIM-RSPAMD",
+                                 "per-domain DKIM keys: rspamd signs (dkim_signing.conf) mail from authenticated "
+                                 "users and trusted networks")
+        return filters, listen, socket_filters
+
     # -- accounting ---------------------------------------------------------------
 
     def _account_drivers(self, deliveries: dict[str, Delivery]) -> None:
@@ -731,9 +802,9 @@ def _unmapped_message(node: Statement) -> str:
     return f"{type(node).__name__}: no OpenSMTPD equivalent is generated"
 
 
-def build_policy(config: EximConfig, platform: str = "openbsd") -> Policy:
+def build_policy(config: EximConfig, platform: str = "openbsd", greylist: str = "off") -> Policy:
     """Map a parsed exim configuration to the mail-policy model."""
-    return _Mapper(config, platform).build()
+    return _Mapper(config, platform, greylist).build()
 
 
 __all__ = ["PLATFORMS", "build_policy"]

@@ -111,5 +111,6 @@ def listeners(
             else:
                 tls = "starttls" if (pki and starttls) else "none"
             auth_mode = "optional" if auth and tls != "none" else "none"
-            found.append(Listener(address, port, tls, auth_mode, pki.name if pki and tls != "none" else None, origin))
+            found.append(Listener(address, port, tls, auth_mode, pki.name if pki and tls != "none" else None, origin,
+                                  submission=port == SUBMISSION))
     return found

@@ -168,7 +168,8 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
     if smtpd_ok and not exim_ok:
         return Outcome(case, exim, smtpd, DIFFERS, "SECURITY REGRESSION: smtpd accepts what exim refused", True)
     if exim_ok and not smtpd_ok:
-        if case.recipient.startswith("no-such-user-") and case.recipient_class == "local-domains":
+        # smtpd matched the local action and then found no such user or alias.
+        if case.recipient_class in ("local-domains", "alias") and smtpd.route == "local":
             return Outcome(case, exim, smtpd, NOT_COMPARABLE, INHERENT_UNKNOWN_USER)
         return Outcome(case, exim, smtpd, DIFFERS, "exim accepts, smtpd refuses: mail would be lost")
     if not exim_ok:
