@@ -71,14 +71,36 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=str),
-              help="Directory to write smtpd.conf into (created if missing; existing files are not overwritten).")
-@click.option("--platform", type=click.Choice(["openbsd", "linux"]), default="openbsd", show_default=True,
-              help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.")
-@click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
-              help="Define a macro as exim's -D does.")
-@click.option("--greylist", type=click.Choice(["off", "rspamd"]), default="off", show_default=True,
-              help="off: OpenBSD spamd in front greylists (rspamd's greylisting is disabled); rspamd: rspamd does.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Directory to write smtpd.conf into (created if missing; existing files are not overwritten).",
+)
+@click.option(
+    "--platform",
+    type=click.Choice(["openbsd", "linux"]),
+    default="openbsd",
+    show_default=True,
+    help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.",
+)
+@click.option(
+    "-D",
+    "defines",
+    multiple=True,
+    callback=_parse_define,
+    metavar="NAME=VALUE",
+    help="Define a macro as exim's -D does.",
+)
+@click.option(
+    "--greylist",
+    type=click.Choice(["off", "rspamd"]),
+    default="off",
+    show_default=True,
+    help="off: OpenBSD spamd in front greylists (rspamd's greylisting is disabled); rspamd: rspamd does.",
+)
 def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str], greylist: str) -> None:
     """Convert CONFIGURE to smtpd.conf in OUTPUT; list what did not carry over on stderr."""
     from migrate.convert import convert as run_convert
@@ -94,16 +116,36 @@ def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str]
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
 @click.argument("outdir", required=False, type=click.Path(file_okay=False, path_type=str))
-@click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
-              help="Define a macro as exim's -D does.")
-@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=str),
-              help="Read the files the configuration names (aliases...) from under this directory.")
-@click.option("--cases", "cases_file", type=click.Path(dir_okay=False, exists=True, path_type=str),
-              help="Extra cases, one 'CLIENT RECIPIENT [auth]' per line (CLIENT: an address or 'socket').")
+@click.option(
+    "-D",
+    "defines",
+    multiple=True,
+    callback=_parse_define,
+    metavar="NAME=VALUE",
+    help="Define a macro as exim's -D does.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=str),
+    help="Read the files the configuration names (aliases...) from under this directory.",
+)
+@click.option(
+    "--cases",
+    "cases_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=str),
+    help="Extra cases, one 'CLIENT RECIPIENT [auth]' per line (CLIENT: an address or 'socket').",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="List every case, not only those that are not the same.")
-def verify(configure: str, outdir: str | None, defines: dict[str, str], root: str | None, cases_file: str | None,
-           as_json: bool, show_all: bool) -> None:
+def verify(
+    configure: str,
+    outdir: str | None,
+    defines: dict[str, str],
+    root: str | None,
+    cases_file: str | None,
+    as_json: bool,
+    show_all: bool,
+) -> None:
     """Ask the real exim and the real smtpd the same questions and compare.
 
     Uses OUTDIR/smtpd.conf when given, else converts CONFIGURE afresh. Needs

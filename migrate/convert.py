@@ -53,7 +53,9 @@ def write_output(result: Result, out_dir: str) -> list[Path]:
     """Write every file into ``out_dir`` atomically; refuse to overwrite existing files."""
     target = Path(out_dir)
     if target.exists() and not target.is_dir():
-        raise ConfigError(Diagnostic(Span(out_dir, 0, 0, 0, 0), "error", "OUTPUT", "output path exists and is not a directory"))
+        raise ConfigError(
+            Diagnostic(Span(out_dir, 0, 0, 0, 0), "error", "OUTPUT", "output path exists and is not a directory")
+        )
     clashes = [name for name in result.files if (target / name).exists()]
     if clashes:
         raise OutputExistsError(

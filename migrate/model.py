@@ -179,8 +179,16 @@ class Content:
     @property
     def needs_rspamd(self) -> bool:
         """True when rspamd has any work to do for this configuration."""
-        return bool(self.spam or self.antivirus or self.dnsbls or self.forced or self.ratelimits
-                    or self.spam_headers or self.greylist == "rspamd" or (self.dkim and self.dkim.per_domain))
+        return bool(
+            self.spam
+            or self.antivirus
+            or self.dnsbls
+            or self.forced
+            or self.ratelimits
+            or self.spam_headers
+            or self.greylist == "rspamd"
+            or (self.dkim and self.dkim.per_domain)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,8 +120,12 @@ def _pki(policy: Policy) -> list[Block]:
     blocks = []
     for cert in policy.certificates:
         name = quote(cert.name)
-        blocks.append(Block([f"{cite(cert.origin)}: TLS certificate"],
-                            [f"pki {name} cert {quote(cert.cert)}", f"pki {name} key {quote(cert.key)}"]))
+        blocks.append(
+            Block(
+                [f"{cite(cert.origin)}: TLS certificate"],
+                [f"pki {name} cert {quote(cert.cert)}", f"pki {name} key {quote(cert.key)}"],
+            )
+        )
     return blocks
 
 
@@ -181,7 +185,9 @@ def _listen_line(listener: Listener) -> str:
 
 def _listen(policy: Policy) -> Block:
     origin = tuple(span for listener in policy.listeners for span in listener.origin)
-    block = Block([f"{cite(origin)}: where exim listened" if cite(origin) else "exim's default: port 25 on every address"])
+    block = Block(
+        [f"{cite(origin)}: where exim listened" if cite(origin) else "exim's default: port 25 on every address"]
+    )
     block.lines.append("listen on socket" + _filter_ref(policy.socket_filters))
     block.lines += [_listen_line(listener) for listener in policy.listeners]
     return block
@@ -209,8 +215,10 @@ def _action_line(action: Action) -> str:
 
 
 def _actions(policy: Policy) -> list[Block]:
-    return [Block([f"{cite(a.origin)}: {_ACTION_WHAT.get(a.name, a.name)}"] if cite(a.origin) else [],
-                  [_action_line(a)]) for a in policy.actions]
+    return [
+        Block([f"{cite(a.origin)}: {_ACTION_WHAT.get(a.name, a.name)}"] if cite(a.origin) else [], [_action_line(a)])
+        for a in policy.actions
+    ]
 
 
 _ACTION_WHAT = {
@@ -240,7 +248,7 @@ def _matches(policy: Policy) -> Block:
     block.lines += [_match_line(rule) for rule in policy.rules]
     if not policy.rules:
         block.comments.append("exim accepted no recipient class that could be migrated: nothing is accepted")
-        block.lines.append('match from any for any reject')
+        block.lines.append("match from any for any reject")
     return block
 
 
@@ -254,16 +262,36 @@ def _gaps(policy: Policy) -> list[Block]:
 
 
 def _gap(finding: Finding) -> str:
-    where = f"{os.path.basename(finding.span.file)}:{finding.span.line}" if finding.span.line else os.path.basename(finding.span.file)
+    where = (
+        f"{os.path.basename(finding.span.file)}:{finding.span.line}"
+        if finding.span.line
+        else os.path.basename(finding.span.file)
+    )
     return f"{where} not migrated [{finding.rule}]: {finding.message}"
 
 
 # rspamd 3.x's modules.d file names (plus actions.conf): a misspelt local.d file
 # is silently ignored by rspamd, so we only ever write names from this list.
-RSPAMD_FILES = frozenset((
-    "actions", "antivirus", "arc", "asn", "dkim", "dkim_signing", "dmarc", "force_actions", "greylist",
-    "milter_headers", "multimap", "ratelimit", "rbl", "redis", "spf", "whitelist",
-))
+RSPAMD_FILES = frozenset(
+    (
+        "actions",
+        "antivirus",
+        "arc",
+        "asn",
+        "dkim",
+        "dkim_signing",
+        "dmarc",
+        "force_actions",
+        "greylist",
+        "milter_headers",
+        "multimap",
+        "ratelimit",
+        "rbl",
+        "redis",
+        "spf",
+        "whitelist",
+    )
+)
 
 
 def render_rspamd(policy: Policy) -> dict[str, str]:
@@ -274,9 +302,14 @@ def render_rspamd(policy: Policy) -> dict[str, str]:
     env = make_env()
     env.globals["cite"] = cite
     values = {
-        "source": os.path.basename(policy.source), "spam": content.spam, "antivirus": content.antivirus,
-        "dnsbls": content.dnsbls, "forced": content.forced, "ratelimits": content.ratelimits,
-        "dkim": content.dkim, "greylist": content.greylist,
+        "source": os.path.basename(policy.source),
+        "spam": content.spam,
+        "antivirus": content.antivirus,
+        "dnsbls": content.dnsbls,
+        "forced": content.forced,
+        "ratelimits": content.ratelimits,
+        "dkim": content.dkim,
+        "greylist": content.greylist,
     }
     wanted = ["actions", "greylist"]
     wanted += ["antivirus"] if content.antivirus else []

@@ -19,7 +19,9 @@ def summary_lines(policy: Policy, written: list[Path]) -> list[str]:
     for finding in policy.findings:
         if finding.severity not in ("unmapped", "approximated"):
             continue
-        where = f"{finding.span.file}:{finding.span.line}:{finding.span.col}" if finding.span.line else finding.span.file
+        where = (
+            f"{finding.span.file}:{finding.span.line}:{finding.span.col}" if finding.span.line else finding.span.file
+        )
         lines.append(f"{where}: {finding.severity}[{finding.rule}] {finding.message}")
         if finding.advice:
             lines.append(f"    advice: {finding.advice}")

@@ -14,11 +14,14 @@ from migrate.verify import DIFFERS, NOT_COMPARABLE, VerifyResult
 
 def to_json(result: VerifyResult) -> str:
     """Every outcome as JSON, with the counts and the exit status."""
-    return json.dumps({
-        "counts": result.counts(),
-        "return_code": result.return_code,
-        "outcomes": [asdict(o) for o in result.outcomes],
-    }, indent=2)
+    return json.dumps(
+        {
+            "counts": result.counts(),
+            "return_code": result.return_code,
+            "outcomes": [asdict(o) for o in result.outcomes],
+        },
+        indent=2,
+    )
 
 
 def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
@@ -26,15 +29,24 @@ def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
     console = Console(no_color="NO_COLOR" in os.environ or None, soft_wrap=True)
     regressions = [o for o in result.outcomes if o.regression]
     if regressions:
-        console.print(f"[bold red]SECURITY REGRESSION: smtpd accepts {len(regressions)} case(s) exim refused[/bold red]")
+        console.print(
+            f"[bold red]SECURITY REGRESSION: smtpd accepts {len(regressions)} case(s) exim refused[/bold red]"
+        )
     shown = [o for o in result.outcomes if show_all or o.verdict == DIFFERS]
     if shown:
         table = Table("verdict", "client", "recipient", "exim", "smtpd", "why")
         for outcome in shown:
             style = "bold red" if outcome.regression else "red" if outcome.verdict == DIFFERS else ""
             client = outcome.case.client + (" (auth)" if outcome.case.authenticated else "")
-            table.add_row(outcome.verdict, client, outcome.case.recipient, _answer(outcome.exim),
-                          _answer(outcome.smtpd), outcome.reason, style=style)
+            table.add_row(
+                outcome.verdict,
+                client,
+                outcome.case.recipient,
+                _answer(outcome.exim),
+                _answer(outcome.smtpd),
+                outcome.reason,
+                style=style,
+            )
         console.print(table)
     if not show_all:
         reasons: dict[str, int] = {}

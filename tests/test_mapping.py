@@ -43,8 +43,15 @@ LOCAL_ROUTER = """localuser:
   transport = local_delivery"""
 
 
-def _policy(tmp_path: Path, *, main: str = "", acl: str = STANDARD_ACL, routers: str = "", transports: str = "",
-            platform: str = "openbsd") -> tuple[Policy, str]:
+def _policy(
+    tmp_path: Path,
+    *,
+    main: str = "",
+    acl: str = STANDARD_ACL,
+    routers: str = "",
+    transports: str = "",
+    platform: str = "openbsd",
+) -> tuple[Policy, str]:
     path = tmp_path / "configure"
     routers = routers or f"{DNS_ROUTERS}\n{LOCAL_ROUTER}"
     transports = transports or "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data"
@@ -65,18 +72,26 @@ def _assert_smtpd_ok(smtpd: str, text: str, tmp_path: Path) -> None:
 
 # -- local delivery methods ----------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("transport", "action"),
     [
         ("driver = appendfile\n  file = /var/mail/$local_part_data", 'action "local" mbox'),
         ("driver = appendfile\n  directory = $home/Maildir\n  maildir_format", 'action "local" maildir'),
-        ("driver = appendfile\n  directory = /srv/mail/$domain/$local_part/\n  maildir_format",
-         'action "local" maildir "/srv/mail/%{dest.domain}/%{user.username}/"'),
+        (
+            "driver = appendfile\n  directory = /srv/mail/$domain/$local_part/\n  maildir_format",
+            'action "local" maildir "/srv/mail/%{dest.domain}/%{user.username}/"',
+        ),
         ("driver = lmtp\n  socket = /var/run/dovecot/lmtp", 'action "local" lmtp "/var/run/dovecot/lmtp" rcpt-to'),
-        ("driver = smtp\n  protocol = lmtp\n  hosts = 127.0.0.1\n  port = 2424", 'action "local" lmtp "127.0.0.1:2424" rcpt-to'),
+        (
+            "driver = smtp\n  protocol = lmtp\n  hosts = 127.0.0.1\n  port = 2424",
+            'action "local" lmtp "127.0.0.1:2424" rcpt-to',
+        ),
         ("driver = pipe\n  command = /usr/bin/procmail", 'action "local" mda "/usr/bin/procmail"'),
-        ("driver = pipe\n  command = /usr/lib/dovecot/dovecot-lda -d $local_part",
-         'action "local" mda "/usr/lib/dovecot/dovecot-lda -d %{user.username}"'),
+        (
+            "driver = pipe\n  command = /usr/lib/dovecot/dovecot-lda -d $local_part",
+            'action "local" mda "/usr/lib/dovecot/dovecot-lda -d %{user.username}"',
+        ),
     ],
 )
 def test_local_delivery_methods(smtpd: str, tmp_path: Path, transport: str, action: str) -> None:
@@ -86,7 +101,9 @@ def test_local_delivery_methods(smtpd: str, tmp_path: Path, transport: str, acti
 
 
 def test_pipe_with_unknown_expansion_is_not_guessed(tmp_path: Path) -> None:
-    policy, text = _policy(tmp_path, transports="local_delivery:\n  driver = pipe\n  command = /bin/x ${lc:$sender_address}")
+    policy, text = _policy(
+        tmp_path, transports="local_delivery:\n  driver = pipe\n  command = /bin/x ${lc:$sender_address}"
+    )
     assert "mda" not in text
     assert not _accepts(policy, ANYONE, LOCAL_DOMAINS)
     assert any(f.rule == "EXIM-TRANSPORT-PIPE" for f in policy.findings)
@@ -113,6 +130,7 @@ userforward:
 
 
 # -- relaying ------------------------------------------------------------------
+
 
 def test_smarthost_with_port(smtpd: str, tmp_path: Path) -> None:
     routers = f"""smarthost:
@@ -157,11 +175,17 @@ def test_local_only_config_relays_nothing(tmp_path: Path) -> None:
 
 # -- ACL semantics ---------------------------------------------------------------
 
+
 def test_unset_rcpt_acl_refuses_every_smtp_client(tmp_path: Path) -> None:
     path = tmp_path / "configure"
-    path.write_text(BASE.replace("acl_smtp_rcpt = acl_check_rcpt\n", "").format(
-        main="", acl=STANDARD_ACL, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}",
-        transports="local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part"))
+    path.write_text(
+        BASE.replace("acl_smtp_rcpt = acl_check_rcpt\n", "").format(
+            main="",
+            acl=STANDARD_ACL,
+            routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}",
+            transports="local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part",
+        )
+    )
     policy = convert(str(path)).policy
     assert not any(d.accept for d in policy.decisions if d.client != LOCAL_CLIENT)
     assert _accepts(policy, LOCAL_CLIENT, ANY_DOMAIN)
@@ -209,7 +233,8 @@ def test_deny_for_a_whole_class_is_kept(tmp_path: Path) -> None:
     assert _accepts(policy, ANYONE, LOCAL_DOMAINS)
     lines = text.splitlines()
     assert lines.index("match from src <relay_from_hosts> for domain <local_domains> reject") < lines.index(
-        'match from any for domain <local_domains> action "local"')
+        'match from any for domain <local_domains> action "local"'
+    )
 
 
 def test_negated_network_is_excluded_from_the_table(tmp_path: Path) -> None:
@@ -225,14 +250,22 @@ def test_negated_network_is_excluded_from_the_table(tmp_path: Path) -> None:
 
 def test_per_port_acls_grant_only_what_both_allow(tmp_path: Path) -> None:
     main = "acl_smtp_rcpt = ${if ={587}{$received_port}{acl_submit}{acl_check_rcpt}}"
-    acl = STANDARD_ACL + """
+    acl = (
+        STANDARD_ACL
+        + """
 acl_submit:
   accept  hosts = +relay_from_hosts
   deny"""
+    )
     path = tmp_path / "configure"
-    path.write_text(BASE.replace("acl_smtp_rcpt = acl_check_rcpt\n", "").format(
-        main=main, acl=acl, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}",
-        transports="local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part"))
+    path.write_text(
+        BASE.replace("acl_smtp_rcpt = acl_check_rcpt\n", "").format(
+            main=main,
+            acl=acl,
+            routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}",
+            transports="local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part",
+        )
+    )
     policy = convert(str(path)).policy
     assert _accepts(policy, "relay_from_hosts", ANY_DOMAIN)
     assert not _accepts(policy, ANYONE, LOCAL_DOMAINS)  # acl_submit refuses it
@@ -250,22 +283,28 @@ plain:
   public_name = PLAIN
   server_condition = ${if pam{$auth2:$auth3}}
 """
-    policy, text = _policy(tmp_path, acl=acl, transports="local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part" + auth)
+    policy, text = _policy(
+        tmp_path, acl=acl, transports="local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part" + auth
+    )
     assert _accepts(policy, AUTHENTICATED, ANY_DOMAIN)
     assert 'match auth from any for any action "outbound"' in text
 
 
 def test_connect_acl_refusing_a_class_refuses_everything_for_it(tmp_path: Path) -> None:
     main = "acl_smtp_connect = acl_connect"
-    acl = STANDARD_ACL + """
+    acl = (
+        STANDARD_ACL
+        + """
 acl_connect:
   deny    hosts = +relay_from_hosts
   accept"""
+    )
     policy, _ = _policy(tmp_path, main=main, acl=acl)
     assert not any(d.accept for d in policy.decisions if d.client == "relay_from_hosts")
 
 
 # -- listeners and limits ----------------------------------------------------------
+
 
 def test_listeners_follow_ports_interfaces_and_tls(smtpd: str, tmp_path: Path) -> None:
     main = """daemon_smtp_ports = 25 : 465 : 587

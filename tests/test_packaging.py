@@ -13,7 +13,9 @@ from tests.conftest import ROOT
 def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = tmp_path.glob("exim2smtpd-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -28,7 +30,10 @@ def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(target), str(ROOT / "fixtures/article-mx/configure")],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     template_dir, matches = out.stdout.split()

@@ -21,8 +21,8 @@ import pytest
 
 from migrate.convert import convert
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
-from tests.conftest import FIXTURES, Corpus, Exim
 from migrate.verify.oracle import dns_free_config
+from tests.conftest import FIXTURES, Corpus, Exim
 
 OUTSIDE = "198.18.0.77"  # benchmarking range: in no fixture's lists
 
@@ -161,7 +161,8 @@ ACCEPTED_LOSSES: dict[str, list[str]] = {
 
 @pytest.mark.exim
 @pytest.mark.parametrize(
-    "case", ["article-mx", "macros-conditionals", "includes-lists", "continuations-tabs", "unrepresentable", "content-filters"]
+    "case",
+    ["article-mx", "macros-conditionals", "includes-lists", "continuations-tabs", "unrepresentable", "content-filters"],
 )
 def test_fixtures_never_more_permissive_than_exim(exim: Exim, tmp_path: Path, case: str) -> None:
     problems = _check(exim, FIXTURES / case / "configure", {}, tmp_path)

@@ -42,9 +42,16 @@ def test_bundled_example_agrees(exim: Exim, smtpd: str, namespaces: None) -> Non
     assert result.return_code == 0
     assert result.counts()[SAME] > 200
     classes = {(o.case.client_class, o.case.recipient_class) for o in result.outcomes if o.verdict == SAME}
-    for pair in [("local", "local-domains"), ("local", "other-domains"), ("relay_from_hosts", "other-domains"),
-                 ("relay_from_hosts", "relay-domains"), ("anyone", "local-domains"), ("anyone", "relay-domains"),
-                 ("anyone", "other-domains"), ("anyone", "alias")]:
+    for pair in [
+        ("local", "local-domains"),
+        ("local", "other-domains"),
+        ("relay_from_hosts", "other-domains"),
+        ("relay_from_hosts", "relay-domains"),
+        ("anyone", "local-domains"),
+        ("anyone", "relay-domains"),
+        ("anyone", "other-domains"),
+        ("anyone", "alias"),
+    ]:
         assert pair in classes, pair
     ipv6 = [o for o in result.outcomes if ":" in o.case.client and o.verdict == SAME]
     assert ipv6, "IPv6 clients are probed"
@@ -53,8 +60,9 @@ def test_bundled_example_agrees(exim: Exim, smtpd: str, namespaces: None) -> Non
 
 @pytest.mark.exim
 @pytest.mark.parametrize("name", ["internet", "smarthost", "satellite", "local"])
-def test_debian_configs_agree(exim: Exim, smtpd: str, namespaces: None, debian_corpus: Corpus, tmp_path: Path,
-                              name: str) -> None:
+def test_debian_configs_agree(
+    exim: Exim, smtpd: str, namespaces: None, debian_corpus: Corpus, tmp_path: Path, name: str
+) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "aliases").write_text("postmaster: root\nabuse: root\nfwd: someone@elsewhere.example\n")
@@ -63,7 +71,9 @@ def test_debian_configs_agree(exim: Exim, smtpd: str, namespaces: None, debian_c
     defines = {**debian_corpus.defines[name], "ETC_MAILNAME": socket.gethostname()}
     result = verify(str(debian_corpus.files[name]), defines=defines, root=str(root), exim=str(exim.binary), smtpd=smtpd)
     assert [o for o in result.outcomes if o.verdict == DIFFERS] == []
-    assert result.counts()[SAME] >= 5, [(o.verdict, o.case.client, o.case.recipient, o.exim, o.smtpd.code, o.reason) for o in result.outcomes]
+    assert result.counts()[SAME] >= 5, [
+        (o.verdict, o.case.client, o.case.recipient, o.exim, o.smtpd.code, o.reason) for o in result.outcomes
+    ]
 
 
 @pytest.mark.exim
@@ -76,8 +86,10 @@ def test_an_injected_open_relay_is_a_loud_regression(exim: Exim, smtpd: str, nam
     result = verify(str(ARTICLE), str(out), root=str(ARTICLE_ROOT), exim=str(exim.binary), smtpd=smtpd)
     assert result.return_code == 2
     assert result.outcomes[0].regression  # regressions are listed first
-    assert any(o.regression and o.case.recipient.endswith("@elsewhere.example") and o.case.client_class == "anyone"
-               for o in result.outcomes)
+    assert any(
+        o.regression and o.case.recipient.endswith("@elsewhere.example") and o.case.client_class == "anyone"
+        for o in result.outcomes
+    )
 
 
 @pytest.mark.exim
@@ -91,8 +103,9 @@ def test_extra_cases_from_a_file(exim: Exim, smtpd: str, namespaces: None, tmp_p
 
 def _cli(*args: str, exim: Exim) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EXIM": str(exim.binary)}
-    return subprocess.run([sys.executable, "-m", "migrate", "verify", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "migrate", "verify", *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 @pytest.mark.exim
@@ -117,7 +130,9 @@ def test_missing_lookup_file_names_the_exim_line(exim: Exim, namespaces: None) -
 def test_config_exim_rejects_says_exim_and_quotes_it(exim: Exim, smtpd: str, namespaces: None, tmp_path: Path) -> None:
     # Accepted by our reader, refused by exim itself: a router without a transport.
     path = tmp_path / "configure"
-    path.write_text("keep_environment =\nacl_smtp_rcpt = a\nbegin acl\na:\n  accept\nbegin routers\nr:\n  driver = accept\n")
+    path.write_text(
+        "keep_environment =\nacl_smtp_rcpt = a\nbegin acl\na:\n  accept\nbegin routers\nr:\n  driver = accept\n"
+    )
     with pytest.raises(SideError) as caught:
         verify(str(path), exim=str(exim.binary), smtpd=smtpd)
     assert caught.value.side == "exim"
@@ -125,11 +140,14 @@ def test_config_exim_rejects_says_exim_and_quotes_it(exim: Exim, smtpd: str, nam
 
 
 @pytest.mark.exim
-def test_smtpd_refusing_the_config_says_smtpd_and_quotes_it(exim: Exim, smtpd: str, namespaces: None,
-                                                            tmp_path: Path) -> None:
+def test_smtpd_refusing_the_config_says_smtpd_and_quotes_it(
+    exim: Exim, smtpd: str, namespaces: None, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    (out / "smtpd.conf").write_text(convert(str(ARTICLE)).files["smtpd.conf"] + "match from any for any action \"nope\"\n")
+    (out / "smtpd.conf").write_text(
+        convert(str(ARTICLE)).files["smtpd.conf"] + 'match from any for any action "nope"\n'
+    )
     before = _processes_and_mounts()
     result = _cli(str(ARTICLE), str(out), "--root", str(ARTICLE_ROOT), exim=exim)
     assert result.returncode == 1
@@ -139,8 +157,9 @@ def test_smtpd_refusing_the_config_says_smtpd_and_quotes_it(exim: Exim, smtpd: s
 
 
 @pytest.mark.exim
-def test_smtpd_that_cannot_start_says_why_and_leaves_nothing(exim: Exim, smtpd: str, namespaces: None,
-                                                             tmp_path: Path) -> None:
+def test_smtpd_that_cannot_start_says_why_and_leaves_nothing(
+    exim: Exim, smtpd: str, namespaces: None, tmp_path: Path
+) -> None:
     # smtpd -n does not bind: two listeners on one port only fail when the daemon starts.
     out = tmp_path / "out"
     out.mkdir()

@@ -47,22 +47,44 @@ GREYLIST_CHOICES = ("off", "rspamd")
 # Main options that only concern exim itself (logging, its own processes and
 # files): irrelevant once smtpd runs, so ignored on purpose.
 IGNORED_OPTIONS = {
-    "exim_path": "exim's own binary", "keep_environment": "exim's environment handling",
-    "add_environment": "exim's environment handling", "log_selector": "exim's log format",
-    "log_file_path": "exim's logs", "syslog_duplication": "exim's logs", "syslog_facility": "exim's logs",
-    "syslog_processname": "exim's logs", "syslog_timestamp": "exim's logs", "write_rejectlog": "exim's logs",
-    "message_logs": "exim's logs", "never_users": "exim's delivery privileges", "trusted_users": "exim's -f trust",
-    "trusted_groups": "exim's -f trust", "admin_groups": "exim's admin users", "exim_user": "exim's own user",
-    "exim_group": "exim's own group", "spool_directory": "exim's spool", "split_spool_directory": "exim's spool",
-    "gecos_pattern": "exim's From: header names", "gecos_name": "exim's From: header names",
-    "host_lookup": "smtpd looks up every client's name itself", "rfc1413_hosts": "ident lookups",
-    "rfc1413_query_timeout": "ident lookups", "check_spool_space": "exim's spool",
-    "check_log_space": "exim's logs", "check_spool_inodes": "exim's spool", "check_log_inodes": "exim's logs",
-    "dns_dnssec_ok": "resolver setting", "prdr_enable": "PRDR (smtpd does not offer it)",
-    "local_from_check": "exim's local sender checks", "local_sender_retain": "exim's local sender checks",
-    "untrusted_set_sender": "exim's local sender checks", "freeze_tell": "exim's frozen messages",
-    "smtputf8_advertise_hosts": "SMTPUTF8 advertising", "queue_run_max": "exim's queue runners",
-    "remote_max_parallel": "exim's delivery parallelism", "print_topbitchars": "exim's logs",
+    "exim_path": "exim's own binary",
+    "keep_environment": "exim's environment handling",
+    "add_environment": "exim's environment handling",
+    "log_selector": "exim's log format",
+    "log_file_path": "exim's logs",
+    "syslog_duplication": "exim's logs",
+    "syslog_facility": "exim's logs",
+    "syslog_processname": "exim's logs",
+    "syslog_timestamp": "exim's logs",
+    "write_rejectlog": "exim's logs",
+    "message_logs": "exim's logs",
+    "never_users": "exim's delivery privileges",
+    "trusted_users": "exim's -f trust",
+    "trusted_groups": "exim's -f trust",
+    "admin_groups": "exim's admin users",
+    "exim_user": "exim's own user",
+    "exim_group": "exim's own group",
+    "spool_directory": "exim's spool",
+    "split_spool_directory": "exim's spool",
+    "gecos_pattern": "exim's From: header names",
+    "gecos_name": "exim's From: header names",
+    "host_lookup": "smtpd looks up every client's name itself",
+    "rfc1413_hosts": "ident lookups",
+    "rfc1413_query_timeout": "ident lookups",
+    "check_spool_space": "exim's spool",
+    "check_log_space": "exim's logs",
+    "check_spool_inodes": "exim's spool",
+    "check_log_inodes": "exim's logs",
+    "dns_dnssec_ok": "resolver setting",
+    "prdr_enable": "PRDR (smtpd does not offer it)",
+    "local_from_check": "exim's local sender checks",
+    "local_sender_retain": "exim's local sender checks",
+    "untrusted_set_sender": "exim's local sender checks",
+    "freeze_tell": "exim's frozen messages",
+    "smtputf8_advertise_hosts": "SMTPUTF8 advertising",
+    "queue_run_max": "exim's queue runners",
+    "remote_max_parallel": "exim's delivery parallelism",
+    "print_topbitchars": "exim's logs",
     "timeout_frozen_after": "smtpd has no frozen messages; queue ttl bounds every message",
     "ignore_bounce_errors_after": "smtpd has no frozen bounces; queue ttl bounds them",
     "auth_advertise_hosts": "smtpd offers AUTH only after STARTTLS, as this setting usually asks",
@@ -70,22 +92,46 @@ IGNORED_OPTIONS = {
 }
 # Main options with a known reason for not mapping, and what to do instead.
 KNOWN_UNMAPPED = {
-    "av_scanner": ("EXIM-CONTENT-AV", "virus scanning is done by rspamd's antivirus module with OpenSMTPD",
-                   "configure rspamd's antivirus.conf and filter-rspamd (a later release writes them)"),
-    "spamd_address": ("EXIM-CONTENT-SPAM", "spam scanning is done by rspamd with OpenSMTPD",
-                      "configure rspamd's actions.conf and filter-rspamd (a later release writes them)"),
+    "av_scanner": (
+        "EXIM-CONTENT-AV",
+        "virus scanning is done by rspamd's antivirus module with OpenSMTPD",
+        "configure rspamd's antivirus.conf and filter-rspamd (a later release writes them)",
+    ),
+    "spamd_address": (
+        "EXIM-CONTENT-SPAM",
+        "spam scanning is done by rspamd with OpenSMTPD",
+        "configure rspamd's actions.conf and filter-rspamd (a later release writes them)",
+    ),
     "system_filter": ("EXIM-SYSTEM-FILTER", "smtpd has no system filter", "rewrite it as rspamd rules or a filter"),
     "smtp_banner": ("EXIM-BANNER", "smtpd's banner is fixed ('ESMTP OpenSMTPD')", "accept the change"),
     "helo_verify_hosts": ("EXIM-HELO-VERIFY", "smtpd does not verify HELO names", "use rspamd's hfilter module"),
-    "host_reject_connection": ("EXIM-HOST-REJECT", "not migrated yet",
-                               "add 'filter ... phase connect match src <table> disconnect' by hand"),
+    "host_reject_connection": (
+        "EXIM-HOST-REJECT",
+        "not migrated yet",
+        "add 'filter ... phase connect match src <table> disconnect' by hand",
+    ),
     "local_scan_timeout": ("EXIM-LOCAL-SCAN", "smtpd has no local_scan", "use a filter"),
 }
-MAIN_MAPPED = frozenset((
-    "primary_hostname", "daemon_smtp_ports", "daemon_smtp_port", "local_interfaces", "tls_on_connect_ports",
-    "tls_certificate", "tls_privatekey", "message_size_limit", "acl_smtp_rcpt", "acl_smtp_connect",
-    "acl_smtp_helo", "acl_smtp_mail", "acl_smtp_predata", "acl_smtp_data", "acl_not_smtp", "delay_warning",
-))
+MAIN_MAPPED = frozenset(
+    (
+        "primary_hostname",
+        "daemon_smtp_ports",
+        "daemon_smtp_port",
+        "local_interfaces",
+        "tls_on_connect_ports",
+        "tls_certificate",
+        "tls_privatekey",
+        "message_size_limit",
+        "acl_smtp_rcpt",
+        "acl_smtp_connect",
+        "acl_smtp_helo",
+        "acl_smtp_mail",
+        "acl_smtp_predata",
+        "acl_smtp_data",
+        "acl_not_smtp",
+        "delay_warning",
+    )
+)
 PRE_RCPT_ACLS = ("acl_smtp_connect", "acl_smtp_helo", "acl_smtp_mail", "acl_smtp_predata", "acl_smtp_data")
 DEFAULT_SIZE = "50M"  # exim's default message_size_limit
 
@@ -161,7 +207,13 @@ class _Mapper:
         tables = [t for t in tables if t.name in used]
         listener_notes = ListenerNotes()
         pki = certificate(config, identity.hostname or "localhost", listener_notes)
-        listen = listeners(config, self.platform, pki, auth and any(d.client == AUTHENTICATED and d.accept for d in decisions), listener_notes)
+        listen = listeners(
+            config,
+            self.platform,
+            pki,
+            auth and any(d.client == AUTHENTICATED and d.accept for d in decisions),
+            listener_notes,
+        )
         limits = self._limits()
         content = self._content(deliveries)
         filters, listen, socket_filters = self._filters(content, listen)
@@ -205,9 +257,13 @@ class _Mapper:
         name = hostname.value.text.strip() if hostname and hostname.value else None
         qualify_value = qualify.value.text.strip() if qualify and qualify.value else None
         if qualify is not None:
-            self.books.mark(qualify, "approximated", "EXIM-QUALIFY-DOMAIN",
-                            "smtpd qualifies bare local addresses with the server name, not qualify_domain",
-                            "set the server name (hostname / /etc/mailname) to the qualify domain if they differ")
+            self.books.mark(
+                qualify,
+                "approximated",
+                "EXIM-QUALIFY-DOMAIN",
+                "smtpd qualifies bare local addresses with the server name, not qualify_domain",
+                "set the server name (hostname / /etc/mailname) to the qualify domain if they differ",
+            )
         return Identity(name, qualify_value, origin)
 
     def _domain_lists(self) -> tuple[str | None, str | None]:
@@ -243,14 +299,22 @@ class _Mapper:
                 self.books.mark_driver(auth, "mapped")
                 continue
             if auth.option("server_condition") is not None or auth.driver in ("dovecot", "cyrus_sasl"):
-                self.books.mark_driver(auth, "unmapped", "EXIM-AUTH-SERVER",
-                                f"authenticator {auth.name}: smtpd authenticates against system passwords or a "
-                                "table of bcrypt hashes, not this",
-                                "create a credentials table with smtpctl encrypt and add 'auth <table>' by hand")
+                self.books.mark_driver(
+                    auth,
+                    "unmapped",
+                    "EXIM-AUTH-SERVER",
+                    f"authenticator {auth.name}: smtpd authenticates against system passwords or a "
+                    "table of bcrypt hashes, not this",
+                    "create a credentials table with smtpctl encrypt and add 'auth <table>' by hand",
+                )
             else:
-                self.books.mark_driver(auth, "unmapped", "EXIM-AUTH-CLIENT",
-                                f"authenticator {auth.name}: client authentication to a smarthost is not migrated yet",
-                                "add 'auth <secrets>' to the relay action by hand")
+                self.books.mark_driver(
+                    auth,
+                    "unmapped",
+                    "EXIM-AUTH-CLIENT",
+                    f"authenticator {auth.name}: client authentication to a smarthost is not migrated yet",
+                    "add 'auth <secrets>' to the relay action by hand",
+                )
         return usable
 
     def _clients(self, universe: ClassUniverse, auth: bool) -> list[ClientClass]:
@@ -275,34 +339,55 @@ class _Mapper:
             if name in self.acls:
                 self.books.mark(option, "mapped")
                 return [name]
-            self.books.mark(option, "unmapped", "EXIM-ACL-INLINE",
-                            f"{option_name} is not the name of an ACL in this file (inline or file ACL)",
-                            "move the ACL into the acl section and name it")
+            self.books.mark(
+                option,
+                "unmapped",
+                "EXIM-ACL-INLINE",
+                f"{option_name} is not the name of an ACL in this file (inline or file ACL)",
+                "move the ACL into the acl section and name it",
+            )
             return None
         branches = [g.literal() for item in value.expansion.items("if") for g in item.groups()[-2:]]
         if branches and all(b in self.acls for b in branches):
-            self.books.mark(option, "approximated", "EXIM-ACL-PER-PORT",
-                            f"{option_name} picks an ACL per connection; every class gets only what all of them allow",
-                            "use listener tags ('listen ... tag NAME', 'match tag NAME ...') to restore per-port rules")
+            self.books.mark(
+                option,
+                "approximated",
+                "EXIM-ACL-PER-PORT",
+                f"{option_name} picks an ACL per connection; every class gets only what all of them allow",
+                "use listener tags ('listen ... tag NAME', 'match tag NAME ...') to restore per-port rules",
+            )
             return [b for b in branches if b]
-        self.books.mark(option, "unmapped", "EXIM-ACL-EXPANDED", f"{option_name} is chosen by an expansion",
-                        "name one ACL; until then only the local socket may send mail")
+        self.books.mark(
+            option,
+            "unmapped",
+            "EXIM-ACL-EXPANDED",
+            f"{option_name} is chosen by an expansion",
+            "name one ACL; until then only the local socket may send mail",
+        )
         return None
 
-    def _decisions(self, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]) -> list[Decision]:
+    def _decisions(
+        self, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]
+    ) -> list[Decision]:
         routable = {r: d.routable for r, d in deliveries.items()}
         evaluator = AclEvaluator(universe, self.acls, routable)
         rcpt = self._acl_names("acl_smtp_rcpt")
         if rcpt == [] and self.config.options.get("acl_smtp_rcpt") is None:
-            self.books.note_span(Span(self.config.path, 0, 0, 0, 0), "approximated", "EXIM-ACL-RCPT-UNSET",
-                                 "acl_smtp_rcpt is not set, so exim refuses every SMTP recipient; only local "
-                                 "submissions are migrated")
+            self.books.note_span(
+                Span(self.config.path, 0, 0, 0, 0),
+                "approximated",
+                "EXIM-ACL-RCPT-UNSET",
+                "acl_smtp_rcpt is not set, so exim refuses every SMTP recipient; only local submissions are migrated",
+            )
         pre = {name: self._acl_names(name) for name in PRE_RCPT_ACLS}
         not_smtp = self._acl_names("acl_not_smtp")
         decisions: list[Decision] = []
         verdict_notes: list[tuple[Note, str, str, bool]] = []
-        present = {LOCAL_DOMAINS: universe.local_domains is not None,
-                   RELAY_DOMAINS: universe.relay_domains is not None, ANY_DOMAIN: True}
+        present = {
+            LOCAL_DOMAINS: universe.local_domains is not None,
+            RELAY_DOMAINS: universe.relay_domains is not None,
+            ANY_DOMAIN: True,
+        }
         for client in clients:
             for recipient in RECIPIENT_CLASSES:
                 if not present[recipient]:
@@ -319,42 +404,45 @@ class _Mapper:
         self._book_acl_statements()
         return decisions
 
-    def _decide(self, evaluator: AclEvaluator, client: str, recipient: str, rcpt: list[str] | None,
-                pre: dict[str, list[str] | None], not_smtp: list[str] | None,
-                routable: dict[str, bool]) -> tuple[bool, tuple[Span, ...], list[Note]]:
+    def _decide(
+        self,
+        evaluator: AclEvaluator,
+        client: str,
+        recipient: str,
+        rcpt: list[str] | None,
+        pre: dict[str, list[str] | None],
+        not_smtp: list[str] | None,
+        routable: dict[str, bool],
+    ) -> tuple[bool, tuple[Span, ...], list[Note]]:
         notes: list[Note] = []
-        origin: list[Span] = []
         if client == LOCAL_CLIENT:
             # smtpd's socket is sendmail(8): exim's non-SMTP path, acl_not_smtp (default accept).
-            names = not_smtp
-            if names is None:
-                return False, (), notes
-            for name in names:
-                self.used_acls.add(name)
-                verdict = evaluator.run(name, client, None)
-                notes += verdict.notes
-                if verdict.result != ACCEPT:
-                    return False, _origin(verdict.decided_by, self.acls[name]), notes
-            return routable[recipient], (), notes
-        for option_name, names in pre.items():
-            if names is None:
-                continue
-            for name in names:
-                self.used_acls.add(name)
-                verdict = evaluator.run(name, client, None)
-                notes += verdict.notes
-                if verdict.result != ACCEPT:
-                    return False, _origin(verdict.decided_by, self.acls[name]), notes
+            accepted, origin = self._pass_all(evaluator, not_smtp, client, None, notes)
+            return accepted and routable[recipient], origin, notes
+        for names in pre.values():
+            accepted, origin = self._pass_all(evaluator, names or [], client, None, notes)
+            if not accepted:
+                return False, origin, notes
         if not rcpt:
             return False, (), notes
-        for name in rcpt:
+        accepted, origin = self._pass_all(evaluator, rcpt, client, recipient, notes)
+        return accepted, origin, notes
+
+    def _pass_all(
+        self, evaluator: AclEvaluator, names: list[str] | None, client: str, recipient: str | None, notes: list[Note]
+    ) -> tuple[bool, tuple[Span, ...]]:
+        """Run each ACL in turn; the first that does not accept refuses the class."""
+        if names is None:  # an ACL we cannot identify: accept nothing on its word
+            return False, ()
+        origin: list[Span] = []
+        for name in names:
             self.used_acls.add(name)
             verdict = evaluator.run(name, client, recipient)
             notes += verdict.notes
             origin += _origin(verdict.decided_by, self.acls[name])
             if verdict.result != ACCEPT:
-                return False, tuple(origin), notes
-        return True, tuple(origin), notes
+                return False, tuple(origin)
+        return True, tuple(origin)
 
     def _book_notes(self, notes: list[tuple[Note, str, str, bool]]) -> None:
         """Report each ACL note once; a conditional accept whose classes are all accepted anyway is harmless."""
@@ -364,13 +452,20 @@ class _Mapper:
         for entries in by_statement.values():
             note = entries[0][0]
             if note.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" and all(accepted for _, _, _, accepted in entries):
-                self._mark_statement(note.statement, "approximated", note.rule,
-                                     note.message.replace("it is left out", "those recipients are accepted by "
-                                                          "the general rule for their class anyway"))
+                self._mark_statement(
+                    note.statement,
+                    "approximated",
+                    note.rule,
+                    note.message.replace(
+                        "it is left out", "those recipients are accepted by the general rule for their class anyway"
+                    ),
+                )
                 continue
             self._mark_statement(note.statement, note.severity, note.rule, note.message, note.advice)
 
-    def _mark_statement(self, statement: AclStatement, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
+    def _mark_statement(
+        self, statement: AclStatement, severity: str, rule: str = "", message: str = "", advice: str = ""
+    ) -> None:
         self.books.mark(statement, severity, rule, message, advice)
         for cond in statement.conditions:
             self.books.mark(cond, severity)
@@ -394,32 +489,50 @@ class _Mapper:
         if set(effects) <= {"log_message", "logwrite", "set"}:
             self._mark_statement(statement, "ignored", "EXIM-ACL-WARN-LOG", "warn that only logs: nothing to migrate")
         else:
-            self._mark_statement(statement, "unmapped", "EXIM-ACL-WARN",
-                                 f"warn with {', '.join(sorted(set(effects)))}: smtpd adds no headers itself",
-                                 "rspamd's milter_headers module adds headers")
+            self._mark_statement(
+                statement,
+                "unmapped",
+                "EXIM-ACL-WARN",
+                f"warn with {', '.join(sorted(set(effects)))}: smtpd adds no headers itself",
+                "rspamd's milter_headers module adds headers",
+            )
 
     # -- tables -----------------------------------------------------------------
 
-    def _tables(self, universe: ClassUniverse, deliveries: dict[str, Delivery], clients: list[ClientClass],
-                identity: Identity) -> list[Table]:
+    def _tables(
+        self, universe: ClassUniverse, deliveries: dict[str, Delivery], clients: list[ClientClass], identity: Identity
+    ) -> list[Table]:
         tables: list[Table] = []
         local = deliveries[LOCAL_DOMAINS]
         if local.alias_files:
             path, span = local.alias_files[0]
             tables.append(Table("aliases", "aliases", file=path, origin=(span,)))
             for extra, extra_span in local.alias_files[1:]:
-                self.books.note_span(extra_span, "unmapped", "EXIM-ALIASES-SECOND",
-                                     f"a second aliases file ({extra}): smtpd's action takes one alias table",
-                                     "merge the files")
-        for table_name, list_name in (("local_domains", universe.local_domains), ("relay_domains", universe.relay_domains)):
+                self.books.note_span(
+                    extra_span,
+                    "unmapped",
+                    "EXIM-ALIASES-SECOND",
+                    f"a second aliases file ({extra}): smtpd's action takes one alias table",
+                    "merge the files",
+                )
+        for table_name, list_name in (
+            ("local_domains", universe.local_domains),
+            ("relay_domains", universe.relay_domains),
+        ):
             if list_name:
                 table = self._domain_table(table_name, list_name, identity)
                 if table.entries:
                     tables.append(table)
         routes = deliveries[RELAY_DOMAINS].routes
         if routes:
-            tables.append(Table("relay_routes", "routes", mapping=tuple(routes),
-                                origin=tuple(d.span for d in deliveries[RELAY_DOMAINS].drivers)))
+            tables.append(
+                Table(
+                    "relay_routes",
+                    "routes",
+                    mapping=tuple(routes),
+                    origin=tuple(d.span for d in deliveries[RELAY_DOMAINS].drivers),
+                )
+            )
         for client in clients:
             if client.table:
                 tables.append(self._network_table(client.table))
@@ -472,9 +585,13 @@ class _Mapper:
 
     def _book_list(self, named: NamedList, problems: list[str], what: str) -> None:
         if problems:
-            self.books.mark(named, "unmapped", "EXIM-LIST-ITEMS",
-                            f"{named.kind}list {named.name}: items smtpd tables cannot hold: {', '.join(problems)}",
-                            f"list those {what} literally, or convert lookup files with a later release")
+            self.books.mark(
+                named,
+                "unmapped",
+                "EXIM-LIST-ITEMS",
+                f"{named.kind}list {named.name}: items smtpd tables cannot hold: {', '.join(problems)}",
+                f"list those {what} literally, or convert lookup files with a later release",
+            )
         else:
             self.books.mark(named, "mapped")
 
@@ -488,27 +605,52 @@ class _Mapper:
             origin = tuple(d.span for d in local.drivers)
             final = next((d for d in reversed(local.drivers) if d.kind == "router"), None)
             if final is not None:
-                self.books.note_span(final.span, "approximated", "EXIM-UNKNOWN-LOCAL-USER",
-                                     "smtpd refuses unknown local users at RCPT; exim accepted them from clients "
-                                     "it trusted before 'verify = recipient' and bounced the mail later",
-                                     "nothing to do: senders now get the refusal at once")
-            actions.append(Action("local", local.method, local.path,
-                                  alias_table="aliases" if local.alias_files else None, origin=origin,
-                                  routers=_router_names(local)))
+                self.books.note_span(
+                    final.span,
+                    "approximated",
+                    "EXIM-UNKNOWN-LOCAL-USER",
+                    "smtpd refuses unknown local users at RCPT; exim accepted them from clients "
+                    "it trusted before 'verify = recipient' and bounced the mail later",
+                    "nothing to do: senders now get the refusal at once",
+                )
+            actions.append(
+                Action(
+                    "local",
+                    local.method,
+                    local.path,
+                    alias_table="aliases" if local.alias_files else None,
+                    origin=origin,
+                    routers=_router_names(local),
+                )
+            )
         relay = deliveries[RELAY_DOMAINS]
         if "relay_domains" in needed:
-            actions.append(Action("relay_domains", "relay",
-                                  relay_domain_table="relay_routes" if relay.routes else None,
-                                  relay_host=relay.relay_host, origin=tuple(d.span for d in relay.drivers),
-                                  routers=_router_names(relay)))
+            actions.append(
+                Action(
+                    "relay_domains",
+                    "relay",
+                    relay_domain_table="relay_routes" if relay.routes else None,
+                    relay_host=relay.relay_host,
+                    origin=tuple(d.span for d in relay.drivers),
+                    routers=_router_names(relay),
+                )
+            )
         other = deliveries[ANY_DOMAIN]
         if "outbound" in needed:
-            actions.append(Action("outbound", "relay", relay_host=other.relay_host,
-                                  origin=tuple(d.span for d in other.drivers), routers=_router_names(other)))
+            actions.append(
+                Action(
+                    "outbound",
+                    "relay",
+                    relay_host=other.relay_host,
+                    origin=tuple(d.span for d in other.drivers),
+                    routers=_router_names(other),
+                )
+            )
         return actions
 
-    def _rules(self, clients: list[ClientClass], decisions: list[Decision], tables: list[Table],
-               identity: Identity) -> list[MatchRule]:
+    def _rules(
+        self, clients: list[ClientClass], decisions: list[Decision], tables: list[Table], identity: Identity
+    ) -> list[MatchRule]:
         def accepted(client: str, recipient: str) -> bool:
             return any(d.accept for d in decisions if d.client == client and d.recipient == recipient)
 
@@ -516,14 +658,21 @@ class _Mapper:
         clients = [c for c in clients if c.table is None or c.table in rendered]
         rules: list[MatchRule] = []
         local_table = next((t for t in tables if t.name == "local_domains"), None)
-        if accepted(ANYONE, LOCAL_DOMAINS) and local_table and "localhost" in local_table.entries \
-                and ("local", None) not in self._destinations(LOCAL_DOMAINS, tables, identity):
+        if (
+            accepted(ANYONE, LOCAL_DOMAINS)
+            and local_table
+            and "localhost" in local_table.entries
+            and ("local", None) not in self._destinations(LOCAL_DOMAINS, tables, identity)
+        ):
             rules.append(MatchRule("local", None, "local", None, "local", "mail for this host from this host"))
         for recipient in RECIPIENT_CLASSES:
             action = _ACTION_NAMES[recipient]
             for destination in self._destinations(recipient, tables, identity):
-                yes = [self._local_source(c, recipient, clients, tables, accepted) for c in clients
-                       if accepted(c.name, recipient)]
+                yes = [
+                    self._local_source(c, recipient, clients, tables, accepted)
+                    for c in clients
+                    if accepted(c.name, recipient)
+                ]
                 no = [c for c in clients if not accepted(c.name, recipient)]
                 if ANYONE in (c.name for c in yes):
                     rules += [_rule(c, destination, None, "exim refuses these") for c in no]
@@ -531,13 +680,20 @@ class _Mapper:
                     continue
                 if recipient != ANY_DOMAIN:
                     # A later "for any" rule must not catch what exim refuses here.
-                    rules += [_rule(c, destination, None, "exim refuses these") for c in no
-                              if accepted(c.name, ANY_DOMAIN)]
+                    rules += [
+                        _rule(c, destination, None, "exim refuses these") for c in no if accepted(c.name, ANY_DOMAIN)
+                    ]
                 rules += [_rule(c, destination, action, _COMMENTS[recipient]) for c in yes]
         return rules
 
-    def _local_source(self, client: ClientClass, recipient: str, clients: list[ClientClass], tables: list[Table],
-                      accepted: Callable[[str, str], bool]) -> ClientClass:
+    def _local_source(
+        self,
+        client: ClientClass,
+        recipient: str,
+        clients: list[ClientClass],
+        tables: list[Table],
+        accepted: Callable[[str, str], bool],
+    ) -> ClientClass:
         """The socket's rule becomes ``from local`` when exim trusts loopback for the same mail.
 
         smtpd re-matches alias and .forward expansions as local, unauthenticated
@@ -554,15 +710,23 @@ class _Mapper:
                 trusted |= {e for e in table.entries if e in ("127.0.0.1", "::1", "127.0.0.0/8", "::1/128")}
         if {"127.0.0.1", "::1"} <= {e.split("/")[0] for e in trusted}:
             if recipient == ANY_DOMAIN:
-                self.books.note_span(client_span(clients, tables), "approximated", "EXIM-FROM-LOCAL",
-                                     "'from local' also covers this host's own addresses, not only the socket and "
-                                     "loopback; it is what lets aliases and .forward reach outside addresses")
+                self.books.note_span(
+                    client_span(clients, tables),
+                    "approximated",
+                    "EXIM-FROM-LOCAL",
+                    "'from local' also covers this host's own addresses, not only the socket and "
+                    "loopback; it is what lets aliases and .forward reach outside addresses",
+                )
             return ClientClass(LOCAL_CLIENT, "loopback", client.origin)
         if recipient == ANY_DOMAIN and self.config.routers:
-            self.books.note_span(Span(self.config.path, 0, 0, 0, 0), "approximated", "EXIM-ALIAS-OUTSIDE",
-                                 "aliases and .forward files that point outside will fail: smtpd re-matches them as "
-                                 "local mail, and exim did not trust loopback to relay",
-                                 "add 127.0.0.1 and ::1 to the trusted hosts if that is acceptable")
+            self.books.note_span(
+                Span(self.config.path, 0, 0, 0, 0),
+                "approximated",
+                "EXIM-ALIAS-OUTSIDE",
+                "aliases and .forward files that point outside will fail: smtpd re-matches them as "
+                "local mail, and exim did not trust loopback to relay",
+                "add 127.0.0.1 and ::1 to the trusted hosts if that is acceptable",
+            )
         return client
 
     def _destinations(self, recipient: str, tables: list[Table], identity: Identity) -> list[tuple[str, str | None]]:
@@ -591,12 +755,21 @@ class _Mapper:
             origin.append(size.span)
             text = size.value.text.strip()
             if size.value.expansion is not None or not _is_size(text):
-                self.books.mark(size, "unmapped", "EXIM-SIZE-EXPANDED", "message_size_limit is not a plain size",
-                                "set 'smtp max-message-size' by hand")
+                self.books.mark(
+                    size,
+                    "unmapped",
+                    "EXIM-SIZE-EXPANDED",
+                    "message_size_limit is not a plain size",
+                    "set 'smtp max-message-size' by hand",
+                )
                 size_value = DEFAULT_SIZE
             elif text == "0":
-                self.books.mark(size, "approximated", "EXIM-SIZE-UNLIMITED",
-                                "exim has no size limit; smtpd always has one (1G here)")
+                self.books.mark(
+                    size,
+                    "approximated",
+                    "EXIM-SIZE-UNLIMITED",
+                    "exim has no size limit; smtpd always has one (1G here)",
+                )
                 size_value = "1G"
             else:
                 size_value = text
@@ -605,11 +778,19 @@ class _Mapper:
             if rule.pattern == "*" and rule.error == "*" and rule.steps:
                 ttl = max((s.cutoff for s in rule.steps), key=_seconds)
                 origin.append(rule.span)
-                self.books.mark(rule, "approximated", "EXIM-RETRY",
-                                f"retry schedule becomes 'queue ttl {ttl}': smtpd retries on its own schedule")
+                self.books.mark(
+                    rule,
+                    "approximated",
+                    "EXIM-RETRY",
+                    f"retry schedule becomes 'queue ttl {ttl}': smtpd retries on its own schedule",
+                )
             else:
-                self.books.mark(rule, "unmapped", "EXIM-RETRY-SPECIFIC",
-                                "per-domain or per-error retry rules have no smtpd equivalent")
+                self.books.mark(
+                    rule,
+                    "unmapped",
+                    "EXIM-RETRY-SPECIFIC",
+                    "per-domain or per-error retry rules have no smtpd equivalent",
+                )
         warn = options.get("delay_warning")
         warn_value = "24h"
         if warn is not None and warn.value is not None:
@@ -617,8 +798,12 @@ class _Mapper:
             first = text.split(":")[0].strip()
             if _seconds(first) > 0:
                 warn_value = first
-            self.books.mark(warn, "approximated", "EXIM-DELAY-WARNING",
-                            f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)")
+            self.books.mark(
+                warn,
+                "approximated",
+                "EXIM-DELAY-WARNING",
+                f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)",
+            )
         return Limits(size_value, ttl, warn_value, tuple(origin))
 
     # -- content ------------------------------------------------------------------
@@ -641,9 +826,13 @@ class _Mapper:
                     if option.name.startswith("dkim_"):
                         self.books.resolve(option, "mapped", "CONTENT")
         if content.needs_rspamd and content.greylist == "off":
-            self.books.note_span(Span(self.config.path, 0, 0, 0, 0), "info", "RSPAMD-GREYLIST-OFF",
-                                 "rspamd's greylisting is switched off (greylist = null): OpenBSD spamd in front "
-                                 "greylists, as in the setup this tool was made for; --greylist rspamd turns it on")
+            self.books.note_span(
+                Span(self.config.path, 0, 0, 0, 0),
+                "info",
+                "RSPAMD-GREYLIST-OFF",
+                "rspamd's greylisting is switched off (greylist = null): OpenBSD spamd in front "
+                "greylists, as in the setup this tool was made for; --greylist rspamd turns it on",
+            )
         return content
 
     def _filters(self, content: Content, listen: list[Listener]) -> tuple[list[Filter], list[Listener], list[str]]:
@@ -651,7 +840,9 @@ class _Mapper:
         filters: list[Filter] = []
         socket_filters: list[str] = []
         if content.needs_rspamd:
-            origin = (content.spam.origin if content.spam else ()) + (content.antivirus.origin if content.antivirus else ())
+            origin = (content.spam.origin if content.spam else ()) + (
+                content.antivirus.origin if content.antivirus else ()
+            )
             filters.append(Filter("rspamd", "filter-rspamd", origin=origin))
             listen = [replace(li, filters=(*li.filters, "rspamd")) for li in listen]
         dkim = content.dkim
@@ -660,14 +851,22 @@ class _Mapper:
             filters.append(Filter("dkimsign", command, "_dkimsign", "_dkimsign", dkim.origin))
             socket_filters.append("dkimsign")
             listen = [replace(li, filters=(*li.filters, "dkimsign")) if li.submission else li for li in listen]
-            self.books.note_span(dkim.origin[0], "approximated", "EXIM-DKIM-PATHS",
-                                 "exim signed everything its smtp transport sent; filter-dkimsign signs mail from the "
-                                 "local socket and the submission port only, since port 25 also carries incoming mail",
-                                 "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead")
+            self.books.note_span(
+                dkim.origin[0],
+                "approximated",
+                "EXIM-DKIM-PATHS",
+                "exim signed everything its smtp transport sent; filter-dkimsign signs mail from the "
+                "local socket and the submission port only, since port 25 also carries incoming mail",
+                "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead",
+            )
         elif dkim is not None:
-            self.books.note_span(dkim.origin[0], "approximated", "EXIM-DKIM-RSPAMD",
-                                 "per-domain DKIM keys: rspamd signs (dkim_signing.conf) mail from authenticated "
-                                 "users and trusted networks")
+            self.books.note_span(
+                dkim.origin[0],
+                "approximated",
+                "EXIM-DKIM-RSPAMD",
+                "per-domain DKIM keys: rspamd signs (dkim_signing.conf) mail from authenticated "
+                "users and trusted networks",
+            )
         return filters, listen, socket_filters
 
     # -- accounting ---------------------------------------------------------------
@@ -679,13 +878,23 @@ class _Mapper:
         for driver in (*self.config.routers, *self.config.transports):
             if id(driver) in used:
                 self.books.mark_driver(driver, "mapped")
-            elif driver.kind == "transport" and driver.driver in ("pipe", "appendfile", "autoreply") and (forward or aliases) \
-                    and driver.name.startswith("address_"):
-                self.books.mark_driver(driver, "approximated", "EXIM-TRANSPORT-ADDRESS",
-                                       f"transport {driver.name}: smtpd delivers pipes and files named in aliases "
-                                       "and .forward itself" + (" (no autoreplies)" if driver.driver == "autoreply" else ""))
+            elif (
+                driver.kind == "transport"
+                and driver.driver in ("pipe", "appendfile", "autoreply")
+                and (forward or aliases)
+                and driver.name.startswith("address_")
+            ):
+                self.books.mark_driver(
+                    driver,
+                    "approximated",
+                    "EXIM-TRANSPORT-ADDRESS",
+                    f"transport {driver.name}: smtpd delivers pipes and files named in aliases "
+                    "and .forward itself" + (" (no autoreplies)" if driver.driver == "autoreply" else ""),
+                )
             elif driver.kind == "transport" and not self._transport_referenced(driver):
-                self.books.mark_driver(driver, "ignored", "EXIM-TRANSPORT-UNUSED", f"transport {driver.name} is never used")
+                self.books.mark_driver(
+                    driver, "ignored", "EXIM-TRANSPORT-UNUSED", f"transport {driver.name} is never used"
+                )
 
     def _transport_referenced(self, transport: Driver) -> bool:
         for router in self.config.routers:
@@ -705,19 +914,30 @@ class _Mapper:
             elif isinstance(node, Option) and node in self.config.main and node.name in MAIN_MAPPED:
                 self.books.mark(node, "mapped")
             elif isinstance(node, NamedList):
-                self.books.mark(node, "ignored", "EXIM-LIST-UNUSED",
-                                f"{node.kind}list {node.name} is not used by the relay policy")
+                self.books.mark(
+                    node, "ignored", "EXIM-LIST-UNUSED", f"{node.kind}list {node.name} is not used by the relay policy"
+                )
             elif isinstance(node, Acl | AclStatement):
                 self.books.mark(node, "ignored")
             elif isinstance(node, Option) and node in self.config.main and node.name in KNOWN_UNMAPPED:
                 rule, message, advice = KNOWN_UNMAPPED[node.name]
                 self.books.mark(node, "unmapped", rule, f"{node.name}: {message}", advice)
             elif isinstance(node, Driver):
-                self.books.mark_driver(node, "unmapped", _rule_id(node), _unmapped_message(node),
-                                       "route these addresses with a match rule and action by hand if still needed")
+                self.books.mark_driver(
+                    node,
+                    "unmapped",
+                    _rule_id(node),
+                    _unmapped_message(node),
+                    "route these addresses with a match rule and action by hand if still needed",
+                )
             else:
-                self.books.mark(node, "unmapped", _rule_id(node), _unmapped_message(node),
-                                "check whether it still matters after the switch; see the README's list")
+                self.books.mark(
+                    node,
+                    "unmapped",
+                    _rule_id(node),
+                    _unmapped_message(node),
+                    "check whether it still matters after the switch; see the README's list",
+                )
 
 
 _ACTION_NAMES = {LOCAL_DOMAINS: "local", RELAY_DOMAINS: "relay_domains", ANY_DOMAIN: "outbound"}

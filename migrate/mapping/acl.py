@@ -76,22 +76,40 @@ class AclEvaluator:
         unknown = [c for c, v in zip(before, values, strict=True) if v is None]
         if verb in ("accept", "discard"):
             if unknown:
-                notes.append(self._note(st, "unmapped", "EXIM-ACL-CONDITIONAL-ACCEPT",
-                                        f"{verb} only when {_names(unknown)}: smtpd cannot test this, so it is left out",
-                                        "mail of this kind falls through to the statements after it"))
+                notes.append(
+                    self._note(
+                        st,
+                        "unmapped",
+                        "EXIM-ACL-CONDITIONAL-ACCEPT",
+                        f"{verb} only when {_names(unknown)}: smtpd cannot test this, so it is left out",
+                        "mail of this kind falls through to the statements after it",
+                    )
+                )
                 return CONTINUE
             post = [self._condition(c, client, recipient, depth) for c in after]
             if False in post or None in post:
                 return REJECT
             if verb == "discard":
-                notes.append(self._note(st, "approximated", "EXIM-ACL-DISCARD",
-                                        "discard: smtpd refuses these recipients instead of accepting and dropping them"))
+                notes.append(
+                    self._note(
+                        st,
+                        "approximated",
+                        "EXIM-ACL-DISCARD",
+                        "discard: smtpd refuses these recipients instead of accepting and dropping them",
+                    )
+                )
                 return REJECT
             return ACCEPT
         if unknown:
-            notes.append(self._note(st, "unmapped", "EXIM-ACL-FILTER",
-                                    f"{verb} when {_names(unknown)}: no smtpd match rule can test this",
-                                    "move the check to rspamd (content, DNSBL, rate limits) or accept the difference"))
+            notes.append(
+                self._note(
+                    st,
+                    "unmapped",
+                    "EXIM-ACL-FILTER",
+                    f"{verb} when {_names(unknown)}: no smtpd match rule can test this",
+                    "move the check to rspamd (content, DNSBL, rate limits) or accept the difference",
+                )
+            )
             return CONTINUE
         if verb == "require":
             return CONTINUE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from migrate.mapping.acl import Note
 from migrate.model import (
     Antivirus,
     Content,
@@ -31,17 +32,6 @@ SA_DEFAULT_REQUIRED = 5.0
 
 
 @dataclass
-class ContentNote:
-    """The bucket a content statement lands in, with its finding."""
-
-    statement: AclStatement
-    severity: str
-    rule: str
-    message: str
-    advice: str = ""
-
-
-@dataclass
 class ContentMapper:
     """Collects rspamd settings from the ACLs exim runs and the transports it uses."""
 
@@ -49,7 +39,7 @@ class ContentMapper:
     acl_names: list[str]
     transports: list[Driver]
     greylist: str = "off"
-    notes: list[ContentNote] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     used_options: list[str] = field(default_factory=list)
     _thresholds: dict[str, float] = field(default_factory=dict)
     _spam_origin: list = field(default_factory=list)
@@ -68,13 +58,22 @@ class ContentMapper:
         spam = None
         if self._thresholds:
             t = self._thresholds
-            spam = SpamThresholds(t.get("reject"), t.get("add_header"), t.get("rewrite_subject"),
-                                  tuple(self._spam_origin))
-        return Content(spam, self._antivirus, tuple(self._dnsbls), tuple(self._forced), tuple(self._rates),
-                       self._dkim(), self._headers, self.greylist)
+            spam = SpamThresholds(
+                t.get("reject"), t.get("add_header"), t.get("rewrite_subject"), tuple(self._spam_origin)
+            )
+        return Content(
+            spam,
+            self._antivirus,
+            tuple(self._dnsbls),
+            tuple(self._forced),
+            tuple(self._rates),
+            self._dkim(),
+            self._headers,
+            self.greylist,
+        )
 
     def _note(self, st: AclStatement, severity: str, rule: str, message: str, advice: str = "") -> None:
-        self.notes.append(ContentNote(st, severity, rule, message, advice))
+        self.notes.append(Note(st, severity, rule, message, advice))
 
     def _statement(self, st: AclStatement) -> None:
         names = {c.name for c in st.conditions}
@@ -83,13 +82,23 @@ class ContentMapper:
             return
         others = names - CONTENT_CONDITIONS - PASSIVE - {"condition"}
         if len(content) > 1 or others:
-            self._note(st, "unmapped", "EXIM-CONTENT-COMBINED",
-                       f"{st.verb} combining {', '.join(sorted(names - PASSIVE))}: rspamd settings cannot be "
-                       "combined with these conditions", "write an rspamd composite or force_actions rule by hand")
+            self._note(
+                st,
+                "unmapped",
+                "EXIM-CONTENT-COMBINED",
+                f"{st.verb} combining {', '.join(sorted(names - PASSIVE))}: rspamd settings cannot be "
+                "combined with these conditions",
+                "write an rspamd composite or force_actions rule by hand",
+            )
             return
         (kind,) = content
-        handlers = {"malware": self._malware, "spam": self._spam_statement, "dnslists": self._dnslists,
-                    "spf": self._spf, "ratelimit": self._ratelimit}
+        handlers = {
+            "malware": self._malware,
+            "spam": self._spam_statement,
+            "dnslists": self._dnslists,
+            "spf": self._spf,
+            "ratelimit": self._ratelimit,
+        }
         handlers[kind](st, next(c for c in st.conditions if c.name == kind))
 
     # -- virus ----------------------------------------------------------------
@@ -99,18 +108,28 @@ class ContentMapper:
         text = scanner.value.text.strip() if scanner and scanner.value else "sophie:/var/run/sophie"
         match = re.fullmatch(r"clamd:\s*(\S+)(?:\s+(\d+))?", text)
         if not match or cond.negated:
-            self._note(st, "unmapped", "EXIM-CONTENT-AV-SCANNER",
-                       f"av_scanner {text!r}: only ClamAV (clamd) maps to rspamd's antivirus module",
-                       "configure rspamd's antivirus.conf for your scanner by hand")
+            self._note(
+                st,
+                "unmapped",
+                "EXIM-CONTENT-AV-SCANNER",
+                f"av_scanner {text!r}: only ClamAV (clamd) maps to rspamd's antivirus module",
+                "configure rspamd's antivirus.conf for your scanner by hand",
+            )
             return
         servers = match.group(1) + (f":{match.group(2)}" if match.group(2) else "")
         reject = st.verb in ("deny", "drop")
         self._antivirus = Antivirus(servers, reject, (st.span, scanner.span) if scanner else (st.span,))
         self.used_options.append("av_scanner")
         severity = "mapped" if reject and not _has_condition(st) else "approximated"
-        self._note(st, severity, "EXIM-CONTENT-AV",
-                   "virus scanning moves to rspamd's antivirus module (ClamAV at " + servers + ")"
-                   + ("; only the reject is kept, not the extra condition" if _has_condition(st) else ""))
+        self._note(
+            st,
+            severity,
+            "EXIM-CONTENT-AV",
+            "virus scanning moves to rspamd's antivirus module (ClamAV at "
+            + servers
+            + ")"
+            + ("; only the reject is kept, not the extra condition" if _has_condition(st) else ""),
+        )
 
     # -- spam -----------------------------------------------------------------
 
@@ -130,21 +149,33 @@ class ContentMapper:
                 self._note(st, "unmapped", "EXIM-CONTENT-SPAM-ALWAYS", "deny on every scanned message: not migrated")
                 return
             self._thresholds["reject"] = min(threshold, self._thresholds.get("reject", threshold))
-            self._note(st, "approximated", "EXIM-CONTENT-SPAM-REJECT",
-                       f"spam reject at score {threshold:g}{assumed} becomes rspamd's reject threshold",
-                       "SpamAssassin and rspamd score differently: watch the first weeks (rspamd defaults: "
-                       "add_header 6, reject 15)")
+            self._note(
+                st,
+                "approximated",
+                "EXIM-CONTENT-SPAM-REJECT",
+                f"spam reject at score {threshold:g}{assumed} becomes rspamd's reject threshold",
+                "SpamAssassin and rspamd score differently: watch the first weeks (rspamd defaults: "
+                "add_header 6, reject 15)",
+            )
         elif st.verb == "warn" and headers:
             if threshold is None:
                 self._headers = True
-                self._note(st, "approximated", "EXIM-CONTENT-SPAM-HEADERS",
-                           "spam headers on every message become rspamd's milter_headers (X-Spam-Status, "
-                           "X-Spamd-Bar...): the header names and texts differ")
+                self._note(
+                    st,
+                    "approximated",
+                    "EXIM-CONTENT-SPAM-HEADERS",
+                    "spam headers on every message become rspamd's milter_headers (X-Spam-Status, "
+                    "X-Spamd-Bar...): the header names and texts differ",
+                )
                 return
             self._thresholds["add_header"] = min(threshold, self._thresholds.get("add_header", threshold))
-            self._note(st, "approximated", "EXIM-CONTENT-SPAM-HEADER",
-                       f"spam header at score {threshold:g}{assumed} becomes rspamd's add_header threshold "
-                       "(filter-rspamd adds X-Spam: yes)")
+            self._note(
+                st,
+                "approximated",
+                "EXIM-CONTENT-SPAM-HEADER",
+                f"spam header at score {threshold:g}{assumed} becomes rspamd's add_header threshold "
+                "(filter-rspamd adds X-Spam: yes)",
+            )
         else:
             self._note(st, "unmapped", "EXIM-CONTENT-SPAM-OTHER", f"{st.verb} on spam: no rspamd action matches")
 
@@ -164,30 +195,52 @@ class ContentMapper:
                 return
             self._dnsbls.append(dnsbl)
             if reject:
-                self._forced.append(ForcedAction(f"{dnsbl.symbol}_REJECT", dnsbl.symbol,
-                                                 _smtp_text(message) or f"listed in {dnsbl.zone}", (st.span,)))
+                self._forced.append(
+                    ForcedAction(
+                        f"{dnsbl.symbol}_REJECT",
+                        dnsbl.symbol,
+                        _smtp_text(message) or f"listed in {dnsbl.zone}",
+                        (st.span,),
+                    )
+                )
         when = "at the end of DATA, not at RCPT as in exim"
-        self._note(st, "approximated", "EXIM-CONTENT-DNSBL",
-                   f"dnslists become rspamd rbl rules{' with a forced reject' if reject else ' (scored)'}: checked "
-                   + when + ("; " + "; ".join(approximations) if approximations else ""))
+        self._note(
+            st,
+            "approximated",
+            "EXIM-CONTENT-DNSBL",
+            f"dnslists become rspamd rbl rules{' with a forced reject' if reject else ' (scored)'}: checked "
+            + when
+            + ("; " + "; ".join(approximations) if approximations else ""),
+        )
 
     # -- SPF ----------------------------------------------------------------------
 
     def _spf(self, st: AclStatement, cond: AclCondition) -> None:
         results = [i.text.strip() for i in split_list(cond.value.text if cond.value else "")[1]]
-        symbols = {"fail": "R_SPF_FAIL", "softfail": "R_SPF_SOFTFAIL", "neutral": "R_SPF_NEUTRAL",
-                   "permerror": "R_SPF_PERMFAIL", "temperror": "R_SPF_DNSFAIL", "none": "R_SPF_NA"}
+        symbols = {
+            "fail": "R_SPF_FAIL",
+            "softfail": "R_SPF_SOFTFAIL",
+            "neutral": "R_SPF_NEUTRAL",
+            "permerror": "R_SPF_PERMFAIL",
+            "temperror": "R_SPF_DNSFAIL",
+            "none": "R_SPF_NA",
+        }
         if cond.negated or not results or any(r not in symbols for r in results):
             self._note(st, "unmapped", "EXIM-CONTENT-SPF", f"spf = {' : '.join(results)}: not migrated")
             return
         if st.verb in ("deny", "drop"):
             expression = " | ".join(symbols[r] for r in results)
             message = next((c.value.text for c in st.conditions if c.name == "message" and c.value), "")
-            self._forced.append(ForcedAction("EXIM_SPF_REJECT", expression, _smtp_text(message) or "SPF check failed",
-                                             (st.span,)))
-            self._note(st, "approximated", "EXIM-CONTENT-SPF",
-                       f"spf = {' : '.join(results)} rejects through rspamd's spf module and force_actions, "
-                       "at the end of DATA instead of at RCPT")
+            self._forced.append(
+                ForcedAction("EXIM_SPF_REJECT", expression, _smtp_text(message) or "SPF check failed", (st.span,))
+            )
+            self._note(
+                st,
+                "approximated",
+                "EXIM-CONTENT-SPF",
+                f"spf = {' : '.join(results)} rejects through rspamd's spf module and force_actions, "
+                "at the end of DATA instead of at RCPT",
+            )
         else:
             self._note(st, "approximated", "EXIM-CONTENT-SPF-SCORE", "SPF results are scored by rspamd's spf module")
 
@@ -200,17 +253,25 @@ class ContentMapper:
             return
         count, period = parts[0], parts[1]
         key = next((p for p in parts[2:] if p.startswith("$")), "$sender_host_address")
-        selector = {"$sender_host_address": "ip", "$authenticated_id": "user.lower",
-                    "$sender_address": "from('smtp'):addr.lower", "$sender_address_domain": "from('smtp'):domain"}
+        selector = {
+            "$sender_host_address": "ip",
+            "$authenticated_id": "user.lower",
+            "$sender_address": "from('smtp'):addr.lower",
+            "$sender_address_domain": "from('smtp'):domain",
+        }
         if key not in selector:
             self._note(st, "unmapped", "EXIM-CONTENT-RATELIMIT-KEY", f"ratelimit key {key}: no rspamd selector")
             return
         name = f"EXIM_RATELIMIT_{len(self._rates) + 1}"
         burst = int(float(count))
         self._rates.append(RateLimit(name, selector[key], f"{count} / {period}", burst, (st.span,)))
-        self._note(st, "approximated", "EXIM-CONTENT-RATELIMIT",
-                   f"ratelimit {count}/{period} per {key} becomes an rspamd bucket (leaky, per message; exim's "
-                   "strict/leaky/per_rcpt modes differ); rspamd needs Redis for it")
+        self._note(
+            st,
+            "approximated",
+            "EXIM-CONTENT-RATELIMIT",
+            f"ratelimit {count}/{period} per {key} becomes an rspamd bucket (leaky, per message; exim's "
+            "strict/leaky/per_rcpt modes differ); rspamd needs Redis for it",
+        )
 
     # -- DKIM -----------------------------------------------------------------------
 

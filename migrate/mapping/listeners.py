@@ -81,9 +81,15 @@ def certificate(config: EximConfig, hostname: str, notes: ListenerNotes) -> Cert
     key = config.options.get("tls_privatekey")
     if cert is None or cert.value is None:
         return None
-    if cert.value.expansion is not None or (key is not None and key.value is not None and key.value.expansion is not None):
-        notes.add(cert, "unmapped", "EXIM-TLS-EXPANDED",
-                  "tls_certificate is chosen by an expansion (per SNI?); smtpd needs one pki per name")
+    if cert.value.expansion is not None or (
+        key is not None and key.value is not None and key.value.expansion is not None
+    ):
+        notes.add(
+            cert,
+            "unmapped",
+            "EXIM-TLS-EXPANDED",
+            "tls_certificate is chosen by an expansion (per SNI?); smtpd needs one pki per name",
+        )
         return None
     key_path = key.value.text.strip() if key is not None and key.value is not None else cert.value.text.strip()
     origin = (cert.span, key.span) if key is not None else (cert.span,)
@@ -101,8 +107,16 @@ def listeners(
         smtps = {int(i.text) for i in split_list(on_connect.value.text)[1] if i.text.strip().isdigit()}
     advertise = config.options.get("tls_advertise_hosts")
     starttls = advertise is None or (advertise.value is not None and advertise.value.text.strip() != "")
-    origin = tuple(o.span for o in (config.options.get("daemon_smtp_ports"), on_connect,
-                                    config.options.get("local_interfaces"), advertise) if o is not None)
+    origin = tuple(
+        o.span
+        for o in (
+            config.options.get("daemon_smtp_ports"),
+            on_connect,
+            config.options.get("local_interfaces"),
+            advertise,
+        )
+        if o is not None
+    )
     found = []
     for address, fixed_port in interfaces(config, platform, notes):
         for port in [fixed_port] if fixed_port else port_list:
@@ -111,6 +125,15 @@ def listeners(
             else:
                 tls = "starttls" if (pki and starttls) else "none"
             auth_mode = "optional" if auth and tls != "none" else "none"
-            found.append(Listener(address, port, tls, auth_mode, pki.name if pki and tls != "none" else None, origin,
-                                  submission=port == SUBMISSION))
+            found.append(
+                Listener(
+                    address,
+                    port,
+                    tls,
+                    auth_mode,
+                    pki.name if pki and tls != "none" else None,
+                    origin,
+                    submission=port == SUBMISSION,
+                )
+            )
     return found

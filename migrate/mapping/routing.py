@@ -20,15 +20,38 @@ from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver, EximConfig, Option
 
 # Router options that only shape logging, headers or failure texts.
-HARMLESS_ROUTER_OPTIONS = frozenset((
-    "driver", "domains", "transport", "debug_print", "no_more", "more", "same_domain_copy_routing",
-    "ignore_target_hosts", "cannot_route_message", "verify", "expn", "check_ancestor",
-    "file_transport", "pipe_transport", "reply_transport", "directory_transport", "allow_fail",
-    "allow_defer", "check_local_user", "self", "retry_use_local_part", "errors_to",
-))
+HARMLESS_ROUTER_OPTIONS = frozenset(
+    (
+        "driver",
+        "domains",
+        "transport",
+        "debug_print",
+        "no_more",
+        "more",
+        "same_domain_copy_routing",
+        "ignore_target_hosts",
+        "cannot_route_message",
+        "verify",
+        "expn",
+        "check_ancestor",
+        "file_transport",
+        "pipe_transport",
+        "reply_transport",
+        "directory_transport",
+        "allow_fail",
+        "allow_defer",
+        "check_local_user",
+        "self",
+        "retry_use_local_part",
+        "errors_to",
+    )
+)
 VARIABLES = {
-    "local_part": "%{user.username}", "local_part_data": "%{user.username}",
-    "home": "%{user.directory}", "domain": "%{dest.domain}", "domain_data": "%{dest.domain}",
+    "local_part": "%{user.username}",
+    "local_part_data": "%{user.username}",
+    "home": "%{user.directory}",
+    "domain": "%{dest.domain}",
+    "domain_data": "%{dest.domain}",
 }
 
 
@@ -95,17 +118,25 @@ class Router:
         domains = router.option("domains")
         if domains is not None and domains.value is not None:
             if domains.value.expansion is not None:
-                self._note(domains, "unmapped", "EXIM-ROUTER-DOMAINS-EXPANDED",
-                           f"router {router.name}: its domains depend on an expansion; it is left out",
-                           "list the domains in a named domain list, or add a match rule by hand")
+                self._note(
+                    domains,
+                    "unmapped",
+                    "EXIM-ROUTER-DOMAINS-EXPANDED",
+                    f"router {router.name}: its domains depend on an expansion; it is left out",
+                    "list the domains in a named domain list, or add a match rule by hand",
+                )
                 return False
             matched = self.universe.domains_match(domains.value.text, recipient)
             if matched is False:
                 return False
             if matched is None:
-                self._note(domains, "unmapped", "EXIM-ROUTER-DOMAINS",
-                           f"router {router.name}: applies to only some domains of a class; it is left out",
-                           "put those domains in a named domain list of their own")
+                self._note(
+                    domains,
+                    "unmapped",
+                    "EXIM-ROUTER-DOMAINS",
+                    f"router {router.name}: applies to only some domains of a class; it is left out",
+                    "put those domains in a named domain list of their own",
+                )
                 return False
         for name in ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix"):
             option = router.option(name)
@@ -114,20 +145,32 @@ class Router:
             if name.startswith("local_part_") and router.option(f"{name}_optional") is not None:
                 continue
             if name == "local_parts" and _only_exclusions(option):
-                self._note(option, "approximated", "EXIM-ROUTER-LOCAL-PARTS-EXCEPT",
-                           f"router {router.name}: handles every local part except {_excluded(option)}; "
-                           "smtpd delivers those like any other user",
-                           "add aliases for them if exim routed them elsewhere")
+                self._note(
+                    option,
+                    "approximated",
+                    "EXIM-ROUTER-LOCAL-PARTS-EXCEPT",
+                    f"router {router.name}: handles every local part except {_excluded(option)}; "
+                    "smtpd delivers those like any other user",
+                    "add aliases for them if exim routed them elsewhere",
+                )
                 continue
-            self._note(option, "unmapped", f"EXIM-ROUTER-{name.upper().replace('_', '-')}",
-                       f"router {router.name}: {name} selects addresses one by one; smtpd cannot, so the router is left out")
+            self._note(
+                option,
+                "unmapped",
+                f"EXIM-ROUTER-{name.upper().replace('_', '-')}",
+                f"router {router.name}: {name} selects addresses one by one; smtpd cannot, so the router is left out",
+            )
             return False
         if router.option("verify_only") is not None:
             return False
         require = router.option("require_files")
         if require is not None and not _is_forward(router):
-            self._note(require, "unmapped", "EXIM-ROUTER-REQUIRE-FILES",
-                       f"router {router.name}: require_files is tested per address; the router is left out")
+            self._note(
+                require,
+                "unmapped",
+                "EXIM-ROUTER-REQUIRE-FILES",
+                f"router {router.name}: require_files is tested per address; the router is left out",
+            )
             return False
         return True
 
@@ -145,8 +188,12 @@ class Router:
             return True
         if driver == "manualroute":
             return self._manualroute(router, recipient, delivery)
-        self._note(router, "unmapped", f"EXIM-ROUTER-{driver.upper()}",
-                   f"router {router.name}: the {driver} driver has no OpenSMTPD equivalent; it is left out")
+        self._note(
+            router,
+            "unmapped",
+            f"EXIM-ROUTER-{driver.upper()}",
+            f"router {router.name}: the {driver} driver has no OpenSMTPD equivalent; it is left out",
+        )
         return False
 
     def _redirect(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
@@ -156,9 +203,13 @@ class Router:
             delivery.forward = True
             delivery.drivers.append(router)
             if router.option("allow_filter") is not None:
-                self._note(router, "approximated", "EXIM-ROUTER-FORWARD-FILTER",
-                           f"router {router.name}: smtpd reads ~/.forward but not exim filter files",
-                           "users with '# Exim filter' files need sieve or procmail instead")
+                self._note(
+                    router,
+                    "approximated",
+                    "EXIM-ROUTER-FORWARD-FILTER",
+                    f"router {router.name}: smtpd reads ~/.forward but not exim filter files",
+                    "users with '# Exim filter' files need sieve or procmail instead",
+                )
             return False
         if data is not None and data.value is not None:
             alias = _alias_file(data)
@@ -171,15 +222,23 @@ class Router:
                 delivery.kind = "refuse"
                 delivery.drivers.append(router)
                 return True
-        self._note(router, "unmapped", "EXIM-ROUTER-REDIRECT",
-                   f"router {router.name}: this redirect cannot be expressed as an smtpd alias or virtual table",
-                   "turn it into an aliases file, or a virtual table by hand")
+        self._note(
+            router,
+            "unmapped",
+            "EXIM-ROUTER-REDIRECT",
+            f"router {router.name}: this redirect cannot be expressed as an smtpd alias or virtual table",
+            "turn it into an aliases file, or a virtual table by hand",
+        )
         return False
 
     def _accept(self, router: Driver, delivery: Delivery) -> bool:
         if delivery.recipient != LOCAL_DOMAINS:
-            self._note(router, "unmapped", "EXIM-ROUTER-ACCEPT-REMOTE",
-                       f"router {router.name}: local delivery for non-local domains is not migrated")
+            self._note(
+                router,
+                "unmapped",
+                "EXIM-ROUTER-ACCEPT-REMOTE",
+                f"router {router.name}: local delivery for non-local domains is not migrated",
+            )
             return False
         transport = self._transport(router)
         if transport is None:
@@ -188,9 +247,13 @@ class Router:
         if method is None:
             return False
         if router.option("check_local_user") is None:
-            self._note(router, "approximated", "EXIM-ROUTER-ACCEPT-ANY-USER",
-                       f"router {router.name}: exim delivers any local part; smtpd delivers to system users only",
-                       "add a virtual table or userbase for mailboxes without system accounts")
+            self._note(
+                router,
+                "approximated",
+                "EXIM-ROUTER-ACCEPT-ANY-USER",
+                f"router {router.name}: exim delivers any local part; smtpd delivers to system users only",
+                "add a virtual table or userbase for mailboxes without system accounts",
+            )
         delivery.kind = "local"
         delivery.drivers += [router, transport]
         return True
@@ -202,8 +265,12 @@ class Router:
         name = option.value.text.strip()
         transport = next((t for t in self.config.transports if t.name == name), None)
         if transport is None:
-            self._note(option, "unmapped", "EXIM-ROUTER-TRANSPORT",
-                       f"router {router.name}: transport {name!r} is not defined (or chosen by an expansion)")
+            self._note(
+                option,
+                "unmapped",
+                "EXIM-ROUTER-TRANSPORT",
+                f"router {router.name}: transport {name!r} is not defined (or chosen by an expansion)",
+            )
         return transport
 
     def _local_method(self, transport: Driver, delivery: Delivery) -> str | None:
@@ -213,8 +280,12 @@ class Router:
         if driver == "lmtp":
             socket = transport.option("socket")
             if socket is None or socket.value is None or socket.value.expansion is not None:
-                self._note(transport, "unmapped", "EXIM-TRANSPORT-LMTP",
-                           f"transport {transport.name}: only LMTP to a fixed socket maps to smtpd")
+                self._note(
+                    transport,
+                    "unmapped",
+                    "EXIM-TRANSPORT-LMTP",
+                    f"transport {transport.name}: only LMTP to a fixed socket maps to smtpd",
+                )
                 return None
             delivery.method, delivery.path = "lmtp", socket.value.text.strip()
             return "lmtp"
@@ -231,13 +302,21 @@ class Router:
                 return None
             translated = _translate(command.value.text)
             if translated is None:
-                self._note(command, "unmapped", "EXIM-TRANSPORT-PIPE",
-                           f"transport {transport.name}: the command uses expansions smtpd cannot express")
+                self._note(
+                    command,
+                    "unmapped",
+                    "EXIM-TRANSPORT-PIPE",
+                    f"transport {transport.name}: the command uses expansions smtpd cannot express",
+                )
                 return None
             delivery.method, delivery.path = "mda", translated
             return "mda"
-        self._note(transport, "unmapped", f"EXIM-TRANSPORT-{driver.upper()}",
-                   f"transport {transport.name}: {driver} cannot deliver locally in smtpd")
+        self._note(
+            transport,
+            "unmapped",
+            f"EXIM-TRANSPORT-{driver.upper()}",
+            f"transport {transport.name}: {driver} cannot deliver locally in smtpd",
+        )
         return None
 
     def _appendfile(self, transport: Driver, delivery: Delivery) -> str | None:
@@ -247,8 +326,12 @@ class Router:
             path = directory.value.text.strip()
             translated = _translate(path)
             if translated is None or transport.option("maildir_format") is None:
-                self._note(directory, "unmapped", "EXIM-TRANSPORT-DIRECTORY",
-                           f"transport {transport.name}: only maildir directories map to smtpd")
+                self._note(
+                    directory,
+                    "unmapped",
+                    "EXIM-TRANSPORT-DIRECTORY",
+                    f"transport {transport.name}: only maildir directories map to smtpd",
+                )
                 return None
             delivery.method = "maildir"
             delivery.path = "" if translated == "%{user.directory}/Maildir" else translated
@@ -256,8 +339,12 @@ class Router:
         if file is not None and file.value is not None:
             path = file.value.text.strip()
             if not re.fullmatch(r"/var/(spool/)?mail/\$\{?local_part(_data)?\}?", path):
-                self._note(file, "approximated", "EXIM-TRANSPORT-MBOX-PATH",
-                           f"transport {transport.name}: smtpd's mbox is always /var/mail/USER, not {path}")
+                self._note(
+                    file,
+                    "approximated",
+                    "EXIM-TRANSPORT-MBOX-PATH",
+                    f"transport {transport.name}: smtpd's mbox is always /var/mail/USER, not {path}",
+                )
             delivery.method = "mbox"
             return "mbox"
         return None
@@ -265,8 +352,12 @@ class Router:
     def _manualroute(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
         route_list = router.option("route_list")
         if route_list is None or route_list.value is None:
-            self._note(router, "unmapped", "EXIM-ROUTER-ROUTE-DATA",
-                       f"router {router.name}: route_data lookups are converted in a later release; left out")
+            self._note(
+                router,
+                "unmapped",
+                "EXIM-ROUTER-ROUTE-DATA",
+                f"router {router.name}: route_data lookups are converted in a later release; left out",
+            )
             return False
         routes = _parse_route_list(route_list.value.text)
         port = self._transport_port(router)
@@ -274,8 +365,12 @@ class Router:
             for domain in self.relay_domain_names():
                 host = _route_for(routes, domain)
                 if host is None:
-                    self._note(route_list, "unmapped", "EXIM-ROUTER-ROUTE-MISSING",
-                               f"router {router.name}: no route for relay domain {domain}")
+                    self._note(
+                        route_list,
+                        "unmapped",
+                        "EXIM-ROUTER-ROUTE-MISSING",
+                        f"router {router.name}: no route for relay domain {domain}",
+                    )
                     continue
                 delivery.routes.append((domain, _url(host, port)))
         else:
@@ -286,8 +381,12 @@ class Router:
         delivery.kind = "relay"
         delivery.drivers.append(router)
         if any(len(split_list(h)[1]) > 1 for _, h in routes):
-            self._note(route_list, "approximated", "EXIM-ROUTER-ROUTE-HOSTS",
-                       f"router {router.name}: only the first host of each route is used by smtpd")
+            self._note(
+                route_list,
+                "approximated",
+                "EXIM-ROUTER-ROUTE-HOSTS",
+                f"router {router.name}: only the first host of each route is used by smtpd",
+            )
         return True
 
     def relay_domain_names(self) -> list[str]:

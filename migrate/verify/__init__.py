@@ -22,9 +22,7 @@ from migrate.verify.exim_side import Answer, SideError
 from migrate.verify.oracle import dns_free_config
 
 SAME, DIFFERS, NOT_COMPARABLE = "same", "differs", "not comparable"
-INHERENT_UNKNOWN_USER = (
-    "inherent difference: smtpd refuses unknown local users at RCPT, exim accepts and bounces later"
-)
+INHERENT_UNKNOWN_USER = "inherent difference: smtpd refuses unknown local users at RCPT, exim accepts and bounces later"
 
 
 @dataclass(frozen=True)
@@ -123,8 +121,11 @@ def _lookup_files(policy: Policy, root: Path | None) -> dict[str, str]:
         path = Path(str(root) + table.file) if root else Path(table.file)
         if not path.is_file():
             where = ", ".join(f"{s.file}:{s.line}" for s in table.origin)
-            raise SideError("exim", f"lookup file {path} does not exist (used at {where}); "
-                                    "give --root DIR with a copy of the server's files")
+            raise SideError(
+                "exim",
+                f"lookup file {path} does not exist (used at {where}); "
+                "give --root DIR with a copy of the server's files",
+            )
         if root:
             relocate[table.file] = str(path)
     return relocate
@@ -179,16 +180,19 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
     expected = next((a.name for a in policy.actions if exim.route in a.routers), None)
     reported = _reported(policy, exim.route)
     if expected is None and reported is not None:
-        return Outcome(case, exim, smtpd, NOT_COMPARABLE,
-                       f"exim routes via {exim.route}, which the converter reports: {reported}")
+        return Outcome(
+            case, exim, smtpd, NOT_COMPARABLE, f"exim routes via {exim.route}, which the converter reports: {reported}"
+        )
     if expected == smtpd.route:
         return Outcome(case, exim, smtpd, SAME, f"both accept: exim router {exim.route} = smtpd action {smtpd.route}")
-    return Outcome(case, exim, smtpd, DIFFERS,
-                   f"exim routes via {exim.route} (smtpd action {expected}), smtpd chose {smtpd.route}")
+    return Outcome(
+        case, exim, smtpd, DIFFERS, f"exim routes via {exim.route} (smtpd action {expected}), smtpd chose {smtpd.route}"
+    )
 
 
-def _explain(outcome: Outcome, policy: Policy, exim: str, oracle: Path, defines: dict[str, str],
-             chains: dict[str, list[str]]) -> Outcome:
+def _explain(
+    outcome: Outcome, policy: Policy, exim: str, oracle: Path, defines: dict[str, str], chains: dict[str, list[str]]
+) -> Outcome:
     """A routing difference is explained when a router on exim's path is one the converter reported."""
     if outcome.verdict != DIFFERS or outcome.regression or outcome.exim.route is None:
         return outcome
@@ -198,8 +202,13 @@ def _explain(outcome: Outcome, policy: Policy, exim: str, oracle: Path, defines:
     for router in chains[rcpt]:
         reported = _reported(policy, router)
         if reported is not None:
-            return Outcome(outcome.case, outcome.exim, outcome.smtpd, NOT_COMPARABLE,
-                           f"exim's route passes router {router}, which the converter reports: {reported}")
+            return Outcome(
+                outcome.case,
+                outcome.exim,
+                outcome.smtpd,
+                NOT_COMPARABLE,
+                f"exim's route passes router {router}, which the converter reports: {reported}",
+            )
     return outcome
 
 
@@ -208,7 +217,11 @@ def _reported(policy: Policy, router: str) -> str | None:
     for finding in policy.findings:
         if finding.severity in ("unmapped", "approximated") and f"router {router}" in finding.message:
             return f"[{finding.rule}] {finding.message}"
-        if finding.severity in ("unmapped", "approximated") and "except" in finding.message and router in finding.message:
+        if (
+            finding.severity in ("unmapped", "approximated")
+            and "except" in finding.message
+            and router in finding.message
+        ):
             return f"[{finding.rule}] {finding.message}"
     return None
 

@@ -23,9 +23,25 @@ def throwaway_pki(workdir: Path) -> tuple[Path, Path]:
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     if not cert.exists():
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-             "-subj", "/CN=exim2smtpd-test", "-days", "2"],
-            check=True, capture_output=True, timeout=60,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-subj",
+                "/CN=exim2smtpd-test",
+                "-days",
+                "2",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         key.chmod(0o600)
         cert.chmod(0o644)

@@ -90,8 +90,11 @@ def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
 def _recipients(domains: dict[str, list[str]]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for domain in _concrete(domains.get("local", [])):
-        found += [("local-domains", f"postmaster@{domain}"), ("local-domains", f"root@{domain}"),
-                  ("local-domains", f"no-such-user-4711@{domain}")]
+        found += [
+            ("local-domains", f"postmaster@{domain}"),
+            ("local-domains", f"root@{domain}"),
+            ("local-domains", f"no-such-user-4711@{domain}"),
+        ]
     for domain in _concrete(domains.get("relay", [])):
         found.append(("relay-domains", f"someone@{domain}"))
     found.append(("other-domains", f"someone@{UNKNOWN_DOMAIN}"))

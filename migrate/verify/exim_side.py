@@ -51,7 +51,9 @@ def check_config(exim: str, config: Path, defines: dict[str, str]) -> None:
     result = _run([exim, "-C", str(config), *_d(defines), "-bV"])
     if result.returncode != 0:
         lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        raise SideError("exim", f"exim rejects {config}", [line for line in lines if not line.startswith("Exim version")])
+        raise SideError(
+            "exim", f"exim rejects {config}", [line for line in lines if not line.startswith("Exim version")]
+        )
 
 
 def _d(defines: dict[str, str]) -> list[str]:
@@ -93,8 +95,9 @@ def routing_chain(exim: str, config: Path, defines: dict[str, str], address: str
     return [m.group(1) for m in re.finditer(r"^routed by (\S+) router$", result.stderr, re.MULTILINE)]
 
 
-def _dialogue(exim: str, config: Path, defines: dict[str, str], client: str, authenticated: bool,
-              recipients: list[str]) -> list[tuple[int | None, str]]:
+def _dialogue(
+    exim: str, config: Path, defines: dict[str, str], client: str, authenticated: bool, recipients: list[str]
+) -> list[tuple[int | None, str]]:
     lines = ["EHLO probe.example"]
     for rcpt in recipients:
         lines += ["MAIL FROM:<probe@probe.example>", f"RCPT TO:<{rcpt}>", "RSET"]
@@ -108,8 +111,11 @@ def _dialogue(exim: str, config: Path, defines: dict[str, str], client: str, aut
         return [replies[0]] * len(recipients)
     body = replies[2:]  # banner, EHLO
     if len(body) < 3 * len(recipients):
-        raise SideError("exim", f"exim -bh {client} gave {len(replies)} replies for {len(recipients)} recipients",
-                        result.stderr.splitlines())
+        raise SideError(
+            "exim",
+            f"exim -bh {client} gave {len(replies)} replies for {len(recipients)} recipients",
+            result.stderr.splitlines(),
+        )
     found: list[tuple[int | None, str]] = []
     for index in range(len(recipients)):
         mail, rcpt = body[3 * index], body[3 * index + 1]

@@ -62,7 +62,9 @@ class Log:
                 text = handle.read().decode(errors="replace")
             # smtpd's lookup process logs every match (expansions included)
             # before the RCPT is answered, so what is there now is complete.
-            found = [_action(line) for line in text.splitlines() if "no rule matched" in line or " matched: match " in line]
+            found = [
+                _action(line) for line in text.splitlines() if "no rule matched" in line or " matched: match " in line
+            ]
             if found:
                 return found[-1]
             time.sleep(0.02)
@@ -87,12 +89,18 @@ def main() -> None:
     _sh("mount", "--bind", str(work / "run"), "/run")
     log_path = work / "smtpd.log"
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen([spec["smtpd"], "-d", "-v", "-T", "rules", "-P", "mta", "-P", "mda", "-f", spec["conf"]],
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [spec["smtpd"], "-d", "-v", "-T", "rules", "-P", "mta", "-P", "mda", "-f", spec["conf"]],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         if not _listening(spec["port"], proc):
-            lines = [line for line in log_path.read_text(errors="replace").splitlines()
-                     if not line.startswith(("debug:", "setup"))]
+            lines = [
+                line
+                for line in log_path.read_text(errors="replace").splitlines()
+                if not line.startswith(("debug:", "setup"))
+            ]
             print(json.dumps({"error": "smtpd did not start listening", "log": lines[-20:]}))
             return
         results = run_cases(spec, Log(log_path))
@@ -126,13 +134,16 @@ def run_cases(spec: dict, log: Log) -> list[dict]:
 
 def _sendmail(case: dict, log: Log) -> dict:
     log.mark()
-    done = subprocess.run(["sendmail", "-f", case["sender"], case["recipient"]], input=MESSAGE,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["sendmail", "-f", case["sender"], case["recipient"]], input=MESSAGE, capture_output=True, text=True, timeout=30
+    )
     route = log.decision()
     if done.returncode == 0:
         return {"code": 250, "text": "accepted", "route": route}
     text = (done.stderr.strip().splitlines() or [""])[-1]
-    code = int(text.split("failed: ")[-1][:3]) if "failed: " in text and text.split("failed: ")[-1][:3].isdigit() else 550
+    code = (
+        int(text.split("failed: ")[-1][:3]) if "failed: " in text and text.split("failed: ")[-1][:3].isdigit() else 550
+    )
     return {"code": code, "text": text, "route": route}
 
 

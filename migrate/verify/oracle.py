@@ -27,7 +27,9 @@ def dns_free_config(path: Path, defines: dict[str, str], out: Path, relocate: di
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
-    allowed = set(tables["driver_generic_options"]["router"]) | set(tables["driver_private_options"]["router"]["manualroute"])
+    allowed = set(tables["driver_generic_options"]["router"]) | set(
+        tables["driver_private_options"]["router"]["manualroute"]
+    )
     lines: list[str] = []
     section = "main"
     block: list[str] = []

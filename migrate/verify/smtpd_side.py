@@ -21,7 +21,6 @@ from migrate.verify import adapt
 from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer, SideError
 
-
 # A filter that completes OpenSMTPD's handshake and registers for nothing. It
 # runs as smtpd's unprivileged user, so it is a plain sh script in the work dir.
 FILTER_STUB = """#!/bin/sh
@@ -39,8 +38,12 @@ def prepare(text: str, workdir: Path, root: Path | None) -> tuple[Path, int]:
     stub_path.chmod(0o755)
     stub = f"/bin/sh {stub_path}"
     # Filters become no-op stand-ins (the probe compares policy, not content).
-    runnable = re.sub(r'^(filter "[^"]+" proc-exec )"[^"]+"( user "[^"]+")?( group "[^"]+")?$',
-                      lambda m: f'{m.group(1)}"{stub}"', runnable, flags=re.M)
+    runnable = re.sub(
+        r'^(filter "[^"]+" proc-exec )"[^"]+"( user "[^"]+")?( group "[^"]+")?$',
+        lambda m: f'{m.group(1)}"{stub}"',
+        runnable,
+        flags=re.M,
+    )
     lines: list[str] = []
     for line in runnable.splitlines():
         line = re.sub(r'^listen on "[^"]+" ', "listen on lo ", line)
@@ -64,12 +67,29 @@ def ask(smtpd: str, text: str, cases: list[Case], workdir: Path, root: Path | No
     if check.returncode != 0:
         raise SideError("smtpd", "smtpd -n rejects the generated configuration", check.stderr.splitlines())
     spec = workdir / "spec.json"
-    spec.write_text(json.dumps({
-        "workdir": str(workdir), "smtpd": smtpd, "conf": str(conf), "port": port,
-        "cases": [asdict(c) for c in cases],
-    }))
-    cmd = ["unshare", "--mount", "--net", "--propagation", "private", "--",
-           sys.executable, "-m", "migrate.verify.inside", str(spec)]
+    spec.write_text(
+        json.dumps(
+            {
+                "workdir": str(workdir),
+                "smtpd": smtpd,
+                "conf": str(conf),
+                "port": port,
+                "cases": [asdict(c) for c in cases],
+            }
+        )
+    )
+    cmd = [
+        "unshare",
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "--",
+        sys.executable,
+        "-m",
+        "migrate.verify.inside",
+        str(spec),
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=_package_parent())
     except subprocess.TimeoutExpired as exc:
