@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -69,48 +70,130 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
         print_tree(config)
 
 
+def _conversion_options(func):  # type: ignore[no-untyped-def]
+    """The options every command that converts takes."""
+    func = click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
+                        help="Define a macro as exim's -D does.")(func)
+    func = click.option("--platform", type=click.Choice(["openbsd", "linux"]), default="openbsd", show_default=True,
+                        help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.")(func)
+    func = click.option("--greylist", type=click.Choice(["off", "rspamd"]), default="off", show_default=True,
+                        help="off: OpenBSD spamd in front greylists (rspamd's greylisting is off); rspamd: it does.")(func)
+    return func
+
+
+FAIL_ON = click.Choice(["never", "unmapped", "approximated", "info"])
+
+
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    required=True,
-    type=click.Path(path_type=str),
-    help="Directory to write smtpd.conf into (created if missing; existing files are not overwritten).",
-)
-@click.option(
-    "--platform",
-    type=click.Choice(["openbsd", "linux"]),
-    default="openbsd",
-    show_default=True,
-    help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.",
-)
-@click.option(
-    "-D",
-    "defines",
-    multiple=True,
-    callback=_parse_define,
-    metavar="NAME=VALUE",
-    help="Define a macro as exim's -D does.",
-)
-@click.option(
-    "--greylist",
-    type=click.Choice(["off", "rspamd"]),
-    default="off",
-    show_default=True,
-    help="off: OpenBSD spamd in front greylists (rspamd's greylisting is disabled); rspamd: rspamd does.",
-)
-def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str], greylist: str) -> None:
-    """Convert CONFIGURE to smtpd.conf in OUTPUT; list what did not carry over on stderr."""
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=str),
+              help="Directory to write smtpd.conf (and rspamd/local.d) into; created if missing.")
+@_conversion_options
+@click.option("--dry-run", is_flag=True, help="Write nothing: show what would change (like 'diff').")
+@click.option("--force", is_flag=True, help="Replace existing files, keeping each old one as NAME.bak.")
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=str), help="Also write the JSON report here.")
+@click.option("--report-sarif", type=click.Path(dir_okay=False, path_type=str), help="Also write a SARIF report here.")
+@click.option("--fail-on", type=FAIL_ON, default="never", show_default=True,
+              help="Exit 2 when a statement lands in this bucket or a worse one.")
+def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str], greylist: str, dry_run: bool,
+            force: bool, report_json: str | None, report_sarif: str | None, fail_on: str) -> None:
+    """Convert CONFIGURE to smtpd.conf (and rspamd files) in OUTPUT; list what did not carry over on stderr.
+
+    Exit status: 0 converted; 1 error; 2 findings at or above --fail-on (with --dry-run: files would change).
+    """
     from migrate.convert import convert as run_convert
     from migrate.convert import write_output
+    from migrate.report import build_report, render
     from migrate.summary import summary_lines
 
     result = run_convert(configure, defines=defines, platform=platform, greylist=greylist)
-    written = write_output(result, out_dir)
+    if dry_run:
+        sys.exit(_show_drift(result, out_dir))
+    written = write_output(result, out_dir, force=force)
+    report = build_report(result)
+    for path, fmt in ((report_json, "json"), (report_sarif, "sarif")):
+        if path:
+            Path(path).write_text(render(report, fmt))
     for line in summary_lines(result.policy, written):
         click.echo(line, err=True)
+    click.echo(f"readiness grade {report.grade}", err=True)
+    sys.exit(report.return_code(fail_on))
+
+
+def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
+    from migrate.diff import compare
+
+    if not Path(against).exists():
+        click.echo(f"{against} does not exist: every file would be new", err=True)
+        return 2
+    drift = compare(result, Path(against))
+    for text in drift.text:
+        click.echo(text, nl=False)
+    for sentence in drift.semantic:
+        click.echo(f"semantic: {sentence}", err=True)
+    click.echo(f"{len(drift.text)} file(s) would change; {len(drift.semantic)} semantic difference(s)", err=True)
+    return 2 if drift.text else 0
+
+
+@cli.command()
+@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--against", required=True, type=click.Path(exists=True, path_type=str),
+              help="The output directory (or smtpd.conf) to compare with.")
+@_conversion_options
+def diff(configure: str, against: str, defines: dict[str, str], platform: str, greylist: str) -> None:
+    """Show what 'convert' would change in AGAINST, as text and in policy terms; write nothing.
+
+    Exit status: 0 nothing would change; 2 something would; 1 error.
+    """
+    from migrate.convert import convert as run_convert
+
+    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist)
+    sys.exit(_show_drift(result, against))
+
+
+@cli.command()
+@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--against", required=True, type=click.Path(exists=True, path_type=str),
+              help="The committed output directory (or smtpd.conf).")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="A JSON report from before: only findings not in it count for --fail-on.")
+@click.option("--fail-on", type=FAIL_ON, default="unmapped", show_default=True)
+@_conversion_options
+def check(configure: str, against: str, baseline: str | None, fail_on: str, defines: dict[str, str], platform: str,
+          greylist: str) -> None:
+    """CI check: do the committed files still implement CONFIGURE's policy, with no new finding?
+
+    Exit status: 0 yes; 2 drift, or new findings at or above --fail-on (printed); 1 error.
+    """
+    from migrate.check import run_check
+
+    outcome = run_check(configure, against, baseline=baseline, fail_on=fail_on, defines=defines,
+                        platform=platform, greylist=greylist)
+    for line in outcome.lines:
+        click.echo(line, err=True)
+    sys.exit(outcome.return_code)
+
+
+@cli.command()
+@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["rich", "text", "json", "sarif"]), default="rich",
+              show_default=True)
+@click.option("--fail-on", type=FAIL_ON, default="never", show_default=True)
+@_conversion_options
+def report(configure: str, fmt: str, fail_on: str, defines: dict[str, str], platform: str, greylist: str) -> None:
+    """The migration report: every statement mapped, approximated, unmapped or ignored, and a grade.
+
+    Exit status: 0; 2 when a statement lands at or above --fail-on; 1 error.
+    """
+    from migrate.convert import convert as run_convert
+    from migrate.report import build_report, print_rich, render
+
+    built = build_report(run_convert(configure, defines=defines, platform=platform, greylist=greylist))
+    if fmt == "rich":
+        print_rich(built)
+    else:
+        click.echo(render(built, fmt), nl=False)
+    sys.exit(built.return_code(fail_on))
 
 
 @cli.command()

@@ -49,17 +49,20 @@ class OutputExistsError(MigrateError):
     """Refusing to overwrite files a previous run (or the admin) left there."""
 
 
-def write_output(result: Result, out_dir: str) -> list[Path]:
-    """Write every file into ``out_dir`` atomically; refuse to overwrite existing files."""
+def write_output(result: Result, out_dir: str, *, force: bool = False) -> list[Path]:
+    """Write every file into ``out_dir`` atomically; refuse to overwrite existing files unless ``force``.
+
+    With ``force`` each existing file is kept as ``NAME.bak`` before it is replaced.
+    """
     target = Path(out_dir)
     if target.exists() and not target.is_dir():
         raise ConfigError(
             Diagnostic(Span(out_dir, 0, 0, 0, 0), "error", "OUTPUT", "output path exists and is not a directory")
         )
     clashes = [name for name in result.files if (target / name).exists()]
-    if clashes:
+    if clashes and not force:
         raise OutputExistsError(
-            f"{target / clashes[0]}: error: already exists; move it away or choose another output directory"
+            f"{target / clashes[0]}: error: already exists; use --force (keeps NAME.bak) or another directory"
         )
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +76,8 @@ def write_output(result: Result, out_dir: str) -> list[Path]:
             return [target / name for name in result.files]
         for name in result.files:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
+            if (target / name).exists():
+                shutil.copy2(target / name, target / f"{name}.bak")
             os.replace(staging / name, target / name)
         return [target / name for name in result.files]
     finally:

@@ -66,15 +66,15 @@ def make_env() -> jinja2.Environment:
 
 def render_smtpd_conf(policy: Policy) -> str:
     """The complete smtpd.conf text for a policy."""
+    gaps = _gaps_by_place(policy)
     blocks = [
-        *_tables(policy),
+        *_with_gaps(_tables(policy), gaps["table"]),
         *_pki(policy),
         *_filters(policy),
-        *_globals(policy),
-        _listen(policy),
-        *_actions(policy),
-        _matches(policy),
-        *_gaps(policy),
+        *_with_gaps(_globals(policy), gaps["global"]),
+        *_with_gaps([_listen(policy)], gaps["listen"]),
+        *_with_gaps(_actions(policy), gaps["action"]),
+        *_with_gaps([_matches(policy)], gaps["match"]),
     ]
     template = make_env().get_template("opensmtpd/smtpd.conf.j2")
     text = template.render(
@@ -120,9 +120,10 @@ def _pki(policy: Policy) -> list[Block]:
     blocks = []
     for cert in policy.certificates:
         name = quote(cert.name)
+        origin = cert.origin + policy.identity.origin[:1]  # the certificate, and the host name it is for
         blocks.append(
             Block(
-                [f"{cite(cert.origin)}: TLS certificate"],
+                [f"{cite(origin)}: TLS certificate"],
                 [f"pki {name} cert {quote(cert.cert)}", f"pki {name} key {quote(cert.key)}"],
             )
         )
@@ -252,22 +253,35 @@ def _matches(policy: Policy) -> Block:
     return block
 
 
-def _gaps(policy: Policy) -> list[Block]:
-    unmapped = [f for f in policy.findings if f.severity == "unmapped"]
-    if not unmapped:
-        return []
-    block = Block(["exim statements not migrated (see the report):"])
-    block.comments += [_gap(f) for f in unmapped]
-    return [block]
+# Where an unmapped statement would have gone, by the kind of exim construct.
+_PLACES = (("EXIM-ACL", "match"), ("EXIM-CONTENT", "match"), ("EXIM-ROUTER", "action"),
+           ("EXIM-TRANSPORT", "action"), ("EXIM-DRIVER", "action"), ("EXIM-ALIASES", "action"),
+           ("EXIM-AUTH", "listen"), ("EXIM-LISTEN", "listen"), ("EXIM-TLS", "listen"), ("EXIM-LIST", "table"))
+
+
+def _gaps_by_place(policy: Policy) -> dict[str, list[str]]:
+    places: dict[str, list[str]] = {"table": [], "global": [], "listen": [], "action": [], "match": []}
+    for finding in policy.findings:
+        if finding.severity != "unmapped":
+            continue
+        place = next((p for prefix, p in _PLACES if finding.rule.startswith(prefix)), "global")
+        places[place].append(_gap(finding))
+    return places
+
+
+def _with_gaps(blocks: list[Block], gaps: list[str]) -> list[Block]:
+    """Put the not-migrated notes in front of the section they belong to."""
+    if not gaps:
+        return blocks
+    note = Block(["exim statements that would go here but are not migrated (see the report):", *gaps])
+    return [note, *blocks]
 
 
 def _gap(finding: Finding) -> str:
-    where = (
-        f"{os.path.basename(finding.span.file)}:{finding.span.line}"
-        if finding.span.line
-        else os.path.basename(finding.span.file)
+    where = f"{os.path.basename(finding.span.file)}:{finding.span.line}" if finding.span.line else os.path.basename(
+        finding.span.file
     )
-    return f"{where} not migrated [{finding.rule}]: {finding.message}"
+    return f"exim {where} not migrated [{finding.rule}]: {finding.message}"
 
 
 # rspamd 3.x's modules.d file names (plus actions.conf): a misspelt local.d file

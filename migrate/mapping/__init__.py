@@ -244,7 +244,7 @@ class _Mapper:
             filters=tuple(filters),
             socket_filters=tuple(socket_filters),
             findings=tuple(sorted(self.books.findings, key=lambda f: (f.span.file, f.span.line, f.span.col, f.rule))),
-            accounting=tuple((node.span, bucket) for node, bucket in self.books.status.values()),
+            accounting=tuple((node.span, self.books.status[id(node)][1]) for node in config.statements()),
         )
 
     # -- identity and sets --------------------------------------------------------

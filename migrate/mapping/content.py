@@ -144,6 +144,9 @@ class ContentMapper:
             assumed = " (SpamAssassin's own required_score, assumed to be its default 5.0)"
         self.used_options.append("spamd_address")
         self._spam_origin.append(st.span)
+        spamd = self.config.options.get("spamd_address")
+        if spamd is not None and spamd.span not in self._spam_origin:
+            self._spam_origin.append(spamd.span)
         if st.verb in ("deny", "drop"):
             if threshold is None:
                 self._note(st, "unmapped", "EXIM-CONTENT-SPAM-ALWAYS", "deny on every scanned message: not migrated")

@@ -1,0 +1,113 @@
+"""What ``convert`` would change on disk, and whether committed files still implement exim's policy.
+
+Two views: a unified text diff of every file ``convert`` would write against
+what is there, and a semantic diff of the two policies (deepdiff over what
+``smtpd_reader`` reads from each side), in words an admin understands.
+Nothing here writes a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepdiff import DeepDiff
+
+from migrate.convert import Result
+from migrate.smtpd_reader import read_smtpd_conf
+
+AREAS = {"rules": "match rule", "listeners": "listener", "options": "option", "certificates": "certificate",
+         "filters": "filter"}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Text differences per file and the semantic differences, in words."""
+
+    text: tuple[str, ...]
+    semantic: tuple[str, ...]
+
+    @property
+    def drifted(self) -> bool:
+        """True when the committed files no longer say what exim says."""
+        return bool(self.semantic)
+
+
+def existing_files(against: Path) -> dict[str, str]:
+    """The files under a directory (or one smtpd.conf) that convert would write."""
+    if against.is_file():
+        return {"smtpd.conf": against.read_text()}
+    found = {}
+    for path in sorted(against.rglob("*")):
+        if path.is_file() and (path.name == "smtpd.conf" or path.parent.name == "local.d"):
+            found[str(path.relative_to(against))] = path.read_text()
+    return found
+
+
+def compare(result: Result, against: Path) -> Drift:
+    """Text and semantic differences between a conversion and what is on disk."""
+    current = existing_files(against)
+    text = []
+    for name in sorted(set(result.files) | set(current)):
+        new, old = result.files.get(name, ""), current.get(name, "")
+        if new != old:
+            text.append("".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                                     f"a/{name}", f"b/{name}")))
+    semantic = semantic_diff(result.files.get("smtpd.conf", ""), current.get("smtpd.conf", ""))
+    for name in sorted(n for n in set(result.files) | set(current) if n.startswith("rspamd/")):
+        if _settings(result.files.get(name, "")) != _settings(current.get(name, "")):
+            semantic.append(f"{name}: settings differ from what exim's configuration gives")
+    return Drift(tuple(text), tuple(semantic))
+
+
+def _settings(text: str) -> list[str]:
+    return [" ".join(line.split("#", 1)[0].split()) for line in text.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def semantic_diff(exim_text: str, committed_text: str) -> list[str]:
+    """Differences between two smtpd.conf texts as sentences ('exim' is the generated side)."""
+    ours = read_smtpd_conf(exim_text, "generated smtpd.conf").normalised()
+    theirs = read_smtpd_conf(committed_text, "smtpd.conf").normalised() if committed_text else {}
+    if not committed_text:
+        return ["smtpd.conf is missing"]
+    diff = DeepDiff(ours, theirs, verbose_level=2)
+    sentences = []
+    for path, value in diff.get("iterable_item_added", {}).items():
+        sentences.append(f"{_where(path)}: + {_show(value)} in smtpd.conf, not in exim")
+    for path, value in diff.get("iterable_item_removed", {}).items():
+        sentences.append(f"{_where(path)}: - {_show(value)} in exim, not in smtpd.conf")
+    for path, value in diff.get("dictionary_item_added", {}).items():
+        sentences.append(f"{_where(path)}: + {_show(value)} in smtpd.conf, not in exim")
+    for path, value in diff.get("dictionary_item_removed", {}).items():
+        sentences.append(f"{_where(path)}: - {_show(value)} in exim, not in smtpd.conf")
+    for path, change in diff.get("values_changed", {}).items():
+        sentences.append(f"{_where(path)}: exim says {_show(change['old_value'])}, "
+                         f"smtpd.conf says {_show(change['new_value'])}")
+    for path, change in diff.get("type_changes", {}).items():
+        sentences.append(f"{_where(path)}: exim says {_show(change['old_value'])}, "
+                         f"smtpd.conf says {_show(change['new_value'])}")
+    return sorted(sentences)
+
+
+def _where(path: str) -> str:
+    parts = re.findall(r"\[([^\]]+)\]", path)
+    words = []
+    for index, part in enumerate(parts):
+        part = part.strip("'\"")
+        if index == 0:
+            words.append(AREAS.get(part, part))
+        elif part.isdigit() and index == 1:
+            words[-1] += f" {int(part) + 1}"
+        elif not part.isdigit():
+            words.append(part)
+    return ", ".join(words)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return "{ " + ", ".join(_show(v) for v in value) + " }"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} {_show(v)}" for k, v in value.items()) + " }"
+    return str(value)

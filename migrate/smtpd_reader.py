@@ -1,0 +1,219 @@
+"""Read smtpd.conf back into a normalised policy, for ``diff`` and ``check``.
+
+A pyparsing tokenizer per logical line (``\\`` continuations, 7.x tables over
+several lines, quotes, ``<table>`` references, ``{ ... }`` lists), then one
+small interpreter per statement: ``table``, ``pki``, ``filter``, ``listen``,
+``action``, ``match`` and the global ``smtp``/``queue``/``bounce`` options.
+Both sides of a comparison go through this reader (the exim side as
+rendered), so two files that say the same thing in another order, with other
+comments or other table names compare equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyparsing as pp
+
+from migrate.errors import ConfigError, Diagnostic, Span
+
+QUOTED = pp.QuotedString('"', esc_char="\\").set_name("quoted string")
+TABLE_REF = pp.Regex(r"<[^>\s]+>").set_name("<table>")
+PUNCT = pp.one_of("{ } , =")
+WORD = pp.Regex(r"[^\s\"{},=<]+").set_name("word")
+TOKENS = pp.ZeroOrMore(QUOTED | TABLE_REF | PUNCT | WORD).parse_with_tabs()
+
+
+@dataclass
+class SmtpdPolicy:
+    """What an smtpd.conf says, with table references resolved to their contents."""
+
+    tables: dict[str, object] = field(default_factory=dict)
+    pki: dict[str, dict[str, str]] = field(default_factory=dict)
+    filters: dict[str, str] = field(default_factory=dict)
+    listeners: list[dict[str, object]] = field(default_factory=list)
+    actions: dict[str, dict[str, object]] = field(default_factory=dict)
+    rules: list[dict[str, object]] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+
+    def normalised(self) -> dict[str, object]:
+        """The comparable form: names of tables and actions do not matter, contents and order do."""
+        actions = {name: self._resolve(a) for name, a in self.actions.items()}
+        rules = []
+        for rule in self.rules:
+            resolved = {k: self._resolve(v) for k, v in rule.items() if k != "action"}
+            resolved["action"] = actions.get(str(rule.get("action")), rule.get("action"))
+            rules.append(resolved)
+        listeners = sorted((self._resolve(li) for li in self.listeners), key=repr)
+        return {"listeners": listeners, "rules": rules, "options": dict(sorted(self.options.items())),
+                "certificates": sorted(self.pki.values(), key=repr),
+                "filters": sorted(self.filters.values())}
+
+    def _resolve(self, value: object) -> object:
+        if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
+            return self.tables.get(value[1:-1], value)
+        if isinstance(value, dict):
+            return {k: self._resolve(v) for k, v in sorted(value.items())}
+        if isinstance(value, list | tuple):
+            return [self._resolve(v) for v in value]
+        if isinstance(value, str) and value in self.filters:
+            return self.filters[value]
+        return value
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join ``\\`` continuations and brace blocks over several lines; drop comments."""
+    found: list[tuple[int, str]] = []
+    buffer, start, depth = "", 0, 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = _without_comment(raw)
+        if not line.strip() and not buffer:
+            continue
+        if not buffer:
+            start = number
+        continued = line.rstrip().endswith("\\")
+        buffer += " " + line.rstrip().rstrip("\\")
+        depth += line.count("{") - line.count("}")
+        if continued or depth > 0:
+            continue
+        if buffer.strip():
+            found.append((start, buffer.strip()))
+        buffer, depth = "", 0
+    if buffer.strip():
+        found.append((start, buffer.strip()))
+    return found
+
+
+def _without_comment(line: str) -> str:
+    """Cut a ``#`` comment that is not inside quotes."""
+    quoted = False
+    for index, ch in enumerate(line):
+        if ch == '"' and (index == 0 or line[index - 1] != "\\"):
+            quoted = not quoted
+        elif ch == "#" and not quoted:
+            return line[:index]
+    return line
+
+
+def read_smtpd_conf(text: str, name: str = "smtpd.conf") -> SmtpdPolicy:
+    """Parse smtpd.conf text; raise ConfigError naming the line on what we cannot read."""
+    policy = SmtpdPolicy()
+    for number, line in logical_lines(text):
+        try:
+            tokens = list(TOKENS.parse_string(line, parse_all=True))
+        except pp.ParseBaseException as exc:
+            raise ConfigError(Diagnostic(Span(name, number, exc.col, number, exc.col), "error", "SMTPD-SYNTAX",
+                                         f"cannot read this smtpd.conf line: {exc.msg}", line)) from exc
+        if tokens:
+            _statement(policy, tokens, name, number, line)
+    return policy
+
+
+def _statement(policy: SmtpdPolicy, t: list[str], name: str, number: int, line: str) -> None:
+    keyword = t[0]
+    try:
+        if keyword == "table":
+            policy.tables[t[1]] = _table_value(t[2:])
+        elif keyword == "pki":
+            policy.pki.setdefault(t[1], {})[t[2]] = t[3]
+        elif keyword == "filter":
+            policy.filters[t[1]] = " ".join(t[2:])
+        elif keyword == "listen":
+            policy.listeners.append(_options(t[2:], first="on", value=t[2] if len(t) > 2 else ""))
+        elif keyword == "action":
+            policy.actions[t[1]] = {"method": t[2], **_pairs(t[3:])}
+        elif keyword == "match":
+            policy.rules.append(_match(t[1:]))
+        elif keyword in ("smtp", "queue", "bounce", "mta", "mda", "srs", "admd", "ca"):
+            policy.options[" ".join(t[:2])] = " ".join(t[2:])
+        else:
+            raise ValueError(f"unknown statement {keyword!r}")
+    except (IndexError, ValueError) as exc:
+        raise ConfigError(Diagnostic(Span(name, number, 1, number, 1), "error", "SMTPD-STATEMENT",
+                                     f"cannot read this smtpd.conf statement: {exc}", line)) from exc
+
+
+def _table_value(tokens: list[str]) -> object:
+    if tokens and tokens[0] == "{":
+        body = [x for x in tokens[1:-1] if x != ","]
+        if "=" in body:
+            pairs = {}
+            for index in range(0, len(body), 3):
+                pairs[body[index].lower()] = body[index + 2]
+            return dict(sorted(pairs.items()))
+        return sorted(v.lower() for v in body)
+    return " ".join(tokens)
+
+
+def _options(tokens: list[str], first: str, value: str) -> dict[str, object]:
+    found: dict[str, object] = {"on": value}
+    rest = tokens[1:]
+    flags = {"tls", "smtps", "tls-require", "auth", "auth-optional", "mask-src", "no-dsn", "received-auth", "verify"}
+    index = 0
+    while index < len(rest):
+        word = rest[index]
+        if word in flags:
+            found[word] = True
+            index += 1
+        elif word in ("auth", "auth-optional") and index + 1 < len(rest) and rest[index + 1].startswith("<"):
+            found[word] = rest[index + 1]
+            index += 2
+        else:
+            found[word] = rest[index + 1] if index + 1 < len(rest) else True
+            index += 2
+    if found.get("port") == "submission":
+        found["port"] = "587"
+    return found
+
+
+def _pairs(tokens: list[str]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    index = 0
+    while index < len(tokens):
+        word = tokens[index]
+        if index + 1 < len(tokens) and word in ("alias", "virtual", "userbase", "domain", "host", "helo", "src",
+                                                 "auth", "mail-from", "user", "wrapper", "ttl", "pki", "ca"):
+            found[word] = tokens[index + 1]
+            index += 2
+        elif word in ("maildir", "lmtp", "mda") or (index == 0 and not word.startswith(("<", "{"))):
+            found["path"] = word
+            index += 1
+        else:
+            found[word] = True
+            index += 1
+    return found
+
+
+def _match(tokens: list[str]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    index = 0
+    negate = False
+    while index < len(tokens):
+        word = tokens[index]
+        if word == "!":
+            negate = True
+            index += 1
+            continue
+        prefix = "!" if negate else ""
+        negate = False
+        if word == "action":
+            found["action"] = tokens[index + 1]
+            index += 2
+        elif word == "reject":
+            found["action"] = "reject"
+            index += 1
+        elif word in ("from", "for"):
+            kind = tokens[index + 1]
+            if kind in ("src", "domain", "rcpt-to", "mail-from", "rdns", "auth") and index + 2 < len(tokens) \
+                    and tokens[index + 2].startswith(("<", '"')):
+                found[prefix + word] = (kind, tokens[index + 2])
+                index += 3
+            else:
+                found[prefix + word] = kind
+                index += 2
+        else:
+            found[prefix + word] = True
+            index += 1
+    found.setdefault("from", "local")
+    found.setdefault("for", "local")
+    return found
