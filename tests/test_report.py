@@ -194,3 +194,27 @@ def test_force_keeps_a_backup(committed: tuple[Path, Path, Path]) -> None:
     assert result.returncode == 0
     assert (out / "smtpd.conf.bak").read_text() == "mine\n"
     assert (out / "smtpd.conf").read_text().startswith("# smtpd.conf for OpenSMTPD")
+
+
+def test_smtpd_reader_takes_macros_and_refuses_include() -> None:
+    from migrate.errors import ConfigError
+    from migrate.smtpd_reader import read_smtpd_conf
+
+    generated = convert(str(ARTICLE)).files["smtpd.conf"]
+    by_hand = 'relayhost = "smtp://mx1.nuug.no"\n' + generated.replace('"smtp://mx1.nuug.no"', "$relayhost")
+    assert read_smtpd_conf(by_hand).normalised() == read_smtpd_conf(generated).normalised()
+    with pytest.raises(ConfigError) as caught:
+        read_smtpd_conf('include "/etc/mail/extra.conf"\n')
+    assert caught.value.diagnostic.span.line == 1
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("name", ["internet", "smarthost", "satellite", "local"])
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_golden_debian_reports(debian_corpus: Corpus, name: str, fmt: str, update_golden: bool,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = debian_corpus.files[name]
+    monkeypatch.chdir(path.parent)  # file names in the report relative to the config, as in use
+    text = render(build_report(convert(path.name, defines={"SPOOLDIR": "/var/spool/exim4"})), fmt)
+    suffix = "txt" if fmt == "text" else fmt
+    _compare(FIXTURES / "debian-generated" / "expected" / name / f"report.{suffix}", text, update_golden)
