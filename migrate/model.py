@@ -152,6 +152,18 @@ class RateLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Multimap:
+    """An rspamd multimap rule refusing listed client addresses or senders, as exim's deny did."""
+
+    name: str
+    kind: str  # "ip" | "from"
+    entries: tuple[str, ...]
+    by_domain: bool = False  # match the sender's domain, not the whole address
+    message: str = ""
+    origin: Origin = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DkimSigning:
     """How outbound mail is signed: one key by filter-dkimsign, per-domain keys by rspamd."""
 
@@ -175,6 +187,7 @@ class Content:
     dkim: DkimSigning | None = None
     spam_headers: bool = False
     greylist: str = "off"  # "off": OpenBSD spamd (or nothing) greylists; "rspamd": rspamd does
+    multimaps: tuple[Multimap, ...] = ()
 
     @property
     def needs_rspamd(self) -> bool:
@@ -185,6 +198,7 @@ class Content:
             or self.dnsbls
             or self.forced
             or self.ratelimits
+            or self.multimaps
             or self.spam_headers
             or self.greylist == "rspamd"
             or (self.dkim and self.dkim.per_domain)

@@ -324,6 +324,7 @@ def render_rspamd(policy: Policy) -> dict[str, str]:
         "ratelimits": content.ratelimits,
         "dkim": content.dkim,
         "greylist": content.greylist,
+        "multimaps": content.multimaps,
     }
     wanted = ["actions", "greylist"]
     wanted += ["antivirus"] if content.antivirus else []
@@ -332,10 +333,13 @@ def render_rspamd(policy: Policy) -> dict[str, str]:
     wanted += ["ratelimit"] if content.ratelimits else []
     wanted += ["dkim_signing"] if content.dkim and content.dkim.per_domain else []
     wanted += ["milter_headers"] if content.spam_headers else []
+    wanted += ["multimap"] if content.multimaps else []
     wanted += ["redis"] if content.ratelimits or content.greylist == "rspamd" else []
     files = {}
     for name in wanted:
         assert name in RSPAMD_FILES, name
         text = env.get_template(f"rspamd/local.d/{name}.conf.j2").render(**values)
         files[f"rspamd/local.d/{name}.conf"] = text if text.endswith("\n") else text + "\n"
+    for rule in content.multimaps:
+        files[f"rspamd/local.d/maps.d/{rule.name.lower()}.map"] = "".join(f"{e}\n" for e in rule.entries)
     return files

@@ -61,12 +61,13 @@ def test_golden_outputs(case: str, platform: str, update_golden: bool) -> None:
     for name, text in result.files.items():
         _compare(directory / name, text, update_golden)
     _compare(directory / "findings.txt", findings_text(result.policy), update_golden)
-    rspamd_dir = directory / "rspamd" / "local.d"
-    if update_golden and rspamd_dir.exists():
-        for stale in rspamd_dir.iterdir():
-            if f"rspamd/local.d/{stale.name}" not in result.files:
-                stale.unlink()
-    written = {f"rspamd/local.d/{p.name}" for p in rspamd_dir.glob("*.conf")} if rspamd_dir.exists() else set()
+    rspamd_dir = directory / "rspamd"
+    golden = {str(p.relative_to(directory)) for p in rspamd_dir.rglob("*") if p.is_file()} if rspamd_dir.exists() else set()
+    if update_golden:
+        for stale in golden - set(result.files):
+            (directory / stale).unlink()
+        golden &= set(result.files)
+    written = golden
     assert written == {n for n in result.files if n.startswith("rspamd/")}
 
 

@@ -90,3 +90,25 @@ def test_no_content_checks_means_no_rspamd(tmp_path: Path) -> None:
     files = convert(str(FIXTURES / "macros-conditionals" / "configure")).files
     assert list(files) == ["smtpd.conf"]
     assert "filter" not in files["smtpd.conf"]
+
+
+def test_deny_lists_become_multimap_rules(rspamadm: str, tmp_path: Path) -> None:
+    confdir = _write(tmp_path, "content-filters", "off")
+    result = subprocess.run([rspamadm, f"--var=LOCAL_CONFDIR={confdir}", "configdump", "-j", "multimap"],
+                            capture_output=True, text=True, timeout=120)
+    rules = json.loads(result.stdout)
+    assert rules["EXIM_DENY_BLOCKED_HOSTS"]["type"] == "ip"
+    assert rules["EXIM_DENY_BLOCKED_SENDERS_DOMAINS"]["filter"] == "email:domain"
+    hosts = (confdir / "local.d" / "maps.d" / "exim_deny_blocked_hosts.map").read_text().split()
+    assert hosts == ["198.51.100.66", "203.0.113.0/28"]
+
+
+def test_a_blocklist_deny_is_reported_not_silently_mapped(tmp_path: Path) -> None:
+    """A deny for listed hosts that rspamd cannot take (a regex) must be reported as unmapped."""
+    path = tmp_path / "configure"
+    text = (FIXTURES / "content-filters" / "configure").read_text()
+    path.write_text(text.replace("hostlist   blocked_hosts = 198.51.100.66 : 203.0.113.0/28",
+                                 "hostlist   blocked_hosts = ^.*\\\\.dynamic\\\\.example$"))
+    policy = convert(str(path)).policy
+    line = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if "deny    hosts = +blocked_hosts" in t)
+    assert any(f.span.line == line and f.severity == "unmapped" for f in policy.findings)

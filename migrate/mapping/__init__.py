@@ -451,6 +451,10 @@ class _Mapper:
             by_statement.setdefault(id(entry[0].statement), []).append(entry)
         for entries in by_statement.values():
             note = entries[0][0]
+            if note.rule == "EXIM-ACL-FILTER" and not any(accepted for _, _, _, accepted in entries):
+                # It could only refuse mail smtpd refuses anyway: nothing is lost by leaving it out.
+                self._mark_statement(note.statement, "mapped")
+                continue
             if note.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" and all(accepted for _, _, _, accepted in entries):
                 self._mark_statement(
                     note.statement,

@@ -102,6 +102,8 @@ class ClassUniverse:
         return None  # host names, wildcards, regexes, lookups depend on the host
 
     def _named_hosts(self, name: str, client: str, depth: int) -> Tri:
+        if client in (AUTHENTICATED, ANYONE) and name in self.client_tables:
+            return False  # "anyone" is a host outside every trusted table, by definition
         items = self.named_items(name)
         if items is None or depth > 8:
             return None
@@ -115,7 +117,9 @@ class ClassUniverse:
         if network.prefixlen == 0:
             return None  # 0.0.0.0/0 or ::/0 covers all of one family only
         if client in (AUTHENTICATED, ANYONE):
-            return False  # "anyone" is a host outside every listed network
+            # Outside every trusted table, but possibly inside this network: a
+            # deny for listed hosts must be reported, not taken as never firing.
+            return None
         members = self.client_networks(client)
         if members is None:
             return None

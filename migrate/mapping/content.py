@@ -19,6 +19,7 @@ from migrate.model import (
     DkimSigning,
     Dnsbl,
     ForcedAction,
+    Multimap,
     RateLimit,
     SpamThresholds,
 )
@@ -48,6 +49,7 @@ class ContentMapper:
     _dnsbls: list[Dnsbl] = field(default_factory=list)
     _forced: list[ForcedAction] = field(default_factory=list)
     _rates: list[RateLimit] = field(default_factory=list)
+    _maps: list[Multimap] = field(default_factory=list)
 
     def build(self) -> Content:
         """Walk the ACLs and transports; return the content policy."""
@@ -70,6 +72,7 @@ class ContentMapper:
             self._dkim(),
             self._headers,
             self.greylist,
+            tuple(self._maps),
         )
 
     def _note(self, st: AclStatement, severity: str, rule: str, message: str, advice: str = "") -> None:
@@ -79,6 +82,7 @@ class ContentMapper:
         names = {c.name for c in st.conditions}
         content = names & CONTENT_CONDITIONS
         if not content:
+            self._deny_list(st, names - PASSIVE)
             return
         others = names - CONTENT_CONDITIONS - PASSIVE - {"condition"}
         if len(content) > 1 or others:
@@ -275,6 +279,57 @@ class ContentMapper:
             f"ratelimit {count}/{period} per {key} becomes an rspamd bucket (leaky, per message; exim's "
             "strict/leaky/per_rcpt modes differ); rspamd needs Redis for it",
         )
+
+    # -- deny lists -------------------------------------------------------------------
+
+    def _deny_list(self, st: AclStatement, tests: set[str]) -> None:
+        """``deny hosts = +blocked`` / ``deny senders = +blocked``: an rspamd multimap reject."""
+        if st.verb not in ("deny", "drop") or len(tests) != 1 or not tests <= {"hosts", "senders", "sender_domains"}:
+            return
+        (name,) = tests
+        cond = next(c for c in st.conditions if c.name == name)
+        if cond.negated or cond.value is None or cond.value.expansion is not None:
+            return
+        entries, list_name = self._list_entries(cond.value.text, "host" if name == "hosts" else "address")
+        if not entries:
+            return
+        message = next((c.value.text for c in st.conditions if c.name == "message" and c.value), "")
+        symbol = "EXIM_DENY_" + re.sub(r"[^A-Z0-9]+", "_", (list_name or f"{name}_{len(self._maps) + 1}").upper())
+        kind = "ip" if name == "hosts" else "from"
+        if kind == "ip":
+            self._maps.append(Multimap(symbol, kind, tuple(entries), False, _smtp_text(message), (st.span,)))
+        else:  # whole addresses and bare domains need separate rules in rspamd
+            addresses = tuple(e for e in entries if "@" in e and name != "sender_domains")
+            domains = tuple(e for e in entries if e not in addresses)
+            if addresses:
+                self._maps.append(Multimap(symbol, kind, addresses, False, _smtp_text(message), (st.span,)))
+            if domains:
+                self._maps.append(Multimap(symbol + "_DOMAINS", kind, domains, True, _smtp_text(message), (st.span,)))
+        self._note(st, "approximated", "EXIM-DENY-LIST",
+                   f"deny {name} becomes the rspamd multimap rule {symbol} (refused at the end of DATA, not at "
+                   f"{'connect or RCPT' if kind == 'ip' else 'MAIL FROM'} as in exim)")
+
+    def _list_entries(self, text: str, kind: str) -> tuple[list[str], str]:
+        """Literal entries of an inline or named list, or nothing when any item is not literal."""
+        items = split_list(text)[1]
+        list_name = ""
+        if len(items) == 1 and items[0].text.startswith("+"):
+            list_name = items[0].text[1:].strip()
+            named = self.config.named_lists.get(list_name)
+            if named is None:
+                return [], list_name
+            texts = [i.text for i in named.items]
+        else:
+            texts = [i.text for i in items]
+        entries = []
+        for entry in texts:
+            entry = entry.strip()
+            if not entry or entry.startswith(("!", "+", "^", "/", "\\")) or ";" in entry or "$" in entry:
+                return [], list_name
+            if kind == "host" and not re.fullmatch(r"[0-9a-fA-F:.]+(/\d+)?", entry):
+                return [], list_name
+            entries.append(entry[2:] if entry.startswith("*@") else entry.lower())
+        return entries, list_name
 
     # -- DKIM -----------------------------------------------------------------------
 
