@@ -29,6 +29,16 @@ def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[st
     return defines
 
 
+DEFINE = click.option(
+    "-D",
+    "defines",
+    multiple=True,
+    callback=_parse_define,
+    metavar="NAME=VALUE",
+    help="Define a macro as exim's -D does; it wins over the file's own definitions.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="exim2smtpd")
 def cli() -> None:
@@ -40,14 +50,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option(
-    "-D",
-    "defines",
-    multiple=True,
-    callback=_parse_define,
-    metavar="NAME=VALUE",
-    help="Define a macro as exim's -D does; it wins over the file's own definitions.",
-)
+@DEFINE
 @click.option("--json", "as_json", is_flag=True, help="Print the parse tree as JSON.")
 @click.option("--resolved", is_flag=True, help="Print the resolved configuration in the layout of 'exim -bP config'.")
 def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool) -> None:
@@ -72,12 +75,21 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
 
 def _conversion_options(func):  # type: ignore[no-untyped-def]
     """The options every command that converts takes."""
-    func = click.option("-D", "defines", multiple=True, callback=_parse_define, metavar="NAME=VALUE",
-                        help="Define a macro as exim's -D does.")(func)
-    func = click.option("--platform", type=click.Choice(["openbsd", "linux"]), default="openbsd", show_default=True,
-                        help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.")(func)
-    func = click.option("--greylist", type=click.Choice(["off", "rspamd"]), default="off", show_default=True,
-                        help="off: OpenBSD spamd in front greylists (rspamd's greylisting is off); rspamd: it does.")(func)
+    func = DEFINE(func)
+    func = click.option(
+        "--platform",
+        type=click.Choice(["openbsd", "linux"]),
+        default="openbsd",
+        show_default=True,
+        help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.",
+    )(func)
+    func = click.option(
+        "--greylist",
+        type=click.Choice(["off", "rspamd"]),
+        default="off",
+        show_default=True,
+        help="off: OpenBSD spamd in front greylists (rspamd's greylisting is off); rspamd: it does.",
+    )(func)
     return func
 
 
@@ -86,17 +98,38 @@ FAIL_ON = click.Choice(["never", "unmapped", "approximated", "info"])
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=str),
-              help="Directory to write smtpd.conf (and rspamd/local.d) into; created if missing.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Directory to write smtpd.conf (and rspamd/local.d) into; created if missing.",
+)
 @_conversion_options
 @click.option("--dry-run", is_flag=True, help="Write nothing: show what would change (like 'diff').")
 @click.option("--force", is_flag=True, help="Replace existing files, keeping each old one as NAME.bak.")
 @click.option("--report-json", type=click.Path(dir_okay=False, path_type=str), help="Also write the JSON report here.")
 @click.option("--report-sarif", type=click.Path(dir_okay=False, path_type=str), help="Also write a SARIF report here.")
-@click.option("--fail-on", type=FAIL_ON, default="never", show_default=True,
-              help="Exit 2 when a statement lands in this bucket or a worse one.")
-def convert(configure: str, out_dir: str, platform: str, defines: dict[str, str], greylist: str, dry_run: bool,
-            force: bool, report_json: str | None, report_sarif: str | None, fail_on: str) -> None:
+@click.option(
+    "--fail-on",
+    type=FAIL_ON,
+    default="never",
+    show_default=True,
+    help="Exit 2 when a statement lands in this bucket or a worse one.",
+)
+def convert(
+    configure: str,
+    out_dir: str,
+    platform: str,
+    defines: dict[str, str],
+    greylist: str,
+    dry_run: bool,
+    force: bool,
+    report_json: str | None,
+    report_sarif: str | None,
+    fail_on: str,
+) -> None:
     """Convert CONFIGURE to smtpd.conf (and rspamd files) in OUTPUT; list what did not carry over on stderr.
 
     Exit status: 0 converted; 1 error; 2 findings at or above --fail-on (with --dry-run: files would change).
@@ -137,8 +170,12 @@ def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--against", required=True, type=click.Path(exists=True, path_type=str),
-              help="The output directory (or smtpd.conf) to compare with.")
+@click.option(
+    "--against",
+    required=True,
+    type=click.Path(exists=True, path_type=str),
+    help="The output directory (or smtpd.conf) to compare with.",
+)
 @_conversion_options
 def diff(configure: str, against: str, defines: dict[str, str], platform: str, greylist: str) -> None:
     """Show what 'convert' would change in AGAINST, as text and in policy terms; write nothing.
@@ -153,22 +190,37 @@ def diff(configure: str, against: str, defines: dict[str, str], platform: str, g
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--against", required=True, type=click.Path(exists=True, path_type=str),
-              help="The committed output directory (or smtpd.conf).")
-@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=str),
-              help="A JSON report from before: only findings not in it count for --fail-on.")
+@click.option(
+    "--against",
+    required=True,
+    type=click.Path(exists=True, path_type=str),
+    help="The committed output directory (or smtpd.conf).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    help="A JSON report from before: only findings not in it count for --fail-on.",
+)
 @click.option("--fail-on", type=FAIL_ON, default="unmapped", show_default=True)
 @_conversion_options
-def check(configure: str, against: str, baseline: str | None, fail_on: str, defines: dict[str, str], platform: str,
-          greylist: str) -> None:
+def check(
+    configure: str,
+    against: str,
+    baseline: str | None,
+    fail_on: str,
+    defines: dict[str, str],
+    platform: str,
+    greylist: str,
+) -> None:
     """CI check: do the committed files still implement CONFIGURE's policy, with no new finding?
 
     Exit status: 0 yes; 2 drift, or new findings at or above --fail-on (printed); 1 error.
     """
     from migrate.check import run_check
 
-    outcome = run_check(configure, against, baseline=baseline, fail_on=fail_on, defines=defines,
-                        platform=platform, greylist=greylist)
+    outcome = run_check(
+        configure, against, baseline=baseline, fail_on=fail_on, defines=defines, platform=platform, greylist=greylist
+    )
     for line in outcome.lines:
         click.echo(line, err=True)
     sys.exit(outcome.return_code)
@@ -176,8 +228,9 @@ def check(configure: str, against: str, baseline: str | None, fail_on: str, defi
 
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice(["rich", "text", "json", "sarif"]), default="rich",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["rich", "text", "json", "sarif"]), default="rich", show_default=True
+)
 @click.option("--fail-on", type=FAIL_ON, default="never", show_default=True)
 @_conversion_options
 def report(configure: str, fmt: str, fail_on: str, defines: dict[str, str], platform: str, greylist: str) -> None:
@@ -199,14 +252,7 @@ def report(configure: str, fmt: str, fail_on: str, defines: dict[str, str], plat
 @cli.command()
 @click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
 @click.argument("outdir", required=False, type=click.Path(file_okay=False, path_type=str))
-@click.option(
-    "-D",
-    "defines",
-    multiple=True,
-    callback=_parse_define,
-    metavar="NAME=VALUE",
-    help="Define a macro as exim's -D does.",
-)
+@DEFINE
 @click.option(
     "--root",
     type=click.Path(file_okay=False, exists=True, path_type=str),
