@@ -16,8 +16,12 @@ from migrate.convert import convert
 from migrate.diff import compare
 from migrate.report import build_report, fingerprint
 
-LEVELS = {"never": (), "unmapped": ("unmapped",), "approximated": ("unmapped", "approximated"),
-          "info": ("unmapped", "approximated", "ignored")}
+LEVELS = {
+    "never": (),
+    "unmapped": ("unmapped",),
+    "approximated": ("unmapped", "approximated"),
+    "info": ("unmapped", "approximated", "ignored"),
+}
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,16 @@ class CheckOutcome:
     return_code: int
 
 
-def run_check(configure: str, against: str, *, baseline: str | None = None, fail_on: str = "unmapped",
-              defines: dict[str, str] | None = None, platform: str = "openbsd", greylist: str = "off") -> CheckOutcome:
+def run_check(
+    configure: str,
+    against: str,
+    *,
+    baseline: str | None = None,
+    fail_on: str = "unmapped",
+    defines: dict[str, str] | None = None,
+    platform: str = "openbsd",
+    greylist: str = "off",
+) -> CheckOutcome:
     """Compare, then look for findings that are new since the baseline."""
     result = convert(configure, defines=defines, platform=platform, greylist=greylist)
     drift = compare(result, Path(against))
@@ -38,13 +50,22 @@ def run_check(configure: str, against: str, *, baseline: str | None = None, fail
     if baseline:
         data = json.loads(Path(baseline).read_text())
         known = {fingerprint(s["rule"], s["source"]) for s in data.get("statements", [])}
-    failing = [e for e in report.entries if e.bucket in LEVELS[fail_on]
-               and fingerprint(e.rule, e.source) not in known]
+    failing = [e for e in report.entries if e.bucket in LEVELS[fail_on] and fingerprint(e.rule, e.source) not in known]
     lines = [f"drift: {sentence}" for sentence in drift.semantic]
-    lines += [f"{e.file}:{e.line}:{e.col}: {e.bucket}[{e.rule}] {e.message}" + (" (new since the baseline)" if baseline else "")
-              for e in failing]
+    lines += [
+        f"{e.file}:{e.line}:{e.col}: {e.bucket}[{e.rule}] {e.message}"
+        + (" (new since the baseline)" if baseline else "")
+        for e in failing
+    ]
     code = 2 if drift.drifted or failing else 0
-    lines.append("check: " + ("the committed files implement the exim policy" if not drift.drifted
-                              else f"{len(drift.semantic)} semantic difference(s)")
-                 + f"; {len(failing)} finding(s) at or above {fail_on}" + ("" if code else " — OK"))
+    lines.append(
+        "check: "
+        + (
+            "the committed files implement the exim policy"
+            if not drift.drifted
+            else f"{len(drift.semantic)} semantic difference(s)"
+        )
+        + f"; {len(failing)} finding(s) at or above {fail_on}"
+        + ("" if code else " — OK")
+    )
     return CheckOutcome(tuple(lines), code)

@@ -18,8 +18,13 @@ from deepdiff import DeepDiff
 from migrate.convert import Result
 from migrate.smtpd_reader import read_smtpd_conf
 
-AREAS = {"rules": "match rule", "listeners": "listener", "options": "option", "certificates": "certificate",
-         "filters": "filter"}
+AREAS = {
+    "rules": "match rule",
+    "listeners": "listener",
+    "options": "option",
+    "certificates": "certificate",
+    "filters": "filter",
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,9 @@ def compare(result: Result, against: Path) -> Drift:
     for name in sorted(set(result.files) | set(current)):
         new, old = result.files.get(name, ""), current.get(name, "")
         if new != old:
-            text.append("".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                     f"a/{name}", f"b/{name}")))
+            text.append(
+                "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
+            )
     semantic = semantic_diff(result.files.get("smtpd.conf", ""), current.get("smtpd.conf", ""))
     for name in sorted(n for n in set(result.files) | set(current) if n.startswith("rspamd/")):
         if _settings(result.files.get(name, "")) != _settings(current.get(name, "")):
@@ -83,11 +89,13 @@ def semantic_diff(exim_text: str, committed_text: str) -> list[str]:
     for path, value in diff.get("dictionary_item_removed", {}).items():
         sentences.append(f"{_where(path)}: - {_show(value)} in exim, not in smtpd.conf")
     for path, change in diff.get("values_changed", {}).items():
-        sentences.append(f"{_where(path)}: exim says {_show(change['old_value'])}, "
-                         f"smtpd.conf says {_show(change['new_value'])}")
+        sentences.append(
+            f"{_where(path)}: exim says {_show(change['old_value'])}, smtpd.conf says {_show(change['new_value'])}"
+        )
     for path, change in diff.get("type_changes", {}).items():
-        sentences.append(f"{_where(path)}: exim says {_show(change['old_value'])}, "
-                         f"smtpd.conf says {_show(change['new_value'])}")
+        sentences.append(
+            f"{_where(path)}: exim says {_show(change['old_value'])}, smtpd.conf says {_show(change['new_value'])}"
+        )
     return sorted(sentences)
 
 

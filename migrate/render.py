@@ -254,9 +254,18 @@ def _matches(policy: Policy) -> Block:
 
 
 # Where an unmapped statement would have gone, by the kind of exim construct.
-_PLACES = (("EXIM-ACL", "match"), ("EXIM-CONTENT", "match"), ("EXIM-ROUTER", "action"),
-           ("EXIM-TRANSPORT", "action"), ("EXIM-DRIVER", "action"), ("EXIM-ALIASES", "action"),
-           ("EXIM-AUTH", "listen"), ("EXIM-LISTEN", "listen"), ("EXIM-TLS", "listen"), ("EXIM-LIST", "table"))
+_PLACES = (
+    ("EXIM-ACL", "match"),
+    ("EXIM-CONTENT", "match"),
+    ("EXIM-ROUTER", "action"),
+    ("EXIM-TRANSPORT", "action"),
+    ("EXIM-DRIVER", "action"),
+    ("EXIM-ALIASES", "action"),
+    ("EXIM-AUTH", "listen"),
+    ("EXIM-LISTEN", "listen"),
+    ("EXIM-TLS", "listen"),
+    ("EXIM-LIST", "table"),
+)
 
 
 def _gaps_by_place(policy: Policy) -> dict[str, list[str]]:
@@ -278,8 +287,10 @@ def _with_gaps(blocks: list[Block], gaps: list[str]) -> list[Block]:
 
 
 def _gap(finding: Finding) -> str:
-    where = f"{os.path.basename(finding.span.file)}:{finding.span.line}" if finding.span.line else os.path.basename(
-        finding.span.file
+    where = (
+        f"{os.path.basename(finding.span.file)}:{finding.span.line}"
+        if finding.span.line
+        else os.path.basename(finding.span.file)
     )
     return f"exim {where} not migrated [{finding.rule}]: {finding.message}"
 

@@ -38,8 +38,19 @@ BUCKETS = ("mapped", "approximated", "unmapped", "ignored")
 FAIL_ON = ("never", "unmapped", "approximated", "info")
 HIDDEN = "<hidden>"
 # Options whose values are passwords or keys even without exim's "hide".
-SECRET_OPTIONS = frozenset(("server_condition", "client_send", "server_secret", "client_secret", "client_password",
-                            "server_password", "ldap_default_servers", "mysql_servers", "pgsql_servers"))
+SECRET_OPTIONS = frozenset(
+    (
+        "server_condition",
+        "client_send",
+        "server_secret",
+        "client_secret",
+        "client_password",
+        "server_password",
+        "ldap_default_servers",
+        "mysql_servers",
+        "pgsql_servers",
+    )
+)
 # Constructs that need a rewrite by hand, not a recipe: grade C.
 HARD = re.compile(r"\$\{(perl|run|readsocket|dlfunc)\b|system_filter|verify\s*=\s*\S*callout")
 HARD_RULES = frozenset(("EXIM-ACL-EXPANDED", "EXIM-ACL-INLINE", "EXIM-REWRITERULE-REWRITERULE", "EXIM-SYSTEM-FILTER"))
@@ -92,8 +103,11 @@ class Report:
         """0 when nothing reaches ``fail_on``, 2 when something does (never: always 0)."""
         if fail_on == "never":
             return 0
-        levels = {"unmapped": ("unmapped",), "approximated": ("unmapped", "approximated"),
-                  "info": ("unmapped", "approximated", "ignored")}[fail_on]
+        levels = {
+            "unmapped": ("unmapped",),
+            "approximated": ("unmapped", "approximated"),
+            "info": ("unmapped", "approximated", "ignored"),
+        }[fail_on]
         return 2 if any(e.bucket in levels for e in self.entries) else 0
 
 
@@ -115,8 +129,9 @@ def build_report(result: Result) -> Report:
         message = finding.message if finding and finding.severity == bucket else _default_message(bucket)
         advice = finding.advice if finding and finding.severity == bucket else ""
         parent = parents.get(id(node))
-        if parent is not None and not (finding and finding.severity == bucket and finding.span.col == span.col
-                                       and parent.span != span):
+        if parent is not None and not (
+            finding and finding.severity == bucket and finding.span.col == span.col and parent.span != span
+        ):
             parent_finding = by_span.get((parent.span.file, parent.span.line, parent.span.col))
             if parent_finding is not None and parent_finding.severity == bucket:
                 rule, message = parent_finding.rule, f"part of the statement at line {parent.span.line}"
@@ -126,21 +141,39 @@ def build_report(result: Result) -> Report:
                 "acl" if _option(node).startswith("acl_") else section, result.files
             )
         where = f"{parent.span.file}:{parent.span.line}:{parent.span.col}" if parent is not None else ""
-        entries.append(Entry(rule, bucket, section, _option(node), span.file, span.line, span.col,
-                             _redacted(node), message, advice, target, where))
+        entries.append(
+            Entry(
+                rule,
+                bucket,
+                section,
+                _option(node),
+                span.file,
+                span.line,
+                span.col,
+                _redacted(node),
+                message,
+                advice,
+                target,
+                where,
+            )
+        )
     notes = tuple(f for f in policy.findings if f.span.line == 0 or f.severity == "info")
     return Report(config.path, tuple(config.files), tuple(entries), notes, _grade(entries))
 
 
 # -- building blocks -------------------------------------------------------------
 
+
 def _sections(config: EximConfig) -> dict[int, str]:
     found: dict[int, str] = {}
     for acl in config.acls:
         for node in (acl, *acl.statements, *(c for s in acl.statements for c in s.conditions)):
             found[id(node)] = "acl"
-    for title, drivers in (("routers", config.routers), ("transports", config.transports),
-                           ("authenticators", config.authenticators)):
+    for title, drivers in (
+        ("routers", config.routers),
+        ("transports", config.transports),
+        ("authenticators", config.authenticators),
+    ):
         for driver in drivers:
             for node in (driver, *driver.options):
                 found[id(node)] = title
@@ -184,14 +217,26 @@ def _redacted(node: Statement) -> str:
 
 
 def _default_rule(node: Statement, bucket: str) -> str:
-    kind = {Acl: "ACL", AclStatement: "ACL", AclCondition: "ACL", Driver: "DRIVER", NamedList: "LIST",
-            MacroDefinition: "MACRO", RetryRule: "RETRY", RewriteRule: "REWRITE"}.get(type(node), "OPTION")
+    kind = {
+        Acl: "ACL",
+        AclStatement: "ACL",
+        AclCondition: "ACL",
+        Driver: "DRIVER",
+        NamedList: "LIST",
+        MacroDefinition: "MACRO",
+        RetryRule: "RETRY",
+        RewriteRule: "REWRITE",
+    }.get(type(node), "OPTION")
     return f"EXIM-{kind}-{bucket.upper()}"
 
 
 def _default_message(bucket: str) -> str:
-    return {"mapped": "carried over", "approximated": "carried over with a difference",
-            "unmapped": "not migrated", "ignored": "not needed after the switch"}[bucket]
+    return {
+        "mapped": "carried over",
+        "approximated": "carried over with a difference",
+        "unmapped": "not migrated",
+        "ignored": "not needed after the switch",
+    }[bucket]
 
 
 _CITE = re.compile(r"([\w.+-]+):(\d+)")
@@ -237,6 +282,7 @@ def _grade(entries: list[Entry]) -> str:
 
 # -- formats ----------------------------------------------------------------------
 
+
 def to_text(report: Report) -> str:
     """``file:line:col: bucket[RULE] message`` for everything that needs a look, then the summary."""
     lines = []
@@ -257,16 +303,20 @@ def to_text(report: Report) -> str:
 
 def _summary(report: Report) -> str:
     counts = report.counts()
-    return (f"{sum(counts.values())} statements: {counts['mapped']} mapped, {counts['approximated']} approximated, "
-            f"{counts['unmapped']} unmapped, {counts['ignored']} ignored; readiness grade {report.grade}")
+    return (
+        f"{sum(counts.values())} statements: {counts['mapped']} mapped, {counts['approximated']} approximated, "
+        f"{counts['unmapped']} unmapped, {counts['ignored']} ignored; readiness grade {report.grade}"
+    )
 
 
 def _findings(report: Report) -> list[Entry]:
     order = {"unmapped": 0, "approximated": 1, "ignored": 2}
     seen: set[tuple[str, int, int, str]] = set()
     found = []
-    for entry in sorted((e for e in report.entries if e.bucket != "mapped" and not e.parent),
-                        key=lambda e: (order[e.bucket], e.file, e.line, e.col, e.rule)):
+    for entry in sorted(
+        (e for e in report.entries if e.bucket != "mapped" and not e.parent),
+        key=lambda e: (order[e.bucket], e.file, e.line, e.col, e.rule),
+    ):
         key = (entry.file, entry.line, entry.col, entry.rule)
         if key not in seen and entry.bucket != "ignored":
             seen.add(key)
@@ -282,8 +332,10 @@ def to_json(report: Report) -> str:
         "input": {"files": [os.path.relpath(f) if os.path.isabs(f) else f for f in report.files]},
         "summary": {**report.counts(), "grade": report.grade, "sections": report.sections()},
         "statements": [asdict(e) for e in sorted(report.entries, key=lambda e: (e.file, e.line, e.col, e.rule))],
-        "notes": [{"rule": n.rule, "severity": n.severity, "message": n.message, "file": n.span.file,
-                   "line": n.span.line} for n in report.notes],
+        "notes": [
+            {"rule": n.rule, "severity": n.severity, "message": n.message, "file": n.span.file, "line": n.span.line}
+            for n in report.notes
+        ],
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -301,31 +353,51 @@ def to_sarif(report: Report) -> str:
     base = os.path.dirname(report.config_path)
     for entry in sorted(entries, key=lambda e: (e.file, e.line, e.col, e.rule)):
         level = "error" if entry.bucket == "unmapped" else "warning"
-        rules.setdefault(entry.rule, {
-            "id": entry.rule,
-            "shortDescription": {"text": entry.message[:120]},
-            "helpUri": README + "what-maps-and-what-does-not",
-            "defaultConfiguration": {"level": level},
-        })
-        results.append({
-            "ruleId": entry.rule,
-            "level": level,
-            "message": {"text": entry.message + (f" Advice: {entry.advice}" if entry.advice else "")},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": os.path.relpath(entry.file, base or ".")},
-                "region": {"startLine": entry.line, "startColumn": max(entry.col, 1),
-                           "snippet": {"text": entry.source}},
-            }}],
-            "partialFingerprints": {"exim2smtpd/v1": fingerprint(entry.rule, entry.source)},
-        })
+        rules.setdefault(
+            entry.rule,
+            {
+                "id": entry.rule,
+                "shortDescription": {"text": entry.message[:120]},
+                "helpUri": README + "what-maps-and-what-does-not",
+                "defaultConfiguration": {"level": level},
+            },
+        )
+        results.append(
+            {
+                "ruleId": entry.rule,
+                "level": level,
+                "message": {"text": entry.message + (f" Advice: {entry.advice}" if entry.advice else "")},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": os.path.relpath(entry.file, base or ".")},
+                            "region": {
+                                "startLine": entry.line,
+                                "startColumn": max(entry.col, 1),
+                                "snippet": {"text": entry.source},
+                            },
+                        }
+                    }
+                ],
+                "partialFingerprints": {"exim2smtpd/v1": fingerprint(entry.rule, entry.source)},
+            }
+        )
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "exim2smtpd", "version": __version__,
-                                "informationUri": README.rstrip("#"), "rules": list(rules.values())}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "exim2smtpd",
+                        "version": __version__,
+                        "informationUri": README.rstrip("#"),
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(sarif, indent=2, sort_keys=True) + "\n"
 
@@ -343,9 +415,13 @@ def print_rich(report: Report) -> None:
             continue
         table = Table("where", "bucket", "rule", "what happened", title=section, title_justify="left")
         for entry in rows:
-            table.add_row(f"{os.path.basename(entry.file)}:{entry.line}", entry.bucket, entry.rule,
-                          entry.message + (f"\nadvice: {entry.advice}" if entry.advice else ""),
-                          style=styles.get(entry.bucket, ""))
+            table.add_row(
+                f"{os.path.basename(entry.file)}:{entry.line}",
+                entry.bucket,
+                entry.rule,
+                entry.message + (f"\nadvice: {entry.advice}" if entry.advice else ""),
+                style=styles.get(entry.bucket, ""),
+            )
         console.print(table)
     console.print(_summary(report))
 

@@ -46,9 +46,13 @@ class SmtpdPolicy:
             resolved["action"] = actions.get(str(rule.get("action")), rule.get("action"))
             rules.append(resolved)
         listeners = sorted((self._resolve(li) for li in self.listeners), key=repr)
-        return {"listeners": listeners, "rules": rules, "options": dict(sorted(self.options.items())),
-                "certificates": sorted(self.pki.values(), key=repr),
-                "filters": sorted(self.filters.values())}
+        return {
+            "listeners": listeners,
+            "rules": rules,
+            "options": dict(sorted(self.options.items())),
+            "certificates": sorted(self.pki.values(), key=repr),
+            "filters": sorted(self.filters.values()),
+        }
 
     def _resolve(self, value: object) -> object:
         if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
@@ -114,16 +118,32 @@ def read_smtpd_conf(text: str, name: str = "smtpd.conf") -> SmtpdPolicy:
             macros[macro.group(1)] = macro.group(2) if macro.group(2) is not None else macro.group(3)
             continue
         if line.startswith("include "):
-            raise ConfigError(Diagnostic(Span(name, number, 1, number, 1), "error", "SMTPD-INCLUDE",
-                                         "include is not followed: put the included statements in this file to compare it",
-                                         line))
-        line = re.sub(r'\$([A-Za-z_][A-Za-z0-9_]*)', lambda m: f'"{macros[m.group(1)]}"' if m.group(1) in macros
-                      else m.group(0), line)
+            raise ConfigError(
+                Diagnostic(
+                    Span(name, number, 1, number, 1),
+                    "error",
+                    "SMTPD-INCLUDE",
+                    "include is not followed: put the included statements in this file to compare it",
+                    line,
+                )
+            )
+        line = re.sub(
+            r"\$([A-Za-z_][A-Za-z0-9_]*)",
+            lambda m: f'"{macros[m.group(1)]}"' if m.group(1) in macros else m.group(0),
+            line,
+        )
         try:
             tokens = list(TOKENS.parse_string(line, parse_all=True))
         except pp.ParseBaseException as exc:
-            raise ConfigError(Diagnostic(Span(name, number, exc.col, number, exc.col), "error", "SMTPD-SYNTAX",
-                                         f"cannot read this smtpd.conf line: {exc.msg}", line)) from exc
+            raise ConfigError(
+                Diagnostic(
+                    Span(name, number, exc.col, number, exc.col),
+                    "error",
+                    "SMTPD-SYNTAX",
+                    f"cannot read this smtpd.conf line: {exc.msg}",
+                    line,
+                )
+            ) from exc
         if tokens:
             _statement(policy, tokens, name, number, line)
     return policy
@@ -149,8 +169,15 @@ def _statement(policy: SmtpdPolicy, t: list[str], name: str, number: int, line: 
         else:
             raise ValueError(f"unknown statement {keyword!r}")
     except (IndexError, ValueError) as exc:
-        raise ConfigError(Diagnostic(Span(name, number, 1, number, 1), "error", "SMTPD-STATEMENT",
-                                     f"cannot read this smtpd.conf statement: {exc}", line)) from exc
+        raise ConfigError(
+            Diagnostic(
+                Span(name, number, 1, number, 1),
+                "error",
+                "SMTPD-STATEMENT",
+                f"cannot read this smtpd.conf statement: {exc}",
+                line,
+            )
+        ) from exc
 
 
 def _table_value(tokens: list[str]) -> object:
@@ -191,8 +218,22 @@ def _pairs(tokens: list[str]) -> dict[str, object]:
     index = 0
     while index < len(tokens):
         word = tokens[index]
-        if index + 1 < len(tokens) and word in ("alias", "virtual", "userbase", "domain", "host", "helo", "src",
-                                                 "auth", "mail-from", "user", "wrapper", "ttl", "pki", "ca"):
+        if index + 1 < len(tokens) and word in (
+            "alias",
+            "virtual",
+            "userbase",
+            "domain",
+            "host",
+            "helo",
+            "src",
+            "auth",
+            "mail-from",
+            "user",
+            "wrapper",
+            "ttl",
+            "pki",
+            "ca",
+        ):
             found[word] = tokens[index + 1]
             index += 2
         elif word in ("maildir", "lmtp", "mda") or (index == 0 and not word.startswith(("<", "{"))):
@@ -224,8 +265,11 @@ def _match(tokens: list[str]) -> dict[str, object]:
             index += 1
         elif word in ("from", "for"):
             kind = tokens[index + 1]
-            if kind in ("src", "domain", "rcpt-to", "mail-from", "rdns", "auth") and index + 2 < len(tokens) \
-                    and tokens[index + 2].startswith(("<", '"')):
+            if (
+                kind in ("src", "domain", "rcpt-to", "mail-from", "rdns", "auth")
+                and index + 2 < len(tokens)
+                and tokens[index + 2].startswith(("<", '"'))
+            ):
                 found[prefix + word] = (kind, tokens[index + 2])
                 index += 3
             else:

@@ -325,3 +325,17 @@ message_size_limit = 20M"""
 def test_size_defaults_to_exims_50M(tmp_path: Path) -> None:
     _, text = _policy(tmp_path)
     assert "smtp max-message-size 50M" in text.splitlines()
+
+
+def test_inline_trusted_networks_become_a_client_table(smtpd: str, tmp_path: Path) -> None:
+    acl = """  accept  hosts = <; 198.51.100.0/24 ; 2001:db8:1::/48
+  require domains = +local_domains
+  accept"""
+    policy, text = _policy(tmp_path, acl=acl)
+    name = next(c.name for c in policy.clients if c.name.startswith("trusted_hosts_line"))
+    assert policy.table(name) is not None and policy.table(name).entries == ("198.51.100.0/24", "2001:db8:1::/48")
+    assert _accepts(policy, name, ANY_DOMAIN)
+    assert not _accepts(policy, ANYONE, ANY_DOMAIN)
+    assert f'match from src <{name}> for any action "outbound"' in text
+    assert not any(f.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" for f in policy.findings)
+    _assert_smtpd_ok(smtpd, text, tmp_path)

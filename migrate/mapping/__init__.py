@@ -39,7 +39,18 @@ from migrate.model import (
     Policy,
     Table,
 )
-from migrate.reader.tree import Acl, AclStatement, Driver, EximConfig, MacroDefinition, NamedList, Option, Statement
+from migrate.reader.lists import parse_list
+from migrate.reader.tree import (
+    Acl,
+    AclCondition,
+    AclStatement,
+    Driver,
+    EximConfig,
+    MacroDefinition,
+    NamedList,
+    Option,
+    Statement,
+)
 
 PLATFORMS = ("openbsd", "linux")
 GREYLIST_CHOICES = ("off", "rspamd")
@@ -186,6 +197,7 @@ class _Mapper:
         self.greylist = greylist
         self.books = _Accountant()
         self.acls = {a.name: a for a in config.acls}
+        self.inline_lists: dict[str, NamedList] = {}
         self.used_acls: set[str] = set()
 
     # -- the whole --------------------------------------------------------------
@@ -193,7 +205,8 @@ class _Mapper:
     def build(self) -> Policy:
         config = self.config
         identity = self._identity()
-        universe = ClassUniverse(config, *self._domain_lists(), tuple(self._client_tables()))
+        client_tables = tuple(self._client_tables())
+        universe = ClassUniverse(config, *self._domain_lists(), client_tables, dict(self.inline_lists))
         router = Router(config, universe)
         deliveries = router.deliveries()
         auth = self._server_auth()
@@ -274,7 +287,7 @@ class _Mapper:
         return local, relay
 
     def _client_tables(self) -> list[str]:
-        """Named host lists that an accept statement trusts: each becomes a client class."""
+        """Host lists an accept statement trusts, named or written inline: each becomes a client class."""
         found: list[str] = []
         for acl in self.config.acls:
             for statement in acl.statements:
@@ -283,11 +296,28 @@ class _Mapper:
                 for cond in statement.conditions:
                     if cond.name != "hosts" or cond.negated or cond.value is None:
                         continue
+                    inline = self._inline_hosts(cond)
+                    if inline is not None and inline.name not in found:
+                        found.append(inline.name)
+                        continue
                     for name in _named_refs(cond.value.text):
                         if name in self.config.named_lists and self.config.named_lists[name].kind == "host":
                             if name not in found:
                                 found.append(name)
         return found
+
+    def _inline_hosts(self, cond: AclCondition) -> NamedList | None:
+        """``accept hosts = <; 192.0.2.0/24 ; ...``: the same as a named list, named after its line."""
+        assert cond.value is not None
+        if cond.value.expansion is not None:
+            return None
+        separator, items = parse_list(cond.value.text, "host")
+        if not items or not all(i.kind in ("address", "network") and not i.negated for i in items):
+            return None
+        name = f"trusted_hosts_line{cond.span.line}"
+        named = NamedList(cond.span, cond.source, cond.macros, "host", name, cond.value, separator, items)
+        self.inline_lists[name] = named
+        return named
 
     def _server_auth(self) -> bool:
         """True when exim authenticates clients in a way smtpd can: system passwords."""
@@ -320,7 +350,7 @@ class _Mapper:
     def _clients(self, universe: ClassUniverse, auth: bool) -> list[ClientClass]:
         clients = [ClientClass(LOCAL_CLIENT)]
         for name in universe.client_tables:
-            clients.append(ClientClass(name, name, (self.config.named_lists[name].span,)))
+            clients.append(ClientClass(name, name, (self._host_list(name).span,)))
         if auth:
             clients.append(ClientClass(AUTHENTICATED))
         clients.append(ClientClass(ANYONE))
@@ -562,8 +592,11 @@ class _Mapper:
         self._book_list(named, problems, "domains")
         return Table(table_name, "domains", entries=tuple(dict.fromkeys(entries)), origin=(named.span,))
 
+    def _host_list(self, name: str) -> NamedList:
+        return self.inline_lists.get(name) or self.config.named_lists[name]
+
     def _network_table(self, list_name: str) -> Table:
-        named = self.config.named_lists[list_name]
+        named = self._host_list(list_name)
         entries: list[str] = []
         problems: list[str] = []
         excluded: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []

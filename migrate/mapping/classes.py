@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS
 from migrate.reader.lists import ListItem, parse_list
-from migrate.reader.tree import EximConfig
+from migrate.reader.tree import EximConfig, NamedList
 
 Tri = bool | None
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -43,11 +43,11 @@ class ClassUniverse:
     local_domains: str | None
     relay_domains: str | None
     client_tables: tuple[str, ...]
-    _depth: int = 0
+    inline_lists: dict[str, NamedList] = field(default_factory=dict)
 
     def named_items(self, name: str) -> tuple[ListItem, ...] | None:
-        """The items of a named list, or None when it does not exist."""
-        named = self.config.named_lists.get(name)
+        """The items of a named list (or of an inline list standing for a client class)."""
+        named = self.inline_lists.get(name) or self.config.named_lists.get(name)
         return named.items if named is not None else None
 
     # -- recipients ---------------------------------------------------------
@@ -78,9 +78,37 @@ class ClassUniverse:
 
     def hosts_match(self, value: str, client: str, depth: int = 0) -> Tri:
         """Does the host list ``value`` match every host of ``client``?"""
+        if client in (AUTHENTICATED, ANYONE) and any(
+            named.value.text == value for name, named in self.inline_lists.items() if name in self.client_tables
+        ):
+            return False  # an inline trusted list: "anyone" is outside it by definition
         _, items = parse_list(value, "host")
         items = tuple(i for i in items if i.kind != "option")
+        covered = self._covers(items, client)
+        if covered is not None:
+            return covered
         return match_list(items, lambda item: self._host_item(item, client, depth))
+
+    def _covers(self, items: tuple[ListItem, ...], client: str) -> Tri:
+        """For a list of plain networks: does their union hold every network of a client table?
+
+        Item by item, a list of IPv4 and IPv6 networks only ever covers half of
+        a mixed table; exim's first-match rule gives each host the item that holds it.
+        """
+        if client in (LOCAL_CLIENT, AUTHENTICATED, ANYONE) or not items:
+            return None
+        if not all(i.kind in ("address", "network") and not i.negated for i in items):
+            return None
+        members = self.client_networks(client)
+        if members is None:
+            return None
+        networks = [ipaddress.ip_network(i.value, strict=False) for i in items]
+        inside = [any(m.version == n.version and m.subnet_of(n) for n in networks) for m in members]  # type: ignore[arg-type]
+        if all(inside):
+            return True
+        if not any(m.version == n.version and m.overlaps(n) for m in members for n in networks):  # type: ignore[arg-type]
+            return False
+        return None
 
     def _host_item(self, item: ListItem, client: str, depth: int) -> Tri:
         if item.kind == "empty":

@@ -305,9 +305,13 @@ class ContentMapper:
                 self._maps.append(Multimap(symbol, kind, addresses, False, _smtp_text(message), (st.span,)))
             if domains:
                 self._maps.append(Multimap(symbol + "_DOMAINS", kind, domains, True, _smtp_text(message), (st.span,)))
-        self._note(st, "approximated", "EXIM-DENY-LIST",
-                   f"deny {name} becomes the rspamd multimap rule {symbol} (refused at the end of DATA, not at "
-                   f"{'connect or RCPT' if kind == 'ip' else 'MAIL FROM'} as in exim)")
+        self._note(
+            st,
+            "approximated",
+            "EXIM-DENY-LIST",
+            f"deny {name} becomes the rspamd multimap rule {symbol} (refused at the end of DATA, not at "
+            f"{'connect or RCPT' if kind == 'ip' else 'MAIL FROM'} as in exim)",
+        )
 
     def _list_entries(self, text: str, kind: str) -> tuple[list[str], str]:
         """Literal entries of an inline or named list, or nothing when any item is not literal."""
