@@ -78,10 +78,10 @@ def _conversion_options(func):  # type: ignore[no-untyped-def]
     func = DEFINE(func)
     func = click.option(
         "--platform",
-        type=click.Choice(["openbsd", "linux"]),
+        type=click.Choice(["openbsd", "debian", "freebsd", "linux"]),
         default="openbsd",
         show_default=True,
-        help="openbsd: OpenBSD 7.9 (listen on all, multi-line tables); linux: portable OpenSMTPD.",
+        help="openbsd: OpenBSD 7.9; debian, freebsd: their paths and packages; linux: portable OpenSMTPD.",
     )(func)
     func = click.option(
         "--greylist",

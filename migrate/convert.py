@@ -18,7 +18,7 @@ from migrate.mapping import build_policy
 from migrate.model import Policy
 from migrate.reader import read_config
 from migrate.reader.tree import EximConfig
-from migrate.render import render_rspamd, render_smtpd_conf
+from migrate.render import render_migration, render_rspamd, render_smtpd_conf
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,17 @@ def convert(
     config = read_config(path, defines)
     policy = build_policy(config, platform, greylist)
     files = {"smtpd.conf": render_smtpd_conf(policy), **render_rspamd(policy)}
-    return Result(config, policy, files)
+    result = Result(config, policy, files)
+    from migrate.report import build_report  # the runbook lists the report's manual items
+
+    report = build_report(result)
+    manual = [
+        f"{os.path.basename(e.file)}:{e.line} {e.rule}: {e.message}"
+        for e in report.entries
+        if e.bucket == "unmapped" and not e.parent
+    ]
+    files["MIGRATION.md"] = render_migration(policy, report.grade, manual)
+    return result
 
 
 class OutputExistsError(MigrateError):

@@ -46,8 +46,13 @@ def existing_files(against: Path) -> dict[str, str]:
         return {"smtpd.conf": against.read_text()}
     found = {}
     for path in sorted(against.rglob("*")):
-        if path.is_file() and (path.name == "smtpd.conf" or path.parent.name == "local.d"):
-            found[str(path.relative_to(against))] = path.read_text()
+        name = str(path.relative_to(against))
+        if (
+            path.is_file()
+            and (name in ("smtpd.conf", "MIGRATION.md") or name.startswith("rspamd/"))
+            and not name.endswith(".bak")
+        ):
+            found[name] = path.read_text()
     return found
 
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import jinja2
 
 from migrate.errors import Span
-from migrate.model import Action, Finding, Listener, MatchRule, Policy, Table
-
-TARGETS = {"openbsd": "OpenBSD 7.9", "linux": "portable OpenSMTPD on Linux"}
+from migrate.model import Action, Content, Finding, Listener, MatchRule, Policy, Table
+from migrate.platforms import platform as get_platform
 
 
 @dataclass
@@ -78,7 +77,7 @@ def render_smtpd_conf(policy: Policy) -> str:
     ]
     template = make_env().get_template("opensmtpd/smtpd.conf.j2")
     text = template.render(
-        target=TARGETS[policy.platform],
+        target=get_platform(policy.platform).label + f"; install as {get_platform(policy.platform).smtpd_conf}",
         source=os.path.basename(policy.source),
         blocks=[b for b in blocks if b.lines or b.comments],
     )
@@ -95,7 +94,7 @@ def _table_block(table: Table, platform: str) -> Block:
     if not values:
         block.comments.append("(empty in exim: nothing can match it)")
         return block
-    if platform == "openbsd":  # OpenSMTPD 7.5+ takes a table over several lines
+    if get_platform(platform).multiline_tables:  # OpenSMTPD 7.5+ takes a table over several lines
         block.lines += [f"table {name} {{"] + [f"\t{v}," for v in values[:-1]] + [f"\t{values[-1]}", "}"]
     else:  # 6.8, still packaged by Debian 12, needs one line: continue it with "\"
         block.lines.append(f"table {name} {{ \\")
@@ -354,3 +353,63 @@ def render_rspamd(policy: Policy) -> dict[str, str]:
     for rule in content.multimaps:
         files[f"rspamd/local.d/maps.d/{rule.name.lower()}.map"] = "".join(f"{e}\n" for e in rule.entries)
     return files
+
+
+def render_migration(policy: Policy, grade: str, manual: list[str]) -> str:
+    """MIGRATION.md: the ordered steps for this configuration on this platform."""
+    pack = get_platform(policy.platform)
+    content = policy.content
+    rspamd = content.needs_rspamd
+    dkimsign = any(f.name == "dkimsign" for f in policy.filters)
+    packages = list(pack.packages_base)
+    if rspamd:
+        packages += list(pack.packages_rspamd)
+    if dkimsign:
+        packages.append(pack.package_dkimsign)
+    scanners = []
+    if content.antivirus:
+        scanners.append(
+            "clamd"
+            if pack.name == "openbsd"
+            else "clamav-daemon"
+            if pack.name in ("debian", "linux")
+            else "clamav_clamd"
+        )
+    if content.spam:
+        scanners.append("spamassassin" if pack.name != "freebsd" else "sa-spamd")
+    start = ["smtpd" if pack.name != "debian" and pack.name != "linux" else "opensmtpd"]
+    if rspamd:
+        start = ["redis" if pack.name != "debian" and pack.name != "linux" else "redis-server", "rspamd", *start]
+    aliases = next((t.file for t in policy.tables if t.kind == "aliases"), "")
+    text = (
+        make_env()
+        .get_template("docs/MIGRATION.md.j2")
+        .render(
+            source=os.path.basename(policy.source),
+            p=pack,
+            grade=grade,
+            manual=manual,
+            rcvar=_rcvar,
+            packages=packages,
+            scanners=scanners,
+            stop_services=[pack.exim_service, *scanners],
+            rspamd_files=sorted(n for n in render_rspamd(policy) if n.endswith(".conf")) if rspamd else [],
+            aliases=aliases,
+            dkim_key=content.dkim.key if content.dkim and dkimsign else "",
+            start_services=start,
+            remove_packages=tuple(_scanner_packages(pack.name, content)),
+        )
+    )
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _scanner_packages(platform: str, content: Content) -> list[str]:
+    """The scanner packages exim used, by their name on the platform."""
+    names = {"openbsd": ("clamav", "p5-Mail-SpamAssassin"), "freebsd": ("clamav", "spamassassin")}
+    clamav, spamassassin = names.get(platform, ("clamav-daemon", "spamassassin"))
+    return ([clamav] if content.antivirus else []) + ([spamassassin] if content.spam else [])
+
+
+def _rcvar(service: str) -> str:
+    """FreeBSD's rc.conf variable for a service (sa-spamd's is spamd)."""
+    return {"sa-spamd": "spamd"}.get(service, service).replace("-", "_")

@@ -16,7 +16,7 @@ from migrate.verify import adapt as smtpd_check
 from tests.conftest import FIXTURES, Corpus
 
 GOLDEN = {
-    "article-mx": ("openbsd", "linux"),
+    "article-mx": ("openbsd", "linux", "debian", "freebsd"),
     "macros-conditionals": ("openbsd",),
     "includes-lists": ("openbsd",),
     "continuations-tabs": ("openbsd",),
@@ -62,7 +62,9 @@ def test_golden_outputs(case: str, platform: str, update_golden: bool) -> None:
         _compare(directory / name, text, update_golden)
     _compare(directory / "findings.txt", findings_text(result.policy), update_golden)
     rspamd_dir = directory / "rspamd"
-    golden = {str(p.relative_to(directory)) for p in rspamd_dir.rglob("*") if p.is_file()} if rspamd_dir.exists() else set()
+    golden = (
+        {str(p.relative_to(directory)) for p in rspamd_dir.rglob("*") if p.is_file()} if rspamd_dir.exists() else set()
+    )
     if update_golden:
         for stale in golden - set(result.files):
             (directory / stale).unlink()
@@ -197,3 +199,15 @@ def test_unrepresentable_config_converts_what_it_can() -> None:
     assert {"EXIM-ROUTER-CONDITION", "EXIM-ACL-CONDITIONAL-ACCEPT"} <= rules
     # The perl-selected relay is not migrated, so nobody may send to other domains.
     assert not any(d.accept for d in policy.decisions if d.recipient == "other-domains")
+
+
+def test_migration_runbook_only_has_the_steps_this_config_needs() -> None:
+    plain = convert(str(FIXTURES / "macros-conditionals" / "configure"), platform="debian").files["MIGRATION.md"]
+    assert "rspamd" not in plain and "redis" not in plain and "clamav" not in plain
+    assert "apt-get install opensmtpd\n" in plain
+    filtered = convert(str(FIXTURES / "content-filters" / "configure"), platform="openbsd").files["MIGRATION.md"]
+    assert "pkg_add opensmtpd-filter-rspamd rspamd redis opensmtpd-filter-dkimsign" in filtered
+    assert "rcctl enable rspamd && rcctl start rspamd" in filtered
+    assert "readable by `_dkimsign`" in filtered
+    freebsd = convert(str(FIXTURES / "article-mx" / "configure"), platform="freebsd").files["MIGRATION.md"]
+    assert "sysrc spamd_enable=NO" in freebsd and "install -m 0644 smtpd.conf /usr/local/etc/mail/smtpd.conf" in freebsd

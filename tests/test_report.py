@@ -23,8 +23,9 @@ ARTICLE = FIXTURES / "article-mx" / "configure"
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
 
 
 def _tree_hash(root: Path) -> str:
@@ -49,7 +50,7 @@ def test_buckets_add_up_to_the_statements_read(case: str) -> None:
 def test_golden_reports(fmt: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES / "article-mx")  # paths in reports are relative to where the tool runs
     text = render(build_report(convert("configure")), fmt)
-    _compare(FIXTURES / "article-mx" / "expected" / f"report.{ 'txt' if fmt == 'text' else fmt}", text, update_golden)
+    _compare(FIXTURES / "article-mx" / "expected" / f"report.{'txt' if fmt == 'text' else fmt}", text, update_golden)
 
 
 def _sarif_schema() -> dict:
@@ -112,6 +113,7 @@ def test_report_command_formats_and_fail_on(tmp_path: Path) -> None:
 
 # -- check and diff ----------------------------------------------------------------
 
+
 @pytest.fixture
 def committed(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A converted example, as an admin would commit it, with a baseline report."""
@@ -161,7 +163,9 @@ def test_check_catches_an_edited_exim_config(committed: tuple[Path, Path, Path])
 
 def test_check_catches_a_new_unmapped_feature(committed: tuple[Path, Path, Path]) -> None:
     config, out, baseline = committed
-    config.write_text(config.read_text().replace("never_users = root", "never_users = root\nsystem_filter = /etc/exim/filter"))
+    config.write_text(
+        config.read_text().replace("never_users = root", "never_users = root\nsystem_filter = /etc/exim/filter")
+    )
     result = _cli("check", str(config), "--against", str(out), "--baseline", str(baseline))
     assert result.returncode == 2
     assert "system_filter" in result.stderr and "new since the baseline" in result.stderr
@@ -211,10 +215,18 @@ def test_smtpd_reader_takes_macros_and_refuses_include() -> None:
 @pytest.mark.exim
 @pytest.mark.parametrize("name", ["internet", "smarthost", "satellite", "local"])
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
-def test_golden_debian_reports(debian_corpus: Corpus, name: str, fmt: str, update_golden: bool,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_debian_reports(
+    debian_corpus: Corpus, name: str, fmt: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = debian_corpus.files[name]
     monkeypatch.chdir(path.parent)  # file names in the report relative to the config, as in use
     text = render(build_report(convert(path.name, defines={"SPOOLDIR": "/var/spool/exim4"})), fmt)
     suffix = "txt" if fmt == "text" else fmt
     _compare(FIXTURES / "debian-generated" / "expected" / name / f"report.{suffix}", text, update_golden)
+
+
+def test_dry_run_on_fresh_output_changes_nothing(committed: tuple[Path, Path, Path]) -> None:
+    config, out, _ = committed
+    result = _cli("convert", str(config), "-o", str(out), "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 file(s) would change" in result.stderr

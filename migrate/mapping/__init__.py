@@ -39,6 +39,7 @@ from migrate.model import (
     Policy,
     Table,
 )
+from migrate.platforms import PLATFORMS as PLATFORM_PACKS
 from migrate.reader.lists import parse_list
 from migrate.reader.tree import (
     Acl,
@@ -52,7 +53,7 @@ from migrate.reader.tree import (
     Statement,
 )
 
-PLATFORMS = ("openbsd", "linux")
+PLATFORMS = tuple(PLATFORM_PACKS)
 GREYLIST_CHOICES = ("off", "rspamd")
 
 # Main options that only concern exim itself (logging, its own processes and

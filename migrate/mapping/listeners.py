@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from migrate.errors import Span
 from migrate.model import Certificate, Listener
+from migrate.platforms import platform as get_platform
 from migrate.reader.lists import split_list
 from migrate.reader.tree import EximConfig, Option
 
@@ -51,7 +52,7 @@ def interfaces(config: EximConfig, platform: str, notes: ListenerNotes) -> list[
     """Addresses to listen on, with a per-address port where exim gives one."""
     option = config.options.get("local_interfaces")
     if option is None or option.value is None:
-        return [("all", None)] if platform == "openbsd" else [("0.0.0.0", None), ("::", None)]
+        return [("all", None)] if get_platform(platform).listen_on_all else [("0.0.0.0", None), ("::", None)]
     found: list[tuple[str, int | None]] = []
     for item in split_list(option.value.text)[1]:
         address, port = _address_and_port(item.text.strip())
@@ -59,7 +60,7 @@ def interfaces(config: EximConfig, platform: str, notes: ListenerNotes) -> list[
             address = "0.0.0.0" if address == "0.0.0.0" else "::"
         if address:
             found.append((address, port))
-    if {a for a, _ in found} == {"0.0.0.0", "::"} and platform == "openbsd":
+    if {a for a, _ in found} == {"0.0.0.0", "::"} and get_platform(platform).listen_on_all:
         return [("all", None)]
     return found
 

@@ -1,0 +1,118 @@
+"""Platform packs: where things live and how services are run on each target system.
+
+One table per platform instead of conditionals scattered through the
+renderer: config and aliases paths, whether ``listen on all`` exists, whether
+tables may span lines, package names, the filter users, service commands, and
+how to take exim out of service. ``linux`` is the portable-OpenSMTPD default
+for any Linux and uses Debian's names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Facts about one target system."""
+
+    name: str
+    label: str
+    smtpd_conf: str
+    aliases: str
+    rspamd_local_d: str
+    listen_on_all: bool  # an interface group "all" (OpenBSD only)
+    multiline_tables: bool  # OpenSMTPD 7.5+; Debian 12 ships 6.8
+    install: str  # command prefix to install packages
+    packages_base: tuple[str, ...]
+    packages_rspamd: tuple[str, ...]
+    package_dkimsign: str
+    enable: str  # "{service}" is replaced
+    start: str
+    stop: str
+    disable: str
+    exim_service: str
+    remove: str  # command prefix to remove packages
+    exim_packages: tuple[str, ...]
+    mailer_switch: str
+    mail_log: str
+
+
+PLATFORMS: dict[str, Platform] = {
+    "openbsd": Platform(
+        "openbsd",
+        "OpenBSD 7.9",
+        "/etc/mail/smtpd.conf",
+        "/etc/mail/aliases",
+        "/etc/rspamd/local.d",
+        True,
+        True,
+        "pkg_add",
+        (),
+        ("opensmtpd-filter-rspamd", "rspamd", "redis"),
+        "opensmtpd-filter-dkimsign",
+        "rcctl enable {service}",
+        "rcctl start {service}",
+        "rcctl stop {service}",
+        "rcctl disable {service}",
+        "exim",
+        "pkg_delete",
+        ("exim",),
+        "/usr/local/sbin/exim-disable   # restores /etc/mailer.conf to smtpd",
+        "/var/log/maillog",
+    ),
+    "debian": Platform(
+        "debian",
+        "Debian",
+        "/etc/smtpd.conf",
+        "/etc/aliases",
+        "/etc/rspamd/local.d",
+        False,
+        False,
+        "apt-get install",
+        ("opensmtpd",),
+        ("opensmtpd-filter-rspamd", "rspamd", "redis-server"),
+        "opensmtpd-filter-dkimsign",
+        "systemctl enable {service}",
+        "systemctl start {service}",
+        "systemctl stop {service}",
+        "systemctl disable {service}",
+        "exim4",
+        "apt-get purge",
+        ("exim4-base", "exim4-config"),
+        "# the opensmtpd package provides /usr/sbin/sendmail",
+        "/var/log/mail.log",
+    ),
+    "freebsd": Platform(
+        "freebsd",
+        "FreeBSD",
+        "/usr/local/etc/mail/smtpd.conf",
+        "/etc/mail/aliases",
+        "/usr/local/etc/rspamd/local.d",
+        False,
+        True,
+        "pkg install",
+        ("opensmtpd",),
+        ("opensmtpd-filter-rspamd", "rspamd", "redis"),
+        "opensmtpd-filter-dkimsign",
+        "sysrc {rcvar}_enable=YES",
+        "service {service} start",
+        "service {service} stop",
+        "sysrc {rcvar}_enable=NO",
+        "exim",
+        "pkg delete",
+        ("exim",),
+        "edit /etc/mail/mailer.conf to point sendmail, send-mail and mailq at /usr/local/sbin/smtpctl",
+        "/var/log/maillog",
+    ),
+}
+PLATFORMS["linux"] = Platform(
+    **{**PLATFORMS["debian"].__dict__, "name": "linux", "label": "portable OpenSMTPD on Linux (Debian names)"}
+)
+
+
+def platform(name: str) -> Platform:
+    """The pack for a platform name; ValueError for an unknown one."""
+    if name not in PLATFORMS:
+        raise ValueError(f"unknown platform {name!r}; known: {', '.join(sorted(PLATFORMS))}")
+    return PLATFORMS[name]
