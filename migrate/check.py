@@ -41,9 +41,10 @@ def run_check(
     defines: dict[str, str] | None = None,
     platform: str = "openbsd",
     greylist: str = "off",
+    root: str = "/",
 ) -> CheckOutcome:
     """Compare, then look for findings that are new since the baseline."""
-    result = convert(configure, defines=defines, platform=platform, greylist=greylist)
+    result = convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
     drift = compare(result, Path(against))
     report = build_report(result)
     known: set[str] = set()

@@ -77,6 +77,13 @@ def _conversion_options(func):  # type: ignore[no-untyped-def]
     """The options every command that converts takes."""
     func = DEFINE(func)
     func = click.option(
+        "--root",
+        type=click.Path(file_okay=False, exists=True, path_type=str),
+        default="/",
+        show_default=True,
+        help="Read the files the configuration names (lookups) from under here.",
+    )(func)
+    func = click.option(
         "--platform",
         type=click.Choice(["openbsd", "debian", "freebsd", "linux"]),
         default="openbsd",
@@ -124,6 +131,7 @@ def convert(
     platform: str,
     defines: dict[str, str],
     greylist: str,
+    root: str,
     dry_run: bool,
     force: bool,
     report_json: str | None,
@@ -139,7 +147,7 @@ def convert(
     from migrate.report import build_report, render
     from migrate.summary import summary_lines
 
-    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist)
+    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
     if dry_run:
         sys.exit(_show_drift(result, out_dir))
     written = write_output(result, out_dir, force=force)
@@ -177,14 +185,14 @@ def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
     help="The output directory (or smtpd.conf) to compare with.",
 )
 @_conversion_options
-def diff(configure: str, against: str, defines: dict[str, str], platform: str, greylist: str) -> None:
+def diff(configure: str, against: str, defines: dict[str, str], platform: str, greylist: str, root: str) -> None:
     """Show what 'convert' would change in AGAINST, as text and in policy terms; write nothing.
 
     Exit status: 0 nothing would change; 2 something would; 1 error.
     """
     from migrate.convert import convert as run_convert
 
-    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist)
+    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
     sys.exit(_show_drift(result, against))
 
 
@@ -211,6 +219,7 @@ def check(
     defines: dict[str, str],
     platform: str,
     greylist: str,
+    root: str,
 ) -> None:
     """CI check: do the committed files still implement CONFIGURE's policy, with no new finding?
 
@@ -219,7 +228,14 @@ def check(
     from migrate.check import run_check
 
     outcome = run_check(
-        configure, against, baseline=baseline, fail_on=fail_on, defines=defines, platform=platform, greylist=greylist
+        configure,
+        against,
+        baseline=baseline,
+        fail_on=fail_on,
+        defines=defines,
+        platform=platform,
+        greylist=greylist,
+        root=root,
     )
     for line in outcome.lines:
         click.echo(line, err=True)
@@ -233,7 +249,9 @@ def check(
 )
 @click.option("--fail-on", type=FAIL_ON, default="never", show_default=True)
 @_conversion_options
-def report(configure: str, fmt: str, fail_on: str, defines: dict[str, str], platform: str, greylist: str) -> None:
+def report(
+    configure: str, fmt: str, fail_on: str, defines: dict[str, str], platform: str, greylist: str, root: str
+) -> None:
     """The migration report: every statement mapped, approximated, unmapped or ignored, and a grade.
 
     Exit status: 0; 2 when a statement lands at or above --fail-on; 1 error.
@@ -241,7 +259,7 @@ def report(configure: str, fmt: str, fail_on: str, defines: dict[str, str], plat
     from migrate.convert import convert as run_convert
     from migrate.report import build_report, print_rich, render
 
-    built = build_report(run_convert(configure, defines=defines, platform=platform, greylist=greylist))
+    built = build_report(run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root))
     if fmt == "rich":
         print_rich(built)
     else:

@@ -18,7 +18,7 @@ from migrate.mapping import build_policy
 from migrate.model import Policy
 from migrate.reader import read_config
 from migrate.reader.tree import EximConfig
-from migrate.render import render_migration, render_rspamd, render_smtpd_conf
+from migrate.render import render_migration, render_rspamd, render_smtpd_conf, render_table_files
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,17 @@ class Result:
 
 
 def convert(
-    path: str, *, defines: dict[str, str] | None = None, platform: str = "openbsd", greylist: str = "off"
+    path: str,
+    *,
+    defines: dict[str, str] | None = None,
+    platform: str = "openbsd",
+    greylist: str = "off",
+    root: str = "/",
 ) -> Result:
-    """Read, map and render one exim configuration."""
+    """Read, map and render one exim configuration; files it names are read under ``root``."""
     config = read_config(path, defines)
-    policy = build_policy(config, platform, greylist)
-    files = {"smtpd.conf": render_smtpd_conf(policy), **render_rspamd(policy)}
+    policy = build_policy(config, platform, greylist, root)
+    files = {"smtpd.conf": render_smtpd_conf(policy), **render_table_files(policy), **render_rspamd(policy)}
     result = Result(config, policy, files)
     from migrate.report import build_report  # the runbook lists the report's manual items
 

@@ -52,6 +52,8 @@ class Table:
     mapping: tuple[tuple[str, str], ...] = ()  # mapping tables
     file: str = ""  # a file-backed table (e.g. the aliases file)
     origin: Origin = ()
+    generated: bool = False  # entries read from exim lookup files: written as a table file beside smtpd.conf
+    sources: tuple[str, ...] = ()  # the exim lookup files the entries were read from
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ class Platform:
     name: str
     label: str
     smtpd_conf: str
+    tables_dir: str  # where table files converted from lookup files go
     aliases: str
     rspamd_local_d: str
     listen_on_all: bool  # an interface group "all" (OpenBSD only)
@@ -43,6 +44,7 @@ PLATFORMS: dict[str, Platform] = {
         "openbsd",
         "OpenBSD 7.9",
         "/etc/mail/smtpd.conf",
+        "/etc/mail",
         "/etc/mail/aliases",
         "/etc/rspamd/local.d",
         True,
@@ -65,6 +67,7 @@ PLATFORMS: dict[str, Platform] = {
         "debian",
         "Debian",
         "/etc/smtpd.conf",
+        "/etc/smtpd",
         "/etc/aliases",
         "/etc/rspamd/local.d",
         False,
@@ -87,6 +90,7 @@ PLATFORMS: dict[str, Platform] = {
         "freebsd",
         "FreeBSD",
         "/usr/local/etc/mail/smtpd.conf",
+        "/usr/local/etc/mail",
         "/etc/mail/aliases",
         "/usr/local/etc/rspamd/local.d",
         False,

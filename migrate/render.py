@@ -355,6 +355,16 @@ def render_rspamd(policy: Policy) -> dict[str, str]:
     return files
 
 
+def render_table_files(policy: Policy) -> dict[str, str]:
+    """Table files for lists exim read from lookup files: one entry per line (IPv6 bracketed, as 7.x wants)."""
+    files = {}
+    for table in policy.tables:
+        if table.generated:
+            lines = [f"[{e}]" if table.kind == "networks" and ":" in e else e for e in table.entries]
+            files[os.path.basename(table.file)] = "".join(f"{line}\n" for line in lines)
+    return files
+
+
 def render_migration(policy: Policy, grade: str, manual: list[str]) -> str:
     """MIGRATION.md: the ordered steps for this configuration on this platform."""
     pack = get_platform(policy.platform)
@@ -390,6 +400,7 @@ def render_migration(policy: Policy, grade: str, manual: list[str]) -> str:
             grade=grade,
             manual=manual,
             rcvar=_rcvar,
+            table_files=sorted(render_table_files(policy)),
             packages=packages,
             scanners=scanners,
             stop_services=[pack.exim_service, *scanners],

@@ -22,7 +22,14 @@ GOLDEN = {
     "continuations-tabs": ("openbsd",),
     "unrepresentable": ("openbsd",),
     "content-filters": ("openbsd", "linux"),
+    "lookup-files": ("openbsd", "debian"),
 }
+# Fixtures whose lookup files live in a copy of the server's tree (convert --root).
+ROOTS = {"lookup-files": str(FIXTURES / "lookup-files" / "root")}
+
+
+def _convert(case: str, platform: str = "openbsd"):  # type: ignore[no-untyped-def]
+    return convert(str(FIXTURES / case / "configure"), platform=platform, root=ROOTS.get(case, "/"))
 DEBIAN = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
 
 
@@ -56,7 +63,7 @@ def _compare(path: Path, actual: str, update: bool) -> None:
 @pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
 def test_golden_outputs(case: str, platform: str, update_golden: bool) -> None:
     """smtpd.conf, every rspamd local.d file, and the findings."""
-    result = convert(str(FIXTURES / case / "configure"), platform=platform)
+    result = _convert(case, platform)
     directory = _golden_dir(case, platform)
     for name, text in result.files.items():
         _compare(directory / name, text, update_golden)
@@ -75,14 +82,14 @@ def test_golden_outputs(case: str, platform: str, update_golden: bool) -> None:
 
 @pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
 def test_same_input_gives_the_same_bytes(case: str, platform: str) -> None:
-    path = str(FIXTURES / case / "configure")
-    assert convert(path, platform=platform).files == convert(path, platform=platform).files
+    assert _convert(case, platform).files == _convert(case, platform).files
 
 
 @pytest.mark.parametrize(("case", "platform"), [(c, p) for c, ps in GOLDEN.items() for p in ps])
 def test_real_smtpd_accepts_generated_fixture_configs(smtpd: str, tmp_path: Path, case: str, platform: str) -> None:
-    text = convert(str(FIXTURES / case / "configure"), platform=platform).files["smtpd.conf"]
-    result = smtpd_check.check(text, tmp_path)
+    files = _convert(case, platform).files
+    text = files["smtpd.conf"]
+    result = smtpd_check.check(text, tmp_path, files)
     assert result.returncode == 0, result.stderr + "\n" + smtpd_check.adapt(text, tmp_path)
     assert "configuration OK" in result.stderr
 
@@ -94,7 +101,7 @@ def test_real_smtpd_accepts_generated_debian_configs(
     smtpd: str, debian_corpus: Corpus, tmp_path: Path, name: str, platform: str
 ) -> None:
     result = convert(str(debian_corpus.files[name]), defines=debian_corpus.defines[name], platform=platform)
-    check = smtpd_check.check(result.files["smtpd.conf"], tmp_path)
+    check = smtpd_check.check(result.files["smtpd.conf"], tmp_path, result.files)
     assert check.returncode == 0, check.stderr + "\n" + result.files["smtpd.conf"]
 
 
@@ -211,3 +218,22 @@ def test_migration_runbook_only_has_the_steps_this_config_needs() -> None:
     assert "readable by `_dkimsign`" in filtered
     freebsd = convert(str(FIXTURES / "article-mx" / "configure"), platform="freebsd").files["MIGRATION.md"]
     assert "sysrc spamd_enable=NO" in freebsd and "install -m 0644 smtpd.conf /usr/local/etc/mail/smtpd.conf" in freebsd
+
+
+def test_lookup_files_become_table_files() -> None:
+    files = _convert("lookup-files").files
+    assert 'table "local_domains" "file:/etc/mail/local_domains"' in files["smtpd.conf"]
+    assert files["local_domains"].split() == [
+        "mx.example.org", "localhost", "example.org", "example.com", "quoted.example",
+        "virtual-one.example", "virtual-two.example"]
+    assert "[2001:db8::/32]" in files["relay_from_hosts"].split()  # 7.x wants IPv6 bracketed in files
+    assert "198.51.100.0/24" not in files["relay_from_hosts"]  # net-lsearch never matched it
+    assert "*.relay.example.net" not in files["relay_domains"]  # a literal lsearch key
+    assert "install -m 0644 relay_domains /etc/mail/relay_domains" in files["MIGRATION.md"]
+
+
+def test_missing_lookup_file_is_reported_with_the_exim_line(tmp_path: Path) -> None:
+    result = convert(str(FIXTURES / "lookup-files" / "configure"), root=str(tmp_path))
+    missing = [f for f in result.policy.findings if "No such file or directory" in f.message]
+    assert missing and all(f.severity == "unmapped" and f.span.line > 0 for f in missing)
+    assert "/etc/exim/relay_domains" in " ".join(f.message for f in missing)

@@ -181,3 +181,12 @@ def test_filters_are_stood_in_for_and_policy_still_agrees(exim: Exim, smtpd: str
     result = verify(str(FIXTURES / "content-filters" / "configure"), exim=str(exim.binary), smtpd=smtpd)
     assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
     assert result.counts()[SAME] > 20
+
+
+@pytest.mark.exim
+def test_lookup_file_driven_config_agrees(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """verify caught two widenings here while this was built: keep them caught."""
+    root = FIXTURES / "lookup-files" / "root"
+    result = verify(str(FIXTURES / "lookup-files" / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd)
+    assert [o for o in result.outcomes if o.verdict == DIFFERS] == []
+    assert result.counts()[SAME] > 100

@@ -9,10 +9,13 @@ mapped, approximated, ignored on purpose, or reported as unmapped.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from migrate.errors import Span
+from migrate.lookups import dsearch_keys, lsearch_keys, under
 from migrate.mapping.acl import ACCEPT, AclEvaluator, Note
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.content import ContentMapper
@@ -40,7 +43,8 @@ from migrate.model import (
     Table,
 )
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
-from migrate.reader.lists import parse_list
+from migrate.platforms import platform as get_platform
+from migrate.reader.lists import ListItem, parse_list
 from migrate.reader.tree import (
     Acl,
     AclCondition,
@@ -188,7 +192,7 @@ class _Accountant:
 
 
 class _Mapper:
-    def __init__(self, config: EximConfig, platform: str, greylist: str = "off") -> None:
+    def __init__(self, config: EximConfig, platform: str, greylist: str = "off", root: str = "/") -> None:
         if platform not in PLATFORMS:
             raise ValueError(f"unknown platform {platform!r}")
         if greylist not in GREYLIST_CHOICES:
@@ -196,9 +200,11 @@ class _Mapper:
         self.config = config
         self.platform = platform
         self.greylist = greylist
+        self.root = Path(root)
         self.books = _Accountant()
         self.acls = {a.name: a for a in config.acls}
         self.inline_lists: dict[str, NamedList] = {}
+        self._sources: list[str] = []
         self.used_acls: set[str] = set()
 
     # -- the whole --------------------------------------------------------------
@@ -575,6 +581,8 @@ class _Mapper:
 
     def _domain_table(self, table_name: str, list_name: str, identity: Identity) -> Table:
         named = self.config.named_lists[list_name]
+        generated = False
+        self._sources = []
         entries: list[str] = []
         problems: list[str] = []
         for item in named.items:
@@ -588,16 +596,61 @@ class _Mapper:
                 # else: the host's own name, which smtpd's "for local" matches
             elif item.kind == "local" and item.value == "@[]":
                 continue  # 'for local' covers the server's address literals
+            elif item.kind in ("lookup", "file") and self._lookup(item, entries, problems, "domain"):
+                generated = True
             else:
                 problems.append(item.text)
         self._book_list(named, problems, "domains")
-        return Table(table_name, "domains", entries=tuple(dict.fromkeys(entries)), origin=(named.span,))
+        return Table(
+            table_name,
+            "domains",
+            entries=tuple(dict.fromkeys(entries)),
+            origin=(named.span,),
+            generated=generated,
+            file=self._table_file(table_name) if generated else "",
+            sources=tuple(self._sources),
+        )
+
+    def _table_file(self, name: str) -> str:
+        return f"{get_platform(self.platform).tables_dir}/{name}"
+
+    def _lookup(self, item: ListItem, entries: list[str], problems: list[str], kind: str) -> bool:
+        """Keys of an lsearch/dsearch file (or a file of items) read from under --root; True when read."""
+        lookup_type = item.lookup_type if item.kind == "lookup" else "file"
+        # In a host list only a net-/netNN- lookup keys on the client's address; without
+        # it exim looks up the host *name* (spec 10.12), which smtpd cannot do.
+        known = lookup_type in ("lsearch", "dsearch") if kind == "domain" else \
+            re.fullmatch(r"net\d*-(lsearch|iplsearch)", lookup_type) is not None
+        if item.negated or not (known or lookup_type == "file"):
+            problems.append(f"{item.text} (a {lookup_type} lookup: not converted)")
+            return False
+        path = under(self.root, item.value)
+        try:
+            keys = dsearch_keys(path) if lookup_type == "dsearch" else lsearch_keys(path)
+        except OSError as exc:
+            problems.append(f"{item.text} ({path}: {exc.strerror or exc})")
+            return False
+        self._sources.append(item.value)
+        for key in keys:
+            if kind == "domain" and "*" not in key and not key.startswith("^"):
+                entries.append(key.lower())
+            elif kind == "domain":  # lsearch keys are literal: only wildlsearch would match these
+                problems.append(f"{key} in {item.value} (a literal key: exim's lsearch never matched it as a pattern)")
+            elif kind == "host" and _is_network(key) and _key_can_match(key, lookup_type):
+                entries.append(key)
+            elif kind == "host" and _is_network(key):
+                problems.append(f"{key} in {item.value} (never matches: {lookup_type} looks up exact addresses)")
+            else:
+                problems.append(f"{key} in {item.value} (smtpd tables cannot hold it)")
+        return True
 
     def _host_list(self, name: str) -> NamedList:
         return self.inline_lists.get(name) or self.config.named_lists[name]
 
     def _network_table(self, list_name: str) -> Table:
         named = self._host_list(list_name)
+        generated = False
+        self._sources = []
         entries: list[str] = []
         problems: list[str] = []
         excluded: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -606,6 +659,9 @@ class _Mapper:
                 continue  # the local socket: its own client class
             if item.kind == "literal" and item.value.lower() == "localhost" and not item.negated:
                 entries += ["127.0.0.1", "::1"]  # what exim's forward lookup of localhost gives
+                continue
+            if item.kind in ("lookup", "file"):
+                generated = self._lookup(item, entries, problems, "host") or generated
                 continue
             if item.kind not in ("address", "network"):
                 problems.append(item.text)
@@ -619,7 +675,15 @@ class _Mapper:
             else:
                 entries.append(str(network) if "/" in item.value else item.value)
         self._book_list(named, problems, "networks")
-        return Table(list_name, "networks", entries=tuple(entries), origin=(named.span,))
+        return Table(
+            list_name,
+            "networks",
+            entries=tuple(entries),
+            origin=(named.span,),
+            generated=generated,
+            file=self._table_file(list_name) if generated else "",
+            sources=tuple(self._sources),
+        )
 
     def _book_list(self, named: NamedList, problems: list[str], what: str) -> None:
         if problems:
@@ -1012,6 +1076,23 @@ def _origin(statement: AclStatement | None, acl: Acl) -> tuple[Span, ...]:
     return (statement.span,) if statement is not None else (acl.span,)
 
 
+def _key_can_match(key: str, lookup_type: str) -> bool:
+    """Which keys exim can ever find: iplsearch takes networks; net-lsearch looks up the exact
+    client address; netNN-lsearch the address masked to NN bits, written with "/NN"."""
+    mask = re.fullmatch(r"net(\d*)-lsearch", lookup_type)
+    if mask is None:
+        return True  # net-iplsearch matches networks; a plain file holds list items
+    return key.endswith(f"/{mask.group(1)}") if mask.group(1) else "/" not in key
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text.strip("[]"), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _router_names(delivery: Delivery) -> tuple[str, ...]:
     return tuple(d.name for d in delivery.drivers if d.kind == "router")
 
@@ -1060,9 +1141,9 @@ def _unmapped_message(node: Statement) -> str:
     return f"{type(node).__name__}: no OpenSMTPD equivalent is generated"
 
 
-def build_policy(config: EximConfig, platform: str = "openbsd", greylist: str = "off") -> Policy:
-    """Map a parsed exim configuration to the mail-policy model."""
-    return _Mapper(config, platform, greylist).build()
+def build_policy(config: EximConfig, platform: str = "openbsd", greylist: str = "off", root: str = "/") -> Policy:
+    """Map a parsed exim configuration to the mail-policy model; lookup files are read under ``root``."""
+    return _Mapper(config, platform, greylist, root).build()
 
 
 __all__ = ["PLATFORMS", "build_policy"]

@@ -84,10 +84,12 @@ def verify(
 ) -> VerifyResult:
     """Ask both daemons every case; raise SideError when either cannot be asked."""
     defines = dict(defines or {})
-    result = convert(configure, defines=defines)
+    result = convert(configure, defines=defines, root=root or "/")
     text = result.files["smtpd.conf"]
+    files = result.files
     if out_dir is not None:
         text = (Path(out_dir) / "smtpd.conf").read_text()
+        files = {p.name: p.read_text() for p in Path(out_dir).iterdir() if p.is_file()}
     policy = result.policy
     root_path = Path(root).resolve() if root else None
     relocate = _lookup_files(policy, root_path)
@@ -102,7 +104,7 @@ def verify(
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
-        smtpd_answers = smtpd_side.ask(smtpd or find_smtpd(), text, cases, workdir / "smtpd", root_path)
+        smtpd_answers = smtpd_side.ask(smtpd or find_smtpd(), text, cases, workdir / "smtpd", root_path, files)
         outcomes = [compare(policy, c, exim_answers[c], smtpd_answers[c]) for c in cases]
         chains: dict[str, list[str]] = {}
         outcomes = [_explain(o, policy, exim_binary, oracle, defines, chains) for o in outcomes]
@@ -116,7 +118,10 @@ def _lookup_files(policy: Policy, root: Path | None) -> dict[str, str]:
     """Files the policy reads (aliases...): they must exist, under ``root`` when given."""
     relocate: dict[str, str] = {}
     for table in policy.tables:
-        if not table.file:
+        if table.generated and root:  # exim reads the lookup files these tables came from
+            relocate.update({source: str(Path(str(root) + source)) for source in table.sources})
+            continue
+        if not table.file or table.generated:
             continue
         path = Path(str(root) + table.file) if root else Path(table.file)
         if not path.is_file():
@@ -177,7 +182,8 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
         return Outcome(case, exim, smtpd, SAME, "both refuse")
     if exim.route is None:
         return Outcome(case, exim, smtpd, SAME, "both accept (exim's route could not be resolved here)")
-    expected = next((a.name for a in policy.actions if exim.route in a.routers), None)
+    expected_all = [a.name for a in policy.actions if exim.route in a.routers]
+    expected = smtpd.route if smtpd.route in expected_all else next(iter(expected_all), None)
     reported = _reported(policy, exim.route)
     if expected is None and reported is not None:
         return Outcome(

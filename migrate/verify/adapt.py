@@ -48,7 +48,7 @@ def throwaway_pki(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def adapt(text: str, workdir: Path, root: Path | None = None) -> str:
+def adapt(text: str, workdir: Path, root: Path | None = None, files: dict[str, str] | None = None) -> str:
     """The same configuration, runnable by Debian's smtpd 6.8 on this machine.
 
     Table files are copied from under ``root`` when given and present there
@@ -62,7 +62,11 @@ def adapt(text: str, workdir: Path, root: Path | None = None) -> str:
         counter += 1
         path = workdir / f"table{counter}"
         original = Path(str(root) + match.group(1)) if root is not None else None
-        path.write_text(original.read_text() if original is not None and original.is_file() else "")
+        generated = (files or {}).get(Path(match.group(1)).name)
+        if generated is not None:  # a table file convert wrote beside smtpd.conf
+            path.write_text(generated)
+        else:
+            path.write_text(original.read_text() if original is not None and original.is_file() else "")
         return f'"file:{path}"'
 
     text = re.sub(r'"file:([^"]+)"', relocate, text)
@@ -73,9 +77,9 @@ def adapt(text: str, workdir: Path, root: Path | None = None) -> str:
     return text
 
 
-def check(text: str, workdir: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``smtpd -n -f`` on the adapted text; return the completed process."""
+def check(text: str, workdir: Path, files: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``smtpd -n -f`` on the adapted text (with the table files convert wrote); return the result."""
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "smtpd.conf"
-    conf.write_text(adapt(text, workdir))
+    conf.write_text(adapt(text, workdir, files=files))
     return subprocess.run(["smtpd", "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)

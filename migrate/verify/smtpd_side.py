@@ -30,9 +30,9 @@ exec cat >/dev/null
 """
 
 
-def prepare(text: str, workdir: Path, root: Path | None) -> tuple[Path, int]:
+def prepare(text: str, workdir: Path, root: Path | None, files: dict[str, str] | None = None) -> tuple[Path, int]:
     """Write the runnable config; every listener moves to loopback. Returns (path, port to probe)."""
-    runnable = adapt.adapt(text, workdir, root)
+    runnable = adapt.adapt(text, workdir, root, files)
     stub_path = workdir / "filter-stub.sh"
     stub_path.write_text(FILTER_STUB)
     stub_path.chmod(0o755)
@@ -57,12 +57,19 @@ def prepare(text: str, workdir: Path, root: Path | None) -> tuple[Path, int]:
     return conf, (25 if 25 in ports or not ports else ports[0])
 
 
-def ask(smtpd: str, text: str, cases: list[Case], workdir: Path, root: Path | None = None) -> dict[Case, Answer]:
+def ask(
+    smtpd: str,
+    text: str,
+    cases: list[Case],
+    workdir: Path,
+    root: Path | None = None,
+    files: dict[str, str] | None = None,
+) -> dict[Case, Answer]:
     """smtpd's answer for every case."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         raise SideError("smtpd", "unshare and ip (util-linux, iproute2) are needed to run smtpd privately")
     workdir.mkdir(parents=True, exist_ok=True)
-    conf, port = prepare(text, workdir, root)
+    conf, port = prepare(text, workdir, root, files)
     check = subprocess.run([smtpd, "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)
     if check.returncode != 0:
         raise SideError("smtpd", "smtpd -n rejects the generated configuration", check.stderr.splitlines())
