@@ -14,7 +14,7 @@ from pathlib import Path
 
 from migrate.convert import convert
 from migrate.diff import compare
-from migrate.report import build_report, fingerprint
+from migrate.report import fingerprint
 
 LEVELS = {
     "never": (),
@@ -46,7 +46,7 @@ def run_check(
     """Compare, then look for findings that are new since the baseline."""
     result = convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
     drift = compare(result, Path(against))
-    report = build_report(result)
+    report = result.report
     known: set[str] = set()
     if baseline:
         data = json.loads(Path(baseline).read_text())

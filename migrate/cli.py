@@ -144,14 +144,14 @@ def convert(
     """
     from migrate.convert import convert as run_convert
     from migrate.convert import write_output
-    from migrate.report import build_report, render
+    from migrate.report import render
     from migrate.summary import summary_lines
 
     result = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
     if dry_run:
         sys.exit(_show_drift(result, out_dir))
     written = write_output(result, out_dir, force=force)
-    report = build_report(result)
+    report = result.report
     for path, fmt in ((report_json, "json"), (report_sarif, "sarif")):
         if path:
             Path(path).write_text(render(report, fmt))
@@ -257,9 +257,9 @@ def report(
     Exit status: 0; 2 when a statement lands at or above --fail-on; 1 error.
     """
     from migrate.convert import convert as run_convert
-    from migrate.report import build_report, print_rich, render
+    from migrate.report import print_rich, render
 
-    built = build_report(run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root))
+    built = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root).report
     if fmt == "rich":
         print_rich(built)
     else:

@@ -19,20 +19,17 @@ from migrate.model import Policy
 from migrate.reader import read_config
 from migrate.reader.tree import EximConfig
 from migrate.render import render_migration, render_rspamd, render_smtpd_conf, render_table_files
+from migrate.report import Report, build_report
 
 
 @dataclass(frozen=True)
 class Result:
-    """What a conversion produced: the tree, the policy and the files to write."""
+    """What a conversion produced: the tree, the policy, the report and the files to write."""
 
     config: EximConfig
     policy: Policy
     files: dict[str, str]
-
-    @property
-    def return_code(self) -> int:
-        """0: converted (unmapped items are listed, not fatal). Errors raise instead."""
-        return 0
+    report: Report
 
 
 def convert(
@@ -47,17 +44,14 @@ def convert(
     config = read_config(path, defines)
     policy = build_policy(config, platform, greylist, root)
     files = {"smtpd.conf": render_smtpd_conf(policy), **render_table_files(policy), **render_rspamd(policy)}
-    result = Result(config, policy, files)
-    from migrate.report import build_report  # the runbook lists the report's manual items
-
-    report = build_report(result)
+    report = build_report(config, policy, files)
     manual = [
         f"{os.path.basename(e.file)}:{e.line} {e.rule}: {e.message}"
         for e in report.entries
         if e.bucket == "unmapped" and not e.parent
     ]
-    files["MIGRATION.md"] = render_migration(policy, report.grade, manual)
-    return result
+    files["MIGRATION.md"] = render_migration(policy, report.grade, manual)  # lists the report's manual items
+    return Result(config, policy, files, report)
 
 
 class OutputExistsError(MigrateError):

@@ -17,8 +17,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from migrate import __version__
-from migrate.convert import Result
-from migrate.model import Finding
+from migrate.model import Finding, Policy
 from migrate.reader.tree import (
     Acl,
     AclCondition,
@@ -111,10 +110,9 @@ class Report:
         return 2 if any(e.bucket in levels for e in self.entries) else 0
 
 
-def build_report(result: Result) -> Report:
-    """Put every statement of a conversion in the report."""
-    config, policy = result.config, result.policy
-    targets = _targets(result.files)
+def build_report(config: EximConfig, policy: Policy, files: dict[str, str]) -> Report:
+    """Put every statement of a conversion in the report; ``files`` are the generated texts it points into."""
+    targets = _targets(files)
     by_span: dict[tuple[str, int, int], Finding] = {}
     for finding in policy.findings:
         by_span.setdefault((finding.span.file, finding.span.line, finding.span.col), finding)
@@ -138,7 +136,7 @@ def build_report(result: Result) -> Report:
         target = ""
         if bucket in ("mapped", "approximated"):
             target = targets.get(f"{os.path.basename(span.file)}:{span.line}") or _section_target(
-                "acl" if _option(node).startswith("acl_") else section, result.files
+                "acl" if _option(node).startswith("acl_") else section, files
             )
         where = f"{parent.span.file}:{parent.span.line}:{parent.span.col}" if parent is not None else ""
         entries.append(

@@ -30,6 +30,8 @@ ROOTS = {"lookup-files": str(FIXTURES / "lookup-files" / "root")}
 
 def _convert(case: str, platform: str = "openbsd"):  # type: ignore[no-untyped-def]
     return convert(str(FIXTURES / case / "configure"), platform=platform, root=ROOTS.get(case, "/"))
+
+
 DEBIAN = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
 
 
@@ -224,8 +226,14 @@ def test_lookup_files_become_table_files() -> None:
     files = _convert("lookup-files").files
     assert 'table "local_domains" "file:/etc/mail/local_domains"' in files["smtpd.conf"]
     assert files["local_domains"].split() == [
-        "mx.example.org", "localhost", "example.org", "example.com", "quoted.example",
-        "virtual-one.example", "virtual-two.example"]
+        "mx.example.org",
+        "localhost",
+        "example.org",
+        "example.com",
+        "quoted.example",
+        "virtual-one.example",
+        "virtual-two.example",
+    ]
     assert "[2001:db8::/32]" in files["relay_from_hosts"].split()  # 7.x wants IPv6 bracketed in files
     assert "198.51.100.0/24" not in files["relay_from_hosts"]  # net-lsearch never matched it
     assert "*.relay.example.net" not in files["relay_domains"]  # a literal lsearch key

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from migrate.convert import convert
-from migrate.report import build_report, render, to_json
+from migrate.report import render, to_json
 from tests.conftest import FIXTURES, Corpus
 from tests.test_convert import _compare
 
@@ -40,7 +40,7 @@ def _tree_hash(root: Path) -> str:
 @pytest.mark.parametrize("case", ["article-mx", "content-filters", "continuations-tabs", "unrepresentable"])
 def test_buckets_add_up_to_the_statements_read(case: str) -> None:
     result = convert(str(FIXTURES / case / "configure"))
-    report = build_report(result)
+    report = result.report
     assert len(report.entries) == len(result.config.statements())
     assert sum(report.counts().values()) == len(result.config.statements())
     assert sum(sum(c.values()) for c in report.sections().values()) == len(result.config.statements())
@@ -49,7 +49,7 @@ def test_buckets_add_up_to_the_statements_read(case: str) -> None:
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
 def test_golden_reports(fmt: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(FIXTURES / "article-mx")  # paths in reports are relative to where the tool runs
-    text = render(build_report(convert("configure")), fmt)
+    text = render(convert("configure").report, fmt)
     _compare(FIXTURES / "article-mx" / "expected" / f"report.{'txt' if fmt == 'text' else fmt}", text, update_golden)
 
 
@@ -59,7 +59,7 @@ def _sarif_schema() -> dict:
 
 @pytest.mark.parametrize("case", ["article-mx", "content-filters", "unrepresentable"])
 def test_sarif_is_valid_sarif_2_1_0(case: str) -> None:
-    sarif = json.loads(render(build_report(convert(str(FIXTURES / case / "configure"))), "sarif"))
+    sarif = json.loads(render(convert(str(FIXTURES / case / "configure")).report, "sarif"))
     jsonschema.validate(sarif, _sarif_schema())
     assert sarif["version"] == "2.1.0"
     results = sarif["runs"][0]["results"]
@@ -71,7 +71,7 @@ def test_sarif_is_valid_sarif_2_1_0(case: str) -> None:
 @pytest.mark.parametrize("name", ["internet", "smarthost", "satellite", "local"])
 def test_debian_reports_are_complete_and_valid(debian_corpus: Corpus, name: str) -> None:
     result = convert(str(debian_corpus.files[name]), defines=debian_corpus.defines[name])
-    report = build_report(result)
+    report = result.report
     assert sum(report.counts().values()) == len(result.config.statements())
     jsonschema.validate(json.loads(render(report, "sarif")), _sarif_schema())
     data = json.loads(to_json(report))
@@ -80,7 +80,7 @@ def test_debian_reports_are_complete_and_valid(debian_corpus: Corpus, name: str)
 
 
 def test_json_report_shape_and_targets() -> None:
-    data = json.loads(to_json(build_report(convert(str(ARTICLE)))))
+    data = json.loads(to_json(convert(str(ARTICLE)).report))
     assert data["schema_version"] == 1 and data["tool"]["name"] == "exim2smtpd"
     assert set(data["summary"]) >= {"mapped", "approximated", "unmapped", "ignored", "grade", "sections"}
     local_domains = next(s for s in data["statements"] if s["option"] == "domainlist")
@@ -91,7 +91,7 @@ def test_json_report_shape_and_targets() -> None:
 
 
 def test_secrets_never_reach_any_format() -> None:
-    report = build_report(convert(str(FIXTURES / "continuations-tabs" / "configure")))
+    report = convert(str(FIXTURES / "continuations-tabs" / "configure")).report
     for fmt in ("text", "json", "sarif"):
         text = render(report, fmt)
         assert "s3cret" not in text
@@ -99,8 +99,8 @@ def test_secrets_never_reach_any_format() -> None:
 
 
 def test_grade_reflects_what_needs_doing() -> None:
-    assert build_report(convert(str(FIXTURES / "unrepresentable" / "configure"))).grade == "C"  # ${perl}
-    assert build_report(convert(str(ARTICLE))).grade == "B"
+    assert convert(str(FIXTURES / "unrepresentable" / "configure")).report.grade == "C"  # ${perl}
+    assert convert(str(ARTICLE)).report.grade == "B"
 
 
 def test_report_command_formats_and_fail_on(tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_golden_debian_reports(
 ) -> None:
     path = debian_corpus.files[name]
     monkeypatch.chdir(path.parent)  # file names in the report relative to the config, as in use
-    text = render(build_report(convert(path.name, defines={"SPOOLDIR": "/var/spool/exim4"})), fmt)
+    text = render(convert(path.name, defines={"SPOOLDIR": "/var/spool/exim4"}).report, fmt)
     suffix = "txt" if fmt == "text" else fmt
     _compare(FIXTURES / "debian-generated" / "expected" / name / f"report.{suffix}", text, update_golden)
 

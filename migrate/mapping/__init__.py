@@ -204,7 +204,6 @@ class _Mapper:
         self.books = _Accountant()
         self.acls = {a.name: a for a in config.acls}
         self.inline_lists: dict[str, NamedList] = {}
-        self._sources: list[str] = []
         self.used_acls: set[str] = set()
 
     # -- the whole --------------------------------------------------------------
@@ -582,7 +581,7 @@ class _Mapper:
     def _domain_table(self, table_name: str, list_name: str, identity: Identity) -> Table:
         named = self.config.named_lists[list_name]
         generated = False
-        self._sources = []
+        sources: list[str] = []
         entries: list[str] = []
         problems: list[str] = []
         for item in named.items:
@@ -596,7 +595,7 @@ class _Mapper:
                 # else: the host's own name, which smtpd's "for local" matches
             elif item.kind == "local" and item.value == "@[]":
                 continue  # 'for local' covers the server's address literals
-            elif item.kind in ("lookup", "file") and self._lookup(item, entries, problems, "domain"):
+            elif item.kind in ("lookup", "file") and self._lookup(item, entries, problems, sources, "domain"):
                 generated = True
             else:
                 problems.append(item.text)
@@ -608,19 +607,22 @@ class _Mapper:
             origin=(named.span,),
             generated=generated,
             file=self._table_file(table_name) if generated else "",
-            sources=tuple(self._sources),
+            sources=tuple(sources),
         )
 
     def _table_file(self, name: str) -> str:
         return f"{get_platform(self.platform).tables_dir}/{name}"
 
-    def _lookup(self, item: ListItem, entries: list[str], problems: list[str], kind: str) -> bool:
+    def _lookup(self, item: ListItem, entries: list[str], problems: list[str], sources: list[str], kind: str) -> bool:
         """Keys of an lsearch/dsearch file (or a file of items) read from under --root; True when read."""
         lookup_type = item.lookup_type if item.kind == "lookup" else "file"
         # In a host list only a net-/netNN- lookup keys on the client's address; without
         # it exim looks up the host *name* (spec 10.12), which smtpd cannot do.
-        known = lookup_type in ("lsearch", "dsearch") if kind == "domain" else \
-            re.fullmatch(r"net\d*-(lsearch|iplsearch)", lookup_type) is not None
+        known = (
+            lookup_type in ("lsearch", "dsearch")
+            if kind == "domain"
+            else re.fullmatch(r"net\d*-(lsearch|iplsearch)", lookup_type) is not None
+        )
         if item.negated or not (known or lookup_type == "file"):
             problems.append(f"{item.text} (a {lookup_type} lookup: not converted)")
             return False
@@ -630,7 +632,7 @@ class _Mapper:
         except OSError as exc:
             problems.append(f"{item.text} ({path}: {exc.strerror or exc})")
             return False
-        self._sources.append(item.value)
+        sources.append(item.value)
         for key in keys:
             if kind == "domain" and "*" not in key and not key.startswith("^"):
                 entries.append(key.lower())
@@ -650,7 +652,7 @@ class _Mapper:
     def _network_table(self, list_name: str) -> Table:
         named = self._host_list(list_name)
         generated = False
-        self._sources = []
+        sources: list[str] = []
         entries: list[str] = []
         problems: list[str] = []
         excluded: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -661,7 +663,7 @@ class _Mapper:
                 entries += ["127.0.0.1", "::1"]  # what exim's forward lookup of localhost gives
                 continue
             if item.kind in ("lookup", "file"):
-                generated = self._lookup(item, entries, problems, "host") or generated
+                generated = self._lookup(item, entries, problems, sources, "host") or generated
                 continue
             if item.kind not in ("address", "network"):
                 problems.append(item.text)
@@ -682,7 +684,7 @@ class _Mapper:
             origin=(named.span,),
             generated=generated,
             file=self._table_file(list_name) if generated else "",
-            sources=tuple(self._sources),
+            sources=tuple(sources),
         )
 
     def _book_list(self, named: NamedList, problems: list[str], what: str) -> None:
@@ -1105,8 +1107,6 @@ def _uses_pam(condition: Option | None) -> bool:
 
 
 def _named_refs(value: str) -> list[str]:
-    from migrate.reader.lists import parse_list
-
     return [i.value for i in parse_list(value, "host")[1] if i.kind == "named" and not i.negated]
 
 
