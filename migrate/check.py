@@ -42,9 +42,10 @@ def run_check(
     platform: str = "openbsd",
     greylist: str = "off",
     root: str = "/",
+    debian: bool = False,
 ) -> CheckOutcome:
     """Compare, then look for findings that are new since the baseline."""
-    result = convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
+    result = convert(configure, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
     drift = compare(result, Path(against))
     report = result.report
     known: set[str] = set()

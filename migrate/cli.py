@@ -39,6 +39,22 @@ DEFINE = click.option(
 )
 
 
+def _source(configure: str | None, debian: str | None) -> tuple[str, bool]:
+    """The input: an exim configure file, or a Debian /etc/exim4 given with --debian (exactly one)."""
+    if (configure is None) == (debian is None):
+        raise click.UsageError("give either CONFIGURE or --debian DIR (one of them)")
+    return (debian, True) if debian is not None else (configure, False)  # type: ignore[return-value]
+
+
+DEBIAN = click.option(
+    "--debian",
+    "debian_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=str),
+    help="Read a Debian /etc/exim4 (update-exim4.conf.conf + template or conf.d) instead of CONFIGURE.",
+)
+CONFIGURE = click.argument("configure", required=False, type=click.Path(dir_okay=True, path_type=str))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="exim2smtpd")
 def cli() -> None:
@@ -49,15 +65,27 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@CONFIGURE
 @DEFINE
+@DEBIAN
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=str),
+    default="/",
+    show_default=True,
+    help="With --debian: read /etc/mailname and /etc/default/exim4 from under here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the parse tree as JSON.")
 @click.option("--resolved", is_flag=True, help="Print the resolved configuration in the layout of 'exim -bP config'.")
-def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool) -> None:
-    """Read CONFIGURE as exim would and print its parse tree."""
+def parse(
+    configure: str | None, defines: dict[str, str], debian_dir: str | None, root: str, as_json: bool, resolved: bool
+) -> None:
+    """Read CONFIGURE (or a Debian /etc/exim4) as exim would and print its parse tree."""
+    from migrate.debian import read_debian
     from migrate.reader import format_like_exim, read_config
 
-    config = read_config(configure, defines)
+    source, debian = _source(configure, debian_dir)
+    config = read_debian(source, defines, root) if debian else read_config(source, defines)
     for diagnostic in config.diagnostics:
         click.echo(diagnostic.format(), err=True)
     if resolved:
@@ -76,6 +104,7 @@ def parse(configure: str, defines: dict[str, str], as_json: bool, resolved: bool
 def _conversion_options(func):  # type: ignore[no-untyped-def]
     """The options every command that converts takes."""
     func = DEFINE(func)
+    func = DEBIAN(func)
     func = click.option(
         "--root",
         type=click.Path(file_okay=False, exists=True, path_type=str),
@@ -104,7 +133,7 @@ FAIL_ON = click.Choice(["never", "unmapped", "approximated", "info"])
 
 
 @cli.command()
-@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@CONFIGURE
 @click.option(
     "-o",
     "--output",
@@ -126,7 +155,8 @@ FAIL_ON = click.Choice(["never", "unmapped", "approximated", "info"])
     help="Exit 2 when a statement lands in this bucket or a worse one.",
 )
 def convert(
-    configure: str,
+    configure: str | None,
+    debian_dir: str | None,
     out_dir: str,
     platform: str,
     defines: dict[str, str],
@@ -147,7 +177,8 @@ def convert(
     from migrate.report import render
     from migrate.summary import summary_lines
 
-    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
+    source, debian = _source(configure, debian_dir)
+    result = run_convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
     if dry_run:
         sys.exit(_show_drift(result, out_dir))
     written = write_output(result, out_dir, force=force)
@@ -177,7 +208,7 @@ def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
 
 
 @cli.command()
-@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@CONFIGURE
 @click.option(
     "--against",
     required=True,
@@ -185,19 +216,28 @@ def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
     help="The output directory (or smtpd.conf) to compare with.",
 )
 @_conversion_options
-def diff(configure: str, against: str, defines: dict[str, str], platform: str, greylist: str, root: str) -> None:
+def diff(
+    configure: str | None,
+    debian_dir: str | None,
+    against: str,
+    defines: dict[str, str],
+    platform: str,
+    greylist: str,
+    root: str,
+) -> None:
     """Show what 'convert' would change in AGAINST, as text and in policy terms; write nothing.
 
     Exit status: 0 nothing would change; 2 something would; 1 error.
     """
     from migrate.convert import convert as run_convert
 
-    result = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root)
+    source, debian = _source(configure, debian_dir)
+    result = run_convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
     sys.exit(_show_drift(result, against))
 
 
 @cli.command()
-@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@CONFIGURE
 @click.option(
     "--against",
     required=True,
@@ -212,7 +252,8 @@ def diff(configure: str, against: str, defines: dict[str, str], platform: str, g
 @click.option("--fail-on", type=FAIL_ON, default="unmapped", show_default=True)
 @_conversion_options
 def check(
-    configure: str,
+    configure: str | None,
+    debian_dir: str | None,
     against: str,
     baseline: str | None,
     fail_on: str,
@@ -227,9 +268,11 @@ def check(
     """
     from migrate.check import run_check
 
+    source, debian = _source(configure, debian_dir)
     outcome = run_check(
-        configure,
+        source,
         against,
+        debian=debian,
         baseline=baseline,
         fail_on=fail_on,
         defines=defines,
@@ -243,14 +286,21 @@ def check(
 
 
 @cli.command()
-@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@CONFIGURE
 @click.option(
     "--format", "fmt", type=click.Choice(["rich", "text", "json", "sarif"]), default="rich", show_default=True
 )
 @click.option("--fail-on", type=FAIL_ON, default="never", show_default=True)
 @_conversion_options
 def report(
-    configure: str, fmt: str, fail_on: str, defines: dict[str, str], platform: str, greylist: str, root: str
+    configure: str | None,
+    debian_dir: str | None,
+    fmt: str,
+    fail_on: str,
+    defines: dict[str, str],
+    platform: str,
+    greylist: str,
+    root: str,
 ) -> None:
     """The migration report: every statement mapped, approximated, unmapped or ignored, and a grade.
 
@@ -259,7 +309,8 @@ def report(
     from migrate.convert import convert as run_convert
     from migrate.report import print_rich, render
 
-    built = run_convert(configure, defines=defines, platform=platform, greylist=greylist, root=root).report
+    source, debian = _source(configure, debian_dir)
+    built = run_convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian).report
     if fmt == "rich":
         print_rich(built)
     else:
@@ -268,9 +319,10 @@ def report(
 
 
 @cli.command()
-@click.argument("configure", type=click.Path(dir_okay=True, path_type=str))
+@CONFIGURE
 @click.argument("outdir", required=False, type=click.Path(file_okay=False, path_type=str))
 @DEFINE
+@DEBIAN
 @click.option(
     "--root",
     type=click.Path(file_okay=False, exists=True, path_type=str),
@@ -285,9 +337,10 @@ def report(
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="List every case, not only those that are not the same.")
 def verify(
-    configure: str,
+    configure: str | None,
     outdir: str | None,
     defines: dict[str, str],
+    debian_dir: str | None,
     root: str | None,
     cases_file: str | None,
     as_json: bool,
@@ -304,7 +357,8 @@ def verify(
     from migrate.verify_view import print_outcomes, to_json
 
     try:
-        result = run_verify(configure, outdir, defines=defines, cases_file=cases_file, root=root)
+        source, debian = _source(configure, debian_dir)
+        result = run_verify(source, outdir, defines=defines, cases_file=cases_file, root=root, debian=debian)
     except SideError as exc:
         raise VerifyFailed(str(exc)) from exc
     except ValueError as exc:

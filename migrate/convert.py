@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrate.debian import read_debian
 from migrate.errors import ConfigError, Diagnostic, MigrateError, Span
 from migrate.mapping import build_policy
 from migrate.model import Policy
@@ -39,9 +40,14 @@ def convert(
     platform: str = "openbsd",
     greylist: str = "off",
     root: str = "/",
+    debian: bool = False,
 ) -> Result:
-    """Read, map and render one exim configuration; files it names are read under ``root``."""
-    config = read_config(path, defines)
+    """Read, map and render one exim configuration; files it names are read under ``root``.
+
+    With ``debian``, ``path`` is a Debian /etc/exim4 directory, read as
+    update-exim4.conf and the init script would (see ``migrate.debian``).
+    """
+    config = read_debian(path, defines, root) if debian else read_config(path, defines)
     policy = build_policy(config, platform, greylist, root)
     files = {"smtpd.conf": render_smtpd_conf(policy), **render_table_files(policy), **render_rspamd(policy)}
     report = build_report(config, policy, files)

@@ -190,3 +190,25 @@ def test_lookup_file_driven_config_agrees(exim: Exim, smtpd: str, namespaces: No
     result = verify(str(FIXTURES / "lookup-files" / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd)
     assert [o for o in result.outcomes if o.verdict == DIFFERS] == []
     assert result.counts()[SAME] > 100
+
+
+@pytest.mark.exim
+def test_debian_directory_agrees(exim: Exim, smtpd: str, namespaces: None, tmp_path: Path) -> None:
+    """--debian: exim reads what update-exim4.conf would write; smtpd what we made of it."""
+    etc = tmp_path / "etc"
+    shutil.copytree(exim.root / "etc/exim4", etc / "exim4")
+    (etc / "exim4/update-exim4.conf.conf").write_text(
+        "dc_eximconfig_configtype='internet'\ndc_other_hostnames='example.org;mail.example.org'\n"
+        "dc_relay_domains='relay.example.net'\ndc_relay_nets='192.0.2.0/24;2001:db8::/32'\n"
+        "dc_use_split_config='true'\n"
+    )
+    (etc / "mailname").write_text("mx.example.org\n")
+    (etc / "aliases").write_text("postmaster: root\nroot: admin\nsales: admin\n")
+    tmp_path.chmod(0o755)
+    for path in tmp_path.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    result = verify(str(etc / "exim4"), root=str(tmp_path), exim=str(exim.binary), smtpd=smtpd, debian=True)
+    assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
+    classes = {(o.case.client_class, o.case.recipient_class) for o in result.outcomes if o.verdict == SAME}
+    assert ("relay_from_hosts", "other-domains") in classes
+    assert ("anyone", "relay-domains") in classes

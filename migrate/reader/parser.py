@@ -18,7 +18,7 @@ from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.reader import grammar
 from migrate.reader.expansion import ExpansionSyntaxError, parse_expansion
 from migrate.reader.lists import parse_list
-from migrate.reader.source import LogicalLine, PreLexer, exim_builtins
+from migrate.reader.source import GeneratedFile, LogicalLine, PreLexer, exim_builtins
 from migrate.reader.tree import (
     Acl,
     AclCondition,
@@ -419,9 +419,13 @@ def _unquote(word: str) -> str:
     return grammar.dequote(word) if word.startswith('"') else word
 
 
-def read_config(path: str, defines: dict[str, str] | None = None) -> EximConfig:
-    """Read an exim configuration file as exim would; raise ConfigError if it cannot."""
-    lexer = PreLexer(path, dict(defines or {}))
+def read_config(path: str, defines: dict[str, str] | None = None, generated: GeneratedFile | None = None) -> EximConfig:
+    """Read an exim configuration file as exim would; raise ConfigError if it cannot.
+
+    With ``generated``, ``path`` names a configuration held in memory (see
+    ``migrate.debian``) whose statements point back at the files it was made from.
+    """
+    lexer = PreLexer(path, dict(defines or {}), generated={path: generated} if generated else {})
     lexer.run()
     if not lexer.lines:
         raise ConfigError(

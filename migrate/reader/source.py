@@ -122,12 +122,33 @@ class PositionMarker:
     line: int
 
 
+@dataclass(frozen=True)
+class GeneratedFile:
+    """A configuration that exists only in memory, such as what update-exim4.conf would write.
+
+    ``origins`` gives, per line, the file and line it was copied from (None for
+    text the generator made up), so that every statement still points at the
+    admin's own file. ``originals`` holds those files' lines for diagnostics.
+    """
+
+    lines: tuple[str, ...]
+    origins: tuple[tuple[str, int] | None, ...]
+    originals: dict[str, list[str]]
+
+
 @dataclass
 class _OpenFile:
     name: str
     real: str
     lines: list[str]
     index: int = 0
+    origins: tuple[tuple[str, int] | None, ...] | None = None
+
+    def origin(self, number: int) -> tuple[str, int]:
+        """Where line ``number`` of this file came from: itself unless it was generated."""
+        if self.origins is not None and self.origins[number - 1] is not None:
+            return self.origins[number - 1]  # type: ignore[return-value]
+        return self.name, number
 
 
 @dataclass
@@ -143,6 +164,7 @@ class PreLexer:
     macro_definitions: list[tuple[LogicalLine, Macro, str]] = field(default_factory=list)
     files: dict[str, list[str]] = field(default_factory=dict)
     line_kinds: dict[str, list[str]] = field(default_factory=dict)
+    generated: dict[str, GeneratedFile] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         builtins = load_builtin_macros() if self.builtin_macros is None else self.builtin_macros
@@ -173,7 +195,15 @@ class PreLexer:
             self._fail_at(raw, f"include loop: {chain}", "EXIM-READ-INCLUDE-LOOP")
         if len(self._stack) >= MAX_INCLUDE_DEPTH:
             self._fail_at(raw, f".include nested deeper than {MAX_INCLUDE_DEPTH} files", "EXIM-READ-INCLUDE-DEPTH")
-        self._stack.append(_OpenFile(name, real, self._read_lines(name, raw)))
+        made = self.generated.get(name)
+        if made is not None:
+            self.files[name] = list(made.lines)
+            for original, lines in made.originals.items():
+                self.files.setdefault(original, lines)
+                self.line_kinds.setdefault(original, ["blank"] * len(lines))
+            self._stack.append(_OpenFile(name, name, list(made.lines), origins=made.origins))
+        else:
+            self._stack.append(_OpenFile(name, real, self._read_lines(name, raw)))
         self.line_kinds.setdefault(name, ["blank"] * len(self.files[name]))
 
     def _read_lines(self, name: str, raw: Segment | None) -> list[str]:
@@ -241,8 +271,9 @@ class PreLexer:
                         )
                     )
                 break
-            current, number, raw = physical
-            kinds = self.line_kinds[current.name]
+            current, physical_number, raw = physical
+            file, number = current.origin(physical_number)
+            kinds = self.line_kinds[file]
             start = _skip_space(raw, 0)
             piece, colmap, found, names = self._substitute(raw, start, at_line_start=not text)
             used.extend(names)
@@ -253,20 +284,18 @@ class PreLexer:
                 kinds[number - 1] = "comment"
                 continue
             seg_col = colmap[lead] if colmap else lead + 1
-            if piece[lead] == "." and self._directive(current, number, raw, piece, lead, seg_col, found):
+            if piece[lead] == "." and self._directive(file, number, raw, piece, lead, seg_col, found):
                 continue
             if self._cstate != 0:
                 kinds[number - 1] = "skipped"
                 continue
-            if self._include(current, number, piece, lead, seg_col):
+            if self._include(current, file, number, piece, lead, seg_col):
                 continue
             kinds[number - 1] = "statement"
             body = piece[lead:].rstrip(SPACE)
             sources.append(raw.strip(SPACE))
             segments.append(
-                Segment(
-                    len(text), current.name, number, seg_col, tuple(colmap[lead : lead + len(body)]) if colmap else None
-                )
+                Segment(len(text), file, number, seg_col, tuple(colmap[lead : lead + len(body)]) if colmap else None)
             )
             text = (text + body).rstrip(SPACE)
             if not text:
@@ -312,17 +341,15 @@ class PreLexer:
 
     # -- directives ---------------------------------------------------------
 
-    def _directive(
-        self, current: _OpenFile, number: int, raw: str, piece: str, lead: int, col: int, found: bool
-    ) -> bool:
+    def _directive(self, file: str, number: int, raw: str, piece: str, lead: int, col: int, found: bool) -> bool:
         """Handle ``.ifdef``-family lines; return True when the line was one."""
         word = piece[lead + 1 :]
         for name in _DIRECTIVES:
             if not word.startswith(name):
                 continue
             follow = word[len(name) : len(name) + 1]
-            span = Span(current.name, number, col, number, col + len(name))
-            self.line_kinds[current.name][number - 1] = "directive"
+            span = Span(file, number, col, number, col + len(name))
+            self.line_kinds[file][number - 1] = "directive"
             # exim 4.96 checks for ' ' (and a literal 't'), so a tab or any
             # other character makes it skip the whole line without a word.
             if follow not in ("", " ", "\n", "t"):
@@ -371,7 +398,7 @@ class PreLexer:
             return True
         return False
 
-    def _include(self, current: _OpenFile, number: int, piece: str, lead: int, col: int) -> bool:
+    def _include(self, current: _OpenFile, file: str, number: int, piece: str, lead: int, col: int) -> bool:
         """Handle ``.include`` and ``.include_if_exists``; return True when the line was one."""
         rest = piece[lead:]
         if rest.startswith(".include_if_exists") and rest[18:19] and rest[18] in SPACE:
@@ -383,12 +410,14 @@ class PreLexer:
         target = rest[offset:].strip(SPACE)
         if len(target) >= 2 and target[0] == '"' and target[-1] == '"':
             target = target[1:-1]
-        span = Span(current.name, number, col, number, col + len(rest.rstrip(SPACE)) - 1)
-        self.line_kinds[current.name][number - 1] = "directive"
+        span = Span(file, number, col, number, col + len(rest.rstrip(SPACE)) - 1)
+        self.line_kinds[file][number - 1] = "directive"
         kind = "include_if_exists" if optional else "include"
         if not target:
             raise ConfigError(
-                Diagnostic(span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", current.lines[number - 1])
+                Diagnostic(
+                    span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", self.physical_text(file, number)
+                )
             )
         if optional and not target.startswith("/"):
             raise ConfigError(
@@ -397,16 +426,16 @@ class PreLexer:
                     "error",
                     "EXIM-READ-INCLUDE",
                     f'.include specifies a non-absolute path "{target}" (exim requires one for .include_if_exists)',
-                    current.lines[number - 1],
+                    self.physical_text(file, number),
                 )
             )
-        resolved = target if target.startswith("/") else os.path.join(os.path.dirname(current.name), target)
+        resolved = target if target.startswith("/") else os.path.join(os.path.dirname(file), target)
         if optional and not os.path.exists(resolved):
             self.directives.append(Directive(span, kind, target, True, False))
             return True
         self.directives.append(Directive(span, kind, target, True, True))
-        self.timeline.append(PositionMarker(current.name, number))
-        self._open(resolved, None, Segment(0, current.name, number, col))
+        self.timeline.append(PositionMarker(current.name, current.index))
+        self._open(resolved, None, Segment(0, file, number, col))
         return True
 
     # -- statements that change the reader's state --------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.convert import convert
+from migrate.debian import resolve
 from migrate.model import Policy
 from migrate.verify import exim_side, smtpd_side
 from migrate.verify.cases import Case, generate, read_cases
@@ -81,10 +82,18 @@ def verify(
     root: str | None = None,
     exim: str | None = None,
     smtpd: str | None = None,
+    debian: bool = False,
 ) -> VerifyResult:
-    """Ask both daemons every case; raise SideError when either cannot be asked."""
+    """Ask both daemons every case; raise SideError when either cannot be asked.
+
+    With ``debian``, ``configure`` is a Debian /etc/exim4 and exim is asked about
+    the file update-exim4.conf would write, with the init script's -D macros.
+    """
     defines = dict(defines or {})
-    result = convert(configure, defines=defines, root=root or "/")
+    result = convert(configure, defines=defines, root=root or "/", debian=debian)
+    generated = resolve(configure, root or "/") if debian else None
+    if generated is not None:
+        defines = dict(generated.daemon.defines) | defines
     text = result.files["smtpd.conf"]
     files = result.files
     if out_dir is not None:
@@ -100,7 +109,11 @@ def verify(
     workdir = Path(tempfile.mkdtemp(prefix="exim2smtpd-verify-"))
     try:
         workdir.chmod(0o755)  # exim -bh reads the config as the exim user
-        oracle = dns_free_config(Path(configure), defines, workdir / "exim.conf", relocate)
+        source = Path(configure)
+        if generated is not None:
+            source = workdir / "update-exim4.conf.out"
+            source.write_text(generated.text)
+        oracle = dns_free_config(source, defines, workdir / "exim.conf", relocate)
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
