@@ -1,4 +1,4 @@
-"""Read exim lookup files (lsearch, dsearch) as data for smtpd table files.
+"""Read exim lookup files (lsearch and friends, dsearch) as data for smtpd table files.
 
 exim's lsearch format (spec ch. 9): one key per line, ending at the first
 colon or blank (or quoted), ``#`` comments, continuation lines starting with a
@@ -8,23 +8,53 @@ entry names are the keys. Files are read from under ``root``, never run.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 
 def lsearch_keys(path: Path) -> list[str]:
     """The keys of an lsearch file, in order."""
-    keys = []
+    return [key for key, _ in lsearch_entries(path)]
+
+
+def lsearch_entries(path: Path) -> list[tuple[str, str]]:
+    """Key and data of each lsearch item, in file order.
+
+    The data is the rest of the line after the key and an optional colon;
+    continuation lines (leading blanks) join it with a single space. Empty and
+    ``#`` lines are skipped even inside an item, as exim does.
+    """
+    entries: list[tuple[str, str]] = []
     for line in path.read_text(errors="replace").splitlines():
-        if not line.strip() or line.lstrip().startswith("#") or line[:1] in (" ", "\t"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
-        if line.startswith('"'):
-            end = line.find('"', 1)
-            keys.append(line[1:end] if end > 0 else line[1:])
+        if line[:1] in (" ", "\t"):
+            if entries:
+                key, data = entries[-1]
+                entries[-1] = (key, f"{data} {line.strip()}".strip())
             continue
-        key = line.split(":", 1)[0].split()[0] if line.split(":", 1)[0].split() else ""
+        key, rest = _split_key(line)
         if key:
-            keys.append(key)
-    return keys
+            entries.append((key, rest))
+    return entries
+
+
+def _split_key(line: str) -> tuple[str, str]:
+    if line.startswith('"'):
+        end = line.find('"', 1)
+        key, rest = (line[1:end], line[end + 1 :]) if end > 0 else (line[1:], "")
+    else:
+        cut = len(line)
+        for index, char in enumerate(line):
+            if char == ":" or char.isspace():
+                cut = index
+                break
+        key, rest = line[:cut], line[cut:]
+    rest = rest.strip()
+    if rest.startswith(":"):
+        rest = rest[1:].strip()
+    return key, rest
 
 
 def dsearch_keys(path: Path) -> list[str]:
@@ -35,3 +65,92 @@ def dsearch_keys(path: Path) -> list[str]:
 def under(root: Path, path: str) -> Path:
     """``path`` as it lies under ``root`` (which is / on the server itself)."""
     return root / path.lstrip("/")
+
+
+_DOMAIN_LOOKUP = re.compile(r"(?:partial(?P<min>\d*)-)?(?P<type>[a-z0-9_]+)(?P<affix>\*@?)?(?:,.*)?")
+TEXT_FILE_TYPES = ("lsearch", "wildlsearch", "nwildlsearch")
+BUILT_TYPES = ("dbm", "dbmnz", "dbmjz", "cdb")  # binary files built from an lsearch-format text file
+BUILT_SUFFIXES = (".db", ".dbm", ".cdb")
+
+
+@dataclass(frozen=True)
+class DomainKeys:
+    """What one lookup item of a domain list contributes to an smtpd table."""
+
+    entries: tuple[str, ...]
+    problems: tuple[str, ...]  # keys or items smtpd cannot hold (reported unmapped)
+    source: str  # the file actually read
+    note: str = ""  # something the admin should know (reported approximated)
+
+
+def domain_keys(lookup_type: str, path: Path, shown: str) -> DomainKeys | None:
+    """Turn a domain-list lookup into smtpd domain-table entries with exim's own matching rules.
+
+    None when the lookup type is not one we can read as a file. ``shown`` is
+    the file as the configuration names it, for messages.
+    """
+    parsed = _DOMAIN_LOOKUP.fullmatch(lookup_type)
+    if parsed is None:
+        return None
+    base, affix = parsed.group("type"), parsed.group("affix") or ""
+    partial = None if parsed.group("min") is None else int(parsed.group("min") or 2)
+    note = ""
+    if base == "dsearch":
+        keys = dsearch_keys(path)
+    elif base in TEXT_FILE_TYPES:
+        keys = lsearch_keys(path)
+    elif base in BUILT_TYPES:
+        text = text_source(path)
+        if text is None:
+            raise FileNotFoundError(f"no text source beside {shown} to read (a {base} file is binary)")
+        keys = lsearch_keys(text)
+        note = f"{shown} read from its text source {text.name}: rebuild or check it is current before switching"
+        path = text
+    else:
+        return None
+    entries: list[str] = []
+    problems: list[str] = []
+    for written in keys:
+        key = written.lower()  # exim compares caselessly; messages show the key as written
+        if affix and key in ("*", "*@"):
+            problems.append(f"{written} in {shown} (with {lookup_type} it matches every domain)")
+        elif base in ("wildlsearch", "nwildlsearch"):
+            _wild_key(written, base, shown, entries, problems)
+        elif partial is not None and key.startswith("*."):
+            _partial_key(key, partial, shown, entries, problems)
+        elif "*" in key or key.startswith("^"):
+            problems.append(f"{written} in {shown} (a literal key: exim's {base} never matched it as a pattern)")
+        else:
+            entries.append(key)
+    return DomainKeys(tuple(entries), tuple(problems), str(path), note)
+
+
+def _wild_key(key: str, base: str, shown: str, entries: list[str], problems: list[str]) -> None:
+    """(n)wildlsearch: ``*.rest`` ends-with keys map to smtpd's ``*.`` wildcard; regexes do not."""
+    if key.startswith("^") or (base == "wildlsearch" and ("$" in key or "\\N" in key)) or ";" in key:
+        problems.append(f"{key} in {shown} (a pattern smtpd tables cannot hold)")
+    elif key.startswith("*.") and "*" not in key[2:]:
+        entries.append(key.lower())
+    elif "*" in key:
+        problems.append(f"{key} in {shown} (exim's '*' here means 'ends with'; smtpd's wildcard differs)")
+    else:
+        entries.append(key.lower())
+
+
+def _partial_key(key: str, minimum: int, shown: str, entries: list[str], problems: list[str]) -> None:
+    """partial-: ``*.rest`` matches ``rest`` and its subdomains when ``rest`` has enough components."""
+    rest = key[2:]
+    if "*" in rest or len(rest.split(".")) < minimum:
+        problems.append(f"{key} in {shown} (never matched: partial matching needs {minimum} components)")
+        return
+    entries += [rest, key]
+
+
+def text_source(path: Path) -> Path | None:
+    """The lsearch text a dbm/cdb file is built from: the same name without .db/.dbm/.cdb."""
+    for suffix in BUILT_SUFFIXES:
+        if path.name.endswith(suffix) and len(path.name) > len(suffix):
+            candidate = path.with_name(path.name[: -len(suffix)])
+            if candidate.is_file():
+                return candidate
+    return None

@@ -47,7 +47,7 @@ class Table:
     """A named set or mapping for smtpd.conf: domains, networks, routes, aliases."""
 
     name: str
-    kind: str  # "domains" | "networks" | "routes" | "aliases" | "addresses"
+    kind: str  # "domains" | "networks" | "routes" | "aliases" | "virtual" | "addresses"
     entries: tuple[str, ...] = ()  # list tables
     mapping: tuple[tuple[str, str], ...] = ()  # mapping tables
     file: str = ""  # a file-backed table (e.g. the aliases file)

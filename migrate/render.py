@@ -107,6 +107,7 @@ _TABLE_WHAT = {
     "networks": "networks",
     "routes": "next hop per relay domain",
     "aliases": "aliases file (same format for smtpd)",
+    "virtual": "per-domain alias files as one virtual table",
     "addresses": "addresses",
 }
 
@@ -209,7 +210,9 @@ def _action_line(action: Action) -> str:
         "mda": f"mda {quote(action.path)}",
     }[action.method]
     line = f"action {name} {method}"
-    if action.alias_table:
+    if action.virtual_table:
+        line += f" virtual <{action.virtual_table}>"
+    elif action.alias_table:
         line += f" alias <{action.alias_table}>"
     return line
 
@@ -225,6 +228,7 @@ _ACTION_WHAT = {
     "local": "local delivery",
     "relay_domains": "relay domains to their own mail hosts",
     "outbound": "everything else goes out",
+    "virtual": "local delivery through the per-domain alias files",
 }
 
 
@@ -361,6 +365,7 @@ def render_table_files(policy: Policy) -> dict[str, str]:
     for table in policy.tables:
         if table.generated:
             lines = [f"[{e}]" if table.kind == "networks" and ":" in e else e for e in table.entries]
+            lines += [f"{key} {value}" for key, value in table.mapping]
             files[os.path.basename(table.file)] = "".join(f"{line}\n" for line in lines)
     return files
 

@@ -6,6 +6,7 @@ import difflib
 import os
 import subprocess
 import sys
+import shutil
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,7 @@ def test_lookup_files_become_table_files() -> None:
         "quoted.example",
         "virtual-one.example",
         "virtual-two.example",
+        "*.lists.example.org",  # a wildlsearch "*.domain" key is a pattern
     ]
     assert "[2001:db8::/32]" in files["relay_from_hosts"].split()  # 7.x wants IPv6 bracketed in files
     assert "198.51.100.0/24" not in files["relay_from_hosts"]  # net-lsearch never matched it
@@ -245,3 +247,110 @@ def test_missing_lookup_file_is_reported_with_the_exim_line(tmp_path: Path) -> N
     missing = [f for f in result.policy.findings if "No such file or directory" in f.message]
     assert missing and all(f.severity == "unmapped" and f.span.line > 0 for f in missing)
     assert "/etc/exim/relay_domains" in " ".join(f.message for f in missing)
+
+
+def test_relay_map_becomes_the_relay_routes_table() -> None:
+    result = _convert("lookup-files")
+    routes = dict(result.policy.table("relay_routes").mapping)
+    assert routes == {
+        "relay.example.net": "smtp://mx1.relay.example.net",
+        "partner.example": "smtp://smtp.partner.example:2525",  # exim's "host::port" in a colon list
+    }
+    assert 'action "relay_domains" relay domain <relay_routes>' in result.files["smtpd.conf"]
+
+
+def test_relay_map_without_every_relay_domain_is_left_out(tmp_path: Path) -> None:
+    root = _copy_root(tmp_path)
+    (root / "etc/exim/relay_map").write_text("relay.example.net mx1.relay.example.net\n")
+    result = convert(str(FIXTURES / "lookup-files" / "configure"), root=str(root))
+    assert result.policy.table("relay_routes") is None
+    finding = next(f for f in result.policy.findings if f.rule == "EXIM-ROUTER-ROUTE-DATA-MISSING")
+    assert "partner.example" in finding.message and finding.severity == "unmapped"
+
+
+def test_per_domain_alias_files_become_a_virtual_table() -> None:
+    files = _convert("lookup-files").files
+    virtual = dict(line.split(" ", 1) for line in files["virtual_aliases"].splitlines())
+    assert virtual["info@virtual-one.example"] == "alice@example.org"
+    # unqualified local parts get exim's qualify domain (the primary host name)
+    assert virtual["sales@virtual-one.example"] == "bob@mx.example.org, alice@example.org"
+    # :fail: must refuse even though "nobody" could fall through to a bare key
+    assert virtual["nobody@virtual-one.example"].startswith("error:550 ")
+    # the "*" key of lsearch*@ catches the rest of virtual-two, before any fall-through
+    assert virtual["@virtual-two.example"] == "postmaster@example.org"
+    assert virtual["root@virtual-two.example"] == "postmaster@example.org"
+    # exim's fall-through to the aliases file and local users, as bare keys
+    assert virtual["root"] == "root@mx.example.org" and virtual["postmaster"] == "postmaster@mx.example.org"
+    assert files["virtual_domains"].split() == ["virtual-one.example", "virtual-two.example"]
+    conf = files["smtpd.conf"]
+    assert 'action "virtual" mbox virtual <virtual_aliases>' in conf
+    assert conf.index("for domain <virtual_domains>") < conf.index("for domain <local_domains>")
+
+
+def test_virtual_domains_must_be_local_domains(tmp_path: Path) -> None:
+    """A virtual domain exim's ACL did not treat as local must not be delivered as one."""
+    root = _copy_root(tmp_path)
+    config = tmp_path / "configure"
+    text = (FIXTURES / "lookup-files" / "configure").read_text()
+    assert " : dsearch;/etc/exim/vdomains" in text
+    config.write_text(text.replace(" : dsearch;/etc/exim/vdomains", ""))
+    (root / "etc/exim/vdomains/stranger.example").write_text("info: alice@example.org\n")
+    result = convert(str(config), root=str(root))
+    finding = next(f for f in result.policy.findings if f.rule == "EXIM-VIRTUAL-NOT-LOCAL")
+    assert "stranger.example" in finding.message
+    assert "virtual_domains" not in result.files  # none of the three is a local domain now
+
+
+def test_domain_list_lookup_types(tmp_path: Path) -> None:
+    from migrate.lookups import domain_keys
+
+    (tmp_path / "wild").write_text("*.a.example\n*fish\n^\\N^x\\N\nPlain.Example: data\n")
+    wild = domain_keys("wildlsearch", tmp_path / "wild", "/wild")
+    assert wild.entries == ("*.a.example", "plain.example")
+    assert any("*fish" in p for p in wild.problems) and any(p.startswith("^") for p in wild.problems)
+    (tmp_path / "partial").write_text("*.dates.example.org\n*.example\nexact.example\n")
+    partial = domain_keys("partial-lsearch", tmp_path / "partial", "/partial")
+    assert partial.entries == ("dates.example.org", "*.dates.example.org", "exact.example")
+    assert any("*.example" in p for p in partial.problems)  # one component: partial2 never tries it
+    (tmp_path / "star").write_text("*\nreal.example\n")
+    star = domain_keys("lsearch*", tmp_path / "star", "/star")
+    assert star.entries == ("real.example",) and "matches every domain" in star.problems[0]
+    (tmp_path / "built").write_text("from-text.example\n")
+    (tmp_path / "built.db").write_bytes(b"\x00binary")
+    built = domain_keys("dbm", tmp_path / "built.db", "/built.db")
+    assert built.entries == ("from-text.example",) and "text source" in built.note
+    (tmp_path / "orphan.cdb").write_bytes(b"\x00")
+    with pytest.raises(FileNotFoundError):
+        domain_keys("cdb", tmp_path / "orphan.cdb", "/orphan.cdb")
+    assert domain_keys("mysql", tmp_path / "wild", "x") is None
+
+
+def test_lsearch_data_follows_exims_rules(tmp_path: Path) -> None:
+    from migrate.lookups import lsearch_entries
+
+    (tmp_path / "f").write_text(
+        'a: one\n  two\n# comment inside\n    three\nb two words\n"c d": quoted\nbaduser:  :fail:\n'
+    )
+    assert lsearch_entries(tmp_path / "f") == [
+        ("a", "one two three"),
+        ("b", "two words"),
+        ("c d", "quoted"),
+        ("baduser", ":fail:"),
+    ]
+
+
+def test_sql_domain_list_names_the_table_backend(tmp_path: Path) -> None:
+    config = tmp_path / "configure"
+    config.write_text(
+        "domainlist local_domains = @ : mysql;SELECT d FROM domains WHERE d='${quote_mysql:$domain}'\n"
+        "begin acl\nacl_check_rcpt:\n  accept domains = +local_domains\n"
+    )
+    result = convert(str(config))
+    finding = next(f for f in result.policy.findings if f.rule == "EXIM-LIST-ITEMS")
+    assert "table-mysql" in finding.message and finding.severity == "unmapped"
+
+
+def _copy_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "lookup-files" / "root", root)
+    return root

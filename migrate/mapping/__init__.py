@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from migrate.errors import Span
-from migrate.lookups import dsearch_keys, lsearch_keys, under
+from migrate.lookups import domain_keys, dsearch_keys, lsearch_entries, lsearch_keys, under
 from migrate.mapping.acl import ACCEPT, AclEvaluator, Note
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.content import ContentMapper
 from migrate.mapping.listeners import ListenerNotes, certificate, listeners
-from migrate.mapping.routing import Delivery, Router
+from migrate.mapping.routing import Delivery, Router, VirtualFiles
 from migrate.model import (
     ANY_DOMAIN,
     ANYONE,
@@ -44,7 +44,7 @@ from migrate.model import (
 )
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
 from migrate.platforms import platform as get_platform
-from migrate.reader.lists import ListItem, parse_list
+from migrate.reader.lists import ListItem, parse_list, split_list
 from migrate.reader.tree import (
     Acl,
     AclCondition,
@@ -204,6 +204,7 @@ class _Mapper:
         self.books = _Accountant()
         self.acls = {a.name: a for a in config.acls}
         self.inline_lists: dict[str, NamedList] = {}
+        self.lookup_notes: list[str] = []  # approximations found while reading lookup files
         self.used_acls: set[str] = set()
 
     # -- the whole --------------------------------------------------------------
@@ -213,7 +214,12 @@ class _Mapper:
         identity = self._identity()
         client_tables = tuple(self._client_tables())
         universe = ClassUniverse(config, *self._domain_lists(), client_tables, dict(self.inline_lists))
-        router = Router(config, universe)
+        relay_names = (
+            list(self._domain_table("relay_domains", universe.relay_domains, identity).entries)
+            if universe.relay_domains
+            else []
+        )
+        router = Router(config, universe, self.root, relay_names)
         deliveries = router.deliveries()
         auth = self._server_auth()
         clients = self._clients(universe, auth)
@@ -221,8 +227,17 @@ class _Mapper:
         tables = self._tables(universe, deliveries, clients, identity)
         actions = self._actions(deliveries, decisions)
         rules = self._rules(clients, decisions, tables, identity)
+        virtual = deliveries[LOCAL_DOMAINS].virtual
+        if virtual is not None and any(a.name == "local" for a in actions):
+            alias_files = [path for path, _ in deliveries[LOCAL_DOMAINS].alias_files]
+            virtual_tables = self._virtual_tables(virtual, tables, identity, alias_files)
+            if virtual_tables:
+                tables += virtual_tables
+                actions.append(_virtual_action(virtual, actions))
+                rules = _with_virtual_rules(rules, virtual)
         used = {r.source_table for r in rules} | {r.destination_table for r in rules}
         used |= {a.alias_table for a in actions} | {a.relay_domain_table for a in actions}
+        used |= {a.virtual_table for a in actions}
         tables = [t for t in tables if t.name in used]
         listener_notes = ListenerNotes()
         pki = certificate(config, identity.hostname or "localhost", listener_notes)
@@ -571,6 +586,7 @@ class _Mapper:
                     "routes",
                     mapping=tuple(routes),
                     origin=tuple(d.span for d in deliveries[RELAY_DOMAINS].drivers),
+                    sources=tuple(deliveries[RELAY_DOMAINS].route_files),
                 )
             )
         for client in clients:
@@ -597,6 +613,10 @@ class _Mapper:
                 continue  # 'for local' covers the server's address literals
             elif item.kind in ("lookup", "file") and self._lookup(item, entries, problems, sources, "domain"):
                 generated = True
+            elif item.kind in ("lookup", "file"):
+                continue  # _lookup said why
+            elif (query := _QUERY_LOOKUP.match(item.value)) is not None:
+                problems.append(f"{item.text} ({_backend_advice(query.group(1))})")
             else:
                 problems.append(item.text)
         self._book_list(named, problems, "domains")
@@ -614,8 +634,10 @@ class _Mapper:
         return f"{get_platform(self.platform).tables_dir}/{name}"
 
     def _lookup(self, item: ListItem, entries: list[str], problems: list[str], sources: list[str], kind: str) -> bool:
-        """Keys of an lsearch/dsearch file (or a file of items) read from under --root; True when read."""
+        """Keys of a lookup file (or a file of items) read from under --root; True when read."""
         lookup_type = item.lookup_type if item.kind == "lookup" else "file"
+        if kind == "domain" and item.kind == "lookup" and not item.negated:
+            return self._domain_lookup(item, lookup_type, entries, problems, sources)
         # In a host list only a net-/netNN- lookup keys on the client's address; without
         # it exim looks up the host *name* (spec 10.12), which smtpd cannot do.
         known = (
@@ -645,6 +667,136 @@ class _Mapper:
             else:
                 problems.append(f"{key} in {item.value} (smtpd tables cannot hold it)")
         return True
+
+    def _domain_lookup(
+        self, item: ListItem, lookup_type: str, entries: list[str], problems: list[str], sources: list[str]
+    ) -> bool:
+        path = under(self.root, item.value)
+        try:
+            found = domain_keys(lookup_type, path, item.value)
+        except OSError as exc:
+            problems.append(f"{item.text} ({path}: {exc.strerror or exc})")
+            return False
+        if found is None:
+            problems.append(f"{item.text} (a {lookup_type} lookup: {_backend_advice(lookup_type)})")
+            return False
+        entries.extend(found.entries)
+        problems.extend(found.problems)
+        sources.append(item.value)
+        if found.note:
+            self.lookup_notes.append(found.note)
+        return True
+
+    def _virtual_tables(
+        self, virtual: VirtualFiles, tables: list[Table], identity: Identity, alias_files: list[str]
+    ) -> list[Table]:
+        """The per-domain alias files as one smtpd virtual table (``user@domain value``) and its domains."""
+        router = virtual.router
+        directory = under(self.root, virtual.directory)
+        local = next((t for t in tables if t.name == "local_domains"), None)
+        try:
+            domains = [d.lower() for d in dsearch_keys(directory)]
+        except OSError as exc:
+            self._virtual_note(router, "unmapped", "EXIM-VIRTUAL-DIR", f"{virtual.directory}: {exc.strerror or exc}")
+            return []
+        outside = [d for d in domains if local is None or not _domain_in(d, local.entries)]
+        if outside:
+            self._virtual_note(
+                router,
+                "unmapped",
+                "EXIM-VIRTUAL-NOT-LOCAL",
+                f"router {router.name}: {', '.join(outside)} in {virtual.directory} are not local domains; "
+                "exim's RCPT ACL decided them as other domains, so they are left out",
+            )
+            domains = [d for d in domains if d not in outside]
+        preserve = router.option("qualify_preserve_domain") is not None
+        qualify = identity.qualify_domain or identity.hostname
+        fallback = self._fallthrough_keys(virtual, qualify, alias_files)
+        mapping: list[tuple[str, str]] = [(key, f"{key}@{qualify}") for key in fallback]
+        skipped: list[str] = []
+        for domain in domains:
+            try:
+                entries = lsearch_entries(directory / domain)
+            except OSError as exc:
+                skipped.append(f"{domain} ({exc.strerror or exc})")
+                continue
+            catch_all = None
+            written: set[str] = set()
+            for key, data in entries:
+                local_part = key.lower()
+                if local_part in written:
+                    continue  # exim takes the first line for a key
+                written.add(local_part)
+                converted = _virtual_value(data, domain if preserve else qualify)
+                if key == "*" and virtual.lookup_type != "lsearch":
+                    catch_all = converted
+                    continue
+                if converted is None:
+                    skipped.append(f"{key}@{domain} ({data or 'no data'})")
+                    # refused here: a bare fall-through key must not deliver it
+                    converted = f"error:550 {key}@{domain} is not accepted here" if fallback else None
+                if converted is not None and key != "*":
+                    mapping.append((f"{local_part}@{domain}", converted))
+            if catch_all is not None:
+                # exim's "*" catches every local part missing from the file, before any fall-through
+                mapping += [(f"{k}@{domain}", catch_all) for k in fallback if k not in written]
+                mapping.append((f"@{domain}", catch_all))
+        if skipped:
+            self._virtual_note(
+                router,
+                "approximated",
+                "EXIM-VIRTUAL-ENTRIES",
+                f"router {router.name}: entries smtpd's virtual table cannot hold, left out "
+                f"(smtpd refuses those addresses): {', '.join(skipped)}",
+                "deliver them through an aliases entry or an mda action by hand",
+            )
+        if not domains:
+            return []
+        files = get_platform(self.platform).tables_dir
+        origin = (router.span,)
+        sources = (virtual.directory,)
+        return [
+            Table("virtual_domains", "domains", tuple(domains), (), f"{files}/virtual_domains", origin, True, sources),
+            # "virtual" is a keyword of smtpd.conf: a table may not be called that.
+            Table("virtual_aliases", "virtual", (), tuple(mapping), f"{files}/virtual_aliases", origin, True, sources),
+        ]
+
+    def _fallthrough_keys(self, virtual: VirtualFiles, qualify: str | None, alias_files: list[str]) -> list[str]:
+        """Local parts exim's later routers knew: the aliases file's keys and the users in /etc/passwd.
+
+        A local part missing from a domain's file went on to those routers; smtpd's
+        virtual table tries a bare ``user`` key after ``user@domain``, so each one
+        becomes ``user -> user@host`` and is delivered as exim delivered it.
+        """
+        if not virtual.falls_through:
+            return []
+        router = virtual.router
+        if qualify is None:
+            self._virtual_note(router, "approximated", "EXIM-VIRTUAL-FALLTHROUGH", _FALLTHROUGH_LOST, _FALLTHROUGH_FIX)
+            return []
+        keys: list[str] = []
+        passwd = under(self.root, "/etc/passwd")
+        try:
+            keys += [line.split(":", 1)[0] for line in passwd.read_text(errors="replace").splitlines() if ":" in line]
+        except OSError:
+            self._virtual_note(
+                router,
+                "approximated",
+                "EXIM-VIRTUAL-FALLTHROUGH",
+                f"{_FALLTHROUGH_LOST} ({passwd} could not be read to list the local users)",
+                _FALLTHROUGH_FIX,
+            )
+        for path in alias_files:
+            try:
+                keys += lsearch_keys(under(self.root, path))
+            except OSError:
+                continue
+        return list(dict.fromkeys(k.lower() for k in keys if k and not k.startswith("*")))
+
+    def _virtual_note(self, router: Driver, severity: str, rule: str, message: str, advice: str = "") -> None:
+        self.books.note_span(router.span, severity, rule, message, router.source, advice)
+        if severity == "unmapped":
+            self.books.mark_driver(router, severity, rule, message, advice)
 
     def _host_list(self, name: str) -> NamedList:
         return self.inline_lists.get(name) or self.config.named_lists[name]
@@ -688,6 +840,11 @@ class _Mapper:
         )
 
     def _book_list(self, named: NamedList, problems: list[str], what: str) -> None:
+        for note in self.lookup_notes:
+            self.books.mark(
+                named, "approximated", "EXIM-LOOKUP-TEXT-SOURCE", note, "run exim_dbmbuild again, or compare"
+            )
+        self.lookup_notes.clear()
         if problems:
             self.books.mark(
                 named,
@@ -706,7 +863,8 @@ class _Mapper:
         needed = {d.action for d in decisions if d.accept}
         local = deliveries[LOCAL_DOMAINS]
         if "local" in needed:
-            origin = tuple(d.span for d in local.drivers)
+            virtual_router = local.virtual.router if local.virtual else None
+            origin = tuple(d.span for d in local.drivers if d is not virtual_router)
             final = next((d for d in reversed(local.drivers) if d.kind == "router"), None)
             if final is not None:
                 self.books.note_span(
@@ -1061,6 +1219,63 @@ def client_span(clients: list[ClientClass], tables: list[Table]) -> Span:
     return Span("", 0, 0, 0, 0)
 
 
+_FALLTHROUGH_LOST = (
+    "local parts missing from a domain's file went on to exim's next routers (aliases, local users); "
+    "smtpd's virtual table refuses those it does not list"
+)
+_FALLTHROUGH_FIX = "give --root a copy of the server's /etc, or add those local parts to the domain's file"
+
+
+def _domain_in(domain: str, entries: tuple[str, ...]) -> bool:
+    """Whether a local_domains table (literal names and ``*.`` wildcards) holds the domain."""
+    return domain in entries or any(e.startswith("*.") and domain.endswith(e[1:]) for e in entries)
+
+
+def _virtual_value(data: str, qualify: str | None) -> str | None:
+    """An exim redirect list as a virtual-table value; None when smtpd's virtual table cannot hold it.
+
+    Unqualified local parts get the domain exim would have added, so that smtpd
+    re-expands them through the same rules.
+    """
+    if not data or data.startswith(":") or "$" in data:
+        return None  # :fail:, :blackhole:, :defer:, :include:, expansions
+    out = []
+    for item in split_list(data.replace(",", ":") if ":" not in data else data)[1]:
+        address = item.text.strip().strip('"')
+        if not address or address[0] in "|/":
+            return None
+        if "@" not in address:
+            if qualify is None:
+                return None
+            address = f"{address}@{qualify}"
+        out.append(address)
+    return ", ".join(out) if out else None
+
+
+def _virtual_action(virtual: VirtualFiles, actions: list[Action]) -> Action:
+    local = next(a for a in actions if a.name == "local")
+    return Action(
+        "virtual",
+        local.method,
+        local.path,
+        virtual_table="virtual_aliases",
+        origin=(virtual.router.span, *local.origin),
+        routers=(virtual.router.name,),
+    )
+
+
+def _with_virtual_rules(rules: list[MatchRule], virtual: VirtualFiles) -> list[MatchRule]:
+    """Before each rule that delivers local domains, the same rule for the virtual domains."""
+    out: list[MatchRule] = []
+    for rule in rules:
+        if rule.action == "local" and rule.destination_table == "local_domains":
+            out.append(
+                replace(rule, destination_table="virtual_domains", action="virtual", comment="per-domain alias files")
+            )
+        out.append(rule)
+    return out
+
+
 def _rule(client: ClientClass, destination: tuple[str, str | None], action: str | None, comment: str) -> MatchRule:
     kind, table = destination
     if client.name == LOCAL_CLIENT:
@@ -1139,6 +1354,29 @@ def _unmapped_message(node: Statement) -> str:
     if isinstance(node, Driver):
         return f"{node.kind} {node.name} ({node.driver}): not used by any migrated route"
     return f"{type(node).__name__}: no OpenSMTPD equivalent is generated"
+
+
+_QUERY_LOOKUP = re.compile(r"(mysql|pgsql|sqlite|ldap|ldapdn|ldapm|redis|oracle|ibase)\s*;")
+_TABLE_BACKENDS = {
+    "mysql": "table-mysql",
+    "pgsql": "table-postgres",
+    "sqlite": "table-sqlite",
+    "ldap": "table-ldap",
+    "ldapdn": "table-ldap",
+    "ldapm": "table-ldap",
+    "redis": "table-redis",
+}
+
+
+def _backend_advice(lookup_type: str) -> str:
+    """What to do about a lookup smtpd cannot read as a file: the table backend, if OpenSMTPD has one."""
+    backend = _TABLE_BACKENDS.get(lookup_type.split(",")[0].strip("*@"))
+    if backend is None:
+        return "no OpenSMTPD table backend reads it; export the keys to a file"
+    return (
+        f"not converted: OpenSMTPD's {backend} (opensmtpd-extras) can serve this list; "
+        "write its configuration with the same query, or export the keys to a file"
+    )
 
 
 def build_policy(config: EximConfig, platform: str = "openbsd", greylist: str = "off", root: str = "/") -> Policy:

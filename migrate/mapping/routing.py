@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from migrate.errors import Span
+from migrate.lookups import lsearch_entries, under
 from migrate.mapping.classes import ClassUniverse
 from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS
+from migrate.reader.expansion import Text, Variable
 from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver, EximConfig, Option
 
@@ -66,6 +69,16 @@ class RouteNote:
     advice: str = ""
 
 
+@dataclass(frozen=True)
+class VirtualFiles:
+    """``domains = dsearch;DIR`` + ``data = ${lookup{$local_part}lsearch{DIR/$domain}}``: one alias file per domain."""
+
+    directory: str
+    lookup_type: str  # lsearch, lsearch* or lsearch*@ (a "*" key catches every other local part)
+    router: Driver
+    falls_through: bool  # a local part not in the file goes on to the next router (no "no_more")
+
+
 @dataclass
 class Delivery:
     """How one recipient class is delivered, and by which exim drivers."""
@@ -79,6 +92,8 @@ class Delivery:
     relay_host: str | None = None
     routes: list[tuple[str, str]] = field(default_factory=list)
     drivers: list[Driver] = field(default_factory=list)
+    virtual: VirtualFiles | None = None  # per-domain alias files, looked up before the other routers
+    route_files: list[str] = field(default_factory=list)  # relay maps the routes were read from
 
     @property
     def routable(self) -> bool:
@@ -92,6 +107,8 @@ class Router:
 
     config: EximConfig
     universe: ClassUniverse
+    root: Path = Path("/")
+    relay_names: list[str] = field(default_factory=list)  # every relay domain, lookup files included
     notes: list[RouteNote] = field(default_factory=list)
 
     def deliveries(self) -> dict[str, Delivery]:
@@ -108,6 +125,18 @@ class Router:
         if recipient == RELAY_DOMAINS and self.universe.relay_domains is None:
             return delivery
         for router in self.config.routers:
+            if recipient == LOCAL_DOMAINS and (virtual := _virtual_files(router)) is not None:
+                if delivery.virtual is not None or delivery.alias_files:
+                    self._note(
+                        router,
+                        "unmapped",
+                        "EXIM-ROUTER-VIRTUAL-ORDER",
+                        f"router {router.name}: a second alias lookup before this one; smtpd takes one per action",
+                    )
+                    continue
+                delivery.virtual = virtual
+                delivery.drivers.append(router)
+                continue
             if not self._applies(router, recipient):
                 continue
             if self._route(router, recipient, delivery):
@@ -352,13 +381,7 @@ class Router:
     def _manualroute(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
         route_list = router.option("route_list")
         if route_list is None or route_list.value is None:
-            self._note(
-                router,
-                "unmapped",
-                "EXIM-ROUTER-ROUTE-DATA",
-                f"router {router.name}: route_data lookups are converted in a later release; left out",
-            )
-            return False
+            return self._route_data(router, recipient, delivery)
         routes = _parse_route_list(route_list.value.text)
         port = self._transport_port(router)
         if recipient == RELAY_DOMAINS:
@@ -389,8 +412,72 @@ class Router:
             )
         return True
 
+    def _route_data(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
+        """``route_data = ${lookup{$domain}lsearch{FILE}}``: a relay map, read into one next hop per domain.
+
+        A domain missing from the map makes exim's router decline and the next
+        router try; smtpd's ``relay domain <table>`` has no such fallback, so the
+        router is only taken when every relay domain has an entry.
+        """
+        option = router.option("route_data")
+        source = _relay_map_file(option) if option is not None else None
+        if option is None or source is None or recipient != RELAY_DOMAINS:
+            self._note(
+                option or router,
+                "unmapped",
+                "EXIM-ROUTER-ROUTE-DATA",
+                f"router {router.name}: only route_data = ${{lookup{{$domain}}lsearch{{FILE}}}} for relay "
+                "domains is converted; left out",
+                "give each next hop its own route_list entry",
+            )
+            return False
+        try:
+            relay_map = {key.lower(): data for key, data in lsearch_entries(under(self.root, source))}
+        except OSError as exc:
+            self._note(
+                option, "unmapped", "EXIM-ROUTER-ROUTE-DATA-FILE", f"router {router.name}: {source}: {exc.strerror}"
+            )
+            return False
+        delivery.route_files.append(source)
+        port = self._transport_port(router)
+        # exim looks the domain up literally: a wildcard relay domain never finds its key.
+        missing = [d for d in self.relay_domain_names() if d.lower() not in relay_map or "*" in d]
+        if missing:
+            self._note(
+                option,
+                "unmapped",
+                "EXIM-ROUTER-ROUTE-DATA-MISSING",
+                f"router {router.name}: {source} has no entry for {', '.join(missing)}; exim passed those to "
+                "the next router, smtpd's relay table cannot, so the router is left out",
+                "add the missing domains to the map",
+            )
+            return False
+        for domain in self.relay_domain_names():
+            hosts = relay_map[domain.lower()].split()
+            if not hosts:
+                self._note(
+                    option,
+                    "unmapped",
+                    "EXIM-ROUTER-ROUTE-DATA-EMPTY",
+                    f"router {router.name}: empty route for {domain}",
+                )
+                return False
+            delivery.routes.append((domain, _url(hosts[0], port)))
+            if len(split_list(hosts[0])[1]) > 1 or len(hosts) > 1:
+                self._note(
+                    option,
+                    "approximated",
+                    "EXIM-ROUTER-ROUTE-HOSTS",
+                    f"router {router.name}: only the first host of each route is used by smtpd; options are dropped",
+                )
+        delivery.kind = "relay"
+        delivery.drivers.append(router)
+        return True
+
     def relay_domain_names(self) -> list[str]:
-        """The literal domains of the relay domain list."""
+        """The relay domains: the list's literal items, or every entry its table got (lookup files too)."""
+        if self.relay_names:
+            return list(self.relay_names)
         name = self.universe.relay_domains
         items = self.universe.named_items(name) if name else None
         return [i.value for i in items or () if i.kind in ("literal", "wildcard") and not i.negated]
@@ -442,6 +529,58 @@ def _alias_file(option: Option) -> str | None:
     key = lookup.key.variables() if lookup.key else []
     source = lookup.source.literal()
     if lookup.type in ("lsearch", "lsearch*") and key in (["local_part"],) and source:
+        return source
+    return None
+
+
+def _virtual_files(router: Driver) -> VirtualFiles | None:
+    """The per-domain alias file idiom, exactly: anything around it and the router is handled elsewhere."""
+    if router.driver != "redirect":
+        return None
+    domains, data = router.option("domains"), router.option("data")
+    if domains is None or domains.value is None or data is None or data.value is None:
+        return None
+    items = split_list(domains.value.text)[1]
+    if len(items) != 1 or not items[0].text.strip().startswith("dsearch;"):
+        return None
+    directory = items[0].text.strip()[len("dsearch;") :].strip().rstrip("/")
+    expansion = data.value.expansion
+    if expansion is None or len(expansion.parts) != 1 or len(expansion.lookups()) != 1:
+        return None
+    lookup = expansion.lookups()[0]
+    key = lookup.key.variables() if lookup.key else []
+    parts = lookup.source.parts
+    if (
+        lookup.type not in ("lsearch", "lsearch*", "lsearch*@")
+        or key != ["local_part"]
+        or lookup.results
+        or len(parts) != 2
+        or not isinstance(parts[0], Text)
+        or parts[0].text.rstrip("/") != directory
+        or not isinstance(parts[1], Variable)
+        or parts[1].name not in ("domain", "domain_data")  # exim 4.94+ refuses the tainted $domain here
+    ):
+        return None
+    harmless = {"driver", "domains", "data", "debug_print", "allow_fail", "allow_defer", "more", "retry_use_local_part"}
+    harmless |= {"file_transport", "pipe_transport", "qualify_preserve_domain"}
+    if {o.name for o in router.options} - harmless:
+        return None
+    more = router.option("more")
+    return VirtualFiles(directory, lookup.type, router, more is None or more.bool_value is not False)
+
+
+def _relay_map_file(option: Option) -> str | None:
+    """The file of ``${lookup{$domain}lsearch{FILE}}`` (nothing else around it)."""
+    expansion = option.value.expansion if option.value else None
+    if expansion is None or len(expansion.parts) != 1:
+        return None
+    lookups = expansion.lookups()
+    if len(lookups) != 1:
+        return None
+    lookup = lookups[0]
+    key = lookup.key.variables() if lookup.key else []
+    source = lookup.source.literal()
+    if lookup.type == "lsearch" and key == ["domain"] and source and not lookup.results:
         return source
     return None
 
