@@ -32,6 +32,11 @@ class Result:
     files: dict[str, str]
     report: Report
 
+    @property
+    def secret_files(self) -> frozenset[str]:
+        """Output files holding passwords: written 0600, never shown."""
+        return frozenset(os.path.basename(t.file) for t in self.policy.tables if t.secret)
+
 
 def convert(
     path: str,
@@ -85,7 +90,10 @@ def write_output(result: Result, out_dir: str, *, force: bool = False) -> list[P
     try:
         for name, text in result.files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_text(text, newline="\n")
+            mode = 0o600 if name in result.secret_files else 0o644
+            descriptor = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(descriptor, "w", newline="\n") as handle:
+                handle.write(text)
         if not target.exists():
             os.rename(staging, target)
             return [target / name for name in result.files]

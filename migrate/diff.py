@@ -62,7 +62,9 @@ def compare(result: Result, against: Path) -> Drift:
     text = []
     for name in sorted(set(result.files) | set(current)):
         new, old = result.files.get(name, ""), current.get(name, "")
-        if new != old:
+        if new != old and name in result.secret_files:  # it holds a password: say so, show nothing
+            text.append(f"--- a/{name}\n+++ b/{name}\n(differs; holds a password, so it is not shown)\n")
+        elif new != old:
             text.append(
                 "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
             )

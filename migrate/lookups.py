@@ -154,3 +154,63 @@ def text_source(path: Path) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+# -- SQL lookups → OpenSMTPD's table-sqlite / table-mysql / table-postgres ------------------
+
+SQL_BACKENDS = {"sqlite": "sqlite", "mysql": "mysql", "pgsql": "postgres"}
+_QUOTED_DOMAIN = re.compile(r"""(['"]?)\$\{quote_(?:mysql|pgsql|sqlite):\$\{?domain\}?\}\1""")
+
+
+@dataclass(frozen=True)
+class SqlTable:
+    """The configuration file of one smtpd SQL table backend (opensmtpd-extras)."""
+
+    backend: str  # sqlite | mysql | postgres
+    config: str  # the backend's configuration file
+    source: str  # the sqlite database file exim read, "" for a server
+    secret: bool  # the file holds a password
+
+
+def sql_domain_table(item: str, options: dict[str, str]) -> SqlTable | str:
+    """Translate ``TYPE;QUERY`` keyed on ``$domain`` into a table backend configuration.
+
+    Returns the reason as a string when it cannot be translated exactly: a
+    query using anything but the domain, several servers, options we do not read.
+    """
+    kind, _, rest = item.partition(";")
+    kind = kind.strip()
+    if "," in kind:
+        return "lookup options are not translated"
+    if kind not in SQL_BACKENDS:
+        return f"no SQL table backend for {kind}"
+    dbfile = ""
+    query = rest.strip()
+    if kind == "sqlite":
+        if query.startswith("/"):
+            dbfile, _, query = query.partition(" ")
+            query = query.strip()
+        else:
+            dbfile = options.get("sqlite_dbfile", "")
+        if not dbfile:
+            return "no database file (neither in the lookup nor sqlite_dbfile)"
+    placeholder = "$1" if kind == "pgsql" else "?"
+    translated, count = _QUOTED_DOMAIN.subn(placeholder, query)
+    if count != 1 or "$" in translated.replace("$1", ""):
+        return "the query must use the domain exactly once, quoted with quote_" + kind
+    lines = [f"query_domain {translated}"]
+    if kind == "sqlite":
+        return SqlTable("sqlite", f"dbpath {dbfile}\n" + "\n".join(lines) + "\n", dbfile, False)
+    servers = options.get(f"{kind}_servers", "")
+    first = [s for s in servers.replace("::", "\0").split(":") if s.strip()]
+    if len(first) != 1:
+        return f"{kind}_servers must name exactly one server (exim fails over; smtpd's backend does not)"
+    parts = first[0].replace("\0", ":").strip().split("/")
+    if len(parts) != 4:
+        return f"{kind}_servers is not host/database/user/password"
+    host, database, user, password = parts
+    if kind == "mysql":
+        connection = [f"host {host}", f"username {user}", f"password {password}", f"database {database}"]
+    else:
+        connection = [f"conninfo host='{host}' dbname='{database}' user='{user}' password='{password}'"]
+    return SqlTable(SQL_BACKENDS[kind], "\n".join(connection + lines) + "\n", "", bool(password))

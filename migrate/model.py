@@ -54,6 +54,9 @@ class Table:
     origin: Origin = ()
     generated: bool = False  # entries read from exim lookup files: written as a table file beside smtpd.conf
     sources: tuple[str, ...] = ()  # the exim lookup files the entries were read from
+    backend: str = ""  # an opensmtpd-extras table backend (sqlite, mysql, postgres); ``file`` is its config
+    backend_config: str = ""  # that configuration file's text
+    secret: bool = False  # the configuration holds a password: installed 0600
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,9 @@ def render_smtpd_conf(policy: Policy) -> str:
 def _table_block(table: Table, platform: str) -> Block:
     block = Block([f"{cite(table.origin)}: {_TABLE_WHAT[table.kind]}"] if table.origin else [_TABLE_WHAT[table.kind]])
     name = quote(table.name)
+    if table.backend:
+        block.lines.append(f"table {name} {quote(table.backend + ':' + table.file)}")
+        return block
     if table.file:
         block.lines.append(f"table {name} {quote('file:' + table.file)}")
         return block
@@ -363,7 +366,9 @@ def render_table_files(policy: Policy) -> dict[str, str]:
     """Table files for lists exim read from lookup files: one entry per line (IPv6 bracketed, as 7.x wants)."""
     files = {}
     for table in policy.tables:
-        if table.generated:
+        if table.backend:
+            files[os.path.basename(table.file)] = table.backend_config
+        elif table.generated:
             lines = [f"[{e}]" if table.kind == "networks" and ":" in e else e for e in table.entries]
             lines += [f"{key} {value}" for key, value in table.mapping]
             files[os.path.basename(table.file)] = "".join(f"{line}\n" for line in lines)
@@ -381,6 +386,10 @@ def render_migration(policy: Policy, grade: str, manual: list[str]) -> str:
         packages += list(pack.packages_rspamd)
     if dkimsign:
         packages.append(pack.package_dkimsign)
+    for backend in sorted({t.backend for t in policy.tables if t.backend}):
+        package = _backend_package(pack.name, backend)
+        if package not in packages:
+            packages.append(package)
     scanners = []
     if content.antivirus:
         scanners.append(
@@ -406,6 +415,7 @@ def render_migration(policy: Policy, grade: str, manual: list[str]) -> str:
             manual=manual,
             rcvar=_rcvar,
             table_files=sorted(render_table_files(policy)),
+            secret_files={os.path.basename(t.file) for t in policy.tables if t.secret},
             packages=packages,
             scanners=scanners,
             stop_services=[pack.exim_service, *scanners],
@@ -417,6 +427,13 @@ def render_migration(policy: Policy, grade: str, manual: list[str]) -> str:
         )
     )
     return text if text.endswith("\n") else text + "\n"
+
+
+def _backend_package(platform: str, backend: str) -> str:
+    """The package with an SQL table backend: OpenBSD splits opensmtpd-extras by database."""
+    if platform == "openbsd" and backend in ("mysql", "postgres"):
+        return {"mysql": "opensmtpd-extras-mysql", "postgres": "opensmtpd-extras-pgsql"}[backend]
+    return "opensmtpd-extras"
 
 
 def _scanner_packages(platform: str, content: Content) -> list[str]:

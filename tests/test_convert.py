@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import pytest
 
-from migrate.convert import convert
+from migrate.convert import convert, write_output
 from migrate.model import Policy
 from migrate.verify import adapt as smtpd_check
 from tests.conftest import FIXTURES, Corpus
@@ -24,6 +24,7 @@ GOLDEN = {
     "unrepresentable": ("openbsd",),
     "content-filters": ("openbsd", "linux"),
     "lookup-files": ("openbsd", "debian"),
+    "sql-lookups": ("openbsd", "debian"),
 }
 # Fixtures whose lookup files live in a copy of the server's tree (convert --root).
 ROOTS = {"lookup-files": str(FIXTURES / "lookup-files" / "root")}
@@ -342,15 +343,59 @@ def test_lsearch_data_follows_exims_rules(tmp_path: Path) -> None:
 def test_sql_domain_list_names_the_table_backend(tmp_path: Path) -> None:
     config = tmp_path / "configure"
     config.write_text(
-        "domainlist local_domains = @ : mysql;SELECT d FROM domains WHERE d='${quote_mysql:$domain}'\n"
+        "domainlist local_domains = @ : ldap;ldap:///dc=example,dc=org?dc?sub?(dc=${quote_ldap:$domain})\n"
         "begin acl\nacl_check_rcpt:\n  accept domains = +local_domains\n"
     )
     result = convert(str(config))
     finding = next(f for f in result.policy.findings if f.rule == "EXIM-LIST-ITEMS")
-    assert "table-mysql" in finding.message and finding.severity == "unmapped"
+    assert "table-ldap" in finding.message and finding.severity == "unmapped"
 
 
 def _copy_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     shutil.copytree(FIXTURES / "lookup-files" / "root", root)
     return root
+
+
+def test_sql_lookups_become_backend_tables(tmp_path: Path) -> None:
+    result = _convert("sql-lookups")
+    conf = result.files["smtpd.conf"]
+    assert 'table "local_domains_sql" "sqlite:/etc/mail/local_domains_sql.conf"' in conf
+    assert 'table "relay_domains_sql" "mysql:/etc/mail/relay_domains_sql.conf"' in conf
+    assert result.files["local_domains_sql.conf"] == (
+        "dbpath /var/db/exim/domains.sqlite\nquery_domain SELECT name FROM domains WHERE name=?\n"
+    )
+    assert "password s3cret" in result.files["relay_domains_sql.conf"]
+    assert result.secret_files == {"relay_domains_sql.conf"}
+    written = write_output(result, str(tmp_path / "out"))
+    modes = {p.name: p.stat().st_mode & 0o777 for p in written}
+    assert modes["relay_domains_sql.conf"] == 0o600 and modes["smtpd.conf"] == 0o644
+    assert "install -m 0600 -o root relay_domains_sql.conf" in result.files["MIGRATION.md"]
+    assert "pkg_add opensmtpd-extras-mysql opensmtpd-extras" in result.files["MIGRATION.md"]
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ("mysql;SELECT d FROM t WHERE d='${quote_mysql:$domain}' AND u='$local_part'", "exactly once"),
+        ("mysql,servers=a/b/c/d;SELECT d FROM t WHERE d='${quote_mysql:$domain}'", "options"),
+        ("pgsql;SELECT d FROM t WHERE d='${quote_pgsql:$domain}'", "pgsql_servers"),
+    ],
+)
+def test_sql_lookups_that_cannot_be_translated_are_reported(tmp_path: Path, item: str, reason: str) -> None:
+    config = tmp_path / "configure"
+    config.write_text(f"domainlist local_domains = @ : {item}\nbegin acl\nrcpt:\n  accept domains = +local_domains\n")
+    result = convert(str(config))
+    finding = next(f for f in result.policy.findings if f.rule == "EXIM-LIST-SQL")
+    assert reason in finding.message and finding.severity == "unmapped"
+    assert not any(t.backend for t in result.policy.tables)
+
+
+def test_diff_never_shows_a_password(tmp_path: Path) -> None:
+    from migrate.diff import compare
+
+    result = _convert("sql-lookups")
+    (tmp_path / "relay_domains_sql.conf").write_text("password old-secret\n")
+    drift = "".join(compare(result, tmp_path).text)
+    assert "relay_domains_sql.conf" in drift and "not shown" in drift
+    assert "s3cret" not in drift and "old-secret" not in drift

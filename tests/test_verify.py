@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,51 @@ def test_debian_directory_agrees(exim: Exim, smtpd: str, namespaces: None, tmp_p
     classes = {(o.case.client_class, o.case.recipient_class) for o in result.outcomes if o.verdict == SAME}
     assert ("relay_from_hosts", "other-domains") in classes
     assert ("anyone", "relay-domains") in classes
+
+
+@pytest.mark.exim
+def test_sqlite_domain_list_agrees(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """exim's sqlite lookup and smtpd's table-sqlite answer the same for domains in and out of the file."""
+    # exim -bh reads the database as its own user: pytest's tmp tree is root-only.
+    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sql-"))
+    try:
+        _sqlite_case(exim, smtpd, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _sqlite_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
+    import sqlite3
+
+    if not Path("/usr/libexec/opensmtpd/table-sqlite").exists():
+        if IN_CI:
+            pytest.fail("table-sqlite (opensmtpd-extras) is missing; under CI=true that is a failure")
+        pytest.skip("table-sqlite (opensmtpd-extras) is missing")  # only outside CI: CI=true fails above
+    fixture = FIXTURES / "sql-lookups"
+    root = tmp_path / "root"
+    (root / "var/db/exim").mkdir(parents=True)
+    database = sqlite3.connect(root / "var/db/exim/domains.sqlite")
+    database.executescript((fixture / "root/var/db/exim/domains.sql").read_text())
+    database.close()
+    text = (fixture / "configure").read_text()
+    mysql = "mysql;SELECT domain FROM relays WHERE domain='${quote_mysql:$domain}'"
+    assert mysql in text  # no MySQL server here: the relay list becomes a literal one
+    configure = tmp_path / "configure"
+    configure.write_text(text.replace(mysql, "relay.example.net"))
+    cases = tmp_path / "cases"
+    cases.write_text(
+        "".join(
+            f"{client} {rcpt}\n"
+            for client in ("socket", "198.18.0.77", "127.0.0.1")
+            for rcpt in ("root@sql-one.example", "root@SQL-Two.example", "root@not-in-db.example")
+        )
+    )
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    result = verify(str(configure), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
+    assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
+    verdicts = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note.startswith("from")}
+    assert verdicts[("198.18.0.77", "root@sql-one.example")].verdict == SAME
+    assert verdicts[("198.18.0.77", "root@sql-one.example")].smtpd.code == 250
+    assert verdicts[("198.18.0.77", "root@not-in-db.example")].verdict == SAME
+    assert verdicts[("198.18.0.77", "root@not-in-db.example")].smtpd.code == 550

@@ -22,9 +22,10 @@ need_apt() { [ -n "$updated" ] || { apt-get update -qq && updated=1; }; }
 # rspamd's `rspamadm configtest` checks the local.d files; iproute2 and
 # util-linux give verify its private namespaces.
 if ! command -v smtpd >/dev/null || ! command -v openssl >/dev/null || ! command -v rspamadm >/dev/null \
-        || ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
+        || ! command -v ip >/dev/null || ! command -v unshare >/dev/null \
+        || [ ! -x /usr/libexec/opensmtpd/table-sqlite ]; then
     need_apt
-    apt-get install -y -qq --no-install-recommends opensmtpd openssl rspamd iproute2 util-linux >/dev/null
+    apt-get install -y -qq --no-install-recommends opensmtpd opensmtpd-extras openssl rspamd iproute2 util-linux >/dev/null
 fi
 
 if [ ! -x "$exim" ]; then

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from migrate.errors import Span
-from migrate.lookups import domain_keys, dsearch_keys, lsearch_entries, lsearch_keys, under
+from migrate.lookups import domain_keys, dsearch_keys, lsearch_entries, lsearch_keys, sql_domain_table, under
 from migrate.mapping.acl import ACCEPT, AclEvaluator, Note
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.content import ContentMapper
@@ -205,6 +205,8 @@ class _Mapper:
         self.acls = {a.name: a for a in config.acls}
         self.inline_lists: dict[str, NamedList] = {}
         self.lookup_notes: list[str] = []  # approximations found while reading lookup files
+        self.sql_tables: dict[str, Table] = {}  # domain lists' SQL lookups, by table name
+        self.sql_items: dict[str, str] = {}  # the list item each came from
         self.used_acls: set[str] = set()
 
     # -- the whole --------------------------------------------------------------
@@ -219,6 +221,8 @@ class _Mapper:
             if universe.relay_domains
             else []
         )
+        if "relay_domains_sql" in self.sql_tables:
+            relay_names.append("(the domains of its SQL lookup)")  # no route can be listed for those
         router = Router(config, universe, self.root, relay_names)
         deliveries = router.deliveries()
         auth = self._server_auth()
@@ -592,6 +596,7 @@ class _Mapper:
         for client in clients:
             if client.table:
                 tables.append(self._network_table(client.table))
+        tables += self.sql_tables.values()
         return tables
 
     def _domain_table(self, table_name: str, list_name: str, identity: Identity) -> Table:
@@ -616,7 +621,8 @@ class _Mapper:
             elif item.kind in ("lookup", "file"):
                 continue  # _lookup said why
             elif (query := _QUERY_LOOKUP.match(item.value)) is not None:
-                problems.append(f"{item.text} ({_backend_advice(query.group(1))})")
+                if not self._sql_table(table_name, named, item):
+                    problems.append(f"{item.text} ({_backend_advice(query.group(1))})")
             else:
                 problems.append(item.text)
         self._book_list(named, problems, "domains")
@@ -629,6 +635,35 @@ class _Mapper:
             file=self._table_file(table_name) if generated else "",
             sources=tuple(sources),
         )
+
+    def _sql_table(self, table_name: str, named: NamedList, item: ListItem) -> bool:
+        """An SQL lookup in a domain list becomes a table of OpenSMTPD's SQL backends; True when it did."""
+        name = f"{table_name}_sql"
+        if name in self.sql_tables:  # the list is read twice; a second SQL item is one too many
+            return self.sql_items[name] == item.text
+        options = {k: o.value.text for k, o in self.config.options.items() if o.value is not None}
+        found = sql_domain_table(item.value, options)
+        if isinstance(found, str):
+            self.books.mark(named, "unmapped", "EXIM-LIST-SQL", f"{named.kind}list {named.name}: {item.text}: {found}")
+            return False
+        kind = item.value.split(";", 1)[0].strip()
+        for used in (f"{kind}_servers", "sqlite_dbfile" if kind == "sqlite" else ""):
+            option = self.config.options.get(used)
+            if option is not None:
+                self.books.mark(option, "mapped")  # carried into the backend's configuration
+        self.sql_items[name] = item.text
+        self.sql_tables[name] = Table(
+            name,
+            "domains",
+            file=f"{self._table_file(name)}.conf",
+            origin=(named.span,),
+            generated=True,
+            sources=(found.source,) if found.source else (),
+            backend=found.backend,
+            backend_config=found.config,
+            secret=found.secret,
+        )
+        return True
 
     def _table_file(self, name: str) -> str:
         return f"{get_platform(self.platform).tables_dir}/{name}"
@@ -993,14 +1028,14 @@ class _Mapper:
 
     def _destinations(self, recipient: str, tables: list[Table], identity: Identity) -> list[tuple[str, str | None]]:
         """The smtpd ``for`` criteria that together cover one recipient class."""
-        names = {t.name for t in tables if t.entries}
+        names = {t.name for t in tables if t.entries or t.backend}
         if recipient == ANY_DOMAIN:
             return [("any", None)]
         if recipient == RELAY_DOMAINS:
-            return [("domain", "relay_domains")] if "relay_domains" in names else []
-        found: list[tuple[str, str | None]] = []
-        if "local_domains" in names:
-            found.append(("domain", "local_domains"))
+            return [("domain", n) for n in ("relay_domains", "relay_domains_sql") if n in names]
+        found: list[tuple[str, str | None]] = [
+            ("domain", n) for n in ("local_domains", "local_domains_sql") if n in names
+        ]
         named = self.config.named_lists.get("local_domains")
         if named is not None and not identity.hostname and any(i.value == "@" for i in named.items):
             found.append(("local", None))  # "@" is the host's own name: smtpd's "for local"
@@ -1356,7 +1391,7 @@ def _unmapped_message(node: Statement) -> str:
     return f"{type(node).__name__}: no OpenSMTPD equivalent is generated"
 
 
-_QUERY_LOOKUP = re.compile(r"(mysql|pgsql|sqlite|ldap|ldapdn|ldapm|redis|oracle|ibase)\s*;")
+_QUERY_LOOKUP = re.compile(r"(mysql|pgsql|sqlite|ldap|ldapdn|ldapm|redis|oracle|ibase)(?:,[^;]*)?\s*;")
 _TABLE_BACKENDS = {
     "mysql": "table-mysql",
     "pgsql": "table-postgres",

@@ -69,7 +69,19 @@ def adapt(text: str, workdir: Path, root: Path | None = None, files: dict[str, s
             path.write_text(original.read_text() if original is not None and original.is_file() else "")
         return f'"file:{path}"'
 
+    def relocate_backend(match: re.Match[str]) -> str:
+        """An SQL backend's configuration: convert's copy, its database file under ``root``."""
+        nonlocal counter
+        counter += 1
+        path = workdir / f"table{counter}.conf"
+        config = (files or {}).get(Path(match.group(2)).name, "")
+        if root is not None:
+            config = re.sub(r"^dbpath (/.*)$", lambda m: f"dbpath {root}{m.group(1)}", config, flags=re.M)
+        path.write_text(config)
+        return f'"{match.group(1)}:{path}"'
+
     text = re.sub(r'"file:([^"]+)"', relocate, text)
+    text = re.sub(r'"(sqlite|mysql|postgres):([^"]+)"', relocate_backend, text)
     text = re.sub(r'^(pki "[^"]+" cert )"[^"]+"', lambda m: f'{m.group(1)}"{cert}"', text, flags=re.M)
     text = re.sub(r'^(pki "[^"]+" key )"[^"]+"', lambda m: f'{m.group(1)}"{key}"', text, flags=re.M)
     text = re.sub(r"^listen on all ", "listen on lo ", text, flags=re.M)
