@@ -34,6 +34,7 @@ test: venv test-deps
 
 bench: venv test-deps
 	$(BIN)/python bench/bench_reader.py
+	$(BIN)/python bench/bench_convert.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrate.debian import read_debian
 from migrate.errors import ConfigError, Diagnostic, MigrateError, Span
 from migrate.mapping import build_policy
 from migrate.model import Policy
@@ -52,7 +51,12 @@ def convert(
     With ``debian``, ``path`` is a Debian /etc/exim4 directory, read as
     update-exim4.conf and the init script would (see ``migrate.debian``).
     """
-    config = read_debian(path, defines, root) if debian else read_config(path, defines)
+    if debian:
+        from migrate.debian import read_debian  # only Debian inputs need it
+
+        config = read_debian(path, defines, root)
+    else:
+        config = read_config(path, defines)
     policy = build_policy(config, platform, greylist, root)
     files = {"smtpd.conf": render_smtpd_conf(policy), **render_table_files(policy), **render_rspamd(policy)}
     report = build_report(config, policy, files)

@@ -113,6 +113,7 @@ class Report:
 def build_report(config: EximConfig, policy: Policy, files: dict[str, str]) -> Report:
     """Put every statement of a conversion in the report; ``files`` are the generated texts it points into."""
     targets = _targets(files)
+    section_targets = _section_targets(files)
     by_span: dict[tuple[str, int, int], Finding] = {}
     for finding in policy.findings:
         by_span.setdefault((finding.span.file, finding.span.line, finding.span.col), finding)
@@ -135,8 +136,8 @@ def build_report(config: EximConfig, policy: Policy, files: dict[str, str]) -> R
                 rule, message = parent_finding.rule, f"part of the statement at line {parent.span.line}"
         target = ""
         if bucket in ("mapped", "approximated"):
-            target = targets.get(f"{os.path.basename(span.file)}:{span.line}") or _section_target(
-                "acl" if _option(node).startswith("acl_") else section, files
+            target = targets.get(f"{os.path.basename(span.file)}:{span.line}") or section_targets.get(
+                "acl" if _option(node).startswith("acl_") else section, ""
             )
         where = f"{parent.span.file}:{parent.span.line}:{parent.span.col}" if parent is not None else ""
         entries.append(
@@ -260,14 +261,17 @@ def _targets(files: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def _section_target(section: str, files: dict[str, str]) -> str:
-    keyword = {"acl": "match ", "routers": "action ", "transports": "action ", "authenticators": "listen "}.get(section)
-    if keyword is None:
-        return ""
+_SECTION_KEYWORDS = {"acl": "match ", "routers": "action ", "transports": "action ", "authenticators": "listen "}
+
+
+def _section_targets(files: dict[str, str]) -> dict[str, str]:
+    """Per section, the first smtpd.conf line of the kind its statements became."""
+    first: dict[str, str] = {}
     for number, line in enumerate(files.get("smtpd.conf", "").splitlines(), 1):
-        if line.startswith(keyword):
-            return f"smtpd.conf:{number}"
-    return ""
+        keyword = line[: line.find(" ") + 1]
+        if keyword in ("match ", "action ", "listen "):
+            first.setdefault(keyword, f"smtpd.conf:{number}")
+    return {section: first.get(keyword, "") for section, keyword in _SECTION_KEYWORDS.items()}
 
 
 def _grade(entries: list[Entry]) -> str:

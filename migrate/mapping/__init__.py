@@ -154,10 +154,20 @@ DEFAULT_SIZE = "50M"  # exim's default message_size_limit
 
 @dataclass
 class _Accountant:
-    """Keeps every statement in exactly one bucket."""
+    """Keeps every statement in exactly one bucket.
+
+    Findings are kept by (span, rule), and the rules seen per span, so that
+    replacing one costs the same with five ACL statements or five thousand.
+    """
 
     status: dict[int, tuple[Statement, str]] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
+    _findings: dict[tuple[Span, str], Finding] = field(default_factory=dict)
+    _rules_at: dict[Span, set[str]] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding, in the order it was last set."""
+        return list(self._findings.values())
 
     def mark(self, node: Statement, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
         """Put a statement in a bucket; a worse bucket wins over a better one."""
@@ -167,17 +177,18 @@ class _Accountant:
             return
         self.status[id(node)] = (node, severity)
         if severity != "mapped" and message:
-            self.findings = [f for f in self.findings if f.span != node.span or f.rule != rule]
-            self.findings.append(Finding(node.span, severity, rule, message, node.source, advice))
+            self._drop(node.span, rule)
+            self._add(Finding(node.span, severity, rule, message, node.source, advice))
 
     def resolve(self, node: Statement, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
         """A later stage settles a statement: its bucket and finding replace earlier ones."""
         self.status[id(node)] = (node, severity)
         if not rule:
             return  # a child settled with its parent: the parent's finding stands
-        self.findings = [f for f in self.findings if f.span != node.span]
+        for old in list(self._rules_at.get(node.span, ())):
+            self._drop(node.span, old)
         if severity != "mapped" and message:
-            self.findings.append(Finding(node.span, severity, rule, message, node.source, advice))
+            self._add(Finding(node.span, severity, rule, message, node.source, advice))
 
     def mark_driver(self, driver: Driver, severity: str, rule: str = "", message: str = "", advice: str = "") -> None:
         """A driver and all its options share one bucket and one finding."""
@@ -187,8 +198,16 @@ class _Accountant:
 
     def note_span(self, span: Span, severity: str, rule: str, message: str, source: str = "", advice: str = "") -> None:
         """A finding that belongs to a span rather than a whole statement."""
-        if all((f.span, f.rule) != (span, rule) for f in self.findings):
-            self.findings.append(Finding(span, severity, rule, message, source, advice))
+        if (span, rule) not in self._findings:
+            self._add(Finding(span, severity, rule, message, source, advice))
+
+    def _add(self, finding: Finding) -> None:
+        self._findings[(finding.span, finding.rule)] = finding
+        self._rules_at.setdefault(finding.span, set()).add(finding.rule)
+
+    def _drop(self, span: Span, rule: str) -> None:
+        if self._findings.pop((span, rule), None) is not None:
+            self._rules_at[span].discard(rule)
 
 
 class _Mapper:

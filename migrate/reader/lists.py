@@ -59,16 +59,26 @@ def split_list(value: str) -> tuple[str, list[RawItem]]:
         pos += 2
     items: list[RawItem] = []
     n = len(value)
+    read = _read_item if "${" in value else _read_plain_item
     while True:
         while pos < n and value[pos] in " \t\n":
             pos += 1
         if pos >= n:  # string_nextinlist: nothing left, so a trailing ":" adds no item
             break
         start = pos
-        item, pos = _read_item(value, pos, sep)
+        item, pos = read(value, pos, sep)
         items.append(RawItem(item, start))
         pos += 1
     return sep, items
+
+
+def _read_plain_item(value: str, pos: int, sep: str) -> tuple[str, int]:
+    """``_read_item`` for lists without expansions: jump from separator to separator."""
+    end = value.find(sep, pos)
+    while end >= 0 and value[end + 1 : end + 2] == sep:  # a doubled separator is part of the item
+        end = value.find(sep, end + 2)
+    end = len(value) if end < 0 else end
+    return value[pos:end].replace(sep + sep, sep).rstrip(" \t\n"), end
 
 
 def _read_item(value: str, pos: int, sep: str) -> tuple[str, int]:

@@ -170,6 +170,7 @@ class PreLexer:
         builtins = load_builtin_macros() if self.builtin_macros is None else self.builtin_macros
         # exim prepends builtins in alphabetical order, so they scan reverse-sorted.
         self._builtins = [Macro(n, v, builtin=True) for n, v in sorted(builtins.items(), reverse=True)]
+        self._builtin_order = {m.name: index for index, m in enumerate(self._builtins)}
         self._user = [Macro(n, v, command_line=True) for n, v in self.defines.items()]
         self._stack: list[_OpenFile] = []
         self._cstate = 0
@@ -252,7 +253,10 @@ class PreLexer:
     # -- logical lines ------------------------------------------------------
 
     def _logical_line(self) -> LogicalLine | None:
-        text = ""
+        # Pieces are joined once at the end: a list of 100,000 items continued
+        # over 10,000 lines must not be copied once per line.
+        pieces: list[str] = []
+        length = 0
         segments: list[Segment] = []
         sources: list[str] = []
         used: list[str] = []
@@ -275,7 +279,7 @@ class PreLexer:
             file, number = current.origin(physical_number)
             kinds = self.line_kinds[file]
             start = _skip_space(raw, 0)
-            piece, colmap, found, names = self._substitute(raw, start, at_line_start=not text)
+            piece, colmap, found, names = self._substitute(raw, start, at_line_start=not length)
             used.extend(names)
             lead = _skip_space(piece, 0)
             if lead >= len(piece):
@@ -295,16 +299,16 @@ class PreLexer:
             body = piece[lead:].rstrip(SPACE)
             sources.append(raw.strip(SPACE))
             segments.append(
-                Segment(len(text), file, number, seg_col, tuple(colmap[lead : lead + len(body)]) if colmap else None)
+                Segment(length, file, number, seg_col, tuple(colmap[lead : lead + len(body)]) if colmap else None)
             )
-            text = (text + body).rstrip(SPACE)
-            if not text:
-                segments.clear()
-                sources.clear()
-                continue
-            if not text.endswith("\\"):
+            # body is not blank and ends in a non-blank, so the line so far needs no stripping
+            pieces.append(body)
+            length += len(body)
+            if not body.endswith("\\"):
                 break
-            text = text[:-1]
+            pieces[-1] = body[:-1]
+            length -= 1
+        text = "".join(pieces)
         if not text:
             return None
         return LogicalLine(text, self._section, tuple(segments), "\n".join(sources), tuple(dict.fromkeys(used)))
@@ -490,7 +494,14 @@ class PreLexer:
         redefine = text[pos + 1 : pos + 2] == "="
         value = text[_skip_space(text, pos + (2 if redefine else 1)) :]
         existing = None
-        for macro in self._builtins + self._user:
+        clash = self._builtin_inside(name)
+        if clash is not None:
+            self._fail(
+                line,
+                f'"{name}" cannot be defined as a macro because previously defined macro "{clash}" is a substring',
+                "EXIM-READ-MACRO",
+            )
+        for macro in self._user:
             if macro.name == name:
                 existing = macro
                 break
@@ -518,6 +529,22 @@ class PreLexer:
         macro = Macro(name, value)
         self._user.append(macro)
         self.macro_definitions.append((line, macro, "defined"))
+
+    def _builtin_inside(self, name: str) -> str | None:
+        """The first builtin macro (in exim's scan order) whose name is inside ``name``.
+
+        Builtins all start with "_" and user macros with a capital, so only the
+        pieces of ``name`` starting at an underscore can be one: a few set
+        lookups instead of a scan of several hundred names per definition.
+        """
+        found = [
+            name[start:end]
+            for start in range(len(name))
+            if name[start] == "_"
+            for end in range(start + 2, len(name) + 1)
+            if name[start:end] in self._builtin_order
+        ]
+        return min(found, key=self._builtin_order.__getitem__) if found else None
 
     # -- errors -------------------------------------------------------------
 
