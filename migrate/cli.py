@@ -89,7 +89,8 @@ def parse(
     for diagnostic in config.diagnostics:
         click.echo(diagnostic.format(), err=True)
     if resolved:
-        click.echo(format_like_exim(config.resolved_lines, hide_secrets=True), nl=False)
+        text = format_like_exim(config.resolved_lines, hide_secrets=True, secret_macros=config.secret_macros)
+        click.echo(text, nl=False)
     elif as_json:
         from migrate.reader.tree import to_dict
 

@@ -105,6 +105,8 @@ def write_output(result: Result, out_dir: str, *, force: bool = False) -> list[P
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             if (target / name).exists():
                 shutil.copy2(target / name, target / f"{name}.bak")
+                if name in result.secret_files:  # the old copy holds a password too
+                    (target / f"{name}.bak").chmod(0o600)
             os.replace(staging / name, target / name)
         return [target / name for name in result.files]
     finally:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from migrate.redact import redact_line, redact_text
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Span:
@@ -50,9 +52,9 @@ class Diagnostic:
 
     def format(self) -> str:
         """Render as ``FILE:LINE:COL: severity: message`` plus the line and a caret."""
-        text = f"{self.span}: {self.severity}: {self.message}"
+        text = f"{self.span}: {self.severity}: {redact_text(self.message)}"
         if self.source_line:
-            text += "\n" + caret_lines(self.source_line, self.span.col)
+            text += "\n" + caret_lines(redact_line(self.source_line), self.span.col)
         return text
 
     def to_dict(self) -> dict[str, object]:
@@ -60,7 +62,7 @@ class Diagnostic:
         return {
             "rule": self.rule,
             "severity": self.severity,
-            "message": self.message,
+            "message": redact_text(self.message),
             "advice": self.advice,
             **self.span.to_dict(),
         }

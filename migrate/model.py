@@ -47,7 +47,7 @@ class Table:
     """A named set or mapping for smtpd.conf: domains, networks, routes, aliases."""
 
     name: str
-    kind: str  # "domains" | "networks" | "routes" | "aliases" | "virtual" | "addresses"
+    kind: str  # "domains" | "networks" | "routes" | "aliases" | "virtual" | "credentials" | "addresses"
     entries: tuple[str, ...] = ()  # list tables
     mapping: tuple[tuple[str, str], ...] = ()  # mapping tables
     file: str = ""  # a file-backed table (e.g. the aliases file)
@@ -221,6 +221,7 @@ class Action:
     virtual_table: str | None = None
     relay_host: str | None = None  # smtp://host:port for a smarthost
     relay_domain_table: str | None = None  # per-domain next hops
+    auth_table: str | None = None  # credentials for relay_host (a secrets table)
     origin: Origin = ()
     routers: tuple[str, ...] = ()  # the exim routers whose deliveries this action takes over
 

@@ -129,6 +129,7 @@ _TABLE_WHAT = {
     "routes": "next hop per relay domain",
     "aliases": "aliases file (same format for smtpd)",
     "virtual": "per-domain alias files as one virtual table",
+    "credentials": "smarthost credentials (a separate file, mode 0600)",
     "addresses": "addresses",
 }
 
@@ -223,6 +224,8 @@ def _action_line(action: Action) -> str:
             line += f" domain <{action.relay_domain_table}>"
         elif action.relay_host:
             line += f" host {quote(action.relay_host)}"
+            if action.auth_table:
+                line += f" auth <{action.auth_table}>"
         return line
     method = {
         "mbox": "mbox",

@@ -14,10 +14,11 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from migrate import __version__
 from migrate.model import Finding, Policy
+from migrate.redact import HIDDEN, SECRET_OPTIONS, redact_source, redact_text
 from migrate.reader.tree import (
     Acl,
     AclCondition,
@@ -35,21 +36,6 @@ from migrate.reader.tree import (
 SCHEMA_VERSION = 1
 BUCKETS = ("mapped", "approximated", "unmapped", "ignored")
 FAIL_ON = ("never", "unmapped", "approximated", "info")
-HIDDEN = "<hidden>"
-# Options whose values are passwords or keys even without exim's "hide".
-SECRET_OPTIONS = frozenset(
-    (
-        "server_condition",
-        "client_send",
-        "server_secret",
-        "client_secret",
-        "client_password",
-        "server_password",
-        "ldap_default_servers",
-        "mysql_servers",
-        "pgsql_servers",
-    )
-)
 # Constructs that need a rewrite by hand, not a recipe: grade C.
 HARD = re.compile(r"\$\{(perl|run|readsocket|dlfunc)\b|system_filter|verify\s*=\s*\S*callout")
 HARD_RULES = frozenset(("EXIM-ACL-EXPANDED", "EXIM-ACL-INLINE", "EXIM-REWRITERULE-REWRITERULE", "EXIM-SYSTEM-FILTER"))
@@ -121,6 +107,7 @@ def build_report(config: EximConfig, policy: Policy, files: dict[str, str]) -> R
     parents = _parents(config)
     entries = []
     statements = config.statements()
+    secret_macros = config.secret_macros
     for node, (span, bucket) in zip(statements, policy.accounting, strict=True):
         finding = by_span.get((span.file, span.line, span.col))
         section = sections.get(id(node), "main")
@@ -149,14 +136,18 @@ def build_report(config: EximConfig, policy: Policy, files: dict[str, str]) -> R
                 span.file,
                 span.line,
                 span.col,
-                _redacted(node),
-                message,
-                advice,
+                _redacted(node, secret_macros),
+                redact_text(message),
+                redact_text(advice),
                 target,
                 where,
             )
         )
-    notes = tuple(f for f in policy.findings if f.span.line == 0 or f.severity == "info")
+    notes = tuple(
+        replace(f, message=redact_text(f.message), advice=redact_text(f.advice))
+        for f in policy.findings
+        if f.span.line == 0 or f.severity == "info"
+    )
     return Report(config.path, tuple(config.files), tuple(entries), notes, _grade(entries))
 
 
@@ -206,13 +197,15 @@ def _option(node: Statement) -> str:
     return str(getattr(node, "name", type(node).__name__))
 
 
-def _redacted(node: Statement) -> str:
+def _redacted(node: Statement, secret_macros: frozenset[str]) -> str:
     """The user's text, unless it carries a secret."""
     if isinstance(node, Option | NamedList) and node.hidden:
         return HIDDEN
     if isinstance(node, Option) and node.name in SECRET_OPTIONS:
         return f"{node.name} = {HIDDEN}"
-    return node.source
+    if isinstance(node, MacroDefinition) and node.name in secret_macros:
+        return f"{node.name} = {HIDDEN}"
+    return redact_source(node.source, secret_macros)
 
 
 def _default_rule(node: Statement, bucket: str) -> str:

@@ -9,8 +9,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from migrate.reader.tree import Acl, Driver, EximConfig, MacroDefinition, NamedList, Option, Value
-
-HIDDEN = "<hidden>"
+from migrate.redact import HIDDEN, is_secret, redact_text
 
 
 def _where(node: object) -> str:
@@ -21,14 +20,15 @@ def _where(node: object) -> str:
 def _value(value: Value | None, hidden: bool = False) -> str:
     if value is None:
         return ""
-    text = HIDDEN if hidden else value.raw
+    text = HIDDEN if hidden else redact_text(value.raw)
     return " = " + escape(text if len(text) <= 100 else text[:97] + "...")
 
 
 def _option(option: Option) -> str:
     prefix = "no_" if option.negated else ""
     hide = "hide " if option.hidden else ""
-    return f"{hide}[bold]{prefix}{escape(option.name)}[/bold]{_value(option.value, option.hidden)}  {_where(option)}"
+    secret = is_secret(option.name, option.hidden)
+    return f"{hide}[bold]{prefix}{escape(option.name)}[/bold]{_value(option.value, secret)}  {_where(option)}"
 
 
 def build_tree(config: EximConfig) -> Tree:
@@ -40,7 +40,7 @@ def build_tree(config: EximConfig) -> Tree:
             label = f"[green]{node.kind}list[/green] [bold]{escape(node.name)}[/bold]"
             entry = main.add(f"{label} ({len(node.items)} items)  {_where(node)}")
             for item in node.items:
-                text = HIDDEN if node.hidden else item.text
+                text = HIDDEN if node.hidden else redact_text(item.text)
                 entry.add(f"{escape(text or '(empty)')} [dim]{item.kind}[/dim]")
         elif isinstance(node, MacroDefinition):
             main.add(f"[magenta]macro[/magenta] {escape(node.name)} ({node.effect})  {_where(node)}")

@@ -43,6 +43,7 @@ from migrate.model import (
     Table,
 )
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
+from migrate.redact import redact_source, redact_text
 from migrate.platforms import platform as get_platform
 from migrate.reader.lists import ListItem, parse_list, split_list
 from migrate.reader.tree import (
@@ -202,6 +203,13 @@ class _Accountant:
             self._add(Finding(span, severity, rule, message, source, advice))
 
     def _add(self, finding: Finding) -> None:
+        # messages quote list items and sources: never a password (migrate.redact)
+        finding = replace(
+            finding,
+            message=redact_text(finding.message),
+            source=redact_source(finding.source),
+            advice=redact_text(finding.advice),
+        )
         self._findings[(finding.span, finding.rule)] = finding
         self._rules_at.setdefault(finding.span, set()).add(finding.rule)
 
@@ -261,6 +269,10 @@ class _Mapper:
         used = {r.source_table for r in rules} | {r.destination_table for r in rules}
         used |= {a.alias_table for a in actions} | {a.relay_domain_table for a in actions}
         used |= {a.virtual_table for a in actions}
+        actions, secrets = self._smarthost_credentials(actions, deliveries)
+        if secrets is not None:
+            tables.append(secrets)
+            used.add(secrets.name)
         tables = [t for t in tables if t.name in used]
         listener_notes = ListenerNotes()
         pki = certificate(config, identity.hostname or "localhost", listener_notes)
@@ -390,6 +402,87 @@ class _Mapper:
                     "add 'auth <secrets>' to the relay action by hand",
                 )
         return usable
+
+    def _smarthost_credentials(
+        self, actions: list[Action], deliveries: dict[str, Delivery]
+    ) -> tuple[list[Action], Table | None]:
+        """exim's client authenticators for a smarthost → smtpd's ``auth <secrets>`` on that relay.
+
+        Only where exim would authenticate: the relay's transport names hosts
+        for AUTH and an authenticator yields a user and password for the host,
+        literally or from Debian's passwd.client. The password goes into a
+        separate table file written 0600; the report says so and never shows it.
+        """
+        found: list[tuple[str, str]] = []
+        out = []
+        for action in actions:
+            delivery = deliveries[RELAY_DOMAINS if action.name == "relay_domains" else ANY_DOMAIN]
+            url = action.relay_host
+            router = next((d for d in delivery.drivers if d.kind == "router"), None)
+            if action.method != "relay" or not url or router is None or not self._transport_authenticates(router):
+                out.append(action)
+                continue
+            hostport = url.split("://", 1)[1]
+            credentials = self._credentials_for(hostport.split(":", 1)[0])
+            if credentials is None:
+                out.append(action)
+                continue
+            user, password, authenticator = credentials
+            label = f"{action.name}_auth"
+            found.append((label, f"{user}:{password}"))
+            out.append(replace(action, relay_host=f"smtp+tls://{label}@{hostport}", auth_table="secrets"))
+            self.books.resolve(
+                authenticator,
+                "approximated",
+                "EXIM-AUTH-CLIENT-CREDENTIALS",
+                f"authenticator {authenticator.name}: the password for {hostport} is in the secrets table "
+                "(written 0600, never shown); smtpd sends it only over TLS (smtp+tls), and uses "
+                "AUTH PLAIN or LOGIN, whichever the server offers",
+                "install the secrets file 0600, owned by root",
+            )
+            for option in authenticator.options:
+                self.books.resolve(option, "approximated")
+        if not found:
+            return actions, None
+        files = get_platform(self.platform).tables_dir
+        return out, Table(
+            "secrets", "credentials", mapping=tuple(found), file=f"{files}/secrets", generated=True, secret=True
+        )
+
+    def _transport_authenticates(self, router: Driver) -> bool:
+        option = router.option("transport")
+        name = option.value.text.strip() if option is not None and option.value is not None else ""
+        transport = next((t for t in self.config.transports if t.name == name), None)
+        return transport is not None and any(
+            transport.option(o) is not None and transport.option(o).value is not None  # type: ignore[union-attr]
+            for o in ("hosts_try_auth", "hosts_require_auth")
+        )
+
+    def _credentials_for(self, host: str) -> tuple[str, str, Driver] | None:
+        """A user and password some client authenticator of exim's sends to ``host``."""
+        for auth in self.config.authenticators:
+            texts = " ".join(o.value.text for o in auth.options if o.value is not None and o.name.startswith("client_"))
+            passwd_client = _PASSWD_CLIENT.search(texts)
+            if passwd_client is not None:
+                credentials = self._passwd_client(passwd_client.group(1), host)
+            else:
+                credentials = _literal_credentials(auth)
+            if credentials is not None:
+                return (*credentials, auth)
+        return None
+
+    def _passwd_client(self, path: str, host: str) -> tuple[str, str] | None:
+        """Debian's passwd.client: ``host-pattern:user:password``, first match wins (nwildlsearch)."""
+        try:
+            entries = lsearch_entries(under(self.root, path))
+        except OSError:
+            return None
+        for key, value in entries:
+            pattern = key.lower()
+            if pattern in (host.lower(), "*") or (pattern.startswith("*") and host.lower().endswith(pattern[1:])):
+                user, _, password = value.partition(":")
+                return (user, password) if user and password else None
+        return None
 
     def _clients(self, universe: ClassUniverse, auth: bool) -> list[ClientClass]:
         clients = [ClientClass(LOCAL_CLIENT)]
@@ -1278,6 +1371,34 @@ _FALLTHROUGH_LOST = (
     "smtpd's virtual table refuses those it does not list"
 )
 _FALLTHROUGH_FIX = "give --root a copy of the server's /etc, or add those local parts to the domain's file"
+
+
+_PASSWD_CLIENT = re.compile(r"nwildlsearch\{([^{}]*passwd\.client)\}")
+
+
+def _literal_credentials(auth: Driver) -> tuple[str, str] | None:
+    """``client_send = ^user^password`` (PLAIN), ``: user : password`` (LOGIN), or cram_md5's name and secret."""
+
+    def text(name: str) -> str | None:
+        option = auth.option(name)
+        if option is None or option.value is None or "$" in option.value.text:
+            return None
+        return option.value.text
+
+    if auth.driver == "cram_md5":
+        name, secret = text("client_name"), text("client_secret")
+        return (name, secret) if name and secret else None
+    send = text("client_send")
+    if auth.driver != "plaintext" or send is None:
+        return None
+    words = [i.text for i in split_list(send)[1]]
+    if len(words) == 1 and words[0].count("^") == 2 and words[0].startswith("^"):
+        _, user, password = words[0].split("^")
+        return (user, password) if user and password else None
+    if len(words) == 3 and words[0] == "":  # LOGIN: no initial response, then the two answers
+        user, password = words[1], words[2]
+        return (user, password) if user and password else None
+    return None
 
 
 def _domain_in(domain: str, entries: tuple[str, ...]) -> bool:

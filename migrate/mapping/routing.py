@@ -403,6 +403,7 @@ class Router:
             delivery.relay_host = _url(host, port)
         delivery.kind = "relay"
         delivery.drivers.append(router)
+        self._relay_transport(router, delivery)
         if any(len(split_list(h)[1]) > 1 for _, h in routes):
             self._note(
                 route_list,
@@ -472,6 +473,7 @@ class Router:
                 )
         delivery.kind = "relay"
         delivery.drivers.append(router)
+        self._relay_transport(router, delivery)
         return True
 
     def relay_domain_names(self) -> list[str]:

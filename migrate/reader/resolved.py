@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from migrate.reader.source import LogicalLine, PositionMarker
+from migrate.redact import HIDDEN as REDACTED
+from migrate.redact import redact_line
 
 _BLANKS = " \t\n\r\f\v"
 
@@ -29,13 +31,20 @@ HIDDEN = "<value not displayable>"
 
 
 def format_like_exim(
-    lines: Iterable[str], version: str = "4.96", *, terse: bool = False, hide_secrets: bool = False
+    lines: Iterable[str],
+    version: str = "4.96",
+    *,
+    terse: bool = False,
+    hide_secrets: bool = False,
+    secret_macros: frozenset[str] = frozenset(),
 ) -> str:
     """Lay out resolved lines exactly as ``exim -bP config`` prints them (as admin).
 
     With ``hide_secrets``, ``hide`` lines lose their values as they do for a
-    non-admin caller of exim; macro lines stay visible, unlike exim's, since
-    they are what a migrating admin needs to see.
+    non-admin caller of exim, and so do options that are passwords by nature,
+    the macros used in them and credentials inside lookups (exim shows those to
+    its admin; we print for whoever reads the terminal or a CI log). Other
+    macro lines stay visible, unlike exim's, since a migrating admin needs them.
     """
     step = 0 if terse else 2
     indent = 0
@@ -59,6 +68,9 @@ def format_like_exim(
         elif hide_secrets and current.startswith("hide") and current[4:5] in _BLANKS and current[4:5]:
             name, equals, _ = current.partition("=")
             out.append(" " * indent + (f"{name}= {HIDDEN}" if equals else HIDDEN))
+        elif hide_secrets:
+            secret = redact_line(current, secret_macros)
+            out.append(" " * indent + (secret.replace(REDACTED, HIDDEN) if secret != current else current))
         else:
             out.append(" " * indent + current)
     return "\n".join(out) + "\n"

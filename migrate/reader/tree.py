@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from migrate.errors import Diagnostic, Span
 from migrate.reader.expansion import Expansion
 from migrate.reader.lists import ListItem
+from migrate.redact import HIDDEN, SECRET_OPTIONS, redact_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,13 @@ class EximConfig:
         return {s.name: s for s in self.main if isinstance(s, Option)}
 
     @property
+    def secret_macros(self) -> frozenset[str]:
+        """Macros used in an option that holds a secret: their values are secrets too."""
+        drivers = (*self.routers, *self.transports, *self.authenticators)
+        options = [s for s in self.main if isinstance(s, Option)] + [o for d in drivers for o in d.options]
+        return frozenset(m for o in options if o.hidden or o.name in SECRET_OPTIONS for m in o.macros)
+
+    @property
     def named_lists(self) -> dict[str, NamedList]:
         """Named lists by name."""
         return {s.name: s for s in self.main if isinstance(s, NamedList)}
@@ -223,37 +231,44 @@ class EximConfig:
         return found
 
 
-HIDDEN = "<hidden>"
-
-
-def to_dict(node: object) -> object:
+def to_dict(node: object, secret_macros: frozenset[str] | None = None) -> object:
     """Convert a tree (or any part of it) to JSON-ready data, tagging node types.
 
-    Values of ``hide`` options and lists are replaced by ``<hidden>``: exim
-    hides them from everyone but its admin, and so do we.
+    Values of ``hide`` options and lists, of options that are passwords by
+    nature, and of macros used in them are replaced by ``<hidden>``; so are
+    credentials inside lookups (see ``migrate.redact``).
     """
+    if secret_macros is None:
+        secret_macros = node.secret_macros if isinstance(node, EximConfig) else frozenset()
     if isinstance(node, (Span, Diagnostic)):
         return node.to_dict()
-    if isinstance(node, (Option, NamedList)) and node.hidden:
+    if isinstance(node, (Option, NamedList)) and (node.hidden or getattr(node, "name", "") in SECRET_OPTIONS):
         return _redacted(node)
+    if isinstance(node, MacroDefinition) and node.name in secret_macros:
+        return {"type": "MacroDefinition", "span": node.span.to_dict(), "name": node.name, "value": HIDDEN}
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         data: dict[str, object] = {"type": type(node).__name__}
         for f in dataclasses.fields(node):
             if f.name in ("resolved_lines", "line_kinds"):
                 continue
-            data[f.name] = to_dict(getattr(node, f.name))
+            value = getattr(node, f.name)
+            if f.name == "defines":
+                value = tuple((k, HIDDEN if k in secret_macros else v) for k, v in value)
+            data[f.name] = to_dict(value, secret_macros)
         return data
     if isinstance(node, (tuple, list)):
-        return [to_dict(item) for item in node]
+        return [to_dict(item, secret_macros) for item in node]
     if isinstance(node, dict):
-        return {k: to_dict(v) for k, v in node.items()}
+        return {k: to_dict(v, secret_macros) for k, v in node.items()}
+    if isinstance(node, str):
+        return redact_text(node)
     return node
 
 
 def _redacted(node: Option | NamedList) -> object:
-    data = to_dict(dataclasses.replace(node, hidden=False))
-    assert isinstance(data, dict)
-    data["hidden"] = True
+    data: dict[str, object] = {"type": type(node).__name__}
+    for f in dataclasses.fields(node):
+        data[f.name] = to_dict(getattr(node, f.name), frozenset())
     data["source"] = HIDDEN
     if isinstance(data.get("value"), dict):
         data["value"] = {"type": "Value", "raw": HIDDEN, "text": HIDDEN, "span": data["value"]["span"]}
