@@ -56,7 +56,7 @@ def convert(
 
         config = read_debian(path, defines, root)
     else:
-        config = read_config(path, defines)
+        config = read_config(path, defines, root=None if root == "/" else root)
     policy = build_policy(config, platform, greylist, root)
     files = {"smtpd.conf": render_smtpd_conf(policy), **render_table_files(policy), **render_rspamd(policy)}
     report = build_report(config, policy, files)

@@ -393,9 +393,9 @@ def _mailname(
     root: Path, notes: list[Diagnostic], originals: dict[str, list[str]]
 ) -> tuple[str, tuple[str, int] | None]:
     """The first word of /etc/mailname, as the script's sed expression takes it."""
-    path = under(root, "/etc/mailname")
+    path = root / "etc/mailname"
     try:
-        first = path.read_text(errors="replace").split("\n", 1)[0]
+        first = under(root, "/etc/mailname").read_text(errors="replace").split("\n", 1)[0]
     except OSError:
         notes.append(
             Diagnostic(
@@ -412,9 +412,9 @@ def _minimaldns_hostname(
     root: Path, origin: tuple[str, int] | None, notes: list[Diagnostic]
 ) -> list[tuple[str, str, tuple[str, int] | None]]:
     """``hostname --fqdn`` on the server; we read /etc/hostname, the nearest thing in a file tree."""
-    path = under(root, "/etc/hostname")
+    path = root / "etc/hostname"
     try:
-        name = _sanitize(path.read_text(errors="replace").split("\n", 1)[0])
+        name = _sanitize(under(root, "/etc/hostname").read_text(errors="replace").split("\n", 1)[0])
     except OSError:
         name = ""
     if "." in name:
@@ -436,9 +436,12 @@ def _minimaldns_hostname(
 
 def read_daemon_options(root: Path) -> DaemonOptions:
     """Listening ports, interfaces and -D macros the init script gives the daemon."""
-    path = under(root, "/etc/default/exim4")
-    if not path.is_file():
-        return DaemonOptions(str(path))
+    path = root / "etc/default/exim4"
+    try:
+        if not under(root, "/etc/default/exim4").is_file():
+            return DaemonOptions(str(path))
+    except OSError as exc:
+        raise ConfigError(Diagnostic(Span(str(path), 0, 0, 0, 0), "error", RULE, str(exc))) from None
     settings, _ = read_settings(path)
     notes: list[Diagnostic] = []
     runner = settings.get("QUEUERUNNER")
@@ -490,7 +493,7 @@ def read_debian(confdir: str, defines: dict[str, str] | None = None, root: str =
     """
     setup = resolve(confdir, root)
     merged = dict(setup.daemon.defines) | dict(defines or {})
-    config = read_config(setup.name, merged, setup.generated)
+    config = read_config(setup.name, merged, setup.generated, root=None if root == "/" else root)
     overrides = _daemon_overrides(setup.daemon)
     notes = (*setup.notes, *setup.daemon.notes)
     return dataclasses.replace(

@@ -8,6 +8,7 @@ entry names are the keys. Files are read from under ``root``, never run.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,22 @@ def dsearch_keys(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
 
 
+class OutsideRoot(OSError):
+    """A path that leads out of --root, directly or through a symlink."""
+
+
 def under(root: Path, path: str) -> Path:
-    """``path`` as it lies under ``root`` (which is / on the server itself)."""
-    return root / path.lstrip("/")
+    """``path`` as it lies under ``root`` (which is / on the server itself).
+
+    Raises OutsideRoot when ``..`` or a symlink leads out of ``root``: a copy of
+    a server's tree must not make us read this machine's files.
+    """
+    joined = Path(root) / path.lstrip("/")
+    base = os.path.realpath(root)
+    real = os.path.realpath(joined)
+    if base != "/" and real != base and not real.startswith(base.rstrip("/") + "/"):
+        raise OutsideRoot(f"{path} leads outside --root {root} (to {real})")
+    return joined
 
 
 _DOMAIN_LOOKUP = re.compile(r"(?:partial(?P<min>\d*)-)?(?P<type>[a-z0-9_]+)(?P<affix>\*@?)?(?:,.*)?")

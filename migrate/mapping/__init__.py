@@ -795,11 +795,11 @@ class _Mapper:
         if item.negated or not (known or lookup_type == "file"):
             problems.append(f"{item.text} (a {lookup_type} lookup: not converted)")
             return False
-        path = under(self.root, item.value)
         try:
+            path = under(self.root, item.value)
             keys = dsearch_keys(path) if lookup_type == "dsearch" else lsearch_keys(path)
         except OSError as exc:
-            problems.append(f"{item.text} ({path}: {exc.strerror or exc})")
+            problems.append(f"{item.text} ({self.root / item.value.lstrip('/')}: {exc.strerror or exc})")
             return False
         sources.append(item.value)
         for key in keys:
@@ -818,11 +818,11 @@ class _Mapper:
     def _domain_lookup(
         self, item: ListItem, lookup_type: str, entries: list[str], problems: list[str], sources: list[str]
     ) -> bool:
-        path = under(self.root, item.value)
         try:
+            path = under(self.root, item.value)
             found = domain_keys(lookup_type, path, item.value)
         except OSError as exc:
-            problems.append(f"{item.text} ({path}: {exc.strerror or exc})")
+            problems.append(f"{item.text} ({self.root / item.value.lstrip('/')}: {exc.strerror or exc})")
             return False
         if found is None:
             problems.append(f"{item.text} (a {lookup_type} lookup: {_backend_advice(lookup_type)})")
@@ -839,10 +839,9 @@ class _Mapper:
     ) -> list[Table]:
         """The per-domain alias files as one smtpd virtual table (``user@domain value``) and its domains."""
         router = virtual.router
-        directory = under(self.root, virtual.directory)
         local = next((t for t in tables if t.name == "local_domains"), None)
         try:
-            domains = [d.lower() for d in dsearch_keys(directory)]
+            domains = [d.lower() for d in dsearch_keys(under(self.root, virtual.directory))]
         except OSError as exc:
             self._virtual_note(router, "unmapped", "EXIM-VIRTUAL-DIR", f"{virtual.directory}: {exc.strerror or exc}")
             return []
@@ -863,7 +862,7 @@ class _Mapper:
         skipped: list[str] = []
         for domain in domains:
             try:
-                entries = lsearch_entries(directory / domain)
+                entries = lsearch_entries(under(self.root, f"{virtual.directory}/{domain}"))
             except OSError as exc:
                 skipped.append(f"{domain} ({exc.strerror or exc})")
                 continue
@@ -922,9 +921,10 @@ class _Mapper:
             self._virtual_note(router, "approximated", "EXIM-VIRTUAL-FALLTHROUGH", _FALLTHROUGH_LOST, _FALLTHROUGH_FIX)
             return []
         keys: list[str] = []
-        passwd = under(self.root, "/etc/passwd")
+        passwd = self.root / "etc/passwd"
         try:
-            keys += [line.split(":", 1)[0] for line in passwd.read_text(errors="replace").splitlines() if ":" in line]
+            text = under(self.root, "/etc/passwd").read_text(errors="replace")
+            keys += [line.split(":", 1)[0] for line in text.splitlines() if ":" in line]
         except OSError:
             self._virtual_note(
                 router,

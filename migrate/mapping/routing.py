@@ -436,7 +436,10 @@ class Router:
             relay_map = {key.lower(): data for key, data in lsearch_entries(under(self.root, source))}
         except OSError as exc:
             self._note(
-                option, "unmapped", "EXIM-ROUTER-ROUTE-DATA-FILE", f"router {router.name}: {source}: {exc.strerror}"
+                option,
+                "unmapped",
+                "EXIM-ROUTER-ROUTE-DATA-FILE",
+                f"router {router.name}: {source}: {exc.strerror or exc}",
             )
             return False
         delivery.route_files.append(source)

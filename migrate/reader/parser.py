@@ -419,13 +419,20 @@ def _unquote(word: str) -> str:
     return grammar.dequote(word) if word.startswith('"') else word
 
 
-def read_config(path: str, defines: dict[str, str] | None = None, generated: GeneratedFile | None = None) -> EximConfig:
+def read_config(
+    path: str,
+    defines: dict[str, str] | None = None,
+    generated: GeneratedFile | None = None,
+    root: str | None = None,
+) -> EximConfig:
     """Read an exim configuration file as exim would; raise ConfigError if it cannot.
 
     With ``generated``, ``path`` names a configuration held in memory (see
     ``migrate.debian``) whose statements point back at the files it was made from.
+    With ``root``, ``.include`` reads absolute paths under it and nothing outside it.
     """
-    lexer = PreLexer(path, dict(defines or {}), generated={path: generated} if generated else {})
+    generated_files = {path: generated} if generated else {}
+    lexer = PreLexer(path, dict(defines or {}), generated=generated_files, root=root)
     lexer.run()
     if not lexer.lines:
         raise ConfigError(

@@ -165,6 +165,7 @@ class PreLexer:
     files: dict[str, list[str]] = field(default_factory=dict)
     line_kinds: dict[str, list[str]] = field(default_factory=dict)
     generated: dict[str, GeneratedFile] = field(default_factory=dict)
+    root: str | None = None  # absolute .include paths are read under here, and never outside it
 
     def __post_init__(self) -> None:
         builtins = load_builtin_macros() if self.builtin_macros is None else self.builtin_macros
@@ -434,6 +435,8 @@ class PreLexer:
                 )
             )
         resolved = target if target.startswith("/") else os.path.join(os.path.dirname(file), target)
+        if self.root is not None:
+            resolved = self._under_root(target if target.startswith("/") else resolved, target, span, kind)
         if optional and not os.path.exists(resolved):
             self.directives.append(Directive(span, kind, target, True, False))
             return True
@@ -441,6 +444,34 @@ class PreLexer:
         self.timeline.append(PositionMarker(current.name, current.index))
         self._open(resolved, None, Segment(0, file, number, col))
         return True
+
+    def _under_root(self, path: str, written: str, span: Span, kind: str) -> str:
+        """An include as it lies under --root; refused when it (or a symlink in it) leads out.
+
+        An absolute name is the server's path, read under --root; a relative one
+        is already joined to its including file's directory and must stay inside.
+        """
+        from migrate.lookups import OutsideRoot, under
+
+        try:
+            return str(under(Path(self.root or "/"), path)) if written.startswith("/") else self._inside(path)
+        except OutsideRoot as exc:
+            raise ConfigError(
+                Diagnostic(
+                    span, "error", "EXIM-READ-INCLUDE-ROOT", f".{kind}: {exc}", self.physical_text(span.file, span.line)
+                )
+            ) from None
+
+    def _inside(self, target: str) -> str:
+        """A relative include (already joined to its file's directory) stays under --root, or beside
+        the configuration given on the command line (which may live outside the copy of the server)."""
+        from migrate.lookups import OutsideRoot
+
+        real = os.path.realpath(target)
+        bases = (os.path.realpath(self.root or "/"), os.path.dirname(os.path.realpath(self.path)))
+        if not any(base == "/" or real.startswith(base.rstrip("/") + "/") for base in bases):
+            raise OutsideRoot(f"{target} leads outside --root {self.root} (to {real})")
+        return target
 
     # -- statements that change the reader's state --------------------------
 

@@ -9,6 +9,7 @@ smtpd accepts what exim refused is a security regression and is flagged first.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from migrate.convert import convert
 from migrate.debian import resolve
+from migrate.reader.tree import EximConfig
 from migrate.model import Policy
 from migrate.verify import exim_side, smtpd_side
 from migrate.verify.cases import Case, generate, read_cases
@@ -91,6 +93,7 @@ def verify(
     """
     defines = dict(defines or {})
     result = convert(configure, defines=defines, root=root or "/", debian=debian)
+    _refuse_commands(result.config)
     generated = resolve(configure, root or "/") if debian else None
     if generated is not None:
         defines = dict(generated.daemon.defines) | defines
@@ -125,6 +128,22 @@ def verify(
         shutil.rmtree(workdir, ignore_errors=True)
     outcomes.sort(key=lambda o: (not o.regression, o.verdict != DIFFERS))
     return VerifyResult(tuple(outcomes))
+
+
+_COMMANDS = re.compile(r"\$\{(run|perl|readsocket|dlfunc)\b")
+
+
+def _refuse_commands(config: EximConfig) -> None:
+    """exim would run these while answering; exim2smtpd never executes what a config names."""
+    found = [f"{s.span.file}:{s.span.line}" for s in config.statements() if _COMMANDS.search(s.source)]
+    if found:
+        raise SideError(
+            "exim",
+            "the configuration runs commands or code (${run}, ${perl}, ${readsocket}, ${dlfunc}) at "
+            + ", ".join(found[:5])
+            + (" ..." if len(found) > 5 else "")
+            + "; asking exim would execute them, so verify does not. Compare by hand, or verify a copy without them",
+        )
 
 
 def _lookup_files(policy: Policy, root: Path | None) -> dict[str, str]:
