@@ -8,7 +8,7 @@ EXAMPLE := fixtures/article-mx/configure
 DEMO_OUT := .cache/demo
 export EXIM EXIM_ROOT
 
-.PHONY: demo test venv test-deps bench clean
+.PHONY: demo test venv test-deps bench fuzz clean
 
 $(BIN)/exim2smtpd: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test-deps:
 
 test: venv test-deps
 	$(BIN)/pytest
+
+# A long property-based campaign (minutes); `make test` runs a bounded number of examples.
+fuzz: venv test-deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -x
 
 bench: venv test-deps
 	$(BIN)/python bench/bench_reader.py

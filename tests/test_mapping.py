@@ -339,3 +339,22 @@ def test_inline_trusted_networks_become_a_client_table(smtpd: str, tmp_path: Pat
     assert f'match from src <{name}> for any action "outbound"' in text
     assert not any(f.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" for f in policy.findings)
     _assert_smtpd_ok(smtpd, text, tmp_path)
+
+
+def test_a_require_on_hosts_smtpd_cannot_split_refuses_the_class(tmp_path: Path) -> None:
+    """Found by the fuzzer: skipping this require made "accept hosts = *" an open relay."""
+    config = tmp_path / "configure"
+    config.write_text(
+        "primary_hostname = mx.example.org\n"
+        "domainlist local_domains = @ : localhost : example.org\n"
+        "acl_smtp_rcpt = acl_check_rcpt\n"
+        "begin acl\nacl_check_rcpt:\n  require hosts = 127.0.0.1\n  accept  hosts = *\n"
+        "begin routers\ndnslookup:\n  driver = dnslookup\n  domains = ! +local_domains\n"
+        "  transport = remote_smtp\n  no_more\n"
+        "begin transports\nremote_smtp:\n  driver = smtp\n"
+    )
+    result = convert(str(config))
+    assert not any(d.accept for d in result.policy.decisions if d.client == "anyone")
+    assert "match from any for any" not in result.files["smtpd.conf"]
+    finding = next(f for f in result.policy.findings if f.rule == "EXIM-ACL-CLASS-SPLIT")
+    assert finding.severity == "unmapped"

@@ -7,10 +7,15 @@ unknown condition is taken the way that accepts *less*:
 - an ``accept`` that might not fire is taken as not firing (the next
   statements decide, exactly as in exim when its conditions are false);
 - after ``endpass``, an unknown condition counts as a refusal;
-- a ``deny``/``require`` that might fire is noted as a filter that smtpd does
-  not have (content and sender checks belong to rspamd), and the class is not
-  refused for it: refusing a whole class for a per-message check would bounce
-  all its mail.  These are reported, never dropped silently.
+- a ``deny``/``require`` that might fire because of a per-message check
+  (sender, content, lookups) is noted as a filter that smtpd does not have
+  (rspamd takes those over), and the class is not refused for it: refusing a
+  whole class for a per-message check would bounce all its mail;
+- but a ``require``, or a ``deny`` of everything except some hosts or domains,
+  that depends only on *who* connects or *which* domain is asked for refuses
+  the class: skipping it would let the whole class relay (the fuzzer found
+  ``require hosts = 127.0.0.1`` followed by ``accept`` doing exactly that).
+  All of these are reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate.mapping.classes import ClassUniverse, Tri
+from migrate.reader.lists import split_list
 from migrate.model import AUTHENTICATED
 from migrate.reader.tree import Acl, AclCondition, AclStatement
 
@@ -100,6 +106,18 @@ class AclEvaluator:
                 )
                 return REJECT
             return ACCEPT
+        if unknown and _narrows_class(verb, unknown):
+            notes.append(
+                self._note(
+                    st,
+                    "unmapped",
+                    "EXIM-ACL-CLASS-SPLIT",
+                    f"{verb} when {_names(unknown)}: exim lets only part of this class of clients or domains "
+                    "through, and smtpd cannot tell which part, so the whole class is refused",
+                    "give those hosts or domains a named list of their own and an accept statement",
+                )
+            )
+            return REJECT
         if unknown:
             notes.append(
                 self._note(
@@ -166,6 +184,24 @@ class AclEvaluator:
         if verdict.notes:
             return None
         return verdict.result == ACCEPT
+
+
+# Conditions about who connects or which class a recipient is in: unlike sender
+# or content checks, ignoring one of these changes who may relay.
+CLASS_CONDITIONS = frozenset(("hosts", "domains", "authenticated", "acl"))
+
+
+def _narrows_class(verb: str, unknown: list[AclCondition]) -> bool:
+    """A require, or a deny of everything *but* some hosts or domains, that depends only on class-level
+    conditions smtpd cannot split: skipping it would let the whole class through, so it must refuse."""
+    if not all(c.name in CLASS_CONDITIONS and not (c.value and c.value.expansion) for c in unknown):
+        return False  # a per-message check (sender, content, lookups): a filter rspamd may take over
+    return verb == "require" or any(c.negated or _has_negated_item(c) for c in unknown)
+
+
+def _has_negated_item(cond: AclCondition) -> bool:
+    text = cond.value.text if cond.value is not None else ""
+    return any(item.text.lstrip().startswith("!") for item in split_list(text)[1])
 
 
 def _split_endpass(conditions: tuple[AclCondition, ...]) -> tuple[list[AclCondition], list[AclCondition]]:
