@@ -358,3 +358,22 @@ def test_a_require_on_hosts_smtpd_cannot_split_refuses_the_class(tmp_path: Path)
     assert "match from any for any" not in result.files["smtpd.conf"]
     finding = next(f for f in result.policy.findings if f.rule == "EXIM-ACL-CLASS-SPLIT")
     assert finding.severity == "unmapped"
+
+
+def test_a_deny_for_one_domain_of_a_class_refuses_the_class(tmp_path: Path) -> None:
+    """Found by the fuzzer: exim refused example.org here, the filter reading let it through."""
+    config = tmp_path / "configure"
+    config.write_text(
+        "primary_hostname = mx.example.org\n"
+        "domainlist local_domains = @ : localhost : example.org\n"
+        "hostlist relay_from_hosts = 127.0.0.1\n"
+        "acl_smtp_rcpt = acl_check_rcpt\n"
+        "begin acl\nacl_check_rcpt:\n  accept  authenticated = *\n  deny    domains = example.org\n"
+        "  accept  hosts = 127.0.0.1\n"
+    )
+    result = convert(str(config))
+    trusted = [
+        d for d in result.policy.decisions if d.client.startswith("trusted_hosts") and d.recipient == LOCAL_DOMAINS
+    ]
+    assert trusted and not any(d.accept for d in trusted)
+    assert any(f.rule == "EXIM-ACL-CLASS-SPLIT" for f in result.policy.findings)

@@ -192,11 +192,18 @@ CLASS_CONDITIONS = frozenset(("hosts", "domains", "authenticated", "acl"))
 
 
 def _narrows_class(verb: str, unknown: list[AclCondition]) -> bool:
-    """A require, or a deny of everything *but* some hosts or domains, that depends only on class-level
-    conditions smtpd cannot split: skipping it would let the whole class through, so it must refuse."""
+    """A statement that decides part of a class on who connects or which domain is asked for,
+    which smtpd cannot split: skipping it would let that part through, so the class is refused.
+
+    The one exception is a plain ``deny hosts = ...`` of some hosts (a blocklist
+    by name or lookup): refusing the whole class would refuse all its mail, so
+    it stays a reported filter, as sender and content checks do.
+    """
     if not all(c.name in CLASS_CONDITIONS and not (c.value and c.value.expansion) for c in unknown):
         return False  # a per-message check (sender, content, lookups): a filter rspamd may take over
-    return verb == "require" or any(c.negated or _has_negated_item(c) for c in unknown)
+    if verb == "require" or any(c.negated or _has_negated_item(c) for c in unknown):
+        return True
+    return any(c.name != "hosts" for c in unknown)
 
 
 def _has_negated_item(cond: AclCondition) -> bool:
