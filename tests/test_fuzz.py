@@ -292,3 +292,38 @@ def test_the_campaign_target_exists() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "HYPOTHESIS_PROFILE=fuzz" in makefile and "tests/test_fuzz.py" in makefile
     assert subprocess.run(["make", "-n", "fuzz"], cwd=ROOT, capture_output=True).returncode == 0
+
+
+# Inputs that stress one part of the reader each: a quadratic step shows as a
+# time ratio near 100 for 10x the input; linear work stays near 10.
+STRESS = {
+    "list items": lambda n: "domainlist l = " + " : ".join(f"d{i}.example" for i in range(n)) + "\n",
+    "doubled separators": lambda n: "domainlist l = " + "a::b : " * n + "\n",
+    "continuation lines": lambda n: "smtp_banner = a \\\n" + "  b \\\n" * n + "  c\n",
+    "conditionals": lambda n: ".ifdef X\n.else\n.endif\n" * n,
+    "ACL statements": lambda n: "begin acl\na:\n" + "  deny hosts = 192.0.2.1\n" * n,
+    "macros": lambda n: "".join(f"MA{i:05d}Z = v{i}\n" for i in range(n)) + "smtp_banner = MA00001Z\n",
+    "nested expansions": lambda n: "smtp_banner = " + "${if eq{a}{" * n + "}}" * n + "\n",
+    "escaped quotes": lambda n: 'smtp_banner = "' + '\\"a' * n + '"\n',
+}
+
+
+def _best_read_time(text: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "configure"
+        path.write_text(text)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            try:
+                read_config(str(path))
+            except ConfigError:
+                pass
+            best = min(best, time.perf_counter() - start)
+        return best
+
+
+@pytest.mark.parametrize("shape", sorted(STRESS))
+def test_reading_time_grows_linearly(shape: str) -> None:
+    small, large = (_best_read_time(STRESS[shape](n)) for n in (400, 4000))
+    assert large < 25 * max(small, 0.002), f"{shape}: {small:.4f} s -> {large:.4f} s for 10x the input"

@@ -377,3 +377,24 @@ def test_a_deny_for_one_domain_of_a_class_refuses_the_class(tmp_path: Path) -> N
     ]
     assert trusted and not any(d.accept for d in trusted)
     assert any(f.rule == "EXIM-ACL-CLASS-SPLIT" for f in result.policy.findings)
+
+
+def test_a_host_blocklist_becomes_a_reject_rule_ahead_of_all(smtpd: str, tmp_path: Path) -> None:
+    """Found by the fuzzer: 127.0.0.1, trusted below but denied first, could relay through smtpd."""
+    config = tmp_path / "configure"
+    config.write_text(
+        "primary_hostname = mx.example.org\n"
+        "domainlist local_domains = @ : localhost : example.org\n"
+        "acl_smtp_rcpt = acl_check_rcpt\n"
+        "begin acl\nacl_check_rcpt:\n  deny    hosts = 127.0.0.1 : 198.51.100.0/24\n"
+        "  accept  hosts = 127.0.0.1 : 192.0.2.0/24\n"
+        "begin routers\ndnslookup:\n  driver = dnslookup\n  domains = ! +local_domains\n"
+        "  transport = remote_smtp\n  no_more\n"
+        "begin transports\nremote_smtp:\n  driver = smtp\n"
+    )
+    result = convert(str(config))
+    rules = [line for line in result.files["smtpd.conf"].splitlines() if line.startswith("match ")]
+    assert rules[0] == "match from src <denied_hosts_line6> for any reject"
+    assert result.policy.table("denied_hosts_line6").entries == ("127.0.0.1", "198.51.100.0/24")
+    check = smtpd_check.check(result.files["smtpd.conf"], tmp_path, result.files)
+    assert check.returncode == 0, check.stderr

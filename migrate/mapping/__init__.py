@@ -234,6 +234,7 @@ class _Mapper:
         self.lookup_notes: list[str] = []  # approximations found while reading lookup files
         self.sql_tables: dict[str, Table] = {}  # domain lists' SQL lookups, by table name
         self.sql_items: dict[str, str] = {}  # the list item each came from
+        self.blocklists: list[tuple[AclStatement, NamedList]] = []  # "deny hosts = <networks>" at connect..RCPT
         self.used_acls: set[str] = set()
 
     # -- the whole --------------------------------------------------------------
@@ -242,6 +243,7 @@ class _Mapper:
         config = self.config
         identity = self._identity()
         client_tables = tuple(self._client_tables())
+        self.blocklists = self._find_blocklists()
         universe = ClassUniverse(config, *self._domain_lists(), client_tables, dict(self.inline_lists))
         relay_names = (
             list(self._domain_table("relay_domains", universe.relay_domains, identity).entries)
@@ -258,6 +260,9 @@ class _Mapper:
         tables = self._tables(universe, deliveries, clients, identity)
         actions = self._actions(deliveries, decisions)
         rules = self._rules(clients, decisions, tables, identity)
+        blocked = self._blocklist_rules()
+        tables += [self._network_table(named.name) for _, named in self.blocklists]
+        rules = blocked + rules
         virtual = deliveries[LOCAL_DOMAINS].virtual
         if virtual is not None and any(a.name == "local" for a in actions):
             alias_files = [path for path, _ in deliveries[LOCAL_DOMAINS].alias_files]
@@ -362,7 +367,49 @@ class _Mapper:
                                 found.append(name)
         return found
 
-    def _inline_hosts(self, cond: AclCondition) -> NamedList | None:
+    def _find_blocklists(self) -> list[tuple[AclStatement, NamedList]]:
+        """``deny hosts = 192.0.2.0/24 : ...`` (nothing else but messages) in the ACLs up to RCPT.
+
+        smtpd cannot split a client class by them, but it can refuse those hosts
+        outright with a reject rule ahead of all others. That is exact, or
+        stricter where exim accepted some of them in a statement above the deny.
+        """
+        names: list[str] = []
+        for option in (*PRE_RCPT_ACLS[:3], "acl_smtp_rcpt"):
+            value = self.config.options.get(option)
+            if value is not None and value.value is not None and value.value.text.strip() in self.acls:
+                names.append(value.value.text.strip())
+        found = []
+        for name in dict.fromkeys(names):
+            for statement in self.acls[name].statements:
+                conditions = [c for c in statement.conditions if not c.modifier]
+                if statement.verb not in ("deny", "drop") or len(conditions) != 1:
+                    continue
+                cond = conditions[0]
+                if cond.name != "hosts" or cond.negated or cond.value is None:
+                    continue
+                inline = self._inline_hosts(cond, prefix="denied_hosts")
+                if inline is not None:
+                    found.append((statement, inline))
+        return found
+
+    def _blocklist_rules(self) -> list[MatchRule]:
+        rules = []
+        for statement, named in self.blocklists:
+            rules.append(MatchRule("src", named.name, "any", None, None, "exim denies these hosts", (statement.span,)))
+            self.books.resolve(
+                statement,
+                "approximated",
+                "EXIM-ACL-DENY-HOSTS",
+                "these hosts are refused by a reject rule ahead of all others, also where a statement "
+                "above this deny let exim accept them",
+                "nothing to do unless such an earlier accept mattered",
+            )
+            for cond in statement.conditions:
+                self.books.resolve(cond, "approximated")
+        return rules
+
+    def _inline_hosts(self, cond: AclCondition, prefix: str = "trusted_hosts") -> NamedList | None:
         """``accept hosts = <; 192.0.2.0/24 ; ...``: the same as a named list, named after its line."""
         assert cond.value is not None
         if cond.value.expansion is not None:
@@ -370,7 +417,7 @@ class _Mapper:
         separator, items = parse_list(cond.value.text, "host")
         if not items or not all(i.kind in ("address", "network") and not i.negated for i in items):
             return None
-        name = f"trusted_hosts_line{cond.span.line}"
+        name = f"{prefix}_line{cond.span.line}"
         named = NamedList(cond.span, cond.source, cond.macros, "host", name, cond.value, separator, items)
         self.inline_lists[name] = named
         return named
@@ -537,7 +584,7 @@ class _Mapper:
         self, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]
     ) -> list[Decision]:
         routable = {r: d.routable for r, d in deliveries.items()}
-        evaluator = AclEvaluator(universe, self.acls, routable)
+        evaluator = AclEvaluator(universe, self.acls, routable, frozenset(id(s) for s, _ in self.blocklists))
         rcpt = self._acl_names("acl_smtp_rcpt")
         if rcpt == [] and self.config.options.get("acl_smtp_rcpt") is None:
             self.books.note_span(
@@ -1219,7 +1266,8 @@ class _Mapper:
 
     def _content(self, deliveries: dict[str, Delivery]) -> Content:
         transports = [d for r in (RELAY_DOMAINS, ANY_DOMAIN) for d in deliveries[r].drivers if d.kind == "transport"]
-        mapper = ContentMapper(self.config, sorted(self.used_acls), transports, self.greylist)
+        blocked = frozenset(id(statement) for statement, _ in self.blocklists)
+        mapper = ContentMapper(self.config, sorted(self.used_acls), transports, self.greylist, blocked)
         content = mapper.build()
         for note in mapper.notes:
             self.books.resolve(note.statement, note.severity, note.rule, note.message, note.advice)

@@ -58,6 +58,7 @@ class AclEvaluator:
     universe: ClassUniverse
     acls: dict[str, Acl]
     routable: dict[str, bool]
+    blocklists: frozenset[int] = frozenset()  # ids of "deny hosts = <networks>" statements smtpd refuses first
 
     def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
         """Evaluate ACL ``name`` for one client class (and recipient class, at RCPT)."""
@@ -106,6 +107,8 @@ class AclEvaluator:
                 )
                 return REJECT
             return ACCEPT
+        if unknown and id(st) in self.blocklists:
+            return CONTINUE  # its hosts are refused by a reject rule ahead of every other rule
         if unknown and _narrows_class(verb, unknown):
             notes.append(
                 self._note(

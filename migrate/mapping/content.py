@@ -40,6 +40,7 @@ class ContentMapper:
     acl_names: list[str]
     transports: list[Driver]
     greylist: str = "off"
+    skip: frozenset[int] = frozenset()  # statements smtpd.conf already enforces (host blocklists)
     notes: list[Note] = field(default_factory=list)
     used_options: list[str] = field(default_factory=list)
     _thresholds: dict[str, float] = field(default_factory=dict)
@@ -79,6 +80,8 @@ class ContentMapper:
         self.notes.append(Note(st, severity, rule, message, advice))
 
     def _statement(self, st: AclStatement) -> None:
+        if id(st) in self.skip:
+            return
         names = {c.name for c in st.conditions}
         content = names & CONTENT_CONDITIONS
         if not content:
