@@ -34,15 +34,16 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+MAX_CITED = 12
+
+
 def cite(origin: tuple[Span, ...]) -> str:
-    """``configure:11, configure:13`` for a block's exim sources."""
-    seen: list[str] = []
-    for span in origin:
-        if span.line:
-            text = f"{os.path.basename(span.file)}:{span.line}"
-            if text not in seen:
-                seen.append(text)
-    return ", ".join(seen)
+    """``configure:11, configure:13`` for a block's exim sources (the first dozen; the report has all)."""
+    seen = dict.fromkeys(f"{os.path.basename(span.file)}:{span.line}" for span in origin if span.line)
+    cited = list(seen)
+    if len(cited) > MAX_CITED:
+        return ", ".join(cited[:MAX_CITED]) + f" and {len(cited) - MAX_CITED} more"
+    return ", ".join(cited)
 
 
 def _template_dir() -> Path:

@@ -394,7 +394,7 @@ def test_a_host_blocklist_becomes_a_reject_rule_ahead_of_all(smtpd: str, tmp_pat
     )
     result = convert(str(config))
     rules = [line for line in result.files["smtpd.conf"].splitlines() if line.startswith("match ")]
-    assert rules[0] == "match from src <denied_hosts_line6> for any reject"
-    assert result.policy.table("denied_hosts_line6").entries == ("127.0.0.1", "198.51.100.0/24")
+    assert rules[0] == "match from src <denied_hosts> for any reject"
+    assert result.policy.table("denied_hosts").entries == ("127.0.0.1", "198.51.100.0/24")
     check = smtpd_check.check(result.files["smtpd.conf"], tmp_path, result.files)
     assert check.returncode == 0, check.stderr

@@ -260,9 +260,10 @@ class _Mapper:
         tables = self._tables(universe, deliveries, clients, identity)
         actions = self._actions(deliveries, decisions)
         rules = self._rules(clients, decisions, tables, identity)
-        blocked = self._blocklist_rules()
-        tables += [self._network_table(named.name) for _, named in self.blocklists]
-        rules = blocked + rules
+        if self.blocklists:
+            table = self._blocklist_table()
+            tables.append(table)
+            rules = [self._blocklist_rule(table), *rules]
         virtual = deliveries[LOCAL_DOMAINS].virtual
         if virtual is not None and any(a.name == "local" for a in actions):
             alias_files = [path for path, _ in deliveries[LOCAL_DOMAINS].alias_files]
@@ -393,10 +394,19 @@ class _Mapper:
                     found.append((statement, inline))
         return found
 
-    def _blocklist_rules(self) -> list[MatchRule]:
-        rules = []
-        for statement, named in self.blocklists:
-            rules.append(MatchRule("src", named.name, "any", None, None, "exim denies these hosts", (statement.span,)))
+    def _blocklist_table(self) -> Table:
+        """Every denied address and network in one table: one reject rule, however many deny statements."""
+        entries: list[str] = []
+        for _, named in self.blocklists:
+            entries += [
+                str(ipaddress.ip_network(i.value, strict=False)) if "/" in i.value else i.value for i in named.items
+            ]
+            self.books.mark(named, "mapped")
+        origin = tuple(statement.span for statement, _ in self.blocklists)
+        return Table("denied_hosts", "networks", entries=tuple(dict.fromkeys(entries)), origin=origin)
+
+    def _blocklist_rule(self, table: Table) -> MatchRule:
+        for statement, _ in self.blocklists:
             self.books.resolve(
                 statement,
                 "approximated",
@@ -407,7 +417,7 @@ class _Mapper:
             )
             for cond in statement.conditions:
                 self.books.resolve(cond, "approximated")
-        return rules
+        return MatchRule("src", table.name, "any", None, None, "exim denies these hosts", table.origin)
 
     def _inline_hosts(self, cond: AclCondition, prefix: str = "trusted_hosts") -> NamedList | None:
         """``accept hosts = <; 192.0.2.0/24 ; ...``: the same as a named list, named after its line."""

@@ -12,6 +12,8 @@ that matches means "no", and a list whose last item is negative behaves as if
 
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +46,12 @@ class ClassUniverse:
     relay_domains: str | None
     client_tables: tuple[str, ...]
     inline_lists: dict[str, NamedList] = field(default_factory=dict)
+
+    @functools.cached_property
+    def _trusted_inline_texts(self) -> frozenset[str]:
+        """The text of each inline host list that is a client class (looked up per condition)."""
+        tables = set(self.client_tables)
+        return frozenset(named.value.text for name, named in self.inline_lists.items() if name in tables)
 
     def named_items(self, name: str) -> tuple[ListItem, ...] | None:
         """The items of a named list (or of an inline list standing for a client class)."""
@@ -78,9 +86,7 @@ class ClassUniverse:
 
     def hosts_match(self, value: str, client: str, depth: int = 0) -> Tri:
         """Does the host list ``value`` match every host of ``client``?"""
-        if client in (AUTHENTICATED, ANYONE) and any(
-            named.value.text == value for name, named in self.inline_lists.items() if name in self.client_tables
-        ):
+        if client in (AUTHENTICATED, ANYONE) and value in self._trusted_inline_texts:
             return False  # an inline trusted list: "anyone" is outside it by definition
         _, items = parse_list(value, "host")
         items = tuple(i for i in items if i.kind != "option")
