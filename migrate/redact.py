@@ -28,6 +28,7 @@ SECRET_OPTIONS = frozenset(
         "redis_servers",
         "ibase_servers",
         "oracle_servers",
+        "dkim_private_key",  # may be the key itself, not a file name
     )
 )
 # servers=host/db/user/password and ldap's user="..." pass=... inside a lookup.

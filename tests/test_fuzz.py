@@ -200,12 +200,12 @@ def test_mutated_fixtures_read_or_fail_with_a_location(data: bytes) -> None:
     _read(data)
 
 
-@given(configurations())
+@given(st.one_of(configurations().map(str.encode), mutated_fixtures()))
 @settings(max_examples=5000 if CAMPAIGN else 25)
-def test_every_conversion_passes_smtpd_n(smtpd: str, text: str) -> None:
+def test_every_conversion_passes_smtpd_n(smtpd: str, data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "configure"
-        path.write_text(text)
+        path.write_bytes(data)
         try:
             result = convert(str(path))
         except MigrateError:
