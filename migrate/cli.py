@@ -377,6 +377,9 @@ class VerifyFailed(MigrateError):
 
 def main() -> None:
     """Run the command; map every expected failure to exit status 1 without a traceback."""
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 byte from the input must not stop the output
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         cli.main(standalone_mode=False)
     except MigrateError as exc:

@@ -96,7 +96,8 @@ def write_output(result: Result, out_dir: str, *, force: bool = False) -> list[P
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             mode = 0o600 if name in result.secret_files else 0o644
             descriptor = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(descriptor, "w", newline="\n") as handle:
+            # bytes that were not UTF-8 in the input go out as they came in
+            with os.fdopen(descriptor, "w", newline="\n", encoding="utf-8", errors="surrogateescape") as handle:
                 handle.write(text)
         if not target.exists():
             os.rename(staging, target)

@@ -43,7 +43,7 @@ class Drift:
 def existing_files(against: Path) -> dict[str, str]:
     """The files under a directory (or one smtpd.conf) that convert would write."""
     if against.is_file():
-        return {"smtpd.conf": against.read_text()}
+        return {"smtpd.conf": against.read_text(errors="surrogateescape")}
     found = {}
     for path in sorted(against.rglob("*")):
         name = str(path.relative_to(against))
@@ -52,7 +52,7 @@ def existing_files(against: Path) -> dict[str, str]:
             and (name in ("smtpd.conf", "MIGRATION.md") or name.startswith("rspamd/"))
             and not name.endswith(".bak")
         ):
-            found[name] = path.read_text()
+            found[name] = path.read_text(errors="surrogateescape")
     return found
 
 

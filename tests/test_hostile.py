@@ -132,3 +132,17 @@ def test_a_relative_include_beside_the_given_configure_is_fine(tmp_path: Path) -
     (tmp_path / "lists.conf").write_text("qualify_domain = example.org\n")
     result = convert(str(config), root=str(root))
     assert str(tmp_path / "lists.conf") in result.config.files
+
+
+def test_bytes_that_are_not_utf8_survive_into_the_output(tmp_path: Path) -> None:
+    """Found by the fuzzer: a Latin-1 byte in a comment crashed writing smtpd.conf."""
+    config = tmp_path / "configure"
+    routers = "begin routers\nlocaluser:\n  driver = accept\n  domains = +local_domains\n  transport = t\n"
+    transports = "begin transports\nt:\n  driver = appendfile\n  file = /var/mail/$local_part_data\n"
+    config.write_bytes((BASE.format(extra=" : caf\xe9.example") + routers + transports).encode("latin-1"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["convert", str(config), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert b"caf\xe9.example" in (out / "smtpd.conf").read_bytes()
+    report = CliRunner().invoke(cli, ["report", str(config), "--format", "text"])
+    assert report.exit_code == 0, report.output

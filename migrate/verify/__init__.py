@@ -100,8 +100,8 @@ def verify(
     text = result.files["smtpd.conf"]
     files = result.files
     if out_dir is not None:
-        text = (Path(out_dir) / "smtpd.conf").read_text()
-        files = {p.name: p.read_text() for p in Path(out_dir).iterdir() if p.is_file()}
+        text = (Path(out_dir) / "smtpd.conf").read_text(errors="surrogateescape")
+        files = {p.name: p.read_text(errors="surrogateescape") for p in Path(out_dir).iterdir() if p.is_file()}
     policy = result.policy
     root_path = Path(root).resolve() if root else None
     relocate = _lookup_files(policy, root_path)
@@ -115,7 +115,7 @@ def verify(
         source = Path(configure)
         if generated is not None:
             source = workdir / "update-exim4.conf.out"
-            source.write_text(generated.text)
+            source.write_text(generated.text, errors="surrogateescape")
         oracle = dns_free_config(source, defines, workdir / "exim.conf", relocate)
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)

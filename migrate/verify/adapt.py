@@ -64,9 +64,12 @@ def adapt(text: str, workdir: Path, root: Path | None = None, files: dict[str, s
         original = Path(str(root) + match.group(1)) if root is not None else None
         generated = (files or {}).get(Path(match.group(1)).name)
         if generated is not None:  # a table file convert wrote beside smtpd.conf
-            path.write_text(generated)
+            path.write_text(generated, errors="surrogateescape")
         else:
-            path.write_text(original.read_text() if original is not None and original.is_file() else "")
+            path.write_text(
+                original.read_text(errors="surrogateescape") if original is not None and original.is_file() else "",
+                errors="surrogateescape",
+            )
         return f'"file:{path}"'
 
     def relocate_backend(match: re.Match[str]) -> str:
@@ -77,7 +80,7 @@ def adapt(text: str, workdir: Path, root: Path | None = None, files: dict[str, s
         config = (files or {}).get(Path(match.group(2)).name, "")
         if root is not None:
             config = re.sub(r"^dbpath (/.*)$", lambda m: f"dbpath {root}{m.group(1)}", config, flags=re.M)
-        path.write_text(config)
+        path.write_text(config, errors="surrogateescape")
         return f'"{match.group(1)}:{path}"'
 
     text = re.sub(r'"file:([^"]+)"', relocate, text)
@@ -93,5 +96,5 @@ def check(text: str, workdir: Path, files: dict[str, str] | None = None) -> subp
     """Run ``smtpd -n -f`` on the adapted text (with the table files convert wrote); return the result."""
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "smtpd.conf"
-    conf.write_text(adapt(text, workdir, files=files))
+    conf.write_text(adapt(text, workdir, files=files), errors="surrogateescape")
     return subprocess.run(["smtpd", "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)

@@ -68,7 +68,7 @@ def dns_free_config(path: Path, defines: dict[str, str], out: Path, relocate: di
     text = "\n".join(lines) + "\n"
     for old, new in (relocate or {}).items():
         text = text.replace(old, new)
-    out.write_text(text)
+    out.write_text(text, errors="surrogateescape")
     out.chmod(0o644)
     return out
 
