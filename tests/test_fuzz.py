@@ -327,3 +327,15 @@ def _best_read_time(text: str) -> float:
 def test_reading_time_grows_linearly(shape: str) -> None:
     small, large = (_best_read_time(STRESS[shape](n)) for n in (400, 4000))
     assert large < 25 * max(small, 0.002), f"{shape}: {small:.4f} s -> {large:.4f} s for 10x the input"
+
+
+def test_a_host_name_smtpd_rejects_does_not_name_the_certificate(smtpd: str, tmp_path: Path) -> None:
+    """Found by the campaign: a mutated primary_hostname became smtpd's pki name, which smtpd -n refused."""
+    text = (FIXTURES / "article-mx" / "configure").read_text()
+    assert "primary_hostname = skapet.bsdly.net" in text
+    config = tmp_path / "configure"
+    config.write_text(text.replace("primary_hostname = skapet.bsdly.net", "primary_hostname = !skapet.bsdly.net"))
+    result = convert(str(config))
+    assert 'pki "localhost"' in result.files["smtpd.conf"]
+    check = smtpd_check.check(result.files["smtpd.conf"], tmp_path, result.files)
+    assert check.returncode == 0, check.stderr

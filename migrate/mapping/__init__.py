@@ -281,7 +281,7 @@ class _Mapper:
             used.add(secrets.name)
         tables = [t for t in tables if t.name in used]
         listener_notes = ListenerNotes()
-        pki = certificate(config, identity.hostname or "localhost", listener_notes)
+        pki = certificate(config, self._pki_name(identity), listener_notes)
         listen = listeners(
             config,
             self.platform,
@@ -367,6 +367,22 @@ class _Mapper:
                             if name not in found:
                                 found.append(name)
         return found
+
+    def _pki_name(self, identity: Identity) -> str:
+        """smtpd names a certificate after the host, and only a valid host name will do."""
+        name = identity.hostname or "localhost"
+        if _HOST_NAME.fullmatch(name):
+            return name
+        option = self.config.options.get("primary_hostname")
+        if option is not None:
+            self.books.mark(
+                option,
+                "approximated",
+                "EXIM-HOSTNAME-INVALID",
+                f"primary_hostname {name!r} is not a valid host name; the certificate is named 'localhost' in smtpd.conf",
+                "set a real host name",
+            )
+        return "localhost"
 
     def _find_blocklists(self) -> list[tuple[AclStatement, NamedList]]:
         """``deny hosts = 192.0.2.0/24 : ...`` (nothing else but messages) in the ACLs up to RCPT.
@@ -1431,6 +1447,9 @@ _FALLTHROUGH_LOST = (
 _FALLTHROUGH_FIX = "give --root a copy of the server's /etc, or add those local parts to the domain's file"
 
 
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
 _PASSWD_CLIENT = re.compile(r"nwildlsearch\{([^{}]*passwd\.client)\}")
 
 

@@ -97,4 +97,6 @@ def check(text: str, workdir: Path, files: dict[str, str] | None = None) -> subp
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "smtpd.conf"
     conf.write_text(adapt(text, workdir, files=files), errors="surrogateescape")
-    return subprocess.run(["smtpd", "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["smtpd", "-n", "-f", str(conf)], capture_output=True, encoding="utf-8", errors="replace", timeout=60
+    )

@@ -43,7 +43,7 @@ class Answer:
 
 
 def _run(cmd: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, input=stdin, capture_output=True, encoding="utf-8", errors="replace", timeout=120)
 
 
 def check_config(exim: str, config: Path, defines: dict[str, str]) -> None:

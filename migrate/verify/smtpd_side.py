@@ -70,7 +70,9 @@ def ask(
         raise SideError("smtpd", "unshare and ip (util-linux, iproute2) are needed to run smtpd privately")
     workdir.mkdir(parents=True, exist_ok=True)
     conf, port = prepare(text, workdir, root, files)
-    check = subprocess.run([smtpd, "-n", "-f", str(conf)], capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [smtpd, "-n", "-f", str(conf)], capture_output=True, encoding="utf-8", errors="replace", timeout=60
+    )
     if check.returncode != 0:
         raise SideError("smtpd", "smtpd -n rejects the generated configuration", check.stderr.splitlines())
     spec = workdir / "spec.json"
@@ -98,7 +100,9 @@ def ask(
         str(spec),
     ]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=_package_parent())
+        done = subprocess.run(
+            cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=300, cwd=_package_parent()
+        )
     except subprocess.TimeoutExpired as exc:
         raise SideError("smtpd", "the smtpd probe did not finish in 300 s") from exc
     if done.returncode != 0 or not done.stdout.strip():
