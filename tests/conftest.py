@@ -20,6 +20,21 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# What debconf writes to update-exim4.conf.conf when every question is left at its default.
+DEBIAN_DEFAULTS = {
+    "dc_other_hostnames": "",
+    "dc_local_interfaces": "",
+    "dc_readhost": "",
+    "dc_relay_domains": "",
+    "dc_minimaldns": "false",
+    "dc_relay_nets": "",
+    "dc_smarthost": "",
+    "CFILEMODE": "644",
+    "dc_use_split_config": "false",
+    "dc_hide_mailname": "",
+    "dc_mailname_in_oh": "true",
+    "dc_localdelivery": "mail_spool",
+}
 DEBIAN_CONFIGTYPES = {
     "internet": {
         "dc_other_hostnames": "example.org;mail.example.org;example.com",
@@ -117,21 +132,11 @@ class Corpus:
 def _generate(exim: Exim, workdir: Path, name: str, values: dict[str, str], split: bool) -> Path:
     conf = workdir / f"conf-{name}{'-split' if split else ''}"
     shutil.copytree(exim.root / "etc/exim4", conf)
-    settings = {
-        "dc_eximconfig_configtype": name,
-        "dc_other_hostnames": "",
-        "dc_local_interfaces": "",
-        "dc_readhost": "",
-        "dc_relay_domains": "",
-        "dc_minimaldns": "false",
-        "dc_relay_nets": "",
-        "dc_smarthost": "",
-        "CFILEMODE": "644",
-        "dc_use_split_config": "true" if split else "false",
-        "dc_hide_mailname": "",
-        "dc_mailname_in_oh": "true",
-        "dc_localdelivery": "mail_spool",
-    } | values
+    settings = (
+        DEBIAN_DEFAULTS
+        | {"dc_eximconfig_configtype": name, "dc_use_split_config": "true" if split else "false"}
+        | values
+    )
     (conf / "update-exim4.conf.conf").write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))
     out = workdir / f"{name}{'-split' if split else ''}.conf"
     result = subprocess.run(

@@ -21,21 +21,9 @@ from migrate.convert import convert
 from migrate.debian import read_debian, resolve
 from migrate.errors import ConfigError
 from migrate.reader import format_like_exim
+from tests.conftest import DEBIAN_DEFAULTS
 
-BASE = {
-    "dc_other_hostnames": "",
-    "dc_local_interfaces": "",
-    "dc_readhost": "",
-    "dc_relay_domains": "",
-    "dc_minimaldns": "false",
-    "dc_relay_nets": "",
-    "dc_smarthost": "",
-    "CFILEMODE": "644",
-    "dc_use_split_config": "false",
-    "dc_hide_mailname": "",
-    "dc_mailname_in_oh": "true",
-    "dc_localdelivery": "mail_spool",
-}
+BASE = DEBIAN_DEFAULTS
 
 CASES = {
     "internet": {

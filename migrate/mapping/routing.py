@@ -18,7 +18,7 @@ from migrate.errors import Span
 from migrate.lookups import lsearch_entries, under
 from migrate.mapping.classes import ClassUniverse
 from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS
-from migrate.reader.expansion import Text, Variable
+from migrate.reader.expansion import Lookup, Text, Variable
 from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver, EximConfig, Option
 
@@ -522,15 +522,20 @@ def _is_forward(router: Driver) -> bool:
     return bool(file and file.value and file.value.text.strip() in ("$home/.forward", "${home}/.forward"))
 
 
-def _alias_file(option: Option) -> str | None:
-    """The file of ``${lookup{$local_part}lsearch{FILE}}``, the aliases idiom."""
+def _sole_lookup(option: Option) -> Lookup | None:
+    """The lookup, when an option's value is one ``${lookup...}`` and nothing around it."""
     expansion = option.value.expansion if option.value else None
     if expansion is None or len(expansion.parts) != 1:
         return None
     lookups = expansion.lookups()
-    if len(lookups) != 1:
+    return lookups[0] if len(lookups) == 1 else None
+
+
+def _alias_file(option: Option) -> str | None:
+    """The file of ``${lookup{$local_part}lsearch{FILE}}``, the aliases idiom."""
+    lookup = _sole_lookup(option)
+    if lookup is None:
         return None
-    lookup = lookups[0]
     key = lookup.key.variables() if lookup.key else []
     source = lookup.source.literal()
     if lookup.type in ("lsearch", "lsearch*") and key in (["local_part"],) and source:
@@ -549,10 +554,9 @@ def _virtual_files(router: Driver) -> VirtualFiles | None:
     if len(items) != 1 or not items[0].text.strip().startswith("dsearch;"):
         return None
     directory = items[0].text.strip()[len("dsearch;") :].strip().rstrip("/")
-    expansion = data.value.expansion
-    if expansion is None or len(expansion.parts) != 1 or len(expansion.lookups()) != 1:
+    lookup = _sole_lookup(data)
+    if lookup is None:
         return None
-    lookup = expansion.lookups()[0]
     key = lookup.key.variables() if lookup.key else []
     parts = lookup.source.parts
     if (
@@ -576,13 +580,9 @@ def _virtual_files(router: Driver) -> VirtualFiles | None:
 
 def _relay_map_file(option: Option) -> str | None:
     """The file of ``${lookup{$domain}lsearch{FILE}}`` (nothing else around it)."""
-    expansion = option.value.expansion if option.value else None
-    if expansion is None or len(expansion.parts) != 1:
+    lookup = _sole_lookup(option)
+    if lookup is None:
         return None
-    lookups = expansion.lookups()
-    if len(lookups) != 1:
-        return None
-    lookup = lookups[0]
     key = lookup.key.variables() if lookup.key else []
     source = lookup.source.literal()
     if lookup.type == "lsearch" and key == ["domain"] and source and not lookup.results:
