@@ -398,3 +398,20 @@ def test_a_host_blocklist_becomes_a_reject_rule_ahead_of_all(smtpd: str, tmp_pat
     assert result.policy.table("denied_hosts").entries == ("127.0.0.1", "198.51.100.0/24")
     check = smtpd_check.check(result.files["smtpd.conf"], tmp_path, result.files)
     assert check.returncode == 0, check.stderr
+
+
+def test_a_deny_for_part_of_a_trusted_table_refuses_that_class(tmp_path: Path) -> None:
+    """Found by the fuzzer: 'deny hosts = 127.0.0.1 domains = +local_domains' above a trusted list holding it."""
+    config = tmp_path / "configure"
+    config.write_text(
+        "primary_hostname = mx.example.org\n"
+        "domainlist local_domains = @ : localhost : example.org\n"
+        "acl_smtp_rcpt = acl_check_rcpt\n"
+        "begin acl\nacl_check_rcpt:\n  deny    hosts = 127.0.0.1\n          domains = +local_domains\n"
+        "  accept  hosts = 127.0.0.1 : 192.0.2.0/24\n"
+    )
+    result = convert(str(config))
+    trusted = [
+        d for d in result.policy.decisions if d.client.startswith("trusted_hosts") and d.recipient == LOCAL_DOMAINS
+    ]
+    assert trusted and not any(d.accept for d in trusted)

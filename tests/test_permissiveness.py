@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,18 +139,29 @@ def _check(exim: Exim, path: Path, defines: dict[str, str], workdir: Path) -> li
     result = convert(str(path), defines=defines)
     policy = result.policy
     workdir.chmod(0o755)
-    oracle = dns_free_config(path, defines, workdir / "oracle.conf")
+    # A fresh spool each time, where exim's own user can reach it (pytest's tmp
+    # tree is root-only): ratelimit hints must not carry over between checks.
+    spool = Path(tempfile.mkdtemp(prefix="exim2smtpd-spool-"))
+    spool.chmod(0o1777)
+    oracle = dns_free_config(path, defines, workdir / "oracle.conf", spool=spool)
     problems = []
-    for client in clients(policy):
-        for klass, addresses in recipients(policy, _lists(result.config)).items():
-            verdicts = {exim_verdict(exim, oracle, defines, client, a) for a in addresses}
-            verdict = "accept" if "accept" in verdicts else "refuse" if verdicts == {"refuse"} else "unsure"
-            rcpt = addresses[0]
-            ours = smtpd_accepts(policy, client, rcpt)
-            if verdict == "refuse" and ours:
-                problems.append(f"MORE PERMISSIVE: {client} -> {rcpt} ({klass}): exim refuses, smtpd would accept")
-            if verdict == "accept" and not ours:
-                problems.append(f"lost mail: {client} -> {rcpt} ({klass}): exim accepts, smtpd would refuse")
+    sure = 0
+    try:
+        for client in clients(policy):
+            for klass, addresses in recipients(policy, _lists(result.config)).items():
+                verdicts = {exim_verdict(exim, oracle, defines, client, a) for a in addresses}
+                verdict = "accept" if "accept" in verdicts else "refuse" if verdicts == {"refuse"} else "unsure"
+                sure += verdict != "unsure"
+                rcpt = addresses[0]
+                ours = smtpd_accepts(policy, client, rcpt)
+                if verdict == "refuse" and ours:
+                    problems.append(f"MORE PERMISSIVE: {client} -> {rcpt} ({klass}): exim refuses, smtpd would accept")
+                if verdict == "accept" and not ours:
+                    problems.append(f"lost mail: {client} -> {rcpt} ({klass}): exim accepts, smtpd would refuse")
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    if not sure:  # exim could not answer at all (a spool it cannot write...): the check proved nothing
+        problems.append(f"exim answered no question for sure about {path}")
     return problems
 
 

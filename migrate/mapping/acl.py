@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from migrate.mapping.classes import ClassUniverse, Tri
 from migrate.reader.lists import split_list
-from migrate.model import AUTHENTICATED
+from migrate.model import ANYONE, AUTHENTICATED
 from migrate.reader.tree import Acl, AclCondition, AclStatement
 
 ACCEPT, REJECT, CONTINUE = "accept", "reject", "continue"
@@ -109,7 +109,7 @@ class AclEvaluator:
             return ACCEPT
         if unknown and id(st) in self.blocklists:
             return CONTINUE  # its hosts are refused by a reject rule ahead of every other rule
-        if unknown and _narrows_class(verb, unknown):
+        if unknown and _narrows_class(verb, unknown, client):
             notes.append(
                 self._note(
                     st,
@@ -194,19 +194,21 @@ class AclEvaluator:
 CLASS_CONDITIONS = frozenset(("hosts", "domains", "authenticated", "acl"))
 
 
-def _narrows_class(verb: str, unknown: list[AclCondition]) -> bool:
+def _narrows_class(verb: str, unknown: list[AclCondition], client: str) -> bool:
     """A statement that decides part of a class on who connects or which domain is asked for,
     which smtpd cannot split: skipping it would let that part through, so the class is refused.
 
-    The one exception is a plain ``deny hosts = ...`` of some hosts (a blocklist
-    by name or lookup): refusing the whole class would refuse all its mail, so
-    it stays a reported filter, as sender and content checks do.
+    The one exception is a plain ``deny hosts = ...`` (a blocklist by name or
+    lookup) for the open classes, anyone and authenticated users: refusing them
+    would refuse all inbound mail, so it stays a reported filter, as sender and
+    content checks do. For a trusted network table it refuses: there the
+    overlap is part of a finite, known set of hosts (the fuzzer's fourth find).
     """
     if not all(c.name in CLASS_CONDITIONS and not (c.value and c.value.expansion) for c in unknown):
         return False  # a per-message check (sender, content, lookups): a filter rspamd may take over
     if verb == "require" or any(c.negated or _has_negated_item(c) for c in unknown):
         return True
-    return any(c.name != "hosts" for c in unknown)
+    return any(c.name != "hosts" for c in unknown) or client not in (ANYONE, AUTHENTICATED)
 
 
 def _has_negated_item(cond: AclCondition) -> bool:

@@ -116,7 +116,7 @@ def verify(
         if generated is not None:
             source = workdir / "update-exim4.conf.out"
             source.write_text(generated.text, errors="surrogateescape")
-        oracle = dns_free_config(source, defines, workdir / "exim.conf", relocate)
+        oracle = dns_free_config(source, defines, workdir / "exim.conf", relocate, _private_spool(workdir))
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
@@ -131,6 +131,14 @@ def verify(
 
 
 _COMMANDS = re.compile(r"\$\{(run|perl|readsocket|dlfunc)\b")
+
+
+def _private_spool(workdir: Path) -> Path:
+    """A spool for the questions only: exim writes hints (ratelimit counters...) as its own user."""
+    spool = workdir / "spool"
+    spool.mkdir()
+    spool.chmod(0o1777)
+    return spool
 
 
 def _refuse_commands(config: EximConfig) -> None:

@@ -20,10 +20,19 @@ from migrate.reader.source import exim_builtins
 NEXT_HOP = "192.0.2.250"
 
 
-def dns_free_config(path: Path, defines: dict[str, str], out: Path, relocate: dict[str, str] | None = None) -> Path:
+def dns_free_config(
+    path: Path,
+    defines: dict[str, str],
+    out: Path,
+    relocate: dict[str, str] | None = None,
+    spool: Path | None = None,
+) -> Path:
     """Write the DNS-free variant of ``path`` to ``out`` and return it.
 
     ``relocate`` maps lookup file paths to the copies exim should read instead.
+    ``spool`` replaces the spool directory, so that the questions asked leave
+    no trace in the server's hints databases (ratelimit counters, for one) and
+    earlier questions cannot change later answers.
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
@@ -62,9 +71,11 @@ def dns_free_config(path: Path, defines: dict[str, str], out: Path, relocate: di
             if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*\s*:", line) or line[:1].isupper():
                 flush()
             block.append(line)
-        else:
+        elif not (spool is not None and section == "main" and re.match(r"spool_directory\s*=", line)):
             lines.append(line)
     flush()
+    if spool is not None:
+        lines.insert(0, f"spool_directory = {spool}")
     text = "\n".join(lines) + "\n"
     for old, new in (relocate or {}).items():
         text = text.replace(old, new)
