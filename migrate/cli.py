@@ -102,6 +102,16 @@ def parse(
         print_tree(config)
 
 
+def _converted(
+    configure: str | None, debian_dir: str | None, defines: dict[str, str], platform: str, greylist: str, root: str
+):  # type: ignore[no-untyped-def]
+    """The conversion every converting command starts from: of CONFIGURE, or of --debian DIR."""
+    from migrate.convert import convert
+
+    source, debian = _source(configure, debian_dir)
+    return convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
+
+
 def _conversion_options(func):  # type: ignore[no-untyped-def]
     """The options every command that converts takes."""
     func = DEFINE(func)
@@ -173,13 +183,11 @@ def convert(
 
     Exit status: 0 converted; 1 error; 2 findings at or above --fail-on (with --dry-run: files would change).
     """
-    from migrate.convert import convert as run_convert
     from migrate.convert import write_output
     from migrate.report import render
     from migrate.summary import summary_lines
 
-    source, debian = _source(configure, debian_dir)
-    result = run_convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
+    result = _converted(configure, debian_dir, defines, platform, greylist, root)
     if dry_run:
         sys.exit(_show_drift(result, out_dir))
     written = write_output(result, out_dir, force=force)
@@ -230,10 +238,8 @@ def diff(
 
     Exit status: 0 nothing would change; 2 something would; 1 error.
     """
-    from migrate.convert import convert as run_convert
 
-    source, debian = _source(configure, debian_dir)
-    result = run_convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
+    result = _converted(configure, debian_dir, defines, platform, greylist, root)
     sys.exit(_show_drift(result, against))
 
 
@@ -307,11 +313,9 @@ def report(
 
     Exit status: 0; 2 when a statement lands at or above --fail-on; 1 error.
     """
-    from migrate.convert import convert as run_convert
     from migrate.report import print_rich, render
 
-    source, debian = _source(configure, debian_dir)
-    built = run_convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian).report
+    built = _converted(configure, debian_dir, defines, platform, greylist, root).report
     if fmt == "rich":
         print_rich(built)
     else:

@@ -108,7 +108,7 @@ def resolve(confdir: str, root: str = "/") -> DebianSetup:
     if split == "true":
         _split_body(base / "conf.d", configtype in MACRO_CONFIGTYPES, body, originals, notes)
     else:
-        _template_body(base, body, originals, notes)
+        _template_body(base, body, originals)
     if keep_comments == "no":
         body = _remove_comments(body)
     out = _Output()
@@ -189,7 +189,7 @@ def _sanitize(value: str) -> str:
 # -- the configuration body -----------------------------------------------------
 
 
-def _template_body(base: Path, out: _Output, originals: dict[str, list[str]], notes: list[Diagnostic]) -> None:
+def _template_body(base: Path, out: _Output, originals: dict[str, list[str]]) -> None:
     """Non-split: ``cat exim4.conf.localmacros exim4.conf.template``."""
     template = base / "exim4.conf.template"
     if not template.is_file():

@@ -74,11 +74,15 @@ def under(root: Path, path: str) -> Path:
     a server's tree must not make us read this machine's files.
     """
     joined = Path(root) / path.lstrip("/")
-    base = os.path.realpath(root)
     real = os.path.realpath(joined)
-    if base != "/" and real != base and not real.startswith(base.rstrip("/") + "/"):
+    if not within(real, os.path.realpath(root)):
         raise OutsideRoot(f"{path} leads outside --root {root} (to {real})")
     return joined
+
+
+def within(real: str, base: str) -> bool:
+    """Whether a resolved path is ``base`` or lies below it."""
+    return base == "/" or real == base or real.startswith(base.rstrip("/") + "/")
 
 
 _DOMAIN_LOOKUP = re.compile(r"(?:partial(?P<min>\d*)-)?(?P<type>[a-z0-9_]+)(?P<affix>\*@?)?(?:,.*)?")

@@ -233,7 +233,7 @@ class _Mapper:
         self.inline_lists: dict[str, NamedList] = {}
         self.lookup_notes: list[str] = []  # approximations found while reading lookup files
         self.sql_tables: dict[str, Table] = {}  # domain lists' SQL lookups, by table name
-        self.sql_items: dict[str, str] = {}  # the list item each came from
+        self.domain_tables: dict[str, Table] = {}
         self.blocklists: list[tuple[AclStatement, NamedList]] = []  # "deny hosts = <networks>" at connect..RCPT
         self.used_acls: set[str] = set()
 
@@ -785,6 +785,12 @@ class _Mapper:
         return tables
 
     def _domain_table(self, table_name: str, list_name: str, identity: Identity) -> Table:
+        """A domain list as an smtpd table, built once (routing needs the relay domains before the tables)."""
+        if table_name not in self.domain_tables:
+            self.domain_tables[table_name] = self._build_domain_table(table_name, list_name, identity)
+        return self.domain_tables[table_name]
+
+    def _build_domain_table(self, table_name: str, list_name: str, identity: Identity) -> Table:
         named = self.config.named_lists[list_name]
         generated = False
         sources: list[str] = []
@@ -824,8 +830,8 @@ class _Mapper:
     def _sql_table(self, table_name: str, named: NamedList, item: ListItem) -> bool:
         """An SQL lookup in a domain list becomes a table of OpenSMTPD's SQL backends; True when it did."""
         name = f"{table_name}_sql"
-        if name in self.sql_tables:  # the list is read twice; a second SQL item is one too many
-            return self.sql_items[name] == item.text
+        if name in self.sql_tables:  # smtpd matches one table per rule: a second SQL item is one too many
+            return False
         options = {k: o.value.text for k, o in self.config.options.items() if o.value is not None}
         found = sql_domain_table(item.value, options)
         if isinstance(found, str):
@@ -836,7 +842,6 @@ class _Mapper:
             option = self.config.options.get(used)
             if option is not None:
                 self.books.mark(option, "mapped")  # carried into the backend's configuration
-        self.sql_items[name] = item.text
         self.sql_tables[name] = Table(
             name,
             "domains",

@@ -511,11 +511,11 @@ class PreLexer:
     def _inside(self, target: str) -> str:
         """A relative include (already joined to its file's directory) stays under --root, or beside
         the configuration given on the command line (which may live outside the copy of the server)."""
-        from migrate.lookups import OutsideRoot
+        from migrate.lookups import OutsideRoot, within
 
         real = os.path.realpath(target)
         bases = (os.path.realpath(self.root or "/"), os.path.dirname(os.path.realpath(self.path)))
-        if not any(base == "/" or real.startswith(base.rstrip("/") + "/") for base in bases):
+        if not any(within(real, base) for base in bases):
             raise OutsideRoot(f"{target} leads outside --root {self.root} (to {real})")
         return target
 
