@@ -471,8 +471,9 @@ class _Mapper:
                     auth,
                     "unmapped",
                     "EXIM-AUTH-CLIENT",
-                    f"authenticator {auth.name}: client authentication to a smarthost is not migrated yet",
-                    "add 'auth <secrets>' to the relay action by hand",
+                    f"authenticator {auth.name}: no migrated relay authenticates with it (no smarthost whose "
+                    "transport names hosts for AUTH, or no user and password found for that host)",
+                    "put passwd.client under --root, or add 'auth <secrets>' to the relay action by hand",
                 )
         return usable
 
