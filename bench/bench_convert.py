@@ -36,7 +36,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 _CHILD = """
 import json, resource, sys, time
 t = time.perf_counter()
-from migrate.convert import convert
+from migrate.commands.convert import convert
 result = convert(sys.argv[1])
 elapsed = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024

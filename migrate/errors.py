@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate.redact import redact_line, redact_text
+from migrate.rules import Rule
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -41,26 +42,41 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One finding about the input, located in the user's file."""
+    """One finding about the input, located in the user's file: from the reader, the mapping or the report.
+
+    ``severity`` is the reader's ``error``/``warning``/``info`` or the mapping's
+    bucket (``mapped``, ``approximated``, ``unmapped``, ``ignored``). ``source``
+    is the user's own text: the physical line for a reader error (shown under a
+    caret), the statement for a mapping finding.
+    """
 
     span: Span
-    severity: str  # "error" | "warning" | "info"
-    rule: str
+    severity: str
+    rule: Rule
     message: str
-    source_line: str = ""
+    source: str = ""
     advice: str = ""
+    # Set by the report for the row of one statement:
+    option: str = ""  # the option, verb or list kind as the user spelled it
+    section: str = ""
+    targets: tuple[str, ...] = ()  # FILE:LINE of the output lines produced for it
+    parent: Span | None = None  # the ACL statement or driver this is part of
 
     def format(self) -> str:
         """Render as ``FILE:LINE:COL: severity: message`` plus the line and a caret."""
         text = f"{self.span}: {self.severity}: {redact_text(self.message)}"
-        if self.source_line:
-            text += "\n" + caret_lines(redact_line(self.source_line), self.span.col)
+        if self.source:
+            text += "\n" + caret_lines(redact_line(self.source), self.span.col)
         return text
+
+    def line(self) -> str:
+        """``FILE:LINE:COL: bucket[RULE] message``: the one-line form of the text report."""
+        return f"{self.span}: {self.severity}[{self.rule.id}] {redact_text(self.message)}"
 
     def to_dict(self) -> dict[str, object]:
         """Return the JSON form of the finding."""
         return {
-            "rule": self.rule,
+            "rule": self.rule.id,
             "severity": self.severity,
             "message": redact_text(self.message),
             "advice": self.advice,

@@ -3,23 +3,116 @@
 exim's lsearch format (spec ch. 9): one key per line, ending at the first
 colon or blank (or quoted), ``#`` comments, continuation lines starting with a
 blank. A domain or host list only needs the keys. dsearch is a directory whose
-entry names are the keys. Files are read from under ``root``, never run.
+entry names are the keys. Files are never run.
+
+The mapping stage never opens a file itself: it asks a ``LookupStore``, which
+the commands make for ``--root`` (``FileStore``) and tests make from strings
+(``MemoryStore``). Each file is read once however often it is named.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 
-def lsearch_keys(path: Path) -> list[str]:
-    """The keys of an lsearch file, in order."""
-    return [key for key, _ in lsearch_entries(path)]
+class LookupStore(Protocol):
+    """The files a configuration names, as the mapping stage sees them (paths as exim names them)."""
+
+    def read(self, path: str) -> str:
+        """The text of a file; OSError when it cannot be read."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """The entry names of a directory; OSError when it cannot be read."""
+        ...
+
+    def is_file(self, path: str) -> bool:
+        """Whether a readable file is there."""
+        ...
+
+    def shown(self, path: str) -> str:
+        """How to name the file in a message (under --root when there is one)."""
+        ...
 
 
-def lsearch_entries(path: Path) -> list[tuple[str, str]]:
+@dataclass
+class FileStore:
+    """Files under ``root`` (/ on the server itself), confined to it and read once each."""
+
+    root: Path = Path("/")
+    _texts: dict[str, str | OSError] = field(default_factory=dict)
+    _dirs: dict[str, list[str] | OSError] = field(default_factory=dict)
+
+    def read(self, path: str) -> str:
+        if path not in self._texts:
+            try:
+                self._texts[path] = under(self.root, path).read_text(errors="replace")
+            except OSError as exc:
+                self._texts[path] = exc
+        return _or_raise(self._texts[path])
+
+    def listdir(self, path: str) -> list[str]:
+        if path not in self._dirs:
+            try:
+                self._dirs[path] = [p.name for p in under(self.root, path).iterdir()]
+            except OSError as exc:
+                self._dirs[path] = exc
+        return list(_or_raise(self._dirs[path]))
+
+    def is_file(self, path: str) -> bool:
+        try:
+            return under(self.root, path).is_file()
+        except OSError:
+            return False
+
+    def shown(self, path: str) -> str:
+        return str(Path(self.root) / path.lstrip("/"))
+
+
+@dataclass
+class MemoryStore:
+    """Files given as strings: for tests and for one-statement mapping cases."""
+
+    files: dict[str, str] = field(default_factory=dict)
+
+    def read(self, path: str) -> str:
+        if path not in self.files:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return self.files[path]
+
+    def listdir(self, path: str) -> list[str]:
+        prefix = path.rstrip("/") + "/"
+        names = {p[len(prefix) :].split("/", 1)[0] for p in self.files if p.startswith(prefix)}
+        if not names:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return sorted(names)
+
+    def is_file(self, path: str) -> bool:
+        return path in self.files
+
+    def shown(self, path: str) -> str:
+        return path
+
+
+_T = TypeVar("_T")
+
+
+def _or_raise(value: _T | OSError) -> _T:
+    if isinstance(value, OSError):
+        raise value
+    return value
+
+
+def lsearch_keys(text: str) -> list[str]:
+    """The keys of an lsearch file's text, in order."""
+    return [key for key, _ in lsearch_entries(text)]
+
+
+def lsearch_entries(text: str) -> list[tuple[str, str]]:
     """Key and data of each lsearch item, in file order.
 
     The data is the rest of the line after the key and an optional colon;
@@ -27,7 +120,7 @@ def lsearch_entries(path: Path) -> list[tuple[str, str]]:
     ``#`` lines are skipped even inside an item, as exim does.
     """
     entries: list[tuple[str, str]] = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line[:1] in (" ", "\t"):
@@ -58,9 +151,9 @@ def _split_key(line: str) -> tuple[str, str]:
     return key, rest
 
 
-def dsearch_keys(path: Path) -> list[str]:
-    """The entry names of a dsearch directory, sorted."""
-    return sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+def dsearch_keys(names: list[str]) -> list[str]:
+    """The keys of a dsearch directory: its entry names, sorted, without hidden ones."""
+    return sorted(n for n in names if not n.startswith("."))
 
 
 class OutsideRoot(OSError):
@@ -101,12 +194,13 @@ class DomainKeys:
     note: str = ""  # something the admin should know (reported approximated)
 
 
-def domain_keys(lookup_type: str, path: Path, shown: str) -> DomainKeys | None:
+def domain_keys(lookup_type: str, store: LookupStore, path: str) -> DomainKeys | None:
     """Turn a domain-list lookup into smtpd domain-table entries with exim's own matching rules.
 
     None when the lookup type is not one we can read as a file. ``shown`` is
     the file as the configuration names it, for messages.
     """
+    shown = path
     parsed = _DOMAIN_LOOKUP.fullmatch(lookup_type)
     if parsed is None:
         return None
@@ -114,15 +208,15 @@ def domain_keys(lookup_type: str, path: Path, shown: str) -> DomainKeys | None:
     partial = None if parsed.group("min") is None else int(parsed.group("min") or 2)
     note = ""
     if base == "dsearch":
-        keys = dsearch_keys(path)
+        keys = dsearch_keys(store.listdir(path))
     elif base in TEXT_FILE_TYPES:
-        keys = lsearch_keys(path)
+        keys = lsearch_keys(store.read(path))
     elif base in BUILT_TYPES:
-        text = text_source(path)
+        text = text_source(store, path)
         if text is None:
             raise FileNotFoundError(f"no text source beside {shown} to read (a {base} file is binary)")
-        keys = lsearch_keys(text)
-        note = f"{shown} read from its text source {text.name}: rebuild or check it is current before switching"
+        keys = lsearch_keys(store.read(text))
+        note = f"{shown} read from its text source {os.path.basename(text)}: rebuild or check it is current before switching"
         path = text
     else:
         return None
@@ -140,7 +234,7 @@ def domain_keys(lookup_type: str, path: Path, shown: str) -> DomainKeys | None:
             problems.append(f"{written} in {shown} (a literal key: exim's {base} never matched it as a pattern)")
         else:
             entries.append(key)
-    return DomainKeys(tuple(entries), tuple(problems), str(path), note)
+    return DomainKeys(tuple(entries), tuple(problems), store.shown(path), note)
 
 
 def _wild_key(key: str, base: str, shown: str, entries: list[str], problems: list[str]) -> None:
@@ -164,12 +258,13 @@ def _partial_key(key: str, minimum: int, shown: str, entries: list[str], problem
     entries += [rest, key]
 
 
-def text_source(path: Path) -> Path | None:
+def text_source(store: LookupStore, path: str) -> str | None:
     """The lsearch text a dbm/cdb file is built from: the same name without .db/.dbm/.cdb."""
+    name = os.path.basename(path)
     for suffix in BUILT_SUFFIXES:
-        if path.name.endswith(suffix) and len(path.name) > len(suffix):
-            candidate = path.with_name(path.name[: -len(suffix)])
-            if candidate.is_file():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            candidate = path[: -len(suffix)]
+            if store.is_file(candidate):
                 return candidate
     return None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from migrate.errors import Span
+from migrate.errors import Diagnostic, Span
 
 Origin = tuple[Span, ...]
 
@@ -31,15 +31,18 @@ ANYONE = "anyone"
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
-    """A statement that did not carry over exactly: the report's raw material."""
+class Service:
+    """Something exim did for its users, found in exim's own configuration.
 
-    span: Span
-    severity: str  # "unmapped" | "approximated" | "ignored"
-    rule: str
-    message: str
-    source: str = ""
-    advice: str = ""
+    The mapping says what exim provided; whether the output keeps it is decided
+    from the written files (``migrate.report.services``), never from the model.
+    """
+
+    name: str  # inbound | relay | submission | outbound | sendmail | forwarding | content | dkim
+    title: str  # what it is, in an admin's words
+    provided: bool
+    table: str | None = None  # relay: the trusted network's table
+    origin: Origin = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class Listener:
     origin: Origin = ()
     filters: tuple[str, ...] = ()
     submission: bool = False
+    hostname: str | None = None  # the name it greets with (exim's primary_hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +197,7 @@ class Content:
     spam_headers: bool = False
     greylist: str = "off"  # "off": OpenBSD spamd (or nothing) greylists; "rspamd": rspamd does
     multimaps: tuple[Multimap, ...] = ()
+    headers_origin: Origin = ()  # the statements that added spam headers to every message
 
     @property
     def needs_rspamd(self) -> bool:
@@ -209,6 +214,17 @@ class Content:
             or (self.dkim and self.dkim.per_domain)
         )
 
+    @property
+    def origin(self) -> Origin:
+        """Every exim statement rspamd takes over (what filter-rspamd on a listener carries out)."""
+        spans: list[Span] = []
+        for part in (self.spam, self.antivirus, *self.dnsbls, *self.forced, *self.ratelimits, *self.multimaps):
+            if part is not None:
+                spans += part.origin
+        if self.dkim is not None and self.dkim.per_domain:
+            spans += self.dkim.origin
+        return (*spans, *self.headers_origin)
+
 
 @dataclass(frozen=True, slots=True)
 class Action:
@@ -224,6 +240,8 @@ class Action:
     auth_table: str | None = None  # credentials for relay_host (a secrets table)
     origin: Origin = ()
     routers: tuple[str, ...] = ()  # the exim routers whose deliveries this action takes over
+    auth_origin: Origin = ()  # the client authenticator whose credentials ``auth_table`` holds
+    helo: str | None = None  # the name it says HELO with (exim's primary_hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +262,7 @@ class Decision:
     accept: bool
     action: str | None
     origin: Origin = ()
+    acl_accepts: bool = False  # exim's ACLs accept it (``accept`` is False when smtpd cannot route it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +306,11 @@ class Policy:
     content: Content = field(default_factory=Content)
     filters: tuple[Filter, ...] = ()
     socket_filters: tuple[str, ...] = ()
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[Diagnostic, ...] = ()
     accounting: tuple[tuple[Span, str], ...] = ()  # every statement read, and its bucket
+    services: tuple[Service, ...] = ()
+    auth_origin: Origin = ()  # the server authenticators smtpd's ``auth`` on the listeners carries out
+    policy_origin: Origin = ()  # the ACL statements the match rules carry out together
 
     def counts(self) -> dict[str, int]:
         """How many statements landed in each bucket."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.convert import convert, write_output
+from migrate.commands.convert import convert, write_output
 from migrate.model import Policy
 from migrate.verify import adapt as smtpd_check
 from tests.conftest import FIXTURES, Corpus
@@ -121,12 +121,12 @@ def test_article_example_has_the_hand_written_shape() -> None:
         'pki "skapet.bsdly.net" cert "/etc/ssl/skapet.bsdly.net.fullchain.pem"',
         "listen on socket",
         'filter "rspamd" proc-exec "filter-rspamd"',
-        'listen on all port 25 tls pki "skapet.bsdly.net" auth-optional filter "rspamd"',
-        'listen on all port 465 smtps pki "skapet.bsdly.net" auth-optional filter "rspamd"',
-        'listen on all port submission tls pki "skapet.bsdly.net" auth-optional filter "rspamd"',
+        'listen on all port 25 tls pki "skapet.bsdly.net" hostname "skapet.bsdly.net" auth-optional filter "rspamd"',
+        'listen on all port 465 smtps pki "skapet.bsdly.net" hostname "skapet.bsdly.net" auth-optional filter "rspamd"',
+        'listen on all port submission tls pki "skapet.bsdly.net" hostname "skapet.bsdly.net" auth-optional filter "rspamd"',
         'action "local" mbox alias <aliases>',
-        'action "relay_domains" relay domain <relay_routes>',
-        'action "outbound" relay',
+        'action "relay_domains" relay domain <relay_routes> helo "skapet.bsdly.net"',
+        'action "outbound" relay helo "skapet.bsdly.net"',
     ]:
         assert line in text.splitlines(), line
     matches = [line for line in text.splitlines() if line.startswith("match ")]
@@ -206,8 +206,8 @@ def test_convert_error_leaves_no_output_directory(tmp_path: Path) -> None:
 def test_unrepresentable_config_converts_what_it_can() -> None:
     result = convert(str(FIXTURES / "unrepresentable" / "configure"))
     policy = result.policy
-    rules = {f.rule for f in policy.findings if f.severity == "unmapped"}
-    assert {"EXIM-ROUTER-CONDITION", "EXIM-ACL-CONDITIONAL-ACCEPT"} <= rules
+    rules = {f.rule.id for f in policy.findings if f.severity == "unmapped"}
+    assert {"EXIM-ROUTER-PER-ADDRESS", "EXIM-ACL-CONDITIONAL-ACCEPT"} <= rules
     # The perl-selected relay is not migrated, so nobody may send to other domains.
     assert not any(d.accept for d in policy.decisions if d.recipient == "other-domains")
 
@@ -265,7 +265,7 @@ def test_relay_map_without_every_relay_domain_is_left_out(tmp_path: Path) -> Non
     (root / "etc/exim/relay_map").write_text("relay.example.net mx1.relay.example.net\n")
     result = convert(str(FIXTURES / "lookup-files" / "configure"), root=str(root))
     assert result.policy.table("relay_routes") is None
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-ROUTER-ROUTE-DATA-MISSING")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-ROUTER-ROUTE-DATA-MISSING")
     assert "partner.example" in finding.message and finding.severity == "unmapped"
 
 
@@ -297,42 +297,44 @@ def test_virtual_domains_must_be_local_domains(tmp_path: Path) -> None:
     config.write_text(text.replace(" : dsearch;/etc/exim/vdomains", ""))
     (root / "etc/exim/vdomains/stranger.example").write_text("info: alice@example.org\n")
     result = convert(str(config), root=str(root))
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-VIRTUAL-NOT-LOCAL")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-VIRTUAL-NOT-LOCAL")
     assert "stranger.example" in finding.message
     assert "virtual_domains" not in result.files  # none of the three is a local domain now
 
 
-def test_domain_list_lookup_types(tmp_path: Path) -> None:
-    from migrate.lookups import domain_keys
+def test_domain_list_lookup_types() -> None:
+    from migrate.lookups import MemoryStore, domain_keys
 
-    (tmp_path / "wild").write_text("*.a.example\n*fish\n^\\N^x\\N\nPlain.Example: data\n")
-    wild = domain_keys("wildlsearch", tmp_path / "wild", "/wild")
+    store = MemoryStore(
+        {
+            "/wild": "*.a.example\n*fish\n^\\N^x\\N\nPlain.Example: data\n",
+            "/partial": "*.dates.example.org\n*.example\nexact.example\n",
+            "/star": "*\nreal.example\n",
+            "/built": "from-text.example\n",
+            "/built.db": "\x00binary",
+            "/orphan.cdb": "\x00",
+        }
+    )
+    wild = domain_keys("wildlsearch", store, "/wild")
     assert wild.entries == ("*.a.example", "plain.example")
     assert any("*fish" in p for p in wild.problems) and any(p.startswith("^") for p in wild.problems)
-    (tmp_path / "partial").write_text("*.dates.example.org\n*.example\nexact.example\n")
-    partial = domain_keys("partial-lsearch", tmp_path / "partial", "/partial")
+    partial = domain_keys("partial-lsearch", store, "/partial")
     assert partial.entries == ("dates.example.org", "*.dates.example.org", "exact.example")
     assert any("*.example" in p for p in partial.problems)  # one component: partial2 never tries it
-    (tmp_path / "star").write_text("*\nreal.example\n")
-    star = domain_keys("lsearch*", tmp_path / "star", "/star")
+    star = domain_keys("lsearch*", store, "/star")
     assert star.entries == ("real.example",) and "matches every domain" in star.problems[0]
-    (tmp_path / "built").write_text("from-text.example\n")
-    (tmp_path / "built.db").write_bytes(b"\x00binary")
-    built = domain_keys("dbm", tmp_path / "built.db", "/built.db")
+    built = domain_keys("dbm", store, "/built.db")
     assert built.entries == ("from-text.example",) and "text source" in built.note
-    (tmp_path / "orphan.cdb").write_bytes(b"\x00")
     with pytest.raises(FileNotFoundError):
-        domain_keys("cdb", tmp_path / "orphan.cdb", "/orphan.cdb")
-    assert domain_keys("mysql", tmp_path / "wild", "x") is None
+        domain_keys("cdb", store, "/orphan.cdb")
+    assert domain_keys("mysql", store, "/wild") is None
 
 
-def test_lsearch_data_follows_exims_rules(tmp_path: Path) -> None:
+def test_lsearch_data_follows_exims_rules() -> None:
     from migrate.lookups import lsearch_entries
 
-    (tmp_path / "f").write_text(
-        'a: one\n  two\n# comment inside\n    three\nb two words\n"c d": quoted\nbaduser:  :fail:\n'
-    )
-    assert lsearch_entries(tmp_path / "f") == [
+    text = 'a: one\n  two\n# comment inside\n    three\nb two words\n"c d": quoted\nbaduser:  :fail:\n'
+    assert lsearch_entries(text) == [
         ("a", "one two three"),
         ("b", "two words"),
         ("c d", "quoted"),
@@ -347,7 +349,7 @@ def test_sql_domain_list_names_the_table_backend(tmp_path: Path) -> None:
         "begin acl\nacl_check_rcpt:\n  accept domains = +local_domains\n"
     )
     result = convert(str(config))
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-LIST-ITEMS")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-LIST-ITEMS")
     assert "table-ldap" in finding.message and finding.severity == "unmapped"
 
 
@@ -386,13 +388,13 @@ def test_sql_lookups_that_cannot_be_translated_are_reported(tmp_path: Path, item
     config = tmp_path / "configure"
     config.write_text(f"domainlist local_domains = @ : {item}\nbegin acl\nrcpt:\n  accept domains = +local_domains\n")
     result = convert(str(config))
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-LIST-SQL")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-LIST-SQL")
     assert reason in finding.message and finding.severity == "unmapped"
     assert not any(t.backend for t in result.policy.tables)
 
 
 def test_diff_never_shows_a_password(tmp_path: Path) -> None:
-    from migrate.diff import compare
+    from migrate.commands.diff import compare
 
     result = _convert("sql-lookups")
     (tmp_path / "relay_domains_sql.conf").write_text("password old-secret\n")

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from migrate.cli import cli
-from migrate.convert import convert
-from migrate.debian import read_debian, resolve
+from migrate.commands.convert import convert
+from migrate.reader.debian import read_debian, resolve
 from migrate.errors import ConfigError
 from migrate.reader import format_like_exim
 from tests.conftest import DEBIAN_DEFAULTS

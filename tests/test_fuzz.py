@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from migrate.convert import convert
+from migrate.commands.convert import convert
 from migrate.errors import ConfigError, MigrateError
 from migrate.reader import read_config
 from migrate.verify import adapt as smtpd_check

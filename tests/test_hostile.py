@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrate.cli import cli
-from migrate.convert import convert
+from migrate.commands.convert import convert
 from migrate.errors import ConfigError
 from migrate.verify import verify
 from migrate.verify.exim_side import SideError
@@ -45,7 +45,7 @@ def test_an_include_may_not_leave_root_through_a_symlink(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as caught:
         convert(str(config), root=str(root))
     diagnostic = caught.value.diagnostic
-    assert diagnostic.rule == "EXIM-READ-INCLUDE-ROOT" and "outside --root" in diagnostic.message
+    assert diagnostic.rule.id == "EXIM-READ-INCLUDE-ROOT" and "outside --root" in diagnostic.message
     assert (diagnostic.span.file, diagnostic.span.line) == (str(config), 1)
 
 
@@ -64,7 +64,7 @@ def test_a_lookup_file_may_not_leave_root(tmp_path: Path) -> None:
     (root / "etc/exim/domains").symlink_to(secret)
     result = convert(str(config), root=str(root))
     assert "stolen.example" not in "".join(result.files.values())
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-LIST-ITEMS")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-LIST-ITEMS")
     assert "outside --root" in finding.message and finding.severity == "unmapped"
 
 
@@ -76,7 +76,7 @@ def test_symlink_loops_are_located_errors_not_hangs(tmp_path: Path) -> None:
     assert caught.value.diagnostic.span.line == 1
     config.write_text(BASE.format(extra=" : lsearch;/etc/exim/loop"))
     result = convert(str(config), root=str(root))  # a looping lookup file is reported, not followed
-    assert any("loop" in f.message for f in result.policy.findings if f.rule == "EXIM-LIST-ITEMS")
+    assert any("loop" in f.message for f in result.policy.findings if f.rule.id == "EXIM-LIST-ITEMS")
 
 
 def test_include_cycles_are_located_errors(tmp_path: Path) -> None:

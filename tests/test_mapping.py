@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.convert import convert
+from migrate.commands.convert import convert
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
 from migrate.verify import adapt as smtpd_check
 
@@ -106,7 +106,7 @@ def test_pipe_with_unknown_expansion_is_not_guessed(tmp_path: Path) -> None:
     )
     assert "mda" not in text
     assert not _accepts(policy, ANYONE, LOCAL_DOMAINS)
-    assert any(f.rule == "EXIM-TRANSPORT-PIPE" for f in policy.findings)
+    assert any(f.rule.id == "EXIM-TRANSPORT-PIPE" for f in policy.findings)
 
 
 def test_aliases_and_forward_in_front_of_local_delivery(smtpd: str, tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ userforward:
     policy, text = _policy(tmp_path, routers=routers)
     assert 'table "aliases" "file:/etc/aliases"' in text
     assert 'action "local" mbox alias <aliases>' in text
-    assert any(f.rule == "EXIM-ROUTER-FORWARD-FILTER" and f.severity == "approximated" for f in policy.findings)
+    assert any(f.rule.id == "EXIM-ROUTER-FORWARD-FILTER" and f.severity == "approximated" for f in policy.findings)
     _assert_smtpd_ok(smtpd, text, tmp_path)
 
 
@@ -208,7 +208,7 @@ def test_unknown_condition_in_accept_never_opens_anything(tmp_path: Path) -> Non
     policy, _ = _policy(tmp_path, acl=acl)
     assert not _accepts(policy, ANYONE, ANY_DOMAIN)
     assert _accepts(policy, ANYONE, LOCAL_DOMAINS)
-    assert any(f.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" and f.severity == "unmapped" for f in policy.findings)
+    assert any(f.rule.id == "EXIM-ACL-CONDITIONAL-ACCEPT" and f.severity == "unmapped" for f in policy.findings)
 
 
 def test_deny_filter_is_reported_not_applied_to_the_whole_class(tmp_path: Path) -> None:
@@ -218,8 +218,8 @@ def test_deny_filter_is_reported_not_applied_to_the_whole_class(tmp_path: Path) 
   accept"""
     policy, _ = _policy(tmp_path, acl=acl)
     assert _accepts(policy, ANYONE, LOCAL_DOMAINS)
-    assert any(f.rule == "EXIM-ACL-FILTER" for f in policy.findings)
-    assert any(f.rule == "EXIM-CONTENT-DNSBL" for f in policy.findings)  # moved to rspamd
+    assert any(f.rule.id == "EXIM-ACL-FILTER" for f in policy.findings)
+    assert any(f.rule.id == "EXIM-CONTENT-DNSBL" for f in policy.findings)  # moved to rspamd
 
 
 def test_deny_for_a_whole_class_is_kept(tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_negated_network_is_excluded_from_the_table(tmp_path: Path) -> None:
     policy, text = _policy(tmp_path, main=main, acl=acl)
     table = policy.table("trusted")
     assert table is not None and table.entries == ("198.51.100.0/24",)
-    assert any(f.rule == "EXIM-LIST-ITEMS" for f in policy.findings)
+    assert any(f.rule.id == "EXIM-LIST-ITEMS" for f in policy.findings)
 
 
 def test_per_port_acls_grant_only_what_both_allow(tmp_path: Path) -> None:
@@ -269,7 +269,7 @@ acl_submit:
     policy = convert(str(path)).policy
     assert _accepts(policy, "relay_from_hosts", ANY_DOMAIN)
     assert not _accepts(policy, ANYONE, LOCAL_DOMAINS)  # acl_submit refuses it
-    assert any(f.rule == "EXIM-ACL-PER-PORT" for f in policy.findings)
+    assert any(f.rule.id == "EXIM-ACL-PER-PORT" for f in policy.findings)
 
 
 def test_authenticated_relay_needs_a_pam_authenticator(tmp_path: Path) -> None:
@@ -315,10 +315,10 @@ tls_privatekey = /etc/ssl/mx.key
 message_size_limit = 20M"""
     policy, text = _policy(tmp_path, main=main, platform="linux")
     lines = text.splitlines()
-    assert 'listen on "192.0.2.1" port 25 tls pki "mx.example.org"' in lines
-    assert 'listen on "2001:db8::1" port 465 smtps pki "mx.example.org"' in lines
-    assert 'listen on "192.0.2.1" port submission tls pki "mx.example.org"' in lines
-    assert 'listen on "127.0.0.1" port 2525 tls pki "mx.example.org"' in lines
+    assert 'listen on "192.0.2.1" port 25 tls pki "mx.example.org" hostname "mx.example.org"' in lines
+    assert 'listen on "2001:db8::1" port 465 smtps pki "mx.example.org" hostname "mx.example.org"' in lines
+    assert 'listen on "192.0.2.1" port submission tls pki "mx.example.org" hostname "mx.example.org"' in lines
+    assert 'listen on "127.0.0.1" port 2525 tls pki "mx.example.org" hostname "mx.example.org"' in lines
     assert "smtp max-message-size 20M" in lines
 
 
@@ -337,7 +337,7 @@ def test_inline_trusted_networks_become_a_client_table(smtpd: str, tmp_path: Pat
     assert _accepts(policy, name, ANY_DOMAIN)
     assert not _accepts(policy, ANYONE, ANY_DOMAIN)
     assert f'match from src <{name}> for any action "outbound"' in text
-    assert not any(f.rule == "EXIM-ACL-CONDITIONAL-ACCEPT" for f in policy.findings)
+    assert not any(f.rule.id == "EXIM-ACL-CONDITIONAL-ACCEPT" for f in policy.findings)
     _assert_smtpd_ok(smtpd, text, tmp_path)
 
 
@@ -356,7 +356,7 @@ def test_a_require_on_hosts_smtpd_cannot_split_refuses_the_class(tmp_path: Path)
     result = convert(str(config))
     assert not any(d.accept for d in result.policy.decisions if d.client == "anyone")
     assert "match from any for any" not in result.files["smtpd.conf"]
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-ACL-CLASS-SPLIT")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-ACL-CLASS-SPLIT")
     assert finding.severity == "unmapped"
 
 
@@ -376,7 +376,7 @@ def test_a_deny_for_one_domain_of_a_class_refuses_the_class(tmp_path: Path) -> N
         d for d in result.policy.decisions if d.client.startswith("trusted_hosts") and d.recipient == LOCAL_DOMAINS
     ]
     assert trusted and not any(d.accept for d in trusted)
-    assert any(f.rule == "EXIM-ACL-CLASS-SPLIT" for f in result.policy.findings)
+    assert any(f.rule.id == "EXIM-ACL-CLASS-SPLIT" for f in result.policy.findings)
 
 
 def test_a_host_blocklist_becomes_a_reject_rule_ahead_of_all(smtpd: str, tmp_path: Path) -> None:

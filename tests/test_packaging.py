@@ -25,8 +25,8 @@ def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None
     zipfile.ZipFile(wheel).extractall(target)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from migrate.render import _template_dir; print(_template_dir());"
-        "from migrate.convert import convert; print(convert(sys.argv[2]).files['smtpd.conf'].count('match '))"
+        "from migrate.render.base import _template_dir; print(_template_dir());"
+        "from migrate.commands.convert import convert; print(convert(sys.argv[2]).files['smtpd.conf'].count('match '))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(target), str(ROOT / "fixtures/article-mx/configure")],

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.convert import convert
+from migrate.commands.convert import convert
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
 from migrate.verify.oracle import dns_free_config
 from tests.conftest import FIXTURES, Corpus, Exim

@@ -68,7 +68,7 @@ def test_list_item_offsets_map_back_to_their_own_line() -> None:
 def test_error_after_a_macro_points_at_the_users_column(tmp_path: Path) -> None:
     error = _error(tmp_path, HEAD + "P = abcdefgh\nqualify_domain = P${lookup\n")
     assert (error.diagnostic.span.line, error.diagnostic.span.col) == (3, 19)
-    assert error.diagnostic.source_line == "qualify_domain = P${lookup"
+    assert error.diagnostic.source == "qualify_domain = P${lookup"
 
 
 def test_error_inside_a_macro_value_points_at_the_macro_name(tmp_path: Path) -> None:

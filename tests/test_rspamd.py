@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.convert import convert
+from migrate.commands.convert import convert
 from migrate.render import RSPAMD_FILES
 from tests.conftest import FIXTURES, IN_CI
 

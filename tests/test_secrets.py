@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrate.cli import cli
-from migrate.convert import convert, write_output
+from migrate.commands.convert import convert, write_output
 from migrate.errors import ConfigError
 from migrate.reader import read_config
 from migrate.verify import adapt as smtpd_check
@@ -66,7 +66,7 @@ def test_no_output_shows_a_secret(tmp_path: Path) -> None:
 
 def test_the_report_says_where_the_password_went() -> None:
     result = convert(str(SECRETS))
-    finding = next(f for f in result.policy.findings if f.rule == "EXIM-AUTH-CLIENT-CREDENTIALS")
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-AUTH-CLIENT-CREDENTIALS")
     assert "secrets table" in finding.message and "0600" in finding.message
     conf = result.files["smtpd.conf"]
     assert 'relay host "smtp+tls://outbound_auth@smtp.provider.example:587" auth <secrets>' in conf

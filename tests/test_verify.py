@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.convert import convert
+from migrate.commands.convert import convert
 from migrate.verify import DIFFERS, SAME, verify
 from migrate.verify.exim_side import SideError
 from tests.conftest import FIXTURES, IN_CI, Corpus, Exim

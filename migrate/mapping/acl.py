@@ -22,24 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from migrate import rules
 from migrate.mapping.classes import ClassUniverse, Tri
+from migrate.mapping.ledger import Claim, claim
 from migrate.reader.lists import split_list
 from migrate.model import ANYONE, AUTHENTICATED
 from migrate.reader.tree import Acl, AclCondition, AclStatement
+from migrate.rules import Rule
 
 ACCEPT, REJECT, CONTINUE = "accept", "reject", "continue"
 MAX_NESTING = 10
-
-
-@dataclass
-class Note:
-    """Why a statement did not map exactly, for the report."""
-
-    statement: AclStatement
-    severity: str
-    rule: str
-    message: str
-    advice: str = ""
 
 
 @dataclass
@@ -48,7 +40,7 @@ class Verdict:
 
     result: str  # ACCEPT or REJECT
     decided_by: AclStatement | None  # None: the implicit deny at the end
-    notes: list[Note] = field(default_factory=list)
+    notes: list[Claim] = field(default_factory=list)
 
 
 @dataclass
@@ -59,11 +51,13 @@ class AclEvaluator:
     acls: dict[str, Acl]
     routable: dict[str, bool]
     blocklists: frozenset[int] = frozenset()  # ids of "deny hosts = <networks>" statements smtpd refuses first
+    visited: set[str] = field(default_factory=set)  # every ACL run, nested ones too
 
     def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
         """Evaluate ACL ``name`` for one client class (and recipient class, at RCPT)."""
         acl = self.acls[name]
-        notes: list[Note] = []
+        self.visited.add(name)
+        notes: list[Claim] = []
         for statement in acl.statements:
             outcome = self._statement(statement, client, recipient, notes, depth)
             if outcome != CONTINUE:
@@ -72,7 +66,7 @@ class AclEvaluator:
 
     # -- verbs --------------------------------------------------------------
 
-    def _statement(self, st: AclStatement, client: str, recipient: str | None, notes: list[Note], depth: int) -> str:
+    def _statement(self, st: AclStatement, client: str, recipient: str | None, notes: list[Claim], depth: int) -> str:
         verb = st.verb
         if verb == "warn":
             return CONTINUE
@@ -87,7 +81,7 @@ class AclEvaluator:
                     self._note(
                         st,
                         "unmapped",
-                        "EXIM-ACL-CONDITIONAL-ACCEPT",
+                        rules.ACL_CONDITIONAL_ACCEPT,
                         f"{verb} only when {_names(unknown)}: smtpd cannot test this, so it is left out",
                         "mail of this kind falls through to the statements after it",
                     )
@@ -101,7 +95,7 @@ class AclEvaluator:
                     self._note(
                         st,
                         "approximated",
-                        "EXIM-ACL-DISCARD",
+                        rules.ACL_DISCARD,
                         "discard: smtpd refuses these recipients instead of accepting and dropping them",
                     )
                 )
@@ -114,7 +108,7 @@ class AclEvaluator:
                 self._note(
                     st,
                     "unmapped",
-                    "EXIM-ACL-CLASS-SPLIT",
+                    rules.ACL_CLASS_SPLIT,
                     f"{verb} when {_names(unknown)}: exim lets only part of this class of clients or domains "
                     "through, and smtpd cannot tell which part, so the whole class is refused",
                     "give those hosts or domains a named list of their own and an accept statement",
@@ -126,7 +120,7 @@ class AclEvaluator:
                 self._note(
                     st,
                     "unmapped",
-                    "EXIM-ACL-FILTER",
+                    rules.ACL_FILTER,
                     f"{verb} when {_names(unknown)}: no smtpd match rule can test this",
                     "move the check to rspamd (content, DNSBL, rate limits) or accept the difference",
                 )
@@ -136,8 +130,8 @@ class AclEvaluator:
             return CONTINUE
         return REJECT  # deny, drop, defer with every condition true
 
-    def _note(self, st: AclStatement, severity: str, rule: str, message: str, advice: str = "") -> Note:
-        return Note(st, severity, rule, message, advice)
+    def _note(self, st: AclStatement, severity: str, rule: Rule, message: str, advice: str = "") -> Claim:
+        return claim(st, severity, rule, message, advice)
 
     # -- conditions ---------------------------------------------------------
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from migrate.mapping.acl import Note
+from migrate import rules
+from migrate.mapping.ledger import Claim, claim
 from migrate.model import (
     Antivirus,
     Content,
@@ -25,6 +26,7 @@ from migrate.model import (
 )
 from migrate.reader.lists import split_list
 from migrate.reader.tree import AclCondition, AclStatement, Driver, EximConfig
+from migrate.rules import Rule
 
 CONTENT_CONDITIONS = frozenset(("malware", "spam", "dnslists", "spf", "ratelimit"))
 # What a statement may carry besides its content condition and still map.
@@ -41,11 +43,11 @@ class ContentMapper:
     transports: list[Driver]
     greylist: str = "off"
     skip: frozenset[int] = frozenset()  # statements smtpd.conf already enforces (host blocklists)
-    notes: list[Note] = field(default_factory=list)
+    notes: list[Claim] = field(default_factory=list)
     used_options: list[str] = field(default_factory=list)
     _thresholds: dict[str, float] = field(default_factory=dict)
     _spam_origin: list = field(default_factory=list)
-    _headers: bool = False
+    _headers: list = field(default_factory=list)
     _antivirus: Antivirus | None = None
     _dnsbls: list[Dnsbl] = field(default_factory=list)
     _forced: list[ForcedAction] = field(default_factory=list)
@@ -71,13 +73,14 @@ class ContentMapper:
             tuple(self._forced),
             tuple(self._rates),
             self._dkim(),
-            self._headers,
+            bool(self._headers),
             self.greylist,
             tuple(self._maps),
+            tuple(self._headers),
         )
 
-    def _note(self, st: AclStatement, severity: str, rule: str, message: str, advice: str = "") -> None:
-        self.notes.append(Note(st, severity, rule, message, advice))
+    def _note(self, st: AclStatement, severity: str, rule: Rule, message: str, advice: str = "") -> None:
+        self.notes.append(claim(st, severity, rule, message, advice))
 
     def _statement(self, st: AclStatement) -> None:
         if id(st) in self.skip:
@@ -92,7 +95,7 @@ class ContentMapper:
             self._note(
                 st,
                 "unmapped",
-                "EXIM-CONTENT-COMBINED",
+                rules.CONTENT_COMBINED,
                 f"{st.verb} combining {', '.join(sorted(names - PASSIVE))}: rspamd settings cannot be "
                 "combined with these conditions",
                 "write an rspamd composite or force_actions rule by hand",
@@ -118,7 +121,7 @@ class ContentMapper:
             self._note(
                 st,
                 "unmapped",
-                "EXIM-CONTENT-AV-SCANNER",
+                rules.CONTENT_AV_SCANNER,
                 f"av_scanner {text!r}: only ClamAV (clamd) maps to rspamd's antivirus module",
                 "configure rspamd's antivirus.conf for your scanner by hand",
             )
@@ -131,7 +134,7 @@ class ContentMapper:
         self._note(
             st,
             severity,
-            "EXIM-CONTENT-AV",
+            rules.CONTENT_AV,
             "virus scanning moves to rspamd's antivirus module (ClamAV at "
             + servers
             + ")"
@@ -156,24 +159,24 @@ class ContentMapper:
             self._spam_origin.append(spamd.span)
         if st.verb in ("deny", "drop"):
             if threshold is None:
-                self._note(st, "unmapped", "EXIM-CONTENT-SPAM-ALWAYS", "deny on every scanned message: not migrated")
+                self._note(st, "unmapped", rules.CONTENT_SPAM_ALWAYS, "deny on every scanned message: not migrated")
                 return
             self._thresholds["reject"] = min(threshold, self._thresholds.get("reject", threshold))
             self._note(
                 st,
                 "approximated",
-                "EXIM-CONTENT-SPAM-REJECT",
+                rules.CONTENT_SPAM_REJECT,
                 f"spam reject at score {threshold:g}{assumed} becomes rspamd's reject threshold",
                 "SpamAssassin and rspamd score differently: watch the first weeks (rspamd defaults: "
                 "add_header 6, reject 15)",
             )
         elif st.verb == "warn" and headers:
             if threshold is None:
-                self._headers = True
+                self._headers.append(st.span)
                 self._note(
                     st,
                     "approximated",
-                    "EXIM-CONTENT-SPAM-HEADERS",
+                    rules.CONTENT_SPAM_HEADERS,
                     "spam headers on every message become rspamd's milter_headers (X-Spam-Status, "
                     "X-Spamd-Bar...): the header names and texts differ",
                 )
@@ -182,18 +185,18 @@ class ContentMapper:
             self._note(
                 st,
                 "approximated",
-                "EXIM-CONTENT-SPAM-HEADER",
+                rules.CONTENT_SPAM_HEADER,
                 f"spam header at score {threshold:g}{assumed} becomes rspamd's add_header threshold "
                 "(filter-rspamd adds X-Spam: yes)",
             )
         else:
-            self._note(st, "unmapped", "EXIM-CONTENT-SPAM-OTHER", f"{st.verb} on spam: no rspamd action matches")
+            self._note(st, "unmapped", rules.CONTENT_SPAM_OTHER, f"{st.verb} on spam: no rspamd action matches")
 
     # -- DNS blocklists -------------------------------------------------------------
 
     def _dnslists(self, st: AclStatement, cond: AclCondition) -> None:
         if cond.negated or cond.value is None:
-            self._note(st, "unmapped", "EXIM-CONTENT-DNSBL-NEGATED", "negated dnslists: not migrated")
+            self._note(st, "unmapped", rules.CONTENT_DNSBL_NEGATED, "negated dnslists: not migrated")
             return
         reject = st.verb in ("deny", "drop")
         message = next((c.value.text for c in st.conditions if c.name == "message" and c.value), "")
@@ -201,7 +204,7 @@ class ContentMapper:
         for item in split_list(cond.value.text)[1]:
             dnsbl = _dnsbl(item.text, reject, message, st, approximations)
             if dnsbl is None:
-                self._note(st, "unmapped", "EXIM-CONTENT-DNSBL-ITEM", f"dnslists item {item.text!r} cannot be mapped")
+                self._note(st, "unmapped", rules.CONTENT_DNSBL_ITEM, f"dnslists item {item.text!r} cannot be mapped")
                 return
             self._dnsbls.append(dnsbl)
             if reject:
@@ -217,7 +220,7 @@ class ContentMapper:
         self._note(
             st,
             "approximated",
-            "EXIM-CONTENT-DNSBL",
+            rules.CONTENT_DNSBL,
             f"dnslists become rspamd rbl rules{' with a forced reject' if reject else ' (scored)'}: checked "
             + when
             + ("; " + "; ".join(approximations) if approximations else ""),
@@ -236,7 +239,7 @@ class ContentMapper:
             "none": "R_SPF_NA",
         }
         if cond.negated or not results or any(r not in symbols for r in results):
-            self._note(st, "unmapped", "EXIM-CONTENT-SPF", f"spf = {' : '.join(results)}: not migrated")
+            self._note(st, "unmapped", rules.CONTENT_SPF, f"spf = {' : '.join(results)}: not migrated")
             return
         if st.verb in ("deny", "drop"):
             expression = " | ".join(symbols[r] for r in results)
@@ -247,19 +250,19 @@ class ContentMapper:
             self._note(
                 st,
                 "approximated",
-                "EXIM-CONTENT-SPF",
+                rules.CONTENT_SPF,
                 f"spf = {' : '.join(results)} rejects through rspamd's spf module and force_actions, "
                 "at the end of DATA instead of at RCPT",
             )
         else:
-            self._note(st, "approximated", "EXIM-CONTENT-SPF-SCORE", "SPF results are scored by rspamd's spf module")
+            self._note(st, "approximated", rules.CONTENT_SPF_SCORE, "SPF results are scored by rspamd's spf module")
 
     # -- rate limits ----------------------------------------------------------------
 
     def _ratelimit(self, st: AclStatement, cond: AclCondition) -> None:
         parts = [p.strip() for p in (cond.value.text if cond.value else "").split("/")]
         if len(parts) < 2 or not parts[0].replace(".", "").isdigit() or st.verb not in ("deny", "defer", "drop"):
-            self._note(st, "unmapped", "EXIM-CONTENT-RATELIMIT", "this ratelimit cannot be mapped")
+            self._note(st, "unmapped", rules.CONTENT_RATELIMIT, "this ratelimit cannot be mapped")
             return
         count, period = parts[0], parts[1]
         key = next((p for p in parts[2:] if p.startswith("$")), "$sender_host_address")
@@ -270,7 +273,7 @@ class ContentMapper:
             "$sender_address_domain": "from('smtp'):domain",
         }
         if key not in selector:
-            self._note(st, "unmapped", "EXIM-CONTENT-RATELIMIT-KEY", f"ratelimit key {key}: no rspamd selector")
+            self._note(st, "unmapped", rules.CONTENT_RATELIMIT_KEY, f"ratelimit key {key}: no rspamd selector")
             return
         name = f"EXIM_RATELIMIT_{len(self._rates) + 1}"
         burst = int(float(count))
@@ -278,7 +281,7 @@ class ContentMapper:
         self._note(
             st,
             "approximated",
-            "EXIM-CONTENT-RATELIMIT",
+            rules.CONTENT_RATELIMIT,
             f"ratelimit {count}/{period} per {key} becomes an rspamd bucket (leaky, per message; exim's "
             "strict/leaky/per_rcpt modes differ); rspamd needs Redis for it",
         )
@@ -311,7 +314,7 @@ class ContentMapper:
         self._note(
             st,
             "approximated",
-            "EXIM-DENY-LIST",
+            rules.DENY_LIST,
             f"deny {name} becomes the rspamd multimap rule {symbol} (refused at the end of DATA, not at "
             f"{'connect or RCPT' if kind == 'ip' else 'MAIL FROM'} as in exim)",
         )
@@ -356,8 +359,8 @@ class ContentMapper:
                 domain_text = "$domain"
             else:
                 path, domain_text = texts[2], texts[0]
-            if "$" in texts[1] or "${" in path.replace("$domain", ""):
-                return None
+            if "$" in texts[1] or "${" in path.replace("$domain", "") or "$" in domain_text.replace("$domain", ""):
+                return None  # chosen by an expansion we cannot follow: reported by the content step
             self.used_options.extend(("dkim_domain", "dkim_selector", "dkim_private_key", "dkim_canon"))
             origin = tuple(o.span for o in (domain, selector, key, canon) if o is not None)
             return DkimSigning(domain_text, texts[1], path, f"{canon_text}/{canon_text}", per_domain, origin)

@@ -8,9 +8,8 @@ configuration, so a Debian config alone listens on 25 only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from migrate.errors import Span
+from migrate import rules
+from migrate.mapping.ledger import Ledger
 from migrate.model import Certificate, Listener
 from migrate.platforms import platform as get_platform
 from migrate.reader.lists import split_list
@@ -20,18 +19,7 @@ SERVICES = {"smtp": 25, "submission": 587, "smtps": 465, "urd": 465, "ssmtp": 46
 SUBMISSION = 587
 
 
-@dataclass
-class ListenerNotes:
-    """What the listener mapping could not carry over exactly."""
-
-    items: list[tuple[Span, str, str, str]] = field(default_factory=list)  # span, severity, rule, message
-
-    def add(self, option: Option, severity: str, rule: str, message: str) -> None:
-        """Record one note against an option."""
-        self.items.append((option.span, severity, rule, message))
-
-
-def ports(config: EximConfig, notes: ListenerNotes) -> list[int]:
+def ports(config: EximConfig, ledger: Ledger) -> list[int]:
     """The ports exim listens on, in the order written."""
     option = config.options.get("daemon_smtp_ports") or config.options.get("daemon_smtp_port")
     if option is None or option.value is None:
@@ -44,11 +32,11 @@ def ports(config: EximConfig, notes: ListenerNotes) -> list[int]:
         elif text in SERVICES:
             found.append(SERVICES[text])
         else:
-            notes.add(option, "unmapped", "EXIM-LISTEN-PORT", f"port {text!r} is not a number or known service")
+            ledger.mark(option, "unmapped", rules.LISTEN_PORT, f"port {text!r} is not a number or known service")
     return found
 
 
-def interfaces(config: EximConfig, platform: str, notes: ListenerNotes) -> list[tuple[str, int | None]]:
+def interfaces(config: EximConfig, platform: str, ledger: Ledger) -> list[tuple[str, int | None]]:
     """Addresses to listen on, with a per-address port where exim gives one."""
     option = config.options.get("local_interfaces")
     if option is None or option.value is None:
@@ -76,7 +64,7 @@ def _address_and_port(text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def certificate(config: EximConfig, hostname: str, notes: ListenerNotes) -> Certificate | None:
+def certificate(config: EximConfig, hostname: str, ledger: Ledger) -> Certificate | None:
     """The TLS certificate, when exim names literal files for it."""
     cert = config.options.get("tls_certificate")
     key = config.options.get("tls_privatekey")
@@ -85,12 +73,16 @@ def certificate(config: EximConfig, hostname: str, notes: ListenerNotes) -> Cert
     if cert.value.expansion is not None or (
         key is not None and key.value is not None and key.value.expansion is not None
     ):
-        notes.add(
-            cert,
-            "unmapped",
-            "EXIM-TLS-EXPANDED",
-            "tls_certificate is chosen by an expansion (per SNI?); smtpd needs one pki per name",
-        )
+        for option in (cert, key):
+            if option is not None:
+                ledger.mark(
+                    option,
+                    "unmapped",
+                    rules.TLS_EXPANDED,
+                    f"{option.name} is chosen by an expansion (per SNI?); smtpd needs one pki per name, "
+                    "so no listener offers TLS",
+                    rules.TLS_EXPANDED.advice,
+                )
         return None
     key_path = key.value.text.strip() if key is not None and key.value is not None else cert.value.text.strip()
     origin = (cert.span, key.span) if key is not None else (cert.span,)
@@ -98,10 +90,10 @@ def certificate(config: EximConfig, hostname: str, notes: ListenerNotes) -> Cert
 
 
 def listeners(
-    config: EximConfig, platform: str, pki: Certificate | None, auth: bool, notes: ListenerNotes
+    config: EximConfig, platform: str, pki: Certificate | None, auth: bool, ledger: Ledger
 ) -> list[Listener]:
     """One listener per address and port, with TLS and AUTH as exim offered them."""
-    port_list = ports(config, notes)
+    port_list = ports(config, ledger)
     smtps = set()
     on_connect = config.options.get("tls_on_connect_ports")
     if on_connect is not None and on_connect.value is not None:
@@ -119,10 +111,21 @@ def listeners(
         if o is not None
     )
     found = []
-    for address, fixed_port in interfaces(config, platform, notes):
+    for address, fixed_port in interfaces(config, platform, ledger):
         for port in [fixed_port] if fixed_port else port_list:
+            if port in smtps and pki is None:
+                assert on_connect is not None
+                ledger.mark(
+                    on_connect,
+                    "unmapped",
+                    rules.TLS_NO_CERTIFICATE,
+                    f"port {port} was TLS on connect in exim; with no certificate migrated smtpd cannot "
+                    "offer it, so nothing listens there",
+                    rules.TLS_NO_CERTIFICATE.advice,
+                )
+                continue
             if port in smtps:
-                tls = "smtps" if pki else "none"
+                tls = "smtps"
             else:
                 tls = "starttls" if (pki and starttls) else "none"
             auth_mode = "optional" if auth and tls != "none" else "none"

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from migrate import rules
 from migrate.errors import Span
-from migrate.lookups import lsearch_entries, under
+from migrate.lookups import LookupStore, lsearch_entries
 from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.ledger import Claim, claim
 from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS
 from migrate.reader.expansion import Lookup, Text, Variable
 from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver, EximConfig, Option
+from migrate.rules import Rule
 
 # Router options that only shape logging, headers or failure texts.
 HARMLESS_ROUTER_OPTIONS = frozenset(
@@ -56,17 +58,6 @@ VARIABLES = {
     "domain": "%{dest.domain}",
     "domain_data": "%{dest.domain}",
 }
-
-
-@dataclass
-class RouteNote:
-    """A router or transport detail that did not map exactly."""
-
-    span: Span
-    severity: str
-    rule: str
-    message: str
-    advice: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,18 +98,17 @@ class Router:
 
     config: EximConfig
     universe: ClassUniverse
-    root: Path = Path("/")
+    store: LookupStore
     relay_names: list[str] = field(default_factory=list)  # every relay domain, lookup files included
-    notes: list[RouteNote] = field(default_factory=list)
+    notes: list[Claim] = field(default_factory=list)
 
     def deliveries(self) -> dict[str, Delivery]:
         """Delivery for local domains, relay domains and all other domains."""
         return {r: self._walk(r) for r in (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)}
 
-    def _note(self, node: Driver | Option, severity: str, rule: str, message: str, advice: str = "") -> None:
-        note = RouteNote(node.span, severity, rule, message, advice)
-        if all((n.span, n.rule) != (note.span, note.rule) for n in self.notes):
-            self.notes.append(note)
+    def _note(self, node: Driver | Option, severity: str, rule: Rule, message: str, advice: str = "") -> None:
+        if all((n.span, found.rule) != (node.span, rule) for n, found in self.notes):
+            self.notes.append(claim(node, severity, rule, message, advice))
 
     def _walk(self, recipient: str) -> Delivery:
         delivery = Delivery(recipient, "none")
@@ -130,7 +120,7 @@ class Router:
                     self._note(
                         router,
                         "unmapped",
-                        "EXIM-ROUTER-VIRTUAL-ORDER",
+                        rules.ROUTER_VIRTUAL_ORDER,
                         f"router {router.name}: a second alias lookup before this one; smtpd takes one per action",
                     )
                     continue
@@ -150,7 +140,7 @@ class Router:
                 self._note(
                     domains,
                     "unmapped",
-                    "EXIM-ROUTER-DOMAINS-EXPANDED",
+                    rules.ROUTER_DOMAINS_EXPANDED,
                     f"router {router.name}: its domains depend on an expansion; it is left out",
                     "list the domains in a named domain list, or add a match rule by hand",
                 )
@@ -162,7 +152,7 @@ class Router:
                 self._note(
                     domains,
                     "unmapped",
-                    "EXIM-ROUTER-DOMAINS",
+                    rules.ROUTER_DOMAINS,
                     f"router {router.name}: applies to only some domains of a class; it is left out",
                     "put those domains in a named domain list of their own",
                 )
@@ -177,7 +167,7 @@ class Router:
                 self._note(
                     option,
                     "approximated",
-                    "EXIM-ROUTER-LOCAL-PARTS-EXCEPT",
+                    rules.ROUTER_LOCAL_PARTS_EXCEPT,
                     f"router {router.name}: handles every local part except {_excluded(option)}; "
                     "smtpd delivers those like any other user",
                     "add aliases for them if exim routed them elsewhere",
@@ -186,7 +176,7 @@ class Router:
             self._note(
                 option,
                 "unmapped",
-                f"EXIM-ROUTER-{name.upper().replace('_', '-')}",
+                rules.ROUTER_PER_ADDRESS,
                 f"router {router.name}: {name} selects addresses one by one; smtpd cannot, so the router is left out",
             )
             return False
@@ -197,7 +187,7 @@ class Router:
             self._note(
                 require,
                 "unmapped",
-                "EXIM-ROUTER-REQUIRE-FILES",
+                rules.ROUTER_REQUIRE_FILES,
                 f"router {router.name}: require_files is tested per address; the router is left out",
             )
             return False
@@ -220,7 +210,7 @@ class Router:
         self._note(
             router,
             "unmapped",
-            f"EXIM-ROUTER-{driver.upper()}",
+            rules.ROUTER_DRIVER,
             f"router {router.name}: the {driver} driver has no OpenSMTPD equivalent; it is left out",
         )
         return False
@@ -235,7 +225,7 @@ class Router:
                 self._note(
                     router,
                     "approximated",
-                    "EXIM-ROUTER-FORWARD-FILTER",
+                    rules.ROUTER_FORWARD_FILTER,
                     f"router {router.name}: smtpd reads ~/.forward but not exim filter files",
                     "users with '# Exim filter' files need sieve or procmail instead",
                 )
@@ -254,7 +244,7 @@ class Router:
         self._note(
             router,
             "unmapped",
-            "EXIM-ROUTER-REDIRECT",
+            rules.ROUTER_REDIRECT,
             f"router {router.name}: this redirect cannot be expressed as an smtpd alias or virtual table",
             "turn it into an aliases file, or a virtual table by hand",
         )
@@ -265,7 +255,7 @@ class Router:
             self._note(
                 router,
                 "unmapped",
-                "EXIM-ROUTER-ACCEPT-REMOTE",
+                rules.ROUTER_ACCEPT_REMOTE,
                 f"router {router.name}: local delivery for non-local domains is not migrated",
             )
             return False
@@ -279,7 +269,7 @@ class Router:
             self._note(
                 router,
                 "approximated",
-                "EXIM-ROUTER-ACCEPT-ANY-USER",
+                rules.ROUTER_ACCEPT_ANY_USER,
                 f"router {router.name}: exim delivers any local part; smtpd delivers to system users only",
                 "add a virtual table or userbase for mailboxes without system accounts",
             )
@@ -297,7 +287,7 @@ class Router:
             self._note(
                 option,
                 "unmapped",
-                "EXIM-ROUTER-TRANSPORT",
+                rules.ROUTER_TRANSPORT,
                 f"router {router.name}: transport {name!r} is not defined (or chosen by an expansion)",
             )
         return transport
@@ -312,7 +302,7 @@ class Router:
                 self._note(
                     transport,
                     "unmapped",
-                    "EXIM-TRANSPORT-LMTP",
+                    rules.TRANSPORT_LMTP,
                     f"transport {transport.name}: only LMTP to a fixed socket maps to smtpd",
                 )
                 return None
@@ -334,7 +324,7 @@ class Router:
                 self._note(
                     command,
                     "unmapped",
-                    "EXIM-TRANSPORT-PIPE",
+                    rules.TRANSPORT_PIPE,
                     f"transport {transport.name}: the command uses expansions smtpd cannot express",
                 )
                 return None
@@ -343,7 +333,7 @@ class Router:
         self._note(
             transport,
             "unmapped",
-            f"EXIM-TRANSPORT-{driver.upper()}",
+            rules.TRANSPORT_DRIVER,
             f"transport {transport.name}: {driver} cannot deliver locally in smtpd",
         )
         return None
@@ -358,7 +348,7 @@ class Router:
                 self._note(
                     directory,
                     "unmapped",
-                    "EXIM-TRANSPORT-DIRECTORY",
+                    rules.TRANSPORT_DIRECTORY,
                     f"transport {transport.name}: only maildir directories map to smtpd",
                 )
                 return None
@@ -371,7 +361,7 @@ class Router:
                 self._note(
                     file,
                     "approximated",
-                    "EXIM-TRANSPORT-MBOX-PATH",
+                    rules.TRANSPORT_MBOX_PATH,
                     f"transport {transport.name}: smtpd's mbox is always /var/mail/USER, not {path}",
                 )
             delivery.method = "mbox"
@@ -391,7 +381,7 @@ class Router:
                     self._note(
                         route_list,
                         "unmapped",
-                        "EXIM-ROUTER-ROUTE-MISSING",
+                        rules.ROUTER_ROUTE_MISSING,
                         f"router {router.name}: no route for relay domain {domain}",
                     )
                     continue
@@ -408,7 +398,7 @@ class Router:
             self._note(
                 route_list,
                 "approximated",
-                "EXIM-ROUTER-ROUTE-HOSTS",
+                rules.ROUTER_ROUTE_HOSTS,
                 f"router {router.name}: only the first host of each route is used by smtpd",
             )
         return True
@@ -426,19 +416,19 @@ class Router:
             self._note(
                 option or router,
                 "unmapped",
-                "EXIM-ROUTER-ROUTE-DATA",
+                rules.ROUTER_ROUTE_DATA,
                 f"router {router.name}: only route_data = ${{lookup{{$domain}}lsearch{{FILE}}}} for relay "
                 "domains is converted; left out",
                 "give each next hop its own route_list entry",
             )
             return False
         try:
-            relay_map = {key.lower(): data for key, data in lsearch_entries(under(self.root, source))}
+            relay_map = {key.lower(): data for key, data in lsearch_entries(self.store.read(source))}
         except OSError as exc:
             self._note(
                 option,
                 "unmapped",
-                "EXIM-ROUTER-ROUTE-DATA-FILE",
+                rules.ROUTER_ROUTE_DATA_FILE,
                 f"router {router.name}: {source}: {exc.strerror or exc}",
             )
             return False
@@ -450,7 +440,7 @@ class Router:
             self._note(
                 option,
                 "unmapped",
-                "EXIM-ROUTER-ROUTE-DATA-MISSING",
+                rules.ROUTER_ROUTE_DATA_MISSING,
                 f"router {router.name}: {source} has no entry for {', '.join(missing)}; exim passed those to "
                 "the next router, smtpd's relay table cannot, so the router is left out",
                 "add the missing domains to the map",
@@ -462,7 +452,7 @@ class Router:
                 self._note(
                     option,
                     "unmapped",
-                    "EXIM-ROUTER-ROUTE-DATA-EMPTY",
+                    rules.ROUTER_ROUTE_DATA_EMPTY,
                     f"router {router.name}: empty route for {domain}",
                 )
                 return False
@@ -471,7 +461,7 @@ class Router:
                 self._note(
                     option,
                     "approximated",
-                    "EXIM-ROUTER-ROUTE-HOSTS",
+                    rules.ROUTER_ROUTE_HOSTS,
                     f"router {router.name}: only the first host of each route is used by smtpd; options are dropped",
                 )
         delivery.kind = "relay"

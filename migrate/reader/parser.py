@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pyparsing as pp
 
+from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.reader import grammar
 from migrate.reader.expansion import ExpansionSyntaxError, parse_expansion
@@ -120,7 +121,7 @@ class _Builder:
         kind = keyword.split("list")[0]
         name = result["name"]
         if any(isinstance(s, NamedList) and s.name == name and s.kind == kind for s in self.main):
-            self._fail(line, f'duplicate name "{name}" for a named {kind} list', "EXIM-READ-DUPLICATE")
+            self._fail(line, f'duplicate name "{name}" for a named {kind} list', rules.READ_DUPLICATE)
         value = self._value(line, result["value_at"], result["value"], f'named list "{name}"')
         separator, items = parse_list(value.text, kind)
         return NamedList(
@@ -146,7 +147,7 @@ class _Builder:
             if name.startswith(prefix) and name[len(prefix) :] in known:
                 negated, base = True, name[len(prefix) :]
         if base not in known:
-            self._fail(line, f'{what} "{name}" unknown', "EXIM-READ-UNKNOWN-OPTION", at=line.text.find(name))
+            self._fail(line, f'{what} "{name}" unknown', rules.READ_UNKNOWN_OPTION, at=line.text.find(name))
         value = self._value(line, result["value_at"], result["value"], name) if "equals" in result else None
         return Option(line.span(), line.source, line.macros, base, value, negated, hidden="hide" in result)
 
@@ -159,17 +160,17 @@ class _Builder:
         if option.name not in typed:
             return
         if option.negated and option.name not in booleans:
-            self._fail_node(option, "negation prefix applied to a non-boolean option", "EXIM-READ-OPTION")
+            self._fail_node(option, "negation prefix applied to a non-boolean option", rules.READ_OPTION)
         if option.negated and option.value is not None:
-            self._fail_node(option, f"extra characters follow boolean option no_{option.name}", "EXIM-READ-OPTION")
+            self._fail_node(option, f"extra characters follow boolean option no_{option.name}", rules.READ_OPTION)
         if option.value is None and option.name not in booleans:
-            self._fail_node(option, f"unexpected end of line (data missing) after {option.name}", "EXIM-READ-OPTION")
+            self._fail_node(option, f"unexpected end of line (data missing) after {option.name}", rules.READ_OPTION)
 
     def _no_repeat(self, option: Option, seen: list[Option], line: LogicalLine) -> None:
         if option.name in REPEATABLE:
             return
         if any(o.name == option.name for o in seen):
-            self._fail(line, f'"{option.name}" option set for the second time', "EXIM-READ-DUPLICATE")
+            self._fail(line, f'"{option.name}" option set for the second time', rules.READ_DUPLICATE)
 
     def _value(self, line: LogicalLine, at: int, raw: str, name: str) -> Value:
         quoted = raw.startswith('"')
@@ -178,7 +179,7 @@ class _Builder:
             end = grammar.quoted_end(raw)
             if raw[end:].strip():
                 junk = end + len(raw[end:]) - len(raw[end:].lstrip())
-                self._fail(line, f"extra characters follow string value for {name}", "EXIM-READ-OPTION", at=at + junk)
+                self._fail(line, f"extra characters follow string value for {name}", rules.READ_OPTION, at=at + junk)
             text = grammar.dequote(raw[:end])
         return self._expanded(line, at, raw, text, quoted)
 
@@ -191,7 +192,7 @@ class _Builder:
                 self._fail(
                     line,
                     f"unterminated or malformed expansion: {exc}",
-                    "EXIM-READ-EXPANSION",
+                    rules.READ_EXPANSION,
                     at=at + exc.offset + (1 if quoted else 0),
                 )
         return Value(raw, text, quoted, line.span(at, at + len(raw)) if raw else line.span(at, at), expansion)
@@ -204,25 +205,25 @@ class _Builder:
             self._finish_block("acl")
             name = header.group(1)
             if any(a.name == name for a in self.acls):
-                self._fail(line, f'there are two ACLs called "{name}"', "EXIM-READ-DUPLICATE")
+                self._fail(line, f'there are two ACLs called "{name}"', rules.READ_DUPLICATE)
             if line.text[header.end() :].strip():
                 self.warnings.append(
                     self._diagnostic(
-                        line, "text after the ACL name is ignored by exim", "EXIM-READ-IGNORED", header.end(), "warning"
+                        line, "text after the ACL name is ignored by exim", rules.READ_IGNORED, header.end(), "warning"
                     )
                 )
             self._acl = (line, name, [])
             return
         if self._acl is None:
             self._fail(
-                line, "missing or malformed ACL name (expected NAME: before the first statement)", "EXIM-READ-ACL"
+                line, "missing or malformed ACL name (expected NAME: before the first statement)", rules.READ_ACL
             )
         result = self._parse(grammar.ACL_LINE, line)
         if "verb" in result:
             self._finish_statement()
             self._statement = (line, result["verb"], [])
         elif self._statement is None:
-            self._fail(line, f'unknown ACL verb in "{line.text}"', "EXIM-READ-ACL")
+            self._fail(line, f'unknown ACL verb in "{line.text}"', rules.READ_ACL)
         if "condition" in result:
             self._statement[2].append(self._condition(line, result["condition"]))  # type: ignore[index]
 
@@ -233,15 +234,15 @@ class _Builder:
             self._fail(
                 line,
                 f'error in ACL: unknown ACL condition/modifier in "{line.text}"',
-                "EXIM-READ-ACL",
+                rules.READ_ACL,
                 at=line.text.find(name),
             )
         negated = "negated" in cond and bool(cond["negated"])
         if negated and name in modifiers:
-            self._fail(line, f'ACL error: negation is not allowed with "{name}"', "EXIM-READ-ACL")
+            self._fail(line, f'ACL error: negation is not allowed with "{name}"', rules.READ_ACL)
         verb = self._statement[1] if self._statement else ""
         if name == "endpass" and verb not in ("accept", "discard"):
-            self._fail(line, f'ACL error: "endpass" is not allowed with "{verb}"', "EXIM-READ-ACL")
+            self._fail(line, f'ACL error: "endpass" is not allowed with "{verb}"', rules.READ_ACL)
         value = None
         if name != "endpass":
             raw = cond["value"]
@@ -277,14 +278,14 @@ class _Builder:
             junk = len(line.text[header.end() :]) - len(line.text[header.end() :].lstrip())
             if line.text[header.end() :].strip():
                 self._fail(
-                    line, f"extra characters follow driver name {name}", "EXIM-READ-DRIVER", at=header.end() + junk
+                    line, f"extra characters follow driver name {name}", rules.READ_DRIVER, at=header.end() + junk
                 )
             if any(d.name == name for d in self.drivers[section]):
-                self._fail(line, f'there are two {kind}s called "{name}"', "EXIM-READ-DUPLICATE")
+                self._fail(line, f'there are two {kind}s called "{name}"', rules.READ_DUPLICATE)
             self._driver = (line, name, [])
             return
         if self._driver is None:
-            self._fail(line, f"{kind} name missing (expected NAME: before the first option)", "EXIM-READ-DRIVER")
+            self._fail(line, f"{kind} name missing (expected NAME: before the first option)", rules.READ_DRIVER)
         result = self._parse(grammar.OPTION, line)
         known = set(self.tables["driver_generic_options"][kind])
         for private in self.tables["driver_private_options"][kind].values():
@@ -301,11 +302,11 @@ class _Builder:
         kind = DRIVER_SECTIONS[section]
         driver_option = next((o for o in options if o.name == "driver"), None)
         if driver_option is None or driver_option.value is None:
-            self._fail(line, f'no driver defined for {kind} "{name}"', "EXIM-READ-DRIVER")
+            self._fail(line, f'no driver defined for {kind} "{name}"', rules.READ_DRIVER)
         driver = driver_option.value.text.strip()  # type: ignore[union-attr]
         private_tables = self.tables["driver_private_options"][kind]
         if driver not in private_tables:
-            self._fail_node(driver_option, f'{kind} {name}: cannot find {kind} driver "{driver}"', "EXIM-READ-DRIVER")
+            self._fail_node(driver_option, f'{kind} {name}: cannot find {kind} driver "{driver}"', rules.READ_DRIVER)
         generic = set(self.tables["driver_generic_options"][kind])
         private = set(private_tables[driver])
         booleans = set(self.tables["driver_boolean_options"][kind].get(driver, ()))
@@ -317,13 +318,13 @@ class _Builder:
                 self._fail_node(
                     option,
                     f'{kind} {name}: option "{option.name}" unknown (not an option of the {driver} driver)',
-                    "EXIM-READ-UNKNOWN-OPTION",
+                    rules.READ_UNKNOWN_OPTION,
                 )
             if option.name not in generic and not driver_seen:
                 self._fail_node(
                     option,
                     f'option "{option.name}" unknown ("driver" must be specified before any private options)',
-                    "EXIM-READ-DRIVER",
+                    rules.READ_DRIVER,
                 )
             self._check_type(option, booleans, typed)
         self.drivers[section].append(Driver(line.span(), line.source, line.macros, kind, name, driver, tuple(options)))
@@ -344,7 +345,7 @@ class _Builder:
         result = self._parse(grammar.RETRY_RULE, line)
         error = result["error"]
         if not _RETRY_ERROR.fullmatch(error):
-            self._fail(line, f'unknown or malformed retry error "{error}"', "EXIM-READ-RETRY", at=line.text.find(error))
+            self._fail(line, f'unknown or malformed retry error "{error}"', rules.READ_RETRY, at=line.text.find(error))
         steps = []
         for step in result.get("steps", []):
             letter, *params = [p.strip() for p in step.split(",")]
@@ -357,7 +358,7 @@ class _Builder:
                 self._fail(
                     line,
                     f'bad retry step "{step}" (expected F,cutoff,interval or G|H,cutoff,start,factor)',
-                    "EXIM-READ-RETRY",
+                    rules.READ_RETRY,
                     at=line.text.find(step),
                 )
             steps.append(RetryStep(letter.upper(), params[0], tuple(params[1:])))
@@ -381,14 +382,14 @@ class _Builder:
         flags = "".join(result["flags"].split())
         pattern = _unquote(result["pattern"])
         if "S" in flags and not (pattern.startswith("^") or pattern.startswith("\\N^")):
-            self._fail(line, "rewrite rule has the S flag but is not a regular expression", "EXIM-READ-REWRITE")
+            self._fail(line, "rewrite rule has the S flag but is not a regular expression", rules.READ_REWRITE)
         self.rewrite.append(RewriteRule(line.span(), line.source, line.macros, pattern, value, flags))
 
     def _in_local_scan(self, line: LogicalLine) -> None:
         self._fail(
             line,
             "local_scan() options not supported: Debian's exim is built without LOCAL_SCAN_HAS_OPTIONS",
-            "EXIM-READ-LOCAL-SCAN",
+            rules.READ_LOCAL_SCAN,
         )
 
     # -- errors -------------------------------------------------------------
@@ -399,7 +400,7 @@ class _Builder:
         except pp.ParseBaseException as exc:
             message = f"expected {exc.msg[len('Expected ') :]}" if exc.msg.startswith("Expected ") else exc.msg
             self._fail(
-                line, f"cannot read {element.customName or 'statement'}: {message}", "EXIM-READ-SYNTAX", at=exc.loc
+                line, f"cannot read {element.customName or 'statement'}: {message}", rules.READ_SYNTAX, at=exc.loc
             )
         raise AssertionError("unreachable")
 
@@ -428,7 +429,7 @@ def read_config(
     """Read an exim configuration file as exim would; raise ConfigError if it cannot.
 
     With ``generated``, ``path`` names a configuration held in memory (see
-    ``migrate.debian``) whose statements point back at the files it was made from.
+    ``migrate.reader.debian``) whose statements point back at the files it was made from.
     With ``root``, ``.include`` reads absolute paths under it and nothing outside it.
     """
     generated_files = {path: generated} if generated else {}
@@ -439,7 +440,7 @@ def read_config(
             Diagnostic(
                 Span(path, 0, 0, 0, 0),
                 "error",
-                "EXIM-READ-EMPTY",
+                rules.READ_EMPTY,
                 "the configuration has no statements (empty, or only comments); nothing to migrate",
             )
         )

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.reader.tree import Directive
 
@@ -198,9 +199,9 @@ class PreLexer:
         real = os.path.realpath(name)
         if any(f.real == real for f in self._stack):
             chain = " -> ".join(f.name for f in self._stack) + f" -> {name}"
-            self._fail_at(raw, f"include loop: {chain}", "EXIM-READ-INCLUDE-LOOP")
+            self._fail_at(raw, f"include loop: {chain}", rules.READ_INCLUDE_LOOP)
         if len(self._stack) >= MAX_INCLUDE_DEPTH:
-            self._fail_at(raw, f".include nested deeper than {MAX_INCLUDE_DEPTH} files", "EXIM-READ-INCLUDE-DEPTH")
+            self._fail_at(raw, f".include nested deeper than {MAX_INCLUDE_DEPTH} files", rules.READ_INCLUDE_DEPTH)
         made = self.generated.get(name)
         if made is not None:
             self.files[name] = list(made.lines)
@@ -217,11 +218,11 @@ class PreLexer:
         path = Path(name)
         try:
             if path.is_dir():
-                self._fail_at(raw, f"{what} {name} is a directory, not a file", "EXIM-READ-FILE", name)
+                self._fail_at(raw, f"{what} {name} is a directory, not a file", rules.READ_FILE, name)
             data = path.read_bytes()
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            self._fail_at(raw, f"failed to open {what} {name}: {reason}", "EXIM-READ-FILE", name)
+            self._fail_at(raw, f"failed to open {what} {name}: {reason}", rules.READ_FILE, name)
         text = data.decode("utf-8", errors="surrogateescape")
         lines = text.split("\n")
         if lines and lines[-1] == "":
@@ -234,7 +235,7 @@ class PreLexer:
                     Diagnostic(
                         span,
                         "error",
-                        "EXIM-READ-BINARY",
+                        rules.READ_BINARY,
                         "NUL byte in configuration line (binary data?); exim would silently cut the line here",
                         line.replace("\x00", "\\0"),
                     )
@@ -274,7 +275,7 @@ class PreLexer:
                         Diagnostic(
                             opened.span,
                             "error",
-                            "EXIM-READ-ENDIF-MISSING",
+                            rules.READ_ENDIF_MISSING,
                             f"unexpected end of configuration file: .endif missing for this .{opened.kind}",
                             self.physical_text(opened.span.file, opened.span.line),
                         )
@@ -408,7 +409,7 @@ class PreLexer:
                     Diagnostic(
                         span,
                         "error",
-                        "EXIM-READ-DIRECTIVE",
+                        rules.READ_DIRECTIVE,
                         f"'.{name}' must be followed by a space; exim silently ignores this line",
                         raw,
                     )
@@ -423,7 +424,7 @@ class PreLexer:
                         Diagnostic(
                             span,
                             "error",
-                            "EXIM-READ-NESTING",
+                            rules.READ_NESTING,
                             f".{name} nested too deeply (exim allows {MAX_CONDITIONAL_DEPTH} levels)",
                             raw,
                         )
@@ -435,7 +436,7 @@ class PreLexer:
             else:
                 if not self._cstack:
                     raise ConfigError(
-                        Diagnostic(span, "error", "EXIM-READ-ENDIF", f".{name} without matching .ifdef", raw)
+                        Diagnostic(span, "error", rules.READ_ENDIF, f".{name} without matching .ifdef", raw)
                     )
                 if pushpop < 0:
                     outer, _ = self._cstack.pop()
@@ -467,7 +468,7 @@ class PreLexer:
         if not target:
             raise ConfigError(
                 Diagnostic(
-                    span, "error", "EXIM-READ-INCLUDE", f".{kind} names no file", self.physical_text(file, number)
+                    span, "error", rules.READ_INCLUDE, f".{kind} names no file", self.physical_text(file, number)
                 )
             )
         if optional and not target.startswith("/"):
@@ -475,7 +476,7 @@ class PreLexer:
                 Diagnostic(
                     span,
                     "error",
-                    "EXIM-READ-INCLUDE",
+                    rules.READ_INCLUDE,
                     f'.include specifies a non-absolute path "{target}" (exim requires one for .include_if_exists)',
                     self.physical_text(file, number),
                 )
@@ -504,7 +505,7 @@ class PreLexer:
         except OutsideRoot as exc:
             raise ConfigError(
                 Diagnostic(
-                    span, "error", "EXIM-READ-INCLUDE-ROOT", f".{kind}: {exc}", self.physical_text(span.file, span.line)
+                    span, "error", rules.READ_INCLUDE_ROOT, f".{kind}: {exc}", self.physical_text(span.file, span.line)
                 )
             ) from None
 
@@ -538,12 +539,12 @@ class PreLexer:
             self._fail(
                 line,
                 f'"{name}" is not a known configuration section name',
-                "EXIM-READ-SECTION",
+                rules.READ_SECTION,
                 notes=["known sections: acl, authenticators, local_scan, retry, rewrite, routers, transports"],
             )
         key = plural.lower()
         if key in self._seen_sections:
-            self._fail(line, f'"{plural}" section is repeated in the configuration file', "EXIM-READ-SECTION")
+            self._fail(line, f'"{plural}" section is repeated in the configuration file', rules.READ_SECTION)
         self._seen_sections.add(key)
         self._section = SECTION_NAMES[key]
         self.lines.append(LogicalLine(line.text, "begin", line.segments, line.source, line.macros))
@@ -565,9 +566,9 @@ class PreLexer:
         name = text[:end]
         pos = _skip_space(text, end)
         if text[pos : pos + 1] != "=":
-            self._fail(line, "malformed macro definition: expected NAME = value", "EXIM-READ-MACRO", at=pos)
+            self._fail(line, "malformed macro definition: expected NAME = value", rules.READ_MACRO, at=pos)
         if len(name) > MAX_MACRO_NAME:
-            self._fail(line, f"macro name too long (maximum is {MAX_MACRO_NAME} characters)", "EXIM-READ-MACRO")
+            self._fail(line, f"macro name too long (maximum is {MAX_MACRO_NAME} characters)", rules.READ_MACRO)
         redefine = text[pos + 1 : pos + 2] == "="
         value = text[_skip_space(text, pos + (2 if redefine else 1)) :]
         existing = None
@@ -576,7 +577,7 @@ class PreLexer:
             self._fail(
                 line,
                 f'"{name}" cannot be defined as a macro because previously defined macro "{clash}" is a substring',
-                "EXIM-READ-MACRO",
+                rules.READ_MACRO,
             )
         # exim scans the macros in order and stops at the first that is this name
         # or inside it; a dict of positions finds the same one without the scan.
@@ -593,20 +594,20 @@ class PreLexer:
             self._fail(
                 line,
                 f'"{name}" cannot be defined as a macro because previously defined macro "{first}" is a substring',
-                "EXIM-READ-MACRO",
+                rules.READ_MACRO,
             )
         if name in self._user_index:
             existing = self._user[self._user_index[name]]
         if existing is not None and not existing.command_line and not redefine:
             self._fail(
-                line, f'macro "{name}" is already defined (use "==" if you want to redefine it)', "EXIM-READ-MACRO"
+                line, f'macro "{name}" is already defined (use "==" if you want to redefine it)', rules.READ_MACRO
             )
         if existing is not None and existing.command_line:
             self.macro_definitions.append((line, Macro(name, value), "overridden"))
             return
         if redefine:
             if existing is None:
-                self._fail(line, f'can\'t redefine an undefined macro "{name}"', "EXIM-READ-MACRO")
+                self._fail(line, f'can\'t redefine an undefined macro "{name}"', rules.READ_MACRO)
             index = self._user_index[name]
             self._user[index] = Macro(name, value)
             self.macro_definitions.append((line, self._user[index], "redefined"))

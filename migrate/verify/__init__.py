@@ -15,10 +15,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrate.convert import convert
-from migrate.debian import resolve
+from migrate.commands.convert import convert
+from migrate.reader.debian import resolve
 from migrate.reader.tree import EximConfig
 from migrate.model import Policy
+from migrate.options import Options
 from migrate.verify import exim_side, smtpd_side
 from migrate.verify.cases import Case, generate, read_cases
 from migrate.verify.exim_side import Answer, SideError
@@ -78,6 +79,7 @@ def find_smtpd() -> str:
 def verify(
     configure: str,
     out_dir: str | None = None,
+    options: Options | None = None,
     *,
     defines: dict[str, str] | None = None,
     cases_file: str | None = None,
@@ -88,13 +90,16 @@ def verify(
 ) -> VerifyResult:
     """Ask both daemons every case; raise SideError when either cannot be asked.
 
-    With ``debian``, ``configure`` is a Debian /etc/exim4 and exim is asked about
-    the file update-exim4.conf would write, with the init script's -D macros.
+    With ``options.debian``, ``configure`` is a Debian /etc/exim4 and exim is asked
+    about the file update-exim4.conf would write, with the init script's -D macros.
+    (``defines``, ``root`` and ``debian`` build the options when none are given.)
     """
-    defines = dict(defines or {})
-    result = convert(configure, defines=defines, root=root or "/", debian=debian)
+    options = options or Options(defines=dict(defines or {}), root=root or "/", debian=debian)
+    defines = dict(options.defines)
+    root = options.root if options.root != "/" else None
+    result = convert(configure, options)
     _refuse_commands(result.config)
-    generated = resolve(configure, root or "/") if debian else None
+    generated = resolve(configure, options.root) if options.debian else None
     if generated is not None:
         defines = dict(generated.daemon.defines) | defines
     text = result.files["smtpd.conf"]
@@ -264,13 +269,13 @@ def _reported(policy: Policy, router: str) -> str | None:
     """The converter's finding about a router that no action took over, if any."""
     for finding in policy.findings:
         if finding.severity in ("unmapped", "approximated") and f"router {router}" in finding.message:
-            return f"[{finding.rule}] {finding.message}"
+            return f"[{finding.rule.id}] {finding.message}"
         if (
             finding.severity in ("unmapped", "approximated")
             and "except" in finding.message
             and router in finding.message
         ):
-            return f"[{finding.rule}] {finding.message}"
+            return f"[{finding.rule.id}] {finding.message}"
     return None
 
 

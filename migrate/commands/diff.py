@@ -15,8 +15,8 @@ from pathlib import Path
 
 from deepdiff import DeepDiff
 
-from migrate.convert import Result
-from migrate.smtpd_reader import read_smtpd_conf
+from migrate.commands.convert import Result
+from migrate.render.smtpd_reader import read_smtpd_conf
 
 AREAS = {
     "rules": "match rule",
@@ -40,28 +40,35 @@ class Drift:
         return bool(self.semantic)
 
 
-def existing_files(against: Path) -> dict[str, str]:
-    """The files under a directory (or one smtpd.conf) that convert would write."""
+def existing_files(against: Path, written: frozenset[str] | set[str]) -> dict[str, str]:
+    """What is on disk of the files convert writes (``written``), and any rspamd file a run left there.
+
+    Given one file instead of a directory, it stands for smtpd.conf alone.
+    """
     if against.is_file():
         return {"smtpd.conf": against.read_text(errors="surrogateescape")}
     found = {}
-    for path in sorted(against.rglob("*")):
+    for name in sorted(written):
+        if (against / name).is_file():
+            found[name] = (against / name).read_text(errors="surrogateescape")
+    rspamd = against / "rspamd"
+    for path in sorted(rspamd.rglob("*")) if rspamd.is_dir() else ():
         name = str(path.relative_to(against))
-        if (
-            path.is_file()
-            and (name in ("smtpd.conf", "MIGRATION.md") or name.startswith("rspamd/"))
-            and not name.endswith(".bak")
-        ):
+        if path.is_file() and not name.endswith(".bak") and name not in found:
             found[name] = path.read_text(errors="surrogateescape")
     return found
 
 
 def compare(result: Result, against: Path) -> Drift:
     """Text and semantic differences between a conversion and what is on disk."""
-    current = existing_files(against)
+    current = existing_files(against, set(result.files))
+    if against.is_file():  # one smtpd.conf: compare that file alone
+        result_files = {"smtpd.conf": result.files["smtpd.conf"]}
+    else:
+        result_files = result.files
     text = []
-    for name in sorted(set(result.files) | set(current)):
-        new, old = result.files.get(name, ""), current.get(name, "")
+    for name in sorted(set(result_files) | set(current)):
+        new, old = result_files.get(name, ""), current.get(name, "")
         if new != old and name in result.secret_files:  # it holds a password: say so, show nothing
             text.append(f"--- a/{name}\n+++ b/{name}\n(differs; holds a password, so it is not shown)\n")
         elif new != old:

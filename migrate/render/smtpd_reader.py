@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pyparsing as pp
 
+from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 
 QUOTED = pp.QuotedString('"', esc_char="\\").set_name("quoted string")
@@ -122,7 +123,7 @@ def read_smtpd_conf(text: str, name: str = "smtpd.conf") -> SmtpdPolicy:
                 Diagnostic(
                     Span(name, number, 1, number, 1),
                     "error",
-                    "SMTPD-INCLUDE",
+                    rules.SMTPD_INCLUDE,
                     "include is not followed: put the included statements in this file to compare it",
                     line,
                 )
@@ -139,7 +140,7 @@ def read_smtpd_conf(text: str, name: str = "smtpd.conf") -> SmtpdPolicy:
                 Diagnostic(
                     Span(name, number, exc.col, number, exc.col),
                     "error",
-                    "SMTPD-SYNTAX",
+                    rules.SMTPD_SYNTAX,
                     f"cannot read this smtpd.conf line: {exc.msg}",
                     line,
                 )
@@ -173,7 +174,7 @@ def _statement(policy: SmtpdPolicy, t: list[str], name: str, number: int, line: 
             Diagnostic(
                 Span(name, number, 1, number, 1),
                 "error",
-                "SMTPD-STATEMENT",
+                rules.SMTPD_STATEMENT,
                 f"cannot read this smtpd.conf statement: {exc}",
                 line,
             )

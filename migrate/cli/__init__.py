@@ -7,6 +7,7 @@ Diagnostics go to stderr so that stdout can be piped.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ import click
 
 from migrate import __version__
 from migrate.errors import MigrateError
+from migrate.options import GREYLIST_CHOICES, PLATFORM_CHOICES, Options
 
 
 def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -64,28 +66,40 @@ def cli() -> None:
     """
 
 
-@cli.command()
-@CONFIGURE
-@DEFINE
-@DEBIAN
-@click.option(
+def _options(
+    configure: str | None, debian_dir: str | None, defines: dict[str, str], root: str, platform: str = "openbsd",
+    greylist: str = "off",
+) -> tuple[str, Options]:
+    """The input path and the one options value every command passes to the library."""
+    source, debian = _source(configure, debian_dir)
+    return source, Options(defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
+
+
+ROOT = click.option(
     "--root",
     type=click.Path(file_okay=False, exists=True, path_type=str),
     default="/",
     show_default=True,
-    help="With --debian: read /etc/mailname and /etc/default/exim4 from under here.",
+    help="Read the files the configuration names (.include, lookups, /etc/mailname) from under here.",
 )
+
+
+@cli.command()
+@CONFIGURE
+@DEFINE
+@DEBIAN
+@ROOT
 @click.option("--json", "as_json", is_flag=True, help="Print the parse tree as JSON.")
 @click.option("--resolved", is_flag=True, help="Print the resolved configuration in the layout of 'exim -bP config'.")
 def parse(
     configure: str | None, defines: dict[str, str], debian_dir: str | None, root: str, as_json: bool, resolved: bool
 ) -> None:
     """Read CONFIGURE (or a Debian /etc/exim4) as exim would and print its parse tree."""
-    from migrate.debian import read_debian
-    from migrate.reader import format_like_exim, read_config
+    from migrate.commands.convert import read
+    from migrate.reader import format_like_exim
 
-    source, debian = _source(configure, debian_dir)
-    config = read_debian(source, defines, root) if debian else read_config(source, defines)
+    source, options = _options(configure, debian_dir, defines, root)
+    config = read(source, options)
     for diagnostic in config.diagnostics:
         click.echo(diagnostic.format(), err=True)
     if resolved:
@@ -97,54 +111,44 @@ def parse(
         json.dump(to_dict(config), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
-        from migrate.view import print_tree
+        from migrate.cli.tree_view import print_tree
 
         print_tree(config)
 
 
-def _converted(
-    configure: str | None, debian_dir: str | None, defines: dict[str, str], platform: str, greylist: str, root: str
-):  # type: ignore[no-untyped-def]
-    """The conversion every converting command starts from: of CONFIGURE, or of --debian DIR."""
-    from migrate.convert import convert
-
-    source, debian = _source(configure, debian_dir)
-    return convert(source, defines=defines, platform=platform, greylist=greylist, root=root, debian=debian)
-
-
 def _conversion_options(func):  # type: ignore[no-untyped-def]
-    """The options every command that converts takes."""
-    func = DEFINE(func)
-    func = DEBIAN(func)
-    func = click.option(
-        "--root",
-        type=click.Path(file_okay=False, exists=True, path_type=str),
-        default="/",
-        show_default=True,
-        help="Read the files the configuration names (lookups) from under here.",
-    )(func)
-    func = click.option(
+    """The options every command that converts takes; they arrive as one ``options`` value."""
+
+    @functools.wraps(func)
+    def wrapper(configure, debian_dir, defines, root, platform, greylist, **rest):  # type: ignore[no-untyped-def]
+        source, options = _options(configure, debian_dir, defines, root, platform, greylist)
+        return func(source, options, **rest)
+
+    wrapper = DEFINE(wrapper)
+    wrapper = DEBIAN(wrapper)
+    wrapper = ROOT(wrapper)
+    wrapper = click.option(
         "--platform",
-        type=click.Choice(["openbsd", "debian", "freebsd", "linux"]),
+        type=click.Choice(PLATFORM_CHOICES),
         default="openbsd",
         show_default=True,
         help="openbsd: OpenBSD 7.9; debian, freebsd: their paths and packages; linux: portable OpenSMTPD.",
-    )(func)
-    func = click.option(
+    )(wrapper)
+    wrapper = click.option(
         "--greylist",
-        type=click.Choice(["off", "rspamd"]),
+        type=click.Choice(GREYLIST_CHOICES),
         default="off",
         show_default=True,
         help="off: OpenBSD spamd in front greylists (rspamd's greylisting is off); rspamd: it does.",
-    )(func)
-    return func
+    )(wrapper)
+    return CONFIGURE(wrapper)
 
 
-FAIL_ON = click.Choice(["never", "unmapped", "approximated", "info"])
+FAIL_ON_CHOICE = click.Choice(["never", "unmapped", "approximated", "info"])
 
 
 @cli.command()
-@CONFIGURE
+@_conversion_options
 @click.option(
     "-o",
     "--output",
@@ -153,41 +157,36 @@ FAIL_ON = click.Choice(["never", "unmapped", "approximated", "info"])
     type=click.Path(path_type=str),
     help="Directory to write smtpd.conf (and rspamd/local.d) into; created if missing.",
 )
-@_conversion_options
 @click.option("--dry-run", is_flag=True, help="Write nothing: show what would change (like 'diff').")
 @click.option("--force", is_flag=True, help="Replace existing files, keeping each old one as NAME.bak.")
 @click.option("--report-json", type=click.Path(dir_okay=False, path_type=str), help="Also write the JSON report here.")
 @click.option("--report-sarif", type=click.Path(dir_okay=False, path_type=str), help="Also write a SARIF report here.")
 @click.option(
     "--fail-on",
-    type=FAIL_ON,
+    type=FAIL_ON_CHOICE,
     default="never",
     show_default=True,
-    help="Exit 2 when a statement lands in this bucket or a worse one.",
+    help="Exit 2 when a statement lands in this bucket or a worse one (or a service is lost).",
 )
 def convert(
-    configure: str | None,
-    debian_dir: str | None,
+    source: str,
+    options: Options,
     out_dir: str,
-    platform: str,
-    defines: dict[str, str],
-    greylist: str,
-    root: str,
     dry_run: bool,
     force: bool,
     report_json: str | None,
     report_sarif: str | None,
     fail_on: str,
 ) -> None:
-    """Convert CONFIGURE to smtpd.conf (and rspamd files) in OUTPUT; list what did not carry over on stderr.
+    """Convert CONFIGURE to smtpd.conf (and rspamd files) in OUTPUT; what did not carry over goes to stderr.
 
     Exit status: 0 converted; 1 error; 2 findings at or above --fail-on (with --dry-run: files would change).
     """
-    from migrate.convert import write_output
-    from migrate.report import render
-    from migrate.summary import summary_lines
+    from migrate.commands.convert import convert as run_convert
+    from migrate.commands.convert import write_output
+    from migrate.report.formats import render, summary_lines
 
-    result = _converted(configure, debian_dir, defines, platform, greylist, root)
+    result = run_convert(source, options)
     if dry_run:
         sys.exit(_show_drift(result, out_dir))
     written = write_output(result, out_dir, force=force)
@@ -195,14 +194,13 @@ def convert(
     for path, fmt in ((report_json, "json"), (report_sarif, "sarif")):
         if path:
             Path(path).write_text(render(report, fmt))
-    for line in summary_lines(result.policy, written):
+    for line in (*summary_lines(report), *(f"wrote {p}" for p in written)):
         click.echo(line, err=True)
-    click.echo(f"readiness grade {report.grade}", err=True)
     sys.exit(report.return_code(fail_on))
 
 
 def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
-    from migrate.diff import compare
+    from migrate.commands.diff import compare
 
     if not Path(against).exists():
         click.echo(f"{against} does not exist: every file would be new", err=True)
@@ -217,34 +215,25 @@ def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
 
 
 @cli.command()
-@CONFIGURE
+@_conversion_options
 @click.option(
     "--against",
     required=True,
     type=click.Path(exists=True, path_type=str),
     help="The output directory (or smtpd.conf) to compare with.",
 )
-@_conversion_options
-def diff(
-    configure: str | None,
-    debian_dir: str | None,
-    against: str,
-    defines: dict[str, str],
-    platform: str,
-    greylist: str,
-    root: str,
-) -> None:
+def diff(source: str, options: Options, against: str) -> None:
     """Show what 'convert' would change in AGAINST, as text and in policy terms; write nothing.
 
     Exit status: 0 nothing would change; 2 something would; 1 error.
     """
+    from migrate.commands.convert import convert as run_convert
 
-    result = _converted(configure, debian_dir, defines, platform, greylist, root)
-    sys.exit(_show_drift(result, against))
+    sys.exit(_show_drift(run_convert(source, options), against))
 
 
 @cli.command()
-@CONFIGURE
+@_conversion_options
 @click.option(
     "--against",
     required=True,
@@ -256,71 +245,51 @@ def diff(
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     help="A JSON report from before: only findings not in it count for --fail-on.",
 )
-@click.option("--fail-on", type=FAIL_ON, default="unmapped", show_default=True)
-@_conversion_options
-def check(
-    configure: str | None,
-    debian_dir: str | None,
-    against: str,
-    baseline: str | None,
-    fail_on: str,
-    defines: dict[str, str],
-    platform: str,
-    greylist: str,
-    root: str,
-) -> None:
+@click.option("--fail-on", type=FAIL_ON_CHOICE, default="unmapped", show_default=True)
+def check(source: str, options: Options, against: str, baseline: str | None, fail_on: str) -> None:
     """CI check: do the committed files still implement CONFIGURE's policy, with no new finding?
 
-    Exit status: 0 yes; 2 drift, or new findings at or above --fail-on (printed); 1 error.
+    Exit status: 0 yes; 2 drift, a lost service, or new findings at or above --fail-on (printed); 1 error.
     """
-    from migrate.check import run_check
+    from migrate.commands.check import run_check
 
-    source, debian = _source(configure, debian_dir)
-    outcome = run_check(
-        source,
-        against,
-        debian=debian,
-        baseline=baseline,
-        fail_on=fail_on,
-        defines=defines,
-        platform=platform,
-        greylist=greylist,
-        root=root,
-    )
+    outcome = run_check(source, against, options, baseline=baseline, fail_on=fail_on)
     for line in outcome.lines:
         click.echo(line, err=True)
     sys.exit(outcome.return_code)
 
 
 @cli.command()
-@CONFIGURE
+@_conversion_options
 @click.option(
     "--format", "fmt", type=click.Choice(["rich", "text", "json", "sarif"]), default="rich", show_default=True
 )
-@click.option("--fail-on", type=FAIL_ON, default="never", show_default=True)
-@_conversion_options
-def report(
-    configure: str | None,
-    debian_dir: str | None,
-    fmt: str,
-    fail_on: str,
-    defines: dict[str, str],
-    platform: str,
-    greylist: str,
-    root: str,
-) -> None:
-    """The migration report: every statement mapped, approximated, unmapped or ignored, and a grade.
+@click.option("--fail-on", type=FAIL_ON_CHOICE, default="never", show_default=True)
+def report(source: str, options: Options, fmt: str, fail_on: str) -> None:
+    """The migration report: the services kept or lost, every statement's bucket, and a grade.
 
-    Exit status: 0; 2 when a statement lands at or above --fail-on; 1 error.
+    Exit status: 0; 2 when a statement lands at or above --fail-on, or a service is lost; 1 error.
     """
-    from migrate.report import print_rich, render
+    from migrate.commands.convert import convert as run_convert
+    from migrate.report.formats import render
 
-    built = _converted(configure, debian_dir, defines, platform, greylist, root).report
+    built = run_convert(source, options).report
     if fmt == "rich":
+        from migrate.cli.report_view import print_rich
+
         print_rich(built)
     else:
         click.echo(render(built, fmt), nl=False)
     sys.exit(built.return_code(fail_on))
+
+
+@cli.command(name="rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+def rules_command(fmt: str) -> None:
+    """Every rule exim2smtpd can report, by area, with what it means and what to do."""
+    from migrate.rules import reference_markdown, reference_text
+
+    click.echo(reference_markdown() if fmt == "markdown" else reference_text(), nl=False)
 
 
 @cli.command()
@@ -328,11 +297,7 @@ def report(
 @click.argument("outdir", required=False, type=click.Path(file_okay=False, path_type=str))
 @DEFINE
 @DEBIAN
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, exists=True, path_type=str),
-    help="Read the files the configuration names (aliases...) from under this directory.",
-)
+@ROOT
 @click.option(
     "--cases",
     "cases_file",
@@ -346,7 +311,7 @@ def verify(
     outdir: str | None,
     defines: dict[str, str],
     debian_dir: str | None,
-    root: str | None,
+    root: str,
     cases_file: str | None,
     as_json: bool,
     show_all: bool,
@@ -357,13 +322,13 @@ def verify(
     root (private namespaces). Exit status: 0 all comparable cases agree,
     2 some differ, 1 error.
     """
+    from migrate.cli.verify_view import print_outcomes, to_json
     from migrate.verify import verify as run_verify
     from migrate.verify.exim_side import SideError
-    from migrate.verify_view import print_outcomes, to_json
 
     try:
-        source, debian = _source(configure, debian_dir)
-        result = run_verify(source, outdir, defines=defines, cases_file=cases_file, root=root, debian=debian)
+        source, options = _options(configure, debian_dir, defines, root)
+        result = run_verify(source, outdir, options, cases_file=cases_file)
     except SideError as exc:
         raise VerifyFailed(str(exc)) from exc
     except ValueError as exc:

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.lookups import under
 from migrate.reader.lists import split_list
@@ -31,7 +32,7 @@ SECTIONS = ("main", "acl", "router", "transport", "retry", "rewrite", "auth")
 SEMICOLON_FIELDS = ("dc_local_interfaces", "dc_relay_nets", "dc_relay_domains")
 MACRO_CONFIGTYPES = ("satellite", "smarthost", "local", "internet")
 SCRIPT = "/usr/sbin/update-exim4.conf"
-RULE = "DEBIAN-SETUP"
+RULE = rules.DEBIAN_SETUP
 # The script means "anything but these characters", but in a POSIX bracket
 # expression "\[\]" is a backslash, "[", a backslash and the closing "]": the set
 # ends there and the pattern is one such character followed by a literal "]".

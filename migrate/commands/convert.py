@@ -1,4 +1,4 @@
-"""The library entry point: an exim configure in, smtpd.conf text out.
+"""The library entry point: an exim configure in, the files to write and the report out.
 
 ``convert`` does the work and returns a Result; ``write_output`` puts the
 files in place so that a failure never leaves a half-written directory.
@@ -13,60 +13,66 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, MigrateError, Span
+from migrate.lookups import FileStore
 from migrate.mapping import build_policy
 from migrate.model import Policy
+from migrate.options import Options
 from migrate.reader import read_config
 from migrate.reader.tree import EximConfig
-from migrate.render import render_migration, render_rspamd, render_smtpd_conf, render_table_files
+from migrate.render import Rendered, render, render_migration, with_migration
 from migrate.report import Report, build_report
 
 
 @dataclass(frozen=True)
 class Result:
-    """What a conversion produced: the tree, the policy, the report and the files to write."""
+    """What a conversion produced: the tree, the policy, what render wrote, and the report."""
 
     config: EximConfig
     policy: Policy
-    files: dict[str, str]
+    rendered: Rendered
     report: Report
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Every file convert writes, by its path relative to the output directory."""
+        return self.rendered.files
 
     @property
     def secret_files(self) -> frozenset[str]:
         """Output files holding passwords: written 0600, never shown."""
-        return frozenset(os.path.basename(t.file) for t in self.policy.tables if t.secret)
+        return self.rendered.secret
 
 
-def convert(
-    path: str,
-    *,
-    defines: dict[str, str] | None = None,
-    platform: str = "openbsd",
-    greylist: str = "off",
-    root: str = "/",
-    debian: bool = False,
-) -> Result:
-    """Read, map and render one exim configuration; files it names are read under ``root``.
+def read(path: str, options: Options) -> EximConfig:
+    """Read the input as exim would: a configure file, or Debian's /etc/exim4 with ``options.debian``."""
+    if options.debian:
+        from migrate.reader.debian import read_debian  # only Debian inputs need it
 
-    With ``debian``, ``path`` is a Debian /etc/exim4 directory, read as
-    update-exim4.conf and the init script would (see ``migrate.debian``).
+        return read_debian(path, options.defines, options.root)
+    return read_config(path, options.defines, root=None if options.root == "/" else options.root)
+
+
+def convert(path: str, options: Options | None = None, **settings: object) -> Result:
+    """Read, map and render one exim configuration; files it names are read under ``options.root``.
+
+    ``settings`` (defines, platform, greylist, root, debian) build the options
+    when none are given, for callers that want one or two of them.
     """
-    if debian:
-        from migrate.debian import read_debian  # only Debian inputs need it
-
-        config = read_debian(path, defines, root)
-    else:
-        config = read_config(path, defines, root=None if root == "/" else root)
-    policy = build_policy(config, platform, greylist, root)
-    files = {"smtpd.conf": render_smtpd_conf(policy), **render_table_files(policy), **render_rspamd(policy)}
-    report = build_report(config, policy, files)
+    options = options or Options(**settings)  # type: ignore[arg-type]
+    config = read(path, options)
+    policy = build_policy(config, options.platform, options.greylist, FileStore(Path(options.root)))
+    rendered = render(policy)
+    report = build_report(config, policy, rendered)
     manual = [
-        f"{os.path.basename(e.file)}:{e.line} {e.rule}: {e.message}"
-        for e in report.entries
-        if e.bucket == "unmapped" and not e.parent
+        f"{os.path.basename(e.span.file)}:{e.span.line} {e.rule.id}: {e.message}"
+        for e in report.findings()
+        if e.severity == "unmapped"
     ]
-    files["MIGRATION.md"] = render_migration(policy, report.grade, manual)  # lists the report's manual items
-    return Result(config, policy, files, report)
+    lost = [f"{s.service.title}: {s.why}" for s in report.lost]
+    migration = render_migration(policy, report.grade, manual, lost)
+    return Result(config, policy, with_migration(rendered, migration), report)
 
 
 class OutputExistsError(MigrateError):
@@ -81,7 +87,7 @@ def write_output(result: Result, out_dir: str, *, force: bool = False) -> list[P
     target = Path(out_dir)
     if target.exists() and not target.is_dir():
         raise ConfigError(
-            Diagnostic(Span(out_dir, 0, 0, 0, 0), "error", "OUTPUT", "output path exists and is not a directory")
+            Diagnostic(Span(out_dir, 0, 0, 0, 0), "error", rules.OUTPUT, "output path exists and is not a directory")
         )
     clashes = [name for name in result.files if (target / name).exists()]
     if clashes and not force:

@@ -1,0 +1,177 @@
+"""Every statement no step claimed: ignored on purpose, mapped by an option read elsewhere, or unmapped.
+
+This is the end of the ledger: after it, each statement read is in exactly one
+bucket. ``ignored`` is kept for options about exim itself (``IGNORED_OPTIONS``).
+"""
+
+from __future__ import annotations
+
+from migrate import rules
+from migrate.mapping.context import Context
+from migrate.mapping.delivery import address_transports
+from migrate.mapping.routing import Delivery
+from migrate.reader.tree import Acl, AclStatement, Driver, MacroDefinition, NamedList, Option, RewriteRule, Statement
+from migrate.rules import Rule
+
+# Main options that only concern exim itself (logging, its own processes and
+# files): irrelevant once smtpd runs, so ignored on purpose.
+IGNORED_OPTIONS = {
+    "exim_path": "exim's own binary",
+    "keep_environment": "exim's environment handling",
+    "add_environment": "exim's environment handling",
+    "log_selector": "exim's log format",
+    "log_file_path": "exim's logs",
+    "syslog_duplication": "exim's logs",
+    "syslog_facility": "exim's logs",
+    "syslog_processname": "exim's logs",
+    "syslog_timestamp": "exim's logs",
+    "write_rejectlog": "exim's logs",
+    "message_logs": "exim's logs",
+    "never_users": "exim's delivery privileges",
+    "trusted_users": "exim's -f trust",
+    "trusted_groups": "exim's -f trust",
+    "admin_groups": "exim's admin users",
+    "exim_user": "exim's own user",
+    "exim_group": "exim's own group",
+    "spool_directory": "exim's spool",
+    "split_spool_directory": "exim's spool",
+    "gecos_pattern": "exim's From: header names",
+    "gecos_name": "exim's From: header names",
+    "host_lookup": "smtpd looks up every client's name itself",
+    "rfc1413_hosts": "ident lookups",
+    "rfc1413_query_timeout": "ident lookups",
+    "check_spool_space": "exim's spool",
+    "check_log_space": "exim's logs",
+    "check_spool_inodes": "exim's spool",
+    "check_log_inodes": "exim's logs",
+    "dns_dnssec_ok": "resolver setting",
+    "prdr_enable": "PRDR (smtpd does not offer it)",
+    "local_from_check": "exim's local sender checks",
+    "local_sender_retain": "exim's local sender checks",
+    "untrusted_set_sender": "exim's local sender checks",
+    "freeze_tell": "exim's frozen messages",
+    "smtputf8_advertise_hosts": "SMTPUTF8 advertising",
+    "queue_run_max": "exim's queue runners",
+    "remote_max_parallel": "exim's delivery parallelism",
+    "print_topbitchars": "exim's logs",
+    "timeout_frozen_after": "smtpd has no frozen messages; queue ttl bounds every message",
+    "ignore_bounce_errors_after": "smtpd has no frozen bounces; queue ttl bounds them",
+    "auth_advertise_hosts": "smtpd offers AUTH only after STARTTLS, as this setting usually asks",
+    "tls_advertise_hosts": "smtpd offers STARTTLS on every tls listener",
+}
+# Main options with a known reason for not mapping, and what to do instead.
+KNOWN_UNMAPPED = {
+    "av_scanner": (
+        rules.CONTENT_AV,
+        "virus scanning is done by rspamd's antivirus module with OpenSMTPD",
+        "configure rspamd's antivirus.conf and filter-rspamd (a later release writes them)",
+    ),
+    "spamd_address": (
+        rules.CONTENT_SPAM,
+        "spam scanning is done by rspamd with OpenSMTPD",
+        "configure rspamd's actions.conf and filter-rspamd (a later release writes them)",
+    ),
+    "system_filter": (rules.SYSTEM_FILTER, "smtpd has no system filter", "rewrite it as rspamd rules or a filter"),
+    "smtp_banner": (rules.BANNER, "smtpd's banner is fixed ('ESMTP OpenSMTPD')", "accept the change"),
+    "helo_verify_hosts": (rules.HELO_VERIFY, "smtpd does not verify HELO names", "use rspamd's hfilter module"),
+    "host_reject_connection": (
+        rules.HOST_REJECT,
+        "not migrated yet",
+        "add 'filter ... phase connect match src <table> disconnect' by hand",
+    ),
+    "local_scan_timeout": (rules.LOCAL_SCAN, "smtpd has no local_scan", "use a filter"),
+}
+MAIN_MAPPED = frozenset(
+    (
+        "primary_hostname",
+        "daemon_smtp_ports",
+        "daemon_smtp_port",
+        "local_interfaces",
+        "tls_on_connect_ports",
+        "tls_certificate",
+        "tls_privatekey",
+        "message_size_limit",
+        "acl_smtp_rcpt",
+        "acl_smtp_connect",
+        "acl_smtp_helo",
+        "acl_smtp_mail",
+        "acl_smtp_predata",
+        "acl_smtp_data",
+        "acl_not_smtp",
+        "delay_warning",
+    )
+)
+
+
+def account_drivers(ctx: Context, deliveries: dict[str, Delivery]) -> None:
+    """Routers and transports: mapped when a delivery uses them, else why not."""
+    used = {id(d) for delivery in deliveries.values() for d in delivery.drivers}
+    taken_over = {id(t) for t in address_transports(ctx, deliveries)}
+    for driver in (*ctx.config.routers, *ctx.config.transports):
+        if id(driver) in used:
+            ctx.ledger.mark_driver(driver, "mapped")
+        elif id(driver) in taken_over:
+            ctx.ledger.mark_driver(
+                driver,
+                "approximated",
+                rules.TRANSPORT_ADDRESS,
+                f"transport {driver.name}: smtpd delivers pipes and files named in aliases "
+                "and .forward itself" + (" (no autoreplies)" if driver.driver == "autoreply" else ""),
+            )
+        elif driver.kind == "transport" and not _transport_referenced(ctx, driver):
+            ctx.ledger.mark_driver(
+                driver, "ignored", rules.TRANSPORT_UNUSED, f"transport {driver.name} is never used"
+            )
+
+
+def _transport_referenced(ctx: Context, transport: Driver) -> bool:
+    for router in ctx.config.routers:
+        for option in router.options:
+            if option.name.endswith("transport") and option.value and option.value.text.strip() == transport.name:
+                return True
+    return False
+
+
+def account_rest(ctx: Context) -> None:
+    """Put every statement no step booked in its bucket."""
+    for node in ctx.config.statements():
+        if id(node) in ctx.ledger.status:
+            continue
+        if isinstance(node, MacroDefinition):
+            ctx.ledger.mark(node, "ignored", rules.MACRO, "macro: already substituted by the reader")
+        elif isinstance(node, Option) and node in ctx.config.main and node.name in IGNORED_OPTIONS:
+            ctx.ledger.mark(node, "ignored", rules.IGNORED, f"{node.name}: {IGNORED_OPTIONS[node.name]}")
+        elif isinstance(node, Option) and node in ctx.config.main and node.name in MAIN_MAPPED:
+            ctx.ledger.mark(node, "mapped")
+        elif isinstance(node, NamedList):
+            ctx.ledger.mark(
+                node, "ignored", rules.LIST_UNUSED, f"{node.kind}list {node.name} is not used by the relay policy"
+            )
+        elif isinstance(node, Acl | AclStatement):
+            ctx.ledger.mark(node, "ignored", rules.ACL_UNUSED, "part of an ACL exim never runs")
+        elif isinstance(node, Option) and node in ctx.config.main and node.name in KNOWN_UNMAPPED:
+            rule, message, advice = KNOWN_UNMAPPED[node.name]
+            ctx.ledger.mark(node, "unmapped", rule, f"{node.name}: {message}", advice)
+        elif isinstance(node, Driver):
+            ctx.ledger.mark_driver(node, "unmapped", rules.DRIVER_UNUSED, _unmapped_message(node), rules.DRIVER_UNUSED.advice)
+        else:
+            rule = _unmapped_rule(node)
+            ctx.ledger.mark(node, "unmapped", rule, _unmapped_message(node), rule.advice)
+
+
+def _unmapped_rule(node: Statement) -> Rule:
+    if isinstance(node, Option):
+        return rules.OPTION_UNMAPPED
+    if isinstance(node, RewriteRule):
+        return rules.REWRITE
+    return rules.STATEMENT_UNMAPPED
+
+
+def _unmapped_message(node: Statement) -> str:
+    if isinstance(node, Option):
+        return f"{node.name}: no OpenSMTPD equivalent is generated"
+    if isinstance(node, Driver):
+        return f"{node.kind} {node.name} ({node.driver}): not used by any migrated route"
+    if isinstance(node, RewriteRule):
+        return "address rewriting: smtpd has no rewrite rules"
+    return f"{type(node).__name__}: no OpenSMTPD equivalent is generated"

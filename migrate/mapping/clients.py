@@ -1,0 +1,122 @@
+"""Who connects: the local socket, trusted networks (named or inline), authenticated users, anyone.
+
+Each host list an ``accept hosts =`` trusts becomes a client class of its own;
+``deny hosts = <addresses>`` at connect..RCPT becomes one reject rule ahead of
+all others (exact, or stricter where an earlier accept let some through).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from migrate import rules
+from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.context import Context
+from migrate.model import ANYONE, AUTHENTICATED, LOCAL_CLIENT, ClientClass, MatchRule, Table
+from migrate.reader.lists import parse_list
+from migrate.reader.tree import AclCondition, AclStatement, NamedList
+
+PRE_RCPT_ACLS = ("acl_smtp_connect", "acl_smtp_helo", "acl_smtp_mail", "acl_smtp_predata", "acl_smtp_data")
+
+
+def client_tables(ctx: Context) -> list[str]:
+    """Host lists an accept statement trusts, named or written inline: each becomes a client class."""
+    found: list[str] = []
+    for acl in ctx.config.acls:
+        for statement in acl.statements:
+            if statement.verb != "accept":
+                continue
+            for cond in statement.conditions:
+                if cond.name != "hosts" or cond.negated or cond.value is None:
+                    continue
+                inline = inline_hosts(ctx, cond)
+                if inline is not None and inline.name not in found:
+                    found.append(inline.name)
+                    continue
+                for name in _named_refs(cond.value.text):
+                    if name in ctx.config.named_lists and ctx.config.named_lists[name].kind == "host":
+                        if name not in found:
+                            found.append(name)
+    return found
+
+
+def find_blocklists(ctx: Context) -> list[tuple[AclStatement, NamedList]]:
+    """``deny hosts = 192.0.2.0/24 : ...`` (nothing else but messages) in the ACLs up to RCPT.
+
+    smtpd cannot split a client class by them, but it can refuse those hosts
+    outright with a reject rule ahead of all others. That is exact, or
+    stricter where exim accepted some of them in a statement above the deny.
+    """
+    names: list[str] = []
+    for option in (*PRE_RCPT_ACLS[:3], "acl_smtp_rcpt"):
+        value = ctx.config.options.get(option)
+        if value is not None and value.value is not None and value.value.text.strip() in ctx.acls:
+            names.append(value.value.text.strip())
+    found = []
+    for name in dict.fromkeys(names):
+        for statement in ctx.acls[name].statements:
+            conditions = [c for c in statement.conditions if not c.modifier]
+            if statement.verb not in ("deny", "drop") or len(conditions) != 1:
+                continue
+            cond = conditions[0]
+            if cond.name != "hosts" or cond.negated or cond.value is None:
+                continue
+            inline = inline_hosts(ctx, cond, prefix="denied_hosts")
+            if inline is not None:
+                found.append((statement, inline))
+    return found
+
+
+def blocklist_table(ctx: Context) -> Table:
+    """Every denied address and network in one table: one reject rule, however many deny statements."""
+    entries: list[str] = []
+    for _, named in ctx.blocklists:
+        entries += [
+            str(ipaddress.ip_network(i.value, strict=False)) if "/" in i.value else i.value for i in named.items
+        ]
+        ctx.ledger.mark(named, "mapped")
+    origin = tuple(statement.span for statement, _ in ctx.blocklists)
+    return Table("denied_hosts", "networks", entries=tuple(dict.fromkeys(entries)), origin=origin)
+
+
+def blocklist_rule(ctx: Context, table: Table) -> MatchRule:
+    for statement, _ in ctx.blocklists:
+        ctx.ledger.resolve(
+            statement,
+            "approximated",
+            rules.ACL_DENY_HOSTS,
+            "these hosts are refused by a reject rule ahead of all others, also where a statement "
+            "above this deny let exim accept them",
+            "nothing to do unless such an earlier accept mattered",
+        )
+        for cond in statement.conditions:
+            ctx.ledger.resolve(cond, "approximated")
+    return MatchRule("src", table.name, "any", None, None, "exim denies these hosts", table.origin)
+
+
+def inline_hosts(ctx: Context, cond: AclCondition, prefix: str = "trusted_hosts") -> NamedList | None:
+    """``accept hosts = <; 192.0.2.0/24 ; ...``: the same as a named list, named after its line."""
+    assert cond.value is not None
+    if cond.value.expansion is not None:
+        return None
+    separator, items = parse_list(cond.value.text, "host")
+    if not items or not all(i.kind in ("address", "network") and not i.negated for i in items):
+        return None
+    name = f"{prefix}_line{cond.span.line}"
+    named = NamedList(cond.span, cond.source, cond.macros, "host", name, cond.value, separator, items)
+    ctx.inline_lists[name] = named
+    return named
+
+
+def clients(ctx: Context, universe: ClassUniverse, auth: bool) -> list[ClientClass]:
+    clients = [ClientClass(LOCAL_CLIENT)]
+    for name in universe.client_tables:
+        clients.append(ClientClass(name, name, (ctx.host_list(name).span,)))
+    if auth:
+        clients.append(ClientClass(AUTHENTICATED))
+    clients.append(ClientClass(ANYONE))
+    return clients
+
+
+def _named_refs(value: str) -> list[str]:
+    return [i.value for i in parse_list(value, "host")[1] if i.kind == "named" and not i.negated]

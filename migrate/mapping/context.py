@@ -1,0 +1,56 @@
+"""What every mapping step shares: the parse tree, the options, the lookup store and the ledger.
+
+Steps are plain functions of a ``Context``; the state one step leaves for a
+later one (tables built once, the ACLs the decisions used) lives here, named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from migrate.lookups import LookupStore
+from migrate.mapping.ledger import Ledger
+from migrate.model import Table
+from migrate.platforms import platform as get_platform
+from migrate.reader.tree import Acl, AclStatement, EximConfig, NamedList
+
+if TYPE_CHECKING:
+    from migrate.mapping.decisions import ChosenAcls
+
+GREYLIST_CHOICES = ("off", "rspamd")
+
+
+@dataclass
+class Context:
+    """One mapping run."""
+
+    config: EximConfig
+    platform: str
+    greylist: str
+    store: LookupStore
+    ledger: Ledger = field(default_factory=Ledger)
+    inline_lists: dict[str, NamedList] = field(default_factory=dict)  # host lists written inline in accepts
+    lookup_notes: list[str] = field(default_factory=list)  # approximations found while reading lookup files
+    sql_tables: dict[str, Table] = field(default_factory=dict)  # domain lists' SQL lookups, by table name
+    domain_tables: dict[str, Table] = field(default_factory=dict)
+    blocklists: list[tuple[AclStatement, NamedList]] = field(default_factory=list)  # "deny hosts = <networks>"
+    used_acls: set[str] = field(default_factory=set)
+    chosen: ChosenAcls | None = None  # the ACLs the acl_smtp_* options select (mapping.decisions)
+    acls: dict[str, Acl] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.acls = {a.name: a for a in self.config.acls}
+
+    def table_file(self, name: str) -> str:
+        """Where a generated table file goes on the target platform."""
+        return f"{get_platform(self.platform).tables_dir}/{name}"
+
+    def host_list(self, name: str) -> NamedList:
+        """A named host list, or one written inline in an accept statement."""
+        return self.inline_lists.get(name) or self.config.named_lists[name]
+
+    @property
+    def blocked(self) -> frozenset[int]:
+        """The deny statements smtpd.conf enforces with its host blocklist rule."""
+        return frozenset(id(statement) for statement, _ in self.blocklists)

@@ -1,0 +1,244 @@
+"""Deliveries → smtpd actions: local delivery (with the aliases file), relays, per-domain alias files.
+
+An action exists only where a decision accepts mail for it. The per-domain
+alias files idiom becomes one virtual table whose fall-through keys reproduce
+exim's next routers (the aliases file, the users of /etc/passwd).
+"""
+
+from __future__ import annotations
+
+from migrate import rules
+from migrate.lookups import dsearch_keys, lsearch_entries, lsearch_keys
+from migrate.mapping.context import Context
+from migrate.mapping.routing import Delivery, VirtualFiles
+from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS, Action, Decision, Identity, Table
+from migrate.reader.lists import split_list
+from migrate.reader.tree import Driver
+from migrate.rules import Rule
+
+_FALLTHROUGH_LOST = (
+    "local parts missing from a domain's file went on to exim's next routers (aliases, local users); "
+    "smtpd's virtual table refuses those it does not list"
+)
+_FALLTHROUGH_FIX = "give --root a copy of the server's /etc, or add those local parts to the domain's file"
+
+
+def address_transports(ctx: Context, deliveries: dict[str, Delivery]) -> list[Driver]:
+    """exim's address_pipe/file/reply transports: smtpd's local action delivers what aliases and .forward name."""
+    local = deliveries[LOCAL_DOMAINS]
+    if not (local.alias_files or any(d.forward for d in deliveries.values())):
+        return []
+    return [
+        t
+        for t in ctx.config.transports
+        if t.driver in ("pipe", "appendfile", "autoreply") and t.name.startswith("address_") and t not in local.drivers
+    ]
+
+
+def actions(ctx: Context, deliveries: dict[str, Delivery], decisions: list[Decision]) -> list[Action]:
+    """One action per recipient class a decision accepts."""
+    actions: list[Action] = []
+    needed = {d.action for d in decisions if d.accept}
+    local = deliveries[LOCAL_DOMAINS]
+    if "local" in needed:
+        virtual_router = local.virtual.router if local.virtual else None
+        origin = tuple(d.span for d in local.drivers if d is not virtual_router)
+        origin += tuple(t.span for t in address_transports(ctx, deliveries))
+        final = next((d for d in reversed(local.drivers) if d.kind == "router"), None)
+        if final is not None:
+            ctx.ledger.mark(
+                final,
+                "approximated",
+                rules.UNKNOWN_LOCAL_USER,
+                "smtpd refuses unknown local users at RCPT; exim accepted them from clients "
+                "it trusted before 'verify = recipient' and bounced the mail later",
+                "nothing to do: senders now get the refusal at once",
+            )
+        actions.append(
+            Action(
+                "local",
+                local.method,
+                local.path,
+                alias_table="aliases" if local.alias_files else None,
+                origin=origin,
+                routers=_router_names(local),
+            )
+        )
+    relay = deliveries[RELAY_DOMAINS]
+    if "relay_domains" in needed:
+        actions.append(
+            Action(
+                "relay_domains",
+                "relay",
+                relay_domain_table="relay_routes" if relay.routes else None,
+                relay_host=relay.relay_host,
+                origin=tuple(d.span for d in relay.drivers),
+                routers=_router_names(relay),
+            )
+        )
+    other = deliveries[ANY_DOMAIN]
+    if "outbound" in needed:
+        actions.append(
+            Action(
+                "outbound",
+                "relay",
+                relay_host=other.relay_host,
+                origin=tuple(d.span for d in other.drivers),
+                routers=_router_names(other),
+            )
+        )
+    return actions
+
+
+def virtual_tables(ctx: Context, virtual: VirtualFiles, tables: list[Table], identity: Identity, alias_files: list[str]
+) -> list[Table]:
+    """The per-domain alias files as one smtpd virtual table (``user@domain value``) and its domains."""
+    router = virtual.router
+    local = next((t for t in tables if t.name == "local_domains"), None)
+    try:
+        domains = [d.lower() for d in dsearch_keys(ctx.store.listdir(virtual.directory))]
+    except OSError as exc:
+        _virtual_note(ctx, router, "unmapped", rules.VIRTUAL_DIR, f"{virtual.directory}: {exc.strerror or exc}")
+        return []
+    outside = [d for d in domains if local is None or not _domain_in(d, local.entries)]
+    if outside:
+        _virtual_note(ctx, 
+            router,
+            "unmapped",
+            rules.VIRTUAL_NOT_LOCAL,
+            f"router {router.name}: {', '.join(outside)} in {virtual.directory} are not local domains; "
+            "exim's RCPT ACL decided them as other domains, so they are left out",
+        )
+        domains = [d for d in domains if d not in outside]
+    preserve = router.option("qualify_preserve_domain") is not None
+    qualify = identity.qualify_domain or identity.hostname
+    fallback = _fallthrough_keys(ctx, virtual, qualify, alias_files)
+    mapping: list[tuple[str, str]] = [(key, f"{key}@{qualify}") for key in fallback]
+    skipped: list[str] = []
+    for domain in domains:
+        try:
+            entries = lsearch_entries(ctx.store.read(f"{virtual.directory}/{domain}"))
+        except OSError as exc:
+            skipped.append(f"{domain} ({exc.strerror or exc})")
+            continue
+        catch_all = None
+        written: set[str] = set()
+        for key, data in entries:
+            local_part = key.lower()
+            if local_part in written:
+                continue  # exim takes the first line for a key
+            written.add(local_part)
+            converted = _virtual_value(data, domain if preserve else qualify)
+            if key == "*" and virtual.lookup_type != "lsearch":
+                catch_all = converted
+                continue
+            if converted is None:
+                skipped.append(f"{key}@{domain} ({data or 'no data'})")
+                # refused here: a bare fall-through key must not deliver it
+                converted = f"error:550 {key}@{domain} is not accepted here" if fallback else None
+            if converted is not None and key != "*":
+                mapping.append((f"{local_part}@{domain}", converted))
+        if catch_all is not None:
+            # exim's "*" catches every local part missing from the file, before any fall-through
+            mapping += [(f"{k}@{domain}", catch_all) for k in fallback if k not in written]
+            mapping.append((f"@{domain}", catch_all))
+    if skipped:
+        _virtual_note(ctx, 
+            router,
+            "approximated",
+            rules.VIRTUAL_ENTRIES,
+            f"router {router.name}: entries smtpd's virtual table cannot hold, left out "
+            f"(smtpd refuses those addresses): {', '.join(skipped)}",
+            "deliver them through an aliases entry or an mda action by hand",
+        )
+    if not domains:
+        return []
+    origin = (router.span,)
+    sources = (virtual.directory,)
+    return [
+        Table("virtual_domains", "domains", tuple(domains), (), ctx.table_file("virtual_domains"), origin, True, sources),
+        # "virtual" is a keyword of smtpd.conf: a table may not be called that.
+        Table("virtual_aliases", "virtual", (), tuple(mapping), ctx.table_file("virtual_aliases"), origin, True, sources),
+    ]
+
+
+def _fallthrough_keys(ctx: Context, virtual: VirtualFiles, qualify: str | None, alias_files: list[str]) -> list[str]:
+    """Local parts exim's later routers knew: the aliases file's keys and the users in /etc/passwd.
+
+    A local part missing from a domain's file went on to those routers; smtpd's
+    virtual table tries a bare ``user`` key after ``user@domain``, so each one
+    becomes ``user -> user@host`` and is delivered as exim delivered it.
+    """
+    if not virtual.falls_through:
+        return []
+    router = virtual.router
+    if qualify is None:
+        _virtual_note(ctx, router, "approximated", rules.VIRTUAL_FALLTHROUGH, _FALLTHROUGH_LOST, _FALLTHROUGH_FIX)
+        return []
+    keys: list[str] = []
+    passwd = ctx.store.shown("/etc/passwd")
+    try:
+        text = ctx.store.read("/etc/passwd")
+        keys += [line.split(":", 1)[0] for line in text.splitlines() if ":" in line]
+    except OSError:
+        _virtual_note(ctx, 
+            router,
+            "approximated",
+            rules.VIRTUAL_FALLTHROUGH,
+            f"{_FALLTHROUGH_LOST} ({passwd} could not be read to list the local users)",
+            _FALLTHROUGH_FIX,
+        )
+    for path in alias_files:
+        try:
+            keys += lsearch_keys(ctx.store.read(path))
+        except OSError:
+            continue
+    return list(dict.fromkeys(k.lower() for k in keys if k and not k.startswith("*")))
+
+
+def _virtual_note(ctx: Context, router: Driver, severity: str, rule: Rule, message: str, advice: str = "") -> None:
+    ctx.ledger.note_span(router.span, severity, rule, message, router.source, advice)
+    if severity == "unmapped":
+        ctx.ledger.mark_driver(router, severity, rule, message, advice)
+
+
+def _domain_in(domain: str, entries: tuple[str, ...]) -> bool:
+    """Whether a local_domains table (literal names and ``*.`` wildcards) holds the domain."""
+    return domain in entries or any(e.startswith("*.") and domain.endswith(e[1:]) for e in entries)
+
+
+def _virtual_value(data: str, qualify: str | None) -> str | None:
+    """An exim redirect list as a virtual-table value; None when smtpd's virtual table cannot hold it.
+
+    Unqualified local parts get the domain exim would have added, so that smtpd
+    re-expands them through the same rules.
+    """
+    if not data or data.startswith(":") or "$" in data:
+        return None  # :fail:, :blackhole:, :defer:, :include:, expansions
+    out = []
+    for item in split_list(data.replace(",", ":") if ":" not in data else data)[1]:
+        address = item.text.strip().strip('"')
+        if not address or address[0] in "|/":
+            return None
+        if "@" not in address:
+            if qualify is None:
+                return None
+            address = f"{address}@{qualify}"
+        out.append(address)
+    return ", ".join(out) if out else None
+
+
+def virtual_action(virtual: VirtualFiles, actions: list[Action]) -> Action:
+    local = next(a for a in actions if a.name == "local")
+    return Action(
+        "virtual",
+        local.method,
+        local.path,
+        virtual_table="virtual_aliases",
+        origin=(virtual.router.span, *local.origin),
+        routers=(virtual.router.name,),
+    )
+
+
+def _router_names(delivery: Delivery) -> tuple[str, ...]:
+    return tuple(d.name for d in delivery.drivers if d.kind == "router")

@@ -1,0 +1,89 @@
+"""Sizes, retries and delay warnings → smtpd's ``smtp max-message-size``, ``queue ttl``, ``bounce warn-interval``."""
+
+from __future__ import annotations
+
+from migrate import rules
+from migrate.errors import Span
+from migrate.mapping.context import Context
+from migrate.model import Limits
+
+DEFAULT_SIZE = "50M"  # exim's default message_size_limit
+
+
+def limits(ctx: Context) -> Limits:
+    options = ctx.config.options
+    size = options.get("message_size_limit")
+    origin: list[Span] = []
+    size_value = DEFAULT_SIZE
+    if size is not None and size.value is not None:
+        origin.append(size.span)
+        text = size.value.text.strip()
+        if size.value.expansion is not None or not _is_size(text):
+            ctx.ledger.mark(
+                size,
+                "unmapped",
+                rules.SIZE_EXPANDED,
+                "message_size_limit is not a plain size",
+                "set 'smtp max-message-size' by hand",
+            )
+            size_value = DEFAULT_SIZE
+        elif text == "0":
+            ctx.ledger.mark(
+                size,
+                "approximated",
+                rules.SIZE_UNLIMITED,
+                "exim has no size limit; smtpd always has one (1G here)",
+            )
+            size_value = "1G"
+        else:
+            size_value = text
+    ttl = None
+    for rule in ctx.config.retry:
+        if rule.pattern == "*" and rule.error == "*" and rule.steps:
+            ttl = max((s.cutoff for s in rule.steps), key=_seconds)
+            origin.append(rule.span)
+            ctx.ledger.mark(
+                rule,
+                "approximated",
+                rules.RETRY,
+                f"retry schedule becomes 'queue ttl {ttl}': smtpd retries on its own schedule",
+            )
+        else:
+            ctx.ledger.mark(
+                rule,
+                "unmapped",
+                rules.RETRY_SPECIFIC,
+                "per-domain or per-error retry rules have no smtpd equivalent",
+            )
+    warn = options.get("delay_warning")
+    warn_value = "24h"
+    if warn is not None and warn.value is not None:
+        text = warn.value.text.strip()
+        first = text.split(":")[0].strip()
+        if _seconds(first) > 0:
+            warn_value = first
+        ctx.ledger.mark(
+            warn,
+            "approximated",
+            rules.DELAY_WARNING,
+            f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)",
+        )
+    return Limits(size_value, ttl, warn_value, tuple(origin))
+
+
+def _is_size(text: str) -> bool:
+    return text.isdigit() or (text[:-1].isdigit() and text[-1:].upper() in "KMG")
+
+
+def _seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    total, number = 0, ""
+    for ch in text:
+        if ch.isdigit():
+            number += ch
+        elif ch in units and number:
+            total += int(number) * units[ch]
+            number = ""
+        else:
+            return 0
+    return total

@@ -1,0 +1,107 @@
+"""What exim provided its users, read from exim's configuration alone.
+
+Each service is decided as exim would: its ACLs are evaluated for each class
+with every recipient class taken as routable (exim routes what its routers
+handle, whether or not we could map those routers). Whether the output keeps a
+service is not decided here: the report reads the written files for that.
+"""
+
+from __future__ import annotations
+
+from migrate.mapping.acl import AclEvaluator
+from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.content import CONTENT_CONDITIONS
+from migrate.mapping.context import Context
+from migrate.mapping.decisions import exim_accepts
+from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, Service
+from migrate.reader.tree import Driver
+
+TITLES = {
+    "inbound": "inbound delivery for local domains from the internet",
+    "relay": "relay for trusted network {table}",
+    "submission": "authenticated submission (SMTP AUTH)",
+    "outbound": "outbound delivery (MX or smarthost)",
+    "sendmail": "local submission (sendmail)",
+    "forwarding": "forwarding of aliases to outside addresses",
+    "content": "content filtering (spam, virus, DNSBL checks)",
+    "dkim": "DKIM signing of outgoing mail",
+}
+
+
+def services(ctx: Context, universe: ClassUniverse, listening: bool) -> list[Service]:
+    """The services exim provided, each with the statements that provided it."""
+    evaluator = AclEvaluator(universe, ctx.acls, dict.fromkeys((LOCAL_DOMAINS, "relay-domains", ANY_DOMAIN), True))
+    config = ctx.config
+
+    def accepts(client: str, recipient: str) -> bool:
+        return exim_accepts(ctx, evaluator, client, recipient)
+
+    local_list = config.named_lists.get("local_domains")
+    found = [
+        _service(
+            "inbound",
+            listening and universe.local_domains is not None and accepts(ANYONE, LOCAL_DOMAINS),
+            origin=(local_list.span,) if local_list else (),
+        )
+    ]
+    for table in universe.client_tables:
+        named = ctx.host_list(table)
+        provided = listening and accepts(table, ANY_DOMAIN)
+        found.append(_service("relay", provided, table=table, origin=(named.span,)))
+    servers = [a for a in config.authenticators if _is_server(a)]
+    found.append(
+        _service(
+            "submission",
+            listening and bool(servers) and accepts(AUTHENTICATED, ANY_DOMAIN),
+            origin=tuple(a.span for a in servers),
+        )
+    )
+    outbound = [r for r in config.routers if _routes_out(r)]
+    found.append(_service("outbound", bool(outbound), origin=tuple(r.span for r in outbound)))
+    sendmail = accepts(LOCAL_CLIENT, LOCAL_DOMAINS) or accepts(LOCAL_CLIENT, ANY_DOMAIN)
+    found.append(_service("sendmail", sendmail))
+    aliases = [r for r in config.routers if r.driver == "redirect"]
+    found.append(_service("forwarding", bool(aliases) and bool(outbound), origin=tuple(r.span for r in aliases)))
+    scanning = _content_statements(ctx)
+    found.append(_service("content", bool(scanning), origin=tuple(scanning)))
+    signing = [o for t in config.transports if t.driver == "smtp" for o in t.options if o.name == "dkim_private_key"]
+    found.append(_service("dkim", bool(signing), origin=tuple(o.span for o in signing)))
+    return found
+
+
+def _service(name: str, provided: bool, *, table: str | None = None, origin: tuple = ()) -> Service:
+    return Service(name, TITLES[name].format(table=table), provided, table, origin)
+
+
+def _is_server(auth: Driver) -> bool:
+    """An authenticator that lets clients log in (it has server_* options, or a server driver)."""
+    return auth.driver in ("dovecot", "cyrus_sasl", "heimdal_gssapi", "gsasl") or any(
+        o.name.startswith("server_") for o in auth.options
+    )
+
+
+def _routes_out(router: Driver) -> bool:
+    """A dnslookup or manualroute router for domains other than the local ones."""
+    if router.driver not in ("dnslookup", "manualroute"):
+        return False
+    domains = router.option("domains")
+    if domains is None or domains.value is None:
+        return True
+    text = domains.value.text.strip()
+    return text.startswith("!") or "*" in text
+
+
+def _content_statements(ctx: Context) -> list:
+    """The spans of the content checks in the ACLs exim runs, and of the scanner options."""
+    spans = []
+    for acl in ctx.config.acls:
+        if acl.name not in ctx.used_acls:
+            continue
+        for statement in acl.statements:
+            if any(c.name in CONTENT_CONDITIONS for c in statement.conditions):
+                spans.append(statement.span)
+    for name in ("av_scanner", "spamd_address"):
+        option = ctx.config.options.get(name)
+        if option is not None and spans:
+            spans.append(option.span)
+    return spans

@@ -1,0 +1,299 @@
+"""Named domain and host lists → smtpd tables, with lookup files read through the store.
+
+exim's own matching rules decide what is copied (see ``migrate.lookups``);
+whatever smtpd tables cannot hold is reported with the list, never widened.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from migrate import rules
+from migrate.lookups import domain_keys, dsearch_keys, lsearch_keys, sql_domain_table
+from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.context import Context
+from migrate.mapping.routing import Delivery
+from migrate.model import LOCAL_DOMAINS, RELAY_DOMAINS, ClientClass, Identity, Table
+from migrate.reader.lists import ListItem
+from migrate.reader.tree import NamedList
+
+
+def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
+    """exim's conventional names; an empty list makes an empty (absent) class."""
+    lists = ctx.config.named_lists
+    local = "local_domains" if "local_domains" in lists and lists["local_domains"].items else None
+    relay = "relay_to_domains" if "relay_to_domains" in lists and lists["relay_to_domains"].items else None
+    return local, relay
+
+
+def domain_table(ctx: Context, table_name: str, list_name: str, identity: Identity) -> Table:
+    """A domain list as an smtpd table, built once (routing needs the relay domains before the tables)."""
+    if table_name not in ctx.domain_tables:
+        ctx.domain_tables[table_name] = _build_domain_table(ctx, table_name, list_name, identity)
+    return ctx.domain_tables[table_name]
+
+
+def _build_domain_table(ctx: Context, table_name: str, list_name: str, identity: Identity) -> Table:
+    named = ctx.config.named_lists[list_name]
+    generated = False
+    sources: list[str] = []
+    entries: list[str] = []
+    problems: list[str] = []
+    for item in named.items:
+        if item.negated:
+            problems.append(f"!{item.value}")
+        elif item.kind in ("literal", "wildcard"):
+            entries.append(item.value.lower())
+        elif item.kind == "local" and item.value == "@":
+            if identity.hostname:
+                entries.append(identity.hostname.lower())
+            # else: the host's own name, which smtpd's "for local" matches
+        elif item.kind == "local" and item.value == "@[]":
+            continue  # 'for local' covers the server's address literals
+        elif item.kind in ("lookup", "file") and _lookup(ctx, item, entries, problems, sources, "domain"):
+            generated = True
+        elif item.kind in ("lookup", "file"):
+            continue  # _lookup said why
+        elif (query := _QUERY_LOOKUP.match(item.value)) is not None:
+            if not _sql_table(ctx, table_name, named, item):
+                problems.append(f"{item.text} ({_backend_advice(query.group(1))})")
+        else:
+            problems.append(item.text)
+    _book_list(ctx, named, problems, "domains")
+    return Table(
+        table_name,
+        "domains",
+        entries=tuple(dict.fromkeys(entries)),
+        origin=(named.span,),
+        generated=generated,
+        file=ctx.table_file(table_name) if generated else "",
+        sources=tuple(sources),
+    )
+
+
+def _sql_table(ctx: Context, table_name: str, named: NamedList, item: ListItem) -> bool:
+    """An SQL lookup in a domain list becomes a table of OpenSMTPD's SQL backends; True when it did."""
+    name = f"{table_name}_sql"
+    if name in ctx.sql_tables:  # smtpd matches one table per rule: a second SQL item is one too many
+        return False
+    options = {k: o.value.text for k, o in ctx.config.options.items() if o.value is not None}
+    found = sql_domain_table(item.value, options)
+    if isinstance(found, str):
+        ctx.ledger.mark(named, "unmapped", rules.LIST_SQL, f"{named.kind}list {named.name}: {item.text}: {found}")
+        return False
+    kind = item.value.split(";", 1)[0].strip()
+    for used in (f"{kind}_servers", "sqlite_dbfile" if kind == "sqlite" else ""):
+        option = ctx.config.options.get(used)
+        if option is not None:
+            ctx.ledger.mark(option, "mapped")  # carried into the backend's configuration
+    ctx.sql_tables[name] = Table(
+        name,
+        "domains",
+        file=f"{ctx.table_file(name)}.conf",
+        origin=(named.span,),
+        generated=True,
+        sources=(found.source,) if found.source else (),
+        backend=found.backend,
+        backend_config=found.config,
+        secret=found.secret,
+    )
+    return True
+
+
+def _lookup(ctx: Context, item: ListItem, entries: list[str], problems: list[str], sources: list[str], kind: str) -> bool:
+    """Keys of a lookup file (or a file of items) read from under --root; True when read."""
+    lookup_type = item.lookup_type if item.kind == "lookup" else "file"
+    if kind == "domain" and item.kind == "lookup" and not item.negated:
+        return _domain_lookup(ctx, item, lookup_type, entries, problems, sources)
+    # In a host list only a net-/netNN- lookup keys on the client's address; without
+    # it exim looks up the host *name* (spec 10.12), which smtpd cannot do.
+    known = (
+        lookup_type in ("lsearch", "dsearch")
+        if kind == "domain"
+        else re.fullmatch(r"net\d*-(lsearch|iplsearch)", lookup_type) is not None
+    )
+    if item.negated or not (known or lookup_type == "file"):
+        problems.append(f"{item.text} (a {lookup_type} lookup: not converted)")
+        return False
+    try:
+        store = ctx.store
+        keys = dsearch_keys(store.listdir(item.value)) if lookup_type == "dsearch" else lsearch_keys(store.read(item.value))
+    except OSError as exc:
+        problems.append(f"{item.text} ({ctx.store.shown(item.value)}: {exc.strerror or exc})")
+        return False
+    sources.append(item.value)
+    for key in keys:
+        if kind == "domain" and "*" not in key and not key.startswith("^"):
+            entries.append(key.lower())
+        elif kind == "domain":  # lsearch keys are literal: only wildlsearch would match these
+            problems.append(f"{key} in {item.value} (a literal key: exim's lsearch never matched it as a pattern)")
+        elif kind == "host" and _is_network(key) and _key_can_match(key, lookup_type):
+            entries.append(key)
+        elif kind == "host" and _is_network(key):
+            problems.append(f"{key} in {item.value} (never matches: {lookup_type} looks up exact addresses)")
+        else:
+            problems.append(f"{key} in {item.value} (smtpd tables cannot hold it)")
+    return True
+
+
+def _domain_lookup(ctx: Context, item: ListItem, lookup_type: str, entries: list[str], problems: list[str], sources: list[str]
+) -> bool:
+    try:
+        found = domain_keys(lookup_type, ctx.store, item.value)
+    except OSError as exc:
+        problems.append(f"{item.text} ({ctx.store.shown(item.value)}: {exc.strerror or exc})")
+        return False
+    if found is None:
+        problems.append(f"{item.text} (a {lookup_type} lookup: {_backend_advice(lookup_type)})")
+        return False
+    entries.extend(found.entries)
+    problems.extend(found.problems)
+    sources.append(item.value)
+    if found.note:
+        ctx.lookup_notes.append(found.note)
+    return True
+
+
+def network_table(ctx: Context, list_name: str) -> Table:
+    named = ctx.host_list(list_name)
+    generated = False
+    sources: list[str] = []
+    entries: list[str] = []
+    problems: list[str] = []
+    excluded: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for item in named.items:
+        if item.kind == "empty":
+            continue  # the local socket: its own client class
+        if item.kind == "literal" and item.value.lower() == "localhost" and not item.negated:
+            entries += ["127.0.0.1", "::1"]  # what exim's forward lookup of localhost gives
+            continue
+        if item.kind in ("lookup", "file"):
+            generated = _lookup(ctx, item, entries, problems, sources, "host") or generated
+            continue
+        if item.kind not in ("address", "network"):
+            problems.append(item.text)
+            continue
+        network = ipaddress.ip_network(item.value, strict=False)
+        if item.negated:
+            excluded.append(network)
+            problems.append(f"!{item.value} (the exclusion itself)")
+        elif any(network.overlaps(e) for e in excluded):  # type: ignore[arg-type]
+            problems.append(f"{item.value} (overlaps an earlier exclusion; left out)")
+        else:
+            entries.append(str(network) if "/" in item.value else item.value)
+    _book_list(ctx, named, problems, "networks")
+    return Table(
+        list_name,
+        "networks",
+        entries=tuple(entries),
+        origin=(named.span,),
+        generated=generated,
+        file=ctx.table_file(list_name) if generated else "",
+        sources=tuple(sources),
+    )
+
+
+def _book_list(ctx: Context, named: NamedList, problems: list[str], what: str) -> None:
+    for note in ctx.lookup_notes:
+        ctx.ledger.mark(
+            named, "approximated", rules.LOOKUP_TEXT_SOURCE, note, "run exim_dbmbuild again, or compare"
+        )
+    ctx.lookup_notes.clear()
+    if problems:
+        ctx.ledger.mark(
+            named,
+            "unmapped",
+            rules.LIST_ITEMS,
+            f"{named.kind}list {named.name}: items smtpd tables cannot hold: {', '.join(problems)}",
+            f"list those {what} literally, or convert lookup files with a later release",
+        )
+    else:
+        ctx.ledger.mark(named, "mapped")
+
+
+def tables(
+    ctx: Context,
+    universe: ClassUniverse,
+    deliveries: dict[str, Delivery],
+    clients: list[ClientClass],
+    identity: Identity,
+) -> list[Table]:
+    """Every table the match rules and actions may name: aliases, domains, routes, networks, SQL."""
+    found: list[Table] = []
+    local = deliveries[LOCAL_DOMAINS]
+    if local.alias_files:
+        path, span = local.alias_files[0]
+        found.append(Table("aliases", "aliases", file=path, origin=(span,)))
+        for extra, extra_span in local.alias_files[1:]:
+            ctx.ledger.note_span(
+                extra_span,
+                "unmapped",
+                rules.ALIASES_SECOND,
+                f"a second aliases file ({extra}): smtpd's action takes one alias table",
+                "merge the files",
+            )
+    for table_name, list_name in (
+        ("local_domains", universe.local_domains),
+        ("relay_domains", universe.relay_domains),
+    ):
+        if list_name:
+            table = domain_table(ctx, table_name, list_name, identity)
+            if table.entries:
+                found.append(table)
+    routes = deliveries[RELAY_DOMAINS].routes
+    if routes:
+        found.append(
+            Table(
+                "relay_routes",
+                "routes",
+                mapping=tuple(routes),
+                origin=tuple(d.span for d in deliveries[RELAY_DOMAINS].drivers),
+                sources=tuple(deliveries[RELAY_DOMAINS].route_files),
+            )
+        )
+    for client in clients:
+        if client.table:
+            found.append(network_table(ctx, client.table))
+    found += ctx.sql_tables.values()
+    return found
+
+
+def _key_can_match(key: str, lookup_type: str) -> bool:
+    """Which keys exim can ever find: iplsearch takes networks; net-lsearch looks up the exact
+    client address; netNN-lsearch the address masked to NN bits, written with "/NN"."""
+    mask = re.fullmatch(r"net(\d*)-lsearch", lookup_type)
+    if mask is None:
+        return True  # net-iplsearch matches networks; a plain file holds list items
+    return key.endswith(f"/{mask.group(1)}") if mask.group(1) else "/" not in key
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text.strip("[]"), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+_QUERY_LOOKUP = re.compile(r"(mysql|pgsql|sqlite|ldap|ldapdn|ldapm|redis|oracle|ibase)(?:,[^;]*)?\s*;")
+_TABLE_BACKENDS = {
+    "mysql": "table-mysql",
+    "pgsql": "table-postgres",
+    "sqlite": "table-sqlite",
+    "ldap": "table-ldap",
+    "ldapdn": "table-ldap",
+    "ldapm": "table-ldap",
+    "redis": "table-redis",
+}
+
+
+def _backend_advice(lookup_type: str) -> str:
+    """What to do about a lookup smtpd cannot read as a file: the table backend, if OpenSMTPD has one."""
+    backend = _TABLE_BACKENDS.get(lookup_type.split(",")[0].strip("*@"))
+    if backend is None:
+        return "no OpenSMTPD table backend reads it; export the keys to a file"
+    return (
+        f"not converted: OpenSMTPD's {backend} (opensmtpd-extras) can serve this list; "
+        "write its configuration with the same query, or export the keys to a file"
+    )

@@ -1,0 +1,181 @@
+"""Services, side by side: what exim provided, and whether the written files keep it.
+
+The mapping found what exim provided (``Policy.services``). Whether the output
+keeps it is read from the files themselves: smtpd.conf is parsed back and
+probed the way smtpd decides, first match wins, for a client of each kind
+(the internet, a trusted network, an authenticated user, the local socket,
+an alias expansion) and a recipient in a local domain or elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migrate.errors import ConfigError
+from migrate.model import Service
+from migrate.render import Rendered
+from migrate.render.smtpd_reader import SmtpdPolicy, read_smtpd_conf
+
+LOCAL_TABLES = ("local_domains", "local_domains_sql", "virtual_domains")
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """One service exim provided and what became of it."""
+
+    service: Service
+    kept: bool
+    why: str
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (report field ``services``)."""
+        return {
+            "name": self.service.name,
+            "title": self.service.title,
+            "provided": self.service.provided,
+            "kept": self.kept,
+            "why": self.why,
+            "origin": [f"{s.file}:{s.line}" for s in self.service.origin if s.line],
+        }
+
+
+def service_states(services: tuple[Service, ...], rendered: Rendered) -> list[ServiceState]:
+    """For each service exim provided, whether the written files keep it, and why."""
+    try:
+        conf = read_smtpd_conf(rendered.files.get("smtpd.conf", ""), "smtpd.conf")
+    except ConfigError:
+        conf = SmtpdPolicy()
+    probe = _Probe(conf, rendered.files)
+    return [ServiceState(s, *probe.check(s)) for s in services if s.provided]
+
+
+@dataclass
+class _Probe:
+    conf: SmtpdPolicy
+    files: dict[str, str]
+
+    def check(self, service: Service) -> tuple[bool, str]:
+        return getattr(self, f"_{service.name}")(service)
+
+    # -- the services -----------------------------------------------------------------
+
+    def _inbound(self, _: Service) -> tuple[bool, str]:
+        if not self._network_listeners():
+            return False, "smtpd listens on no network address"
+        return self._delivers("any", "local", "mail from the internet to a local domain")
+
+    def _relay(self, service: Service) -> tuple[bool, str]:
+        if not self._network_listeners():
+            return False, "smtpd listens on no network address"
+        return self._relays(("src", f"<{service.table}>"), f"mail from {service.table} to other domains")
+
+    def _submission(self, _: Service) -> tuple[bool, str]:
+        if not any(li.get("auth") or li.get("auth-optional") for li in self._network_listeners()):
+            return False, "no listener offers AUTH"
+        return self._relays("auth", "mail from authenticated users to other domains")
+
+    def _outbound(self, _: Service) -> tuple[bool, str]:
+        if any(a.get("method") == "relay" for a in self._reachable_actions()):
+            return True, "a relay action delivers mail for other domains"
+        return False, "no match rule leads to a relay action"
+
+    def _sendmail(self, _: Service) -> tuple[bool, str]:
+        local = self._first("socket", "local")
+        other = self._first("socket", "other")
+        if local or other:
+            return True, "the local socket's mail is delivered"
+        return False, "every match rule refuses mail from the local socket"
+
+    def _forwarding(self, _: Service) -> tuple[bool, str]:
+        if not any("alias" in a or "virtual" in a for a in self.conf.actions.values()):
+            return False, "no action expands aliases"
+        return self._relays("loopback", "alias expansions to outside addresses (smtpd re-matches them as local)")
+
+    def _content(self, _: Service) -> tuple[bool, str]:
+        modules = [n for n in self.files if n.startswith("rspamd/local.d/") and not n.endswith("greylist.conf")]
+        if not modules:
+            return False, "no rspamd module is configured"
+        unfiltered = [str(li.get("on")) for li in self._network_listeners() if not self._filtered(li, "filter-rspamd")]
+        if unfiltered or not self._network_listeners():
+            return False, "filter-rspamd is not on every listener: " + ", ".join(unfiltered or ["none"])
+        return True, "filter-rspamd on every listener"
+
+    def _dkim(self, _: Service) -> tuple[bool, str]:
+        everyone = [*self.conf.listeners]
+        if any(self._filtered(li, "filter-dkimsign") for li in everyone):
+            return True, "filter-dkimsign is attached to a listener"
+        if "rspamd/local.d/dkim_signing.conf" in self.files and any(
+            self._filtered(li, "filter-rspamd") for li in everyone
+        ):
+            return True, "rspamd's dkim_signing with filter-rspamd on a listener"
+        return False, "nothing in the output signs mail"
+
+    # -- probing smtpd.conf ------------------------------------------------------------
+
+    def _network_listeners(self) -> list[dict[str, object]]:
+        return [li for li in self.conf.listeners if li.get("on") != "socket"]
+
+    def _filtered(self, listener: dict[str, object], command: str) -> bool:
+        name = listener.get("filter")
+        if not isinstance(name, str):
+            return False
+        text = self.conf.filters.get(name, "")
+        if text.startswith("chain"):
+            return any(command in self.conf.filters.get(part, "") for part in text.split()[2:-1] if part != ",")
+        return command in text
+
+    def _first(self, source: object, destination: str) -> dict[str, object] | None:
+        """The action the first matching rule picks (None: refused, or nothing matches)."""
+        for rule in self.conf.rules:
+            if _from_matches(rule, source) and _for_matches(rule.get("for"), destination):
+                action = rule.get("action")
+                return self.conf.actions.get(str(action)) if action != "reject" else None
+        return None
+
+    def _delivers(self, source: object, destination: str, what: str) -> tuple[bool, str]:
+        action = self._first(source, destination)
+        if action is None:
+            return False, f"{what} is refused"
+        if action.get("method") == "relay":
+            return False, f"{what} is relayed, not delivered"
+        return True, f"{what} is delivered"
+
+    def _relays(self, source: object, what: str) -> tuple[bool, str]:
+        action = self._first(source, "other")
+        if action is None or action.get("method") != "relay":
+            return False, f"{what}: refused"
+        return True, f"{what}: relayed"
+
+    def _reachable_actions(self) -> list[dict[str, object]]:
+        found = []
+        for source in ("socket", "loopback", "auth", "any", *self._src_tables()):
+            action = self._first(source, "other")
+            if action is not None:
+                found.append(action)
+        return found
+
+    def _src_tables(self) -> list[tuple[str, str]]:
+        return [r["from"] for r in self.conf.rules if isinstance(r.get("from"), tuple)]  # type: ignore[misc]
+
+
+def _from_matches(rule: dict[str, object], source: object) -> bool:
+    if rule.get("auth") and source != "auth":
+        return False
+    origin = rule.get("from")
+    if origin == "any":
+        return True
+    if origin == "local":
+        return source in ("socket", "loopback")
+    if origin == "socket":
+        return source == "socket"
+    return isinstance(origin, tuple) and origin == source
+
+
+def _for_matches(target: object, destination: str) -> bool:
+    if target == "any":
+        return True
+    if destination != "local":
+        return False
+    if target == "local":
+        return True
+    return isinstance(target, tuple) and target[0] == "domain" and str(target[1]).strip("<>") in LOCAL_TABLES

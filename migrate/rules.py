@@ -1,0 +1,639 @@
+"""The rule catalogue: every finding exim2smtpd can report, in one registry.
+
+A finding names a rule object, never an id string, so that the SARIF rule
+metadata, the readiness grade, where a note goes in smtpd.conf and the rule
+reference (``exim2smtpd rules``, docs/rules.md) all come from the same place.
+Messages at the call site say what happened to *this* statement; the rule's
+summary and advice say what the rule means in general.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+BUCKETS = ("mapped", "approximated", "unmapped", "ignored")
+SEVERITIES = ("error", "warning", "info", *BUCKETS)
+PLACES = ("table", "global", "listen", "action", "match")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One kind of finding: its stable id and what it means."""
+
+    id: str
+    area: str
+    bucket: str  # the bucket (or reader severity) it usually comes with
+    summary: str
+    advice: str = ""
+    place: str = "global"  # where an unmapped note goes in smtpd.conf
+    hard: bool = False  # an unmapped statement of this rule needs a rewrite by hand: grade C
+    replaces: tuple[str, ...] = ()  # former ids (fnmatch patterns) a baseline may still hold
+
+    def __str__(self) -> str:
+        return self.id
+
+
+CATALOGUE: dict[str, Rule] = {}
+AREAS: dict[str, str] = {}
+
+
+def _area(name: str, title: str) -> str:
+    AREAS[name] = title
+    return name
+
+
+def rule(
+    id: str,
+    area: str,
+    bucket: str,
+    summary: str,
+    advice: str = "",
+    *,
+    place: str = "",
+    hard: bool = False,
+    replaces: tuple[str, ...] = (),
+) -> Rule:
+    """Register one rule; ids are unique."""
+    assert id not in CATALOGUE, id
+    assert bucket in SEVERITIES, bucket
+    found = Rule(id, area, bucket, summary, advice, place or _PLACE_OF_AREA.get(area, "global"), hard, replaces)
+    CATALOGUE[id] = found
+    return found
+
+
+def by_id(rule_id: str) -> Rule | None:
+    """The rule of that id, or the rule that replaced it."""
+    found = CATALOGUE.get(rule_id)
+    if found is not None:
+        return found
+    return next((r for r in CATALOGUE.values() if any(fnmatch.fnmatchcase(rule_id, p) for p in r.replaces)), None)
+
+
+READER = _area("reader", "Reading the configuration")
+DEBIAN = _area("debian", "Debian's /etc/exim4")
+MAIN = _area("main", "Main options")
+LISTEN = _area("listen", "Listeners, TLS and ports")
+AUTH = _area("auth", "SMTP AUTH")
+LISTS = _area("lists", "Named lists and lookup files")
+ACL = _area("acl", "ACLs and the relay policy")
+ROUTING = _area("routing", "Routers")
+DELIVERY = _area("delivery", "Transports, aliases and virtual domains")
+CONTENT = _area("content", "Content scanning (rspamd)")
+DKIM = _area("dkim", "DKIM signing")
+LIMITS = _area("limits", "Sizes, retries and the queue")
+ACCOUNTING = _area("accounting", "Every other statement")
+HONESTY = _area("honesty", "What the output really does")
+SERVICE = _area("services", "Services exim provided")
+
+_PLACE_OF_AREA = {
+    LISTEN: "listen",
+    AUTH: "listen",
+    LISTS: "table",
+    ACL: "match",
+    CONTENT: "match",
+    ROUTING: "action",
+    DELIVERY: "action",
+}
+
+# -- reader -------------------------------------------------------------------------
+READ_ACL = rule("EXIM-READ-ACL", READER, "error", "an ACL statement exim would refuse")
+READ_BINARY = rule("EXIM-READ-BINARY", READER, "error", "the file is not text")
+READ_DIRECTIVE = rule("EXIM-READ-DIRECTIVE", READER, "error", "an unknown or malformed dot directive")
+READ_DRIVER = rule("EXIM-READ-DRIVER", READER, "error", "a router, transport or authenticator exim would refuse")
+READ_DUPLICATE = rule("EXIM-READ-DUPLICATE", READER, "error", "a name or option defined twice")
+READ_EMPTY = rule("EXIM-READ-EMPTY", READER, "warning", "the configuration holds no statement")
+READ_ENDIF = rule("EXIM-READ-ENDIF", READER, "error", ".endif or .else without .ifdef")
+READ_ENDIF_MISSING = rule("EXIM-READ-ENDIF-MISSING", READER, "error", ".ifdef without .endif")
+READ_EXPANSION = rule("EXIM-READ-EXPANSION", READER, "warning", "an expansion the reader cannot follow")
+READ_FILE = rule("EXIM-READ-FILE", READER, "error", "a file cannot be opened")
+READ_IGNORED = rule("EXIM-READ-IGNORED", READER, "warning", "text exim ignores")
+READ_INCLUDE = rule("EXIM-READ-INCLUDE", READER, "error", "a malformed .include")
+READ_INCLUDE_DEPTH = rule("EXIM-READ-INCLUDE-DEPTH", READER, "error", ".include nested too deep")
+READ_INCLUDE_LOOP = rule("EXIM-READ-INCLUDE-LOOP", READER, "error", "a file includes itself")
+READ_INCLUDE_ROOT = rule("EXIM-READ-INCLUDE-ROOT", READER, "error", "an .include leads outside --root")
+READ_LOCAL_SCAN = rule("EXIM-READ-LOCAL-SCAN", READER, "warning", "a local_scan section")
+READ_MACRO = rule("EXIM-READ-MACRO", READER, "error", "a macro definition exim would refuse")
+READ_NESTING = rule("EXIM-READ-NESTING", READER, "error", ".ifdef nested too deep")
+READ_OPTION = rule("EXIM-READ-OPTION", READER, "error", "an option value exim would refuse")
+READ_RETRY = rule("EXIM-READ-RETRY", READER, "error", "a retry rule exim would refuse")
+READ_REWRITE = rule("EXIM-READ-REWRITE", READER, "error", "a rewrite rule exim would refuse")
+READ_SECTION = rule("EXIM-READ-SECTION", READER, "error", "an unknown or repeated section")
+READ_SYNTAX = rule("EXIM-READ-SYNTAX", READER, "error", "a statement that cannot be read")
+READ_UNKNOWN_OPTION = rule("EXIM-READ-UNKNOWN-OPTION", READER, "error", "an option exim does not know")
+OUTPUT = rule("OUTPUT", READER, "error", "the output directory cannot be written")
+SMTPD_INCLUDE = rule("SMTPD-INCLUDE", READER, "error", "an include in a committed smtpd.conf (not followed)")
+SMTPD_SYNTAX = rule("SMTPD-SYNTAX", READER, "error", "a committed smtpd.conf line that cannot be read")
+SMTPD_STATEMENT = rule("SMTPD-STATEMENT", READER, "error", "a committed smtpd.conf statement that cannot be read")
+DEBIAN_SETUP = rule("DEBIAN-SETUP", DEBIAN, "error", "Debian's settings or conf.d cannot be read as update-exim4.conf would")
+
+# -- main options ----------------------------------------------------------------------
+IGNORED = rule("EXIM-IGNORED", MAIN, "ignored", "an option about exim itself (logs, spool, its own users)")
+MACRO = rule("EXIM-MACRO", MAIN, "ignored", "a macro definition: the reader substituted it already")
+QUALIFY_DOMAIN = rule(
+    "EXIM-QUALIFY-DOMAIN",
+    MAIN,
+    "approximated",
+    "smtpd qualifies bare local addresses with the server name, not qualify_domain",
+    "set the server name (hostname / /etc/mailname) to the qualify domain if they differ",
+)
+HOSTNAME_INVALID = rule(
+    "EXIM-HOSTNAME-INVALID", MAIN, "approximated", "primary_hostname is not a valid host name", "set a real host name"
+)
+SYSTEM_FILTER = rule(
+    "EXIM-SYSTEM-FILTER", MAIN, "unmapped", "smtpd has no system filter", "rewrite it as rspamd rules or a filter", hard=True
+)
+BANNER = rule("EXIM-BANNER", MAIN, "unmapped", "smtpd's banner is fixed ('ESMTP OpenSMTPD')", "accept the change")
+HELO_VERIFY = rule(
+    "EXIM-HELO-VERIFY", MAIN, "unmapped", "smtpd does not verify HELO names", "use rspamd's hfilter module"
+)
+HOST_REJECT = rule(
+    "EXIM-HOST-REJECT",
+    MAIN,
+    "unmapped",
+    "host_reject_connection is not migrated",
+    "add 'filter ... phase connect match src <table> disconnect' by hand",
+)
+LOCAL_SCAN = rule("EXIM-LOCAL-SCAN", MAIN, "unmapped", "smtpd has no local_scan", "use a filter")
+REWRITE = rule(
+    "EXIM-REWRITE",
+    MAIN,
+    "unmapped",
+    "address rewriting has no smtpd equivalent",
+    "rewrite addresses in a filter, or drop the rule",
+    hard=True,
+    replaces=("EXIM-REWRITERULE-*",),
+)
+OPTION_UNMAPPED = rule(
+    "EXIM-OPTION-NO-EQUIVALENT",
+    MAIN,
+    "unmapped",
+    "an option with no OpenSMTPD equivalent generated",
+    "check whether it still matters after the switch; see the README's list",
+    replaces=("EXIM-OPTION-*",),
+)
+STATEMENT_UNMAPPED = rule(
+    "EXIM-STATEMENT-UNMAPPED",
+    MAIN,
+    "unmapped",
+    "a statement with no OpenSMTPD equivalent generated",
+    "check whether it still matters after the switch",
+    replaces=("EXIM-RETRYRULE-*", "EXIM-NAMEDLIST-*", "EXIM-ACLSTATEMENT-*"),
+)
+
+# -- listeners and TLS -------------------------------------------------------------------
+LISTEN_PORT = rule("EXIM-LISTEN-PORT", LISTEN, "unmapped", "a port that is neither a number nor a known service")
+TLS_EXPANDED = rule(
+    "EXIM-TLS-EXPANDED",
+    LISTEN,
+    "unmapped",
+    "the certificate is chosen by an expansion (per SNI?): smtpd needs one pki per name",
+    "add a 'pki NAME cert FILE key FILE' line per host name and 'pki NAME' on the listeners",
+)
+TLS_NO_CERTIFICATE = rule(
+    "EXIM-TLS-NO-CERTIFICATE",
+    LISTEN,
+    "unmapped",
+    "exim offered TLS here but no certificate was migrated, so the listener has none",
+    "add the certificate as a pki and 'tls pki NAME' / 'smtps pki NAME' on the listener",
+)
+
+# -- authentication -----------------------------------------------------------------------
+AUTH_SERVER = rule(
+    "EXIM-AUTH-SERVER",
+    AUTH,
+    "unmapped",
+    "a server authenticator smtpd cannot reproduce (only system passwords are migrated)",
+    "create a credentials table with smtpctl encrypt and add 'auth <table>' by hand",
+)
+AUTH_CLIENT = rule(
+    "EXIM-AUTH-CLIENT",
+    AUTH,
+    "unmapped",
+    "a client authenticator no migrated relay uses",
+    "put passwd.client under --root, or add 'auth <secrets>' to the relay action by hand",
+)
+AUTH_CLIENT_CREDENTIALS = rule(
+    "EXIM-AUTH-CLIENT-CREDENTIALS",
+    AUTH,
+    "approximated",
+    "smarthost credentials moved to a 0600 secrets table; smtpd sends them over TLS only",
+    "install the secrets file 0600, owned by root",
+)
+
+# -- lists and lookups ----------------------------------------------------------------------
+LIST_ITEMS = rule(
+    "EXIM-LIST-ITEMS",
+    LISTS,
+    "unmapped",
+    "list items smtpd tables cannot hold",
+    "list those entries literally, or convert lookup files with a later release",
+)
+LIST_SQL = rule("EXIM-LIST-SQL", LISTS, "unmapped", "an SQL lookup that cannot become a table backend")
+LIST_UNUSED = rule("EXIM-LIST-UNUSED", LISTS, "ignored", "a named list the relay policy does not use")
+LOOKUP_TEXT_SOURCE = rule(
+    "EXIM-LOOKUP-TEXT-SOURCE",
+    LISTS,
+    "approximated",
+    "a dbm/cdb file read from its text source",
+    "run exim_dbmbuild again, or compare",
+)
+
+# -- ACLs -------------------------------------------------------------------------------------
+ACL_CLASS_SPLIT = rule(
+    "EXIM-ACL-CLASS-SPLIT",
+    ACL,
+    "unmapped",
+    "exim let part of a client or domain class through; smtpd refuses the whole class",
+    "give those hosts or domains a named list of their own and an accept statement",
+)
+ACL_CONDITIONAL_ACCEPT = rule(
+    "EXIM-ACL-CONDITIONAL-ACCEPT",
+    ACL,
+    "unmapped",
+    "an accept whose condition smtpd cannot test: left out",
+    "mail of this kind falls through to the statements after it",
+)
+ACL_DENY_HOSTS = rule(
+    "EXIM-ACL-DENY-HOSTS",
+    ACL,
+    "approximated",
+    "denied hosts are refused by a reject rule ahead of all others",
+    "nothing to do unless an earlier accept for those hosts mattered",
+)
+ACL_DISCARD = rule("EXIM-ACL-DISCARD", ACL, "approximated", "discard becomes a refusal")
+ACL_EXPANDED = rule(
+    "EXIM-ACL-EXPANDED",
+    ACL,
+    "unmapped",
+    "the ACL is chosen by an expansion",
+    "name one ACL; until then only the local socket may send mail",
+    hard=True,
+)
+ACL_FILTER = rule(
+    "EXIM-ACL-FILTER",
+    ACL,
+    "unmapped",
+    "a per-message check no smtpd match rule can test",
+    "move the check to rspamd (content, DNSBL, rate limits) or accept the difference",
+)
+ACL_INLINE = rule(
+    "EXIM-ACL-INLINE",
+    ACL,
+    "unmapped",
+    "an inline or file ACL",
+    "move the ACL into the acl section and name it",
+    hard=True,
+)
+ACL_PER_PORT = rule(
+    "EXIM-ACL-PER-PORT",
+    ACL,
+    "approximated",
+    "an ACL chosen per connection: every class gets only what all of them allow",
+    "use listener tags ('listen ... tag NAME', 'match tag NAME ...') to restore per-port rules",
+)
+ACL_RCPT_UNSET = rule(
+    "EXIM-ACL-RCPT-UNSET", ACL, "approximated", "no acl_smtp_rcpt: exim refuses every SMTP recipient"
+)
+ACL_NOT_EVALUATED = rule(
+    "EXIM-ACL-NOT-EVALUATED",
+    ACL,
+    "unmapped",
+    "an ACL exim runs whose statements could not be carried over (it is chosen by an expansion or called)",
+    "carry its checks over by hand (per-port policy: listener tags; content checks: rspamd)",
+)
+ACL_UNUSED = rule("EXIM-ACL-UNUSED", ACL, "ignored", "an ACL no acl_smtp_* option uses")
+ACL_WARN = rule("EXIM-ACL-WARN", ACL, "unmapped", "a warn that adds headers", "rspamd's milter_headers module adds headers")
+ACL_WARN_LOG = rule("EXIM-ACL-WARN-LOG", ACL, "ignored", "a warn that only logs")
+ALIAS_OUTSIDE = rule(
+    "EXIM-ALIAS-OUTSIDE",
+    ACL,
+    "approximated",
+    "aliases that point outside fail: smtpd re-matches them as local mail that exim did not let relay",
+    "add 127.0.0.1 and ::1 to the trusted hosts if that is acceptable",
+)
+FROM_LOCAL = rule(
+    "EXIM-FROM-LOCAL", ACL, "approximated", "'from local' also covers this host's own addresses"
+)
+UNKNOWN_LOCAL_USER = rule(
+    "EXIM-UNKNOWN-LOCAL-USER",
+    ACL,
+    "approximated",
+    "smtpd refuses unknown local users at RCPT where exim bounced later",
+    "nothing to do: senders now get the refusal at once",
+)
+
+# -- routers ------------------------------------------------------------------------------------
+ROUTER_ACCEPT_ANY_USER = rule(
+    "EXIM-ROUTER-ACCEPT-ANY-USER",
+    ROUTING,
+    "approximated",
+    "exim delivers any local part; smtpd delivers to system users only",
+    "add a virtual table or userbase for mailboxes without system accounts",
+)
+ROUTER_ACCEPT_REMOTE = rule(
+    "EXIM-ROUTER-ACCEPT-REMOTE", ROUTING, "unmapped", "local delivery for non-local domains"
+)
+ROUTER_DOMAINS = rule(
+    "EXIM-ROUTER-DOMAINS",
+    ROUTING,
+    "unmapped",
+    "a router for only some domains of a class",
+    "put those domains in a named domain list of their own",
+)
+ROUTER_DOMAINS_EXPANDED = rule(
+    "EXIM-ROUTER-DOMAINS-EXPANDED",
+    ROUTING,
+    "unmapped",
+    "a router whose domains depend on an expansion",
+    "list the domains in a named domain list, or add a match rule by hand",
+)
+ROUTER_DRIVER = rule(
+    "EXIM-ROUTER-DRIVER",
+    ROUTING,
+    "unmapped",
+    "a router driver with no OpenSMTPD equivalent",
+    "route these addresses with a match rule and action by hand if still needed",
+    replaces=("EXIM-ROUTER-IPLITERAL", "EXIM-ROUTER-QUERYPROGRAM", "EXIM-ROUTER-IPLOOKUP"),
+)
+ROUTER_FORWARD_FILTER = rule(
+    "EXIM-ROUTER-FORWARD-FILTER",
+    ROUTING,
+    "approximated",
+    "smtpd reads ~/.forward but not exim filter files",
+    "users with '# Exim filter' files need sieve or procmail instead",
+)
+ROUTER_LOCAL_PARTS_EXCEPT = rule(
+    "EXIM-ROUTER-LOCAL-PARTS-EXCEPT",
+    ROUTING,
+    "approximated",
+    "a router for every local part but a few: smtpd delivers those like any other",
+    "add aliases for them if exim routed them elsewhere",
+)
+ROUTER_PER_ADDRESS = rule(
+    "EXIM-ROUTER-PER-ADDRESS",
+    ROUTING,
+    "unmapped",
+    "a router that selects addresses one by one (condition, senders, local_parts...)",
+    "route these addresses with a match rule and action by hand if still needed",
+    replaces=(
+        "EXIM-ROUTER-CONDITION",
+        "EXIM-ROUTER-SENDERS",
+        "EXIM-ROUTER-LOCAL-PARTS",
+        "EXIM-ROUTER-LOCAL-PART-PREFIX",
+        "EXIM-ROUTER-LOCAL-PART-SUFFIX",
+        "EXIM-ROUTER-VERIFY-ONLY",
+    ),
+)
+ROUTER_REDIRECT = rule(
+    "EXIM-ROUTER-REDIRECT",
+    ROUTING,
+    "unmapped",
+    "a redirect that is neither an aliases file nor per-domain alias files",
+    "turn it into an aliases file, or a virtual table by hand",
+)
+ROUTER_REQUIRE_FILES = rule("EXIM-ROUTER-REQUIRE-FILES", ROUTING, "unmapped", "require_files is tested per address")
+ROUTER_ROUTE_DATA = rule(
+    "EXIM-ROUTER-ROUTE-DATA",
+    ROUTING,
+    "unmapped",
+    "a route_data other than a per-domain lsearch map",
+    "give each next hop its own route_list entry",
+)
+ROUTER_ROUTE_DATA_EMPTY = rule("EXIM-ROUTER-ROUTE-DATA-EMPTY", ROUTING, "unmapped", "an empty route in a relay map")
+ROUTER_ROUTE_DATA_FILE = rule("EXIM-ROUTER-ROUTE-DATA-FILE", ROUTING, "unmapped", "a relay map that cannot be read")
+ROUTER_ROUTE_DATA_MISSING = rule(
+    "EXIM-ROUTER-ROUTE-DATA-MISSING",
+    ROUTING,
+    "unmapped",
+    "a relay map without an entry for every relay domain",
+    "add the missing domains to the map",
+)
+ROUTER_ROUTE_HOSTS = rule(
+    "EXIM-ROUTER-ROUTE-HOSTS", ROUTING, "approximated", "smtpd uses only the first host of each route"
+)
+ROUTER_ROUTE_MISSING = rule("EXIM-ROUTER-ROUTE-MISSING", ROUTING, "unmapped", "no route for a relay domain")
+ROUTER_TRANSPORT = rule("EXIM-ROUTER-TRANSPORT", ROUTING, "unmapped", "a transport that is undefined or expanded")
+ROUTER_VIRTUAL_ORDER = rule(
+    "EXIM-ROUTER-VIRTUAL-ORDER", ROUTING, "unmapped", "a second alias lookup: smtpd takes one per action"
+)
+DRIVER_UNUSED = rule(
+    "EXIM-DRIVER-UNUSED",
+    ROUTING,
+    "unmapped",
+    "a router or transport no migrated route uses",
+    "route these addresses with a match rule and action by hand if still needed",
+    replaces=("EXIM-DRIVER-*",),
+)
+
+# -- delivery --------------------------------------------------------------------------------------
+ALIASES_SECOND = rule(
+    "EXIM-ALIASES-SECOND", DELIVERY, "unmapped", "a second aliases file: smtpd's action takes one", "merge the files"
+)
+TRANSPORT_ADDRESS = rule(
+    "EXIM-TRANSPORT-ADDRESS",
+    DELIVERY,
+    "approximated",
+    "smtpd delivers pipes and files named in aliases and .forward itself",
+)
+TRANSPORT_DIRECTORY = rule("EXIM-TRANSPORT-DIRECTORY", DELIVERY, "unmapped", "a directory delivery that is not maildir")
+TRANSPORT_DRIVER = rule(
+    "EXIM-TRANSPORT-DRIVER",
+    DELIVERY,
+    "unmapped",
+    "a transport driver smtpd cannot use for local delivery",
+    replaces=("EXIM-TRANSPORT-SMTP", "EXIM-TRANSPORT-AUTOREPLY"),
+)
+TRANSPORT_LMTP = rule("EXIM-TRANSPORT-LMTP", DELIVERY, "unmapped", "LMTP that is not to a fixed socket")
+TRANSPORT_MBOX_PATH = rule(
+    "EXIM-TRANSPORT-MBOX-PATH", DELIVERY, "approximated", "smtpd's mbox is always /var/mail/USER"
+)
+TRANSPORT_PIPE = rule("EXIM-TRANSPORT-PIPE", DELIVERY, "unmapped", "a pipe command with expansions smtpd cannot express")
+TRANSPORT_UNUSED = rule("EXIM-TRANSPORT-UNUSED", DELIVERY, "ignored", "a transport no router uses")
+VIRTUAL_DIR = rule("EXIM-VIRTUAL-DIR", DELIVERY, "unmapped", "the per-domain alias directory cannot be read")
+VIRTUAL_ENTRIES = rule(
+    "EXIM-VIRTUAL-ENTRIES",
+    DELIVERY,
+    "approximated",
+    "alias entries smtpd's virtual table cannot hold",
+    "deliver them through an aliases entry or an mda action by hand",
+)
+VIRTUAL_FALLTHROUGH = rule(
+    "EXIM-VIRTUAL-FALLTHROUGH",
+    DELIVERY,
+    "approximated",
+    "local parts missing from a domain's file went on to exim's next routers; smtpd refuses them",
+    "give --root a copy of the server's /etc, or add those local parts to the domain's file",
+)
+VIRTUAL_NOT_LOCAL = rule(
+    "EXIM-VIRTUAL-NOT-LOCAL", DELIVERY, "unmapped", "virtual domains that are not local domains in the ACL"
+)
+
+# -- content ---------------------------------------------------------------------------------------
+CONTENT_AV = rule(
+    "EXIM-CONTENT-AV",
+    CONTENT,
+    "approximated",
+    "virus scanning moves to rspamd's antivirus module",
+    "check rspamd's antivirus.conf against your clamd",
+)
+CONTENT_AV_SCANNER = rule(
+    "EXIM-CONTENT-AV-SCANNER",
+    CONTENT,
+    "unmapped",
+    "an av_scanner that is not ClamAV",
+    "configure rspamd's antivirus.conf for your scanner by hand",
+)
+CONTENT_COMBINED = rule(
+    "EXIM-CONTENT-COMBINED",
+    CONTENT,
+    "unmapped",
+    "a content check combined with conditions rspamd settings cannot express",
+    "write an rspamd composite or force_actions rule by hand",
+)
+CONTENT_DNSBL = rule("EXIM-CONTENT-DNSBL", CONTENT, "approximated", "dnslists become rspamd rbl rules")
+CONTENT_DNSBL_ITEM = rule("EXIM-CONTENT-DNSBL-ITEM", CONTENT, "unmapped", "a dnslists item that cannot be mapped")
+CONTENT_DNSBL_NEGATED = rule("EXIM-CONTENT-DNSBL-NEGATED", CONTENT, "unmapped", "a negated dnslists")
+CONTENT_RATELIMIT = rule("EXIM-CONTENT-RATELIMIT", CONTENT, "approximated", "a ratelimit becomes an rspamd bucket")
+CONTENT_RATELIMIT_KEY = rule("EXIM-CONTENT-RATELIMIT-KEY", CONTENT, "unmapped", "a ratelimit key with no rspamd selector")
+CONTENT_SPAM = rule(
+    "EXIM-CONTENT-SPAM",
+    CONTENT,
+    "unmapped",
+    "spam scanning is done by rspamd with OpenSMTPD",
+    "configure rspamd's actions.conf and filter-rspamd",
+)
+CONTENT_SPAM_ALWAYS = rule("EXIM-CONTENT-SPAM-ALWAYS", CONTENT, "unmapped", "a deny on every scanned message")
+CONTENT_SPAM_HEADER = rule(
+    "EXIM-CONTENT-SPAM-HEADER", CONTENT, "approximated", "a spam header threshold becomes rspamd's add_header"
+)
+CONTENT_SPAM_HEADERS = rule(
+    "EXIM-CONTENT-SPAM-HEADERS", CONTENT, "approximated", "spam headers become rspamd's milter_headers"
+)
+CONTENT_SPAM_OTHER = rule("EXIM-CONTENT-SPAM-OTHER", CONTENT, "unmapped", "a spam statement no rspamd action matches")
+CONTENT_SPAM_REJECT = rule(
+    "EXIM-CONTENT-SPAM-REJECT",
+    CONTENT,
+    "approximated",
+    "a spam reject threshold becomes rspamd's reject action",
+    "SpamAssassin and rspamd score differently: watch the first weeks",
+)
+CONTENT_SPF = rule("EXIM-CONTENT-SPF", CONTENT, "approximated", "spf results go to rspamd's spf module")
+CONTENT_SPF_SCORE = rule("EXIM-CONTENT-SPF-SCORE", CONTENT, "approximated", "SPF results are scored by rspamd")
+DENY_LIST = rule(
+    "EXIM-DENY-LIST", CONTENT, "approximated", "a deny on listed hosts or senders becomes an rspamd multimap rule"
+)
+GREYLIST_OFF = rule(
+    "RSPAMD-GREYLIST-OFF",
+    CONTENT,
+    "info",
+    "rspamd's greylisting is off: OpenBSD spamd in front greylists; --greylist rspamd turns it on",
+)
+CONTENT_NO_FILTER = rule(
+    "EXIM-CONTENT-NO-FILTER",
+    CONTENT,
+    "unmapped",
+    "a content check whose rspamd filter is on no listener that carried that mail",
+    "attach 'filter \"rspamd\"' to the listeners that receive this mail",
+)
+
+# -- DKIM --------------------------------------------------------------------------------------------
+DKIM_PATHS = rule(
+    "EXIM-DKIM-PATHS",
+    DKIM,
+    "approximated",
+    "filter-dkimsign signs mail from the local socket and the submission port only",
+    "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead",
+)
+DKIM_RSPAMD = rule(
+    "EXIM-DKIM-RSPAMD", DKIM, "approximated", "per-domain DKIM keys: rspamd's dkim_signing signs"
+)
+DKIM_UNMAPPED = rule(
+    "EXIM-DKIM-UNMAPPED",
+    DKIM,
+    "unmapped",
+    "DKIM signing that was not migrated: nothing in the output signs mail",
+    "set up rspamd's dkim_signing (per-domain keys) or filter-dkimsign (one key) by hand",
+    place="listen",
+)
+
+# -- limits ---------------------------------------------------------------------------------------------
+DELAY_WARNING = rule("EXIM-DELAY-WARNING", LIMITS, "approximated", "delay warnings become one bounce warn-interval")
+RETRY = rule("EXIM-RETRY", LIMITS, "approximated", "the retry schedule becomes 'queue ttl'")
+RETRY_SPECIFIC = rule("EXIM-RETRY-SPECIFIC", LIMITS, "unmapped", "per-domain or per-error retry rules")
+SIZE_EXPANDED = rule(
+    "EXIM-SIZE-EXPANDED", LIMITS, "unmapped", "message_size_limit is not a plain size", "set 'smtp max-message-size' by hand"
+)
+SIZE_UNLIMITED = rule("EXIM-SIZE-UNLIMITED", LIMITS, "approximated", "exim had no size limit; smtpd always has one")
+
+# -- what the output really does --------------------------------------------------------------------------
+NO_EFFECT = rule(
+    "EXIM-NO-EFFECT",
+    HONESTY,
+    "unmapped",
+    "the mapping claimed this statement, but nothing in the written files carries its effect",
+    "carry it over by hand; please report the input, this is a bug in exim2smtpd",
+)
+
+# -- services ------------------------------------------------------------------------------------------------
+SERVICE_LOST = rule(
+    "EXIM-SERVICE-LOST",
+    SERVICE,
+    "unmapped",
+    "a service exim provided that the output does not keep",
+    "see the statements listed for it; do not switch over until it is restored",
+    hard=True,
+)
+
+# -- the default rule of each kind of statement and bucket --------------------------------------------------
+_KINDS = ("ACL", "DRIVER", "LIST", "MACRO", "RETRY", "REWRITE", "OPTION")
+DEFAULTS: dict[tuple[str, str], Rule] = {}
+for _kind in _KINDS:
+    for _bucket in BUCKETS:
+        _id = f"EXIM-{_kind}-{_bucket.upper()}"
+        DEFAULTS[(_kind, _bucket)] = rule(_id, ACCOUNTING, _bucket, f"{_kind.lower()} statement: {_bucket}")
+
+
+def default(kind: str, bucket: str) -> Rule:
+    """The rule of a statement that landed in ``bucket`` with no finding of its own."""
+    return DEFAULTS[(kind, bucket)]
+
+
+def _documented() -> list[Rule]:
+    """Every rule but the per-bucket defaults, by area, then id."""
+    order = list(AREAS)
+    return sorted((r for r in CATALOGUE.values() if r.area != ACCOUNTING), key=lambda r: (order.index(r.area), r.id))
+
+
+def reference_text() -> str:
+    """The rule reference for a terminal (``exim2smtpd rules``)."""
+    lines: list[str] = []
+    area = ""
+    for found in _documented():
+        if found.area != area:
+            area = found.area
+            lines += ["" if lines else "", AREAS[area]] if lines else [AREAS[area]]
+        lines.append(f"  {found.id} ({found.bucket}{', grade C' if found.hard else ''}): {found.summary}")
+        if found.advice:
+            lines.append(f"      advice: {found.advice}")
+    return "\n".join(lines) + "\n"
+
+
+def reference_markdown() -> str:
+    """docs/rules.md: the same reference, as a document (a test keeps the committed file current)."""
+    lines = [
+        "# Rule reference",
+        "",
+        "Generated by `exim2smtpd rules --format markdown` from `migrate/rules.py`; do not edit by hand.",
+        "Each finding in a report names one of these rules. *Bucket* is where its statements usually land;",
+        "rules marked **grade C** make the readiness grade C when a statement is unmapped by them.",
+    ]
+    area = ""
+    for found in _documented():
+        if found.area != area:
+            area = found.area
+            lines += ["", f"## {AREAS[area]}", "", "| rule | bucket | what it means | what to do |", "|---|---|---|---|"]
+        bucket = found.bucket + (", **grade C**" if found.hard else "")
+        advice = found.advice.replace("|", "\\|")
+        lines.append(f"| `{found.id}` | {bucket} | {found.summary.replace('|', chr(92) + '|')} | {advice} |")
+    return "\n".join(lines) + "\n"
