@@ -34,7 +34,7 @@ test: venv test-deps
 
 # A long property-based campaign (minutes); `make test` runs a bounded number of examples.
 fuzz: venv test-deps
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py -x
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/commands/test_fuzz.py -x
 
 bench: venv test-deps
 	$(BIN)/python bench/bench_reader.py

@@ -247,6 +247,13 @@ ACL_CLASS_SPLIT = rule(
     "exim let part of a client or domain class through; smtpd refuses the whole class",
     "give those hosts or domains a named list of their own and an accept statement",
 )
+ACL_ACCEPT_LOST = rule(
+    "EXIM-ACL-ACCEPT-LOST",
+    ACL,
+    "unmapped",
+    "an accept whose recipients the output refuses (no route, or no table, carried them over)",
+    "see the lost services: the route or list these recipients need was not migrated",
+)
 ACL_CONDITIONAL_ACCEPT = rule(
     "EXIM-ACL-CONDITIONAL-ACCEPT",
     ACL,
@@ -465,6 +472,13 @@ VIRTUAL_FALLTHROUGH = rule(
     "local parts missing from a domain's file went on to exim's next routers; smtpd refuses them",
     "give --root a copy of the server's /etc, or add those local parts to the domain's file",
 )
+VIRTUAL_NO_ACTION = rule(
+    "EXIM-VIRTUAL-NO-ACTION",
+    DELIVERY,
+    "unmapped",
+    "per-domain alias files with no local delivery to build their action on",
+    "add a local delivery action and 'virtual <table>' by hand, or migrate the alias files to an aliases table",
+)
 VIRTUAL_NOT_LOCAL = rule(
     "EXIM-VIRTUAL-NOT-LOCAL", DELIVERY, "unmapped", "virtual domains that are not local domains in the ACL"
 )
@@ -573,6 +587,7 @@ NO_EFFECT = rule(
     "unmapped",
     "the mapping claimed this statement, but nothing in the written files carries its effect",
     "carry it over by hand; please report the input, this is a bug in exim2smtpd",
+    hard=True,
 )
 
 # -- services ------------------------------------------------------------------------------------------------

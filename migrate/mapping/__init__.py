@@ -24,6 +24,7 @@ from migrate.mapping.context import GREYLIST_CHOICES, Context
 from migrate.mapping.listeners import certificate, listeners
 from migrate.mapping.routing import Delivery, Router
 from migrate.model import AUTHENTICATED, LOCAL_DOMAINS, Policy
+from migrate.reader.tree import Driver
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
 
 PLATFORMS = tuple(PLATFORM_PACKS)
@@ -69,6 +70,8 @@ def _build(ctx: Context) -> Policy:
             tables += virtual_tables
             actions.append(delivery.virtual_action(virtual, actions))
             rules = matches.with_virtual_rules(rules, virtual)
+    elif virtual is not None:
+        delivery.no_virtual_action(ctx, virtual)
     actions, secrets = auth.smarthost_credentials(ctx, actions, deliveries)
     used = {r.source_table for r in rules} | {r.destination_table for r in rules}
     used |= {a.alias_table for a in actions} | {a.relay_domain_table for a in actions}
@@ -110,7 +113,7 @@ def _build(ctx: Context) -> Policy:
         accounting=tuple((node.span, ctx.ledger.status[id(node)][1]) for node in config.statements()),
         services=tuple(provided),
         auth_origin=server_auth if offers_auth else (),
-        policy_origin=_policy_origin(ctx),
+        policy_origin=_policy_origin(ctx, universe),
     )
 
 
@@ -127,21 +130,23 @@ def _relay_names(ctx: Context, universe: ClassUniverse, who) -> list[str]:  # ty
 
 
 def _book_route_notes(ctx: Context, router: Router, deliveries: dict[str, Delivery]) -> None:
-    """Why a driver was not migrated is its bucket; a detail of a migrated one is a note."""
-    drivers = {d.span: d for d in (*ctx.config.routers, *ctx.config.transports)}
-    used = {d.span for found in deliveries.values() for d in found.drivers}
+    """Why a driver was not migrated is its bucket; a detail of a migrated one makes it approximated."""
+    owner = {id(o): d for d in (*ctx.config.routers, *ctx.config.transports) for o in d.options}
+    used = {id(d) for found in deliveries.values() for d in found.drivers}
     for node, note in router.notes:
-        if note.span in drivers and note.span not in used:
-            ctx.ledger.mark_driver(drivers[note.span], note.severity, note.rule, note.message, note.advice)
-        elif node.span in drivers or node.span in used:
-            ctx.ledger.note_span(note.span, note.severity, note.rule, note.message, advice=note.advice)
-        else:  # an option of a driver: it carries the finding
+        driver = node if isinstance(node, Driver) else owner.get(id(node))
+        if driver is not None and id(driver) not in used:
+            ctx.ledger.mark_driver(driver, note.severity, note.rule, note.message, note.advice)
+        else:
             ctx.ledger.mark(node, note.severity, note.rule, note.message, note.advice)
 
 
-def _policy_origin(ctx: Context) -> tuple[Span, ...]:
-    """The ACL statements (and acl_smtp_* options) whose effect is the set of match rules as a whole."""
+def _policy_origin(ctx: Context, universe: ClassUniverse) -> tuple[Span, ...]:
+    """The ACL statements, acl_smtp_* options and class lists whose effect is the set of match rules as a whole."""
     spans: list[Span] = []
+    for name in (universe.local_domains, universe.relay_domains, *universe.client_tables):
+        if name and (name in ctx.config.named_lists or name in ctx.inline_lists):
+            spans.append(ctx.host_list(name).span if name in universe.client_tables else ctx.config.named_lists[name].span)
     for acl in ctx.config.acls:
         if acl.name in ctx.used_acls:
             spans.append(acl.span)

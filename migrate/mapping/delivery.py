@@ -242,3 +242,13 @@ def virtual_action(virtual: VirtualFiles, actions: list[Action]) -> Action:
 
 def _router_names(delivery: Delivery) -> tuple[str, ...]:
     return tuple(d.name for d in delivery.drivers if d.kind == "router")
+
+
+def no_virtual_action(ctx: Context, virtual: VirtualFiles) -> None:
+    """Per-domain alias files, but no local delivery: smtpd's virtual table needs an action to sit on."""
+    router = virtual.router
+    message = (
+        f"router {router.name}: per-domain alias files in {virtual.directory}, but exim delivers nothing locally "
+        "here, so there is no local action for smtpd's virtual table; those domains' mail is refused"
+    )
+    ctx.ledger.mark_driver(router, "unmapped", rules.VIRTUAL_NO_ACTION, message, rules.VIRTUAL_NO_ACTION.advice)

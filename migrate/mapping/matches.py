@@ -78,9 +78,8 @@ def match_rules(
             no = [c for c in clients if not accepted(c.name, recipient)]
             if ANYONE in (c.name for c in yes):
                 found += [_rule(c, destination, None, "exim refuses these", decided(c.name, recipient)) for c in no]
-                found.append(
-                    _rule(ClientClass(ANYONE), destination, action, _COMMENTS[recipient], decided(ANYONE, recipient))
-                )
+                covered = tuple(s for c in yes for s in decided(c.name, recipient))  # one rule accepts them all
+                found.append(_rule(ClientClass(ANYONE), destination, action, _COMMENTS[recipient], covered))
                 continue
             if recipient != ANY_DOMAIN:
                 # A later "for any" rule must not catch what exim refuses here.

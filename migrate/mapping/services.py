@@ -44,19 +44,19 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> list[Ser
             origin=(local_list.span,) if local_list else (),
         )
     ]
+    outbound = [r for r in config.routers if _routes_out(r)]
     for table in universe.client_tables:
         named = ctx.host_list(table)
-        provided = listening and accepts(table, ANY_DOMAIN)
+        provided = listening and bool(outbound) and accepts(table, ANY_DOMAIN)
         found.append(_service("relay", provided, table=table, origin=(named.span,)))
     servers = [a for a in config.authenticators if _is_server(a)]
     found.append(
         _service(
             "submission",
-            listening and bool(servers) and accepts(AUTHENTICATED, ANY_DOMAIN),
+            listening and bool(servers) and bool(outbound) and accepts(AUTHENTICATED, ANY_DOMAIN),
             origin=tuple(a.span for a in servers),
         )
     )
-    outbound = [r for r in config.routers if _routes_out(r)]
     found.append(_service("outbound", bool(outbound), origin=tuple(r.span for r in outbound)))
     sendmail = accepts(LOCAL_CLIENT, LOCAL_DOMAINS) or accepts(LOCAL_CLIENT, ANY_DOMAIN)
     found.append(_service("sendmail", sendmail))

@@ -83,15 +83,17 @@ def _sql_table(ctx: Context, table_name: str, named: NamedList, item: ListItem) 
         ctx.ledger.mark(named, "unmapped", rules.LIST_SQL, f"{named.kind}list {named.name}: {item.text}: {found}")
         return False
     kind = item.value.split(";", 1)[0].strip()
+    carried = []
     for used in (f"{kind}_servers", "sqlite_dbfile" if kind == "sqlite" else ""):
         option = ctx.config.options.get(used)
         if option is not None:
             ctx.ledger.mark(option, "mapped")  # carried into the backend's configuration
+            carried.append(option.span)
     ctx.sql_tables[name] = Table(
         name,
         "domains",
         file=f"{ctx.table_file(name)}.conf",
-        origin=(named.span,),
+        origin=(named.span, *carried),
         generated=True,
         sources=(found.source,) if found.source else (),
         backend=found.backend,

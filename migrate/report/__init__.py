@@ -183,7 +183,7 @@ def _held_to_output(
         return replace(
             row, severity="unmapped", message=f"{row.message} (nothing in the written files carries it)", targets=()
         )
-    message = f"{row.option}: counted as carried over, but the output has {need.missing}"
+    message = f"{row.option}: {need.missing}"
     return replace(row, severity="unmapped", rule=need.rule, message=message, advice=need.rule.advice, targets=())
 
 

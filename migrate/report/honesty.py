@@ -28,7 +28,7 @@ class Requirement:
 
     holds: Callable[[Effects], bool]
     rule: Rule
-    missing: str  # what the output lacks, in words
+    missing: str  # what the output lacks, as the end of a sentence
 
 
 def _has(*wanted: str) -> Callable[[Effects], bool]:
@@ -49,17 +49,17 @@ def _scans(effects: Effects) -> bool:
     return _prefix("rspamd:")(effects) and "listen:filter:rspamd" in effects
 
 
-ANY = Requirement(lambda effects: bool(effects), rules.NO_EFFECT, "no line at all")
+ANY = Requirement(lambda effects: bool(effects), rules.NO_EFFECT, "counted as carried over, but nothing in the written files carries it")
 MAIN_OPTIONS = {
-    "tls_certificate": Requirement(_has("pki"), rules.TLS_NO_CERTIFICATE, "no pki"),
-    "tls_privatekey": Requirement(_has("pki"), rules.TLS_NO_CERTIFICATE, "no pki"),
-    "tls_on_connect_ports": Requirement(_has("listen:smtps"), rules.TLS_NO_CERTIFICATE, "no smtps listener"),
-    "daemon_smtp_ports": Requirement(_prefix("listen"), rules.NO_EFFECT, "no listener"),
-    "daemon_smtp_port": Requirement(_prefix("listen"), rules.NO_EFFECT, "no listener"),
-    "local_interfaces": Requirement(_prefix("listen"), rules.NO_EFFECT, "no listener"),
-    "message_size_limit": Requirement(_has("global"), rules.NO_EFFECT, "no size limit"),
-    "av_scanner": Requirement(_scans, rules.CONTENT_NO_FILTER, "no rspamd module with its filter on a listener"),
-    "spamd_address": Requirement(_scans, rules.CONTENT_NO_FILTER, "no rspamd module with its filter on a listener"),
+    "tls_certificate": Requirement(_has("pki"), rules.TLS_NO_CERTIFICATE, "the output has no pki for it"),
+    "tls_privatekey": Requirement(_has("pki"), rules.TLS_NO_CERTIFICATE, "the output has no pki for it"),
+    "tls_on_connect_ports": Requirement(_has("listen:smtps"), rules.TLS_NO_CERTIFICATE, "the output has no smtps listener"),
+    "daemon_smtp_ports": Requirement(_prefix("listen"), rules.NO_EFFECT, "the output has no listener for it"),
+    "daemon_smtp_port": Requirement(_prefix("listen"), rules.NO_EFFECT, "the output has no listener for it"),
+    "local_interfaces": Requirement(_prefix("listen"), rules.NO_EFFECT, "the output has no listener for it"),
+    "message_size_limit": Requirement(_has("global"), rules.NO_EFFECT, "the output has no size limit"),
+    "av_scanner": Requirement(_scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"),
+    "spamd_address": Requirement(_scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"),
 }
 
 
@@ -67,24 +67,24 @@ def requirement(node: Statement, parent: Statement | None, accepting: frozenset)
     """What ``node`` must have produced; ``accepting`` holds the accept statements that accepted a class."""
     if isinstance(node, Option) and parent is None:
         if node.name.startswith("acl_smtp_") or node.name == "acl_not_smtp":
-            return Requirement(_prefix("match"), rules.NO_EFFECT, "no match rule")
+            return Requirement(_prefix("match"), rules.NO_EFFECT, "no match rule of the output carries it")
         return MAIN_OPTIONS.get(node.name, ANY)
     if isinstance(node, Option) and isinstance(parent, Driver) and node.name.startswith("dkim_"):
-        return Requirement(_signs, rules.DKIM_UNMAPPED, "no DKIM signer on any listener")
+        return Requirement(_signs, rules.DKIM_UNMAPPED, "no DKIM signer is attached to any listener")
     if isinstance(node, Driver) and node.kind == "authenticator":
         if any(o.name.startswith("server_") for o in node.options) or node.driver in ("dovecot", "cyrus_sasl"):
-            return Requirement(_has("listen:auth"), rules.AUTH_SERVER, "no listener offers AUTH")
-        return Requirement(_has("action:auth"), rules.AUTH_CLIENT, "no relay action authenticates")
+            return Requirement(_has("listen:auth"), rules.AUTH_SERVER, "no listener of the output offers AUTH")
+        return Requirement(_has("action:auth"), rules.AUTH_CLIENT, "no relay action of the output authenticates")
     if isinstance(node, Driver):
-        return Requirement(_prefix("action"), rules.NO_EFFECT, "no action")
+        return Requirement(_prefix("action"), rules.NO_EFFECT, "no action of the output carries it")
     if isinstance(node, AclStatement):
         if any(c.name in CONTENT_CONDITIONS for c in node.conditions):
-            return Requirement(_scans, rules.CONTENT_NO_FILTER, "no rspamd module with its filter on a listener")
+            return Requirement(_scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener")
         if node.verb == "accept" and node.span in accepting:
-            return Requirement(_has("match:accept"), rules.NO_EFFECT, "no match rule accepts what it accepted")
-        return Requirement(_prefix("match"), rules.NO_EFFECT, "no match rule")
+            return Requirement(_has("match:accept"), rules.ACL_ACCEPT_LOST, "exim accepted recipients here that every match rule of the output refuses")
+        return Requirement(_prefix("match"), rules.NO_EFFECT, "no match rule of the output carries it")
     if isinstance(node, RetryRule):
-        return Requirement(_has("global"), rules.NO_EFFECT, "no queue setting")
+        return Requirement(_has("global"), rules.NO_EFFECT, "the output has no queue setting for it")
     return ANY
 
 

@@ -16,7 +16,7 @@ import pytest
 from migrate.commands.convert import convert
 from migrate.report.formats import render, to_json
 from tests.conftest import FIXTURES, Corpus
-from tests.test_convert import _compare
+from tests.commands.test_convert import _compare
 
 ARTICLE = FIXTURES / "article-mx" / "configure"
 

@@ -197,7 +197,7 @@ def test_the_check_catches_an_open_relay(exim: Exim, tmp_path: Path, monkeypatch
     """Proof that the property test can fail: add 'match from any for any' and it must complain."""
     import dataclasses
 
-    import tests.test_permissiveness as module
+    import tests.mapping.test_permissiveness as module
     from migrate.model import MatchRule
 
     real = module.convert

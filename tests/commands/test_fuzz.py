@@ -28,7 +28,7 @@ from migrate.errors import ConfigError, MigrateError
 from migrate.reader import read_config
 from migrate.verify import adapt as smtpd_check
 from tests.conftest import FIXTURES, ROOT, Exim
-from tests.test_permissiveness import _check
+from tests.mapping.test_permissiveness import _check
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -290,7 +290,7 @@ def test_generated_relay_policies_never_widen(exim: Exim, text: str) -> None:
 def test_the_campaign_target_exists() -> None:
     """`make fuzz` runs this file with the long profile."""
     makefile = (ROOT / "Makefile").read_text()
-    assert "HYPOTHESIS_PROFILE=fuzz" in makefile and "tests/test_fuzz.py" in makefile
+    assert "HYPOTHESIS_PROFILE=fuzz" in makefile and "tests/commands/test_fuzz.py" in makefile
     assert subprocess.run(["make", "-n", "fuzz"], cwd=ROOT, capture_output=True).returncode == 0
 
 
