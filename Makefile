@@ -8,7 +8,7 @@ EXAMPLE := fixtures/article-mx/configure
 DEMO_OUT := .cache/demo
 export EXIM EXIM_ROOT
 
-.PHONY: demo test venv test-deps bench fuzz clean
+.PHONY: demo test lint venv test-deps bench fuzz clean
 
 $(BIN)/exim2smtpd: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ demo: venv
 test-deps:
 	sh tools/install-test-deps.sh $(EXIM_ROOT)
 
-test: venv test-deps
+# Style, types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter]).
+lint: venv
+	$(BIN)/ruff check migrate tests bench
+	$(BIN)/ruff format --check migrate tests bench
+	$(BIN)/mypy migrate
+	$(BIN)/lint-imports
+
+test: venv test-deps lint
 	$(BIN)/pytest
 
 # A long property-based campaign (minutes); `make test` runs a bounded number of examples.

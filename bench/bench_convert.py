@@ -107,7 +107,8 @@ def _skeleton(lists: str, acl: str) -> str:
 
 def scaling(label: str, make, sizes: list[int], workdir: Path) -> None:  # type: ignore[no-untyped-def]
     """Print time and memory per size and the growth factor between sizes."""
-    previous = None
+    previous: float | None = None
+    last_size = 0
     for size in sizes:
         figures = convert_in_child(make(workdir / f"{label}-{size}.conf", size))
         growth = ""

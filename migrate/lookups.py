@@ -216,7 +216,10 @@ def domain_keys(lookup_type: str, store: LookupStore, path: str) -> DomainKeys |
         if text is None:
             raise FileNotFoundError(f"no text source beside {shown} to read (a {base} file is binary)")
         keys = lsearch_keys(store.read(text))
-        note = f"{shown} read from its text source {os.path.basename(text)}: rebuild or check it is current before switching"
+        note = (
+            f"{shown} read from its text source {os.path.basename(text)}: "
+            "rebuild or check it is current before switching"
+        )
         path = text
     else:
         return None

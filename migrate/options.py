@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 
 PLATFORM_CHOICES = ("openbsd", "debian", "freebsd", "linux")
 GREYLIST_CHOICES = ("off", "rspamd")
+# --fail-on: which buckets make convert, report and check exit 2 (a lost service does too, unless "never").
+FAIL_ON: dict[str, tuple[str, ...]] = {
+    "never": (),
+    "unmapped": ("unmapped",),
+    "approximated": ("unmapped", "approximated"),
+    "info": ("unmapped", "approximated", "ignored"),
+}
 
 
 @dataclass(frozen=True)

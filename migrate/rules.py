@@ -97,39 +97,205 @@ _PLACE_OF_AREA = {
 }
 
 # -- reader -------------------------------------------------------------------------
-READ_ACL = rule("EXIM-READ-ACL", READER, "error", "an ACL statement exim would refuse")
-READ_BINARY = rule("EXIM-READ-BINARY", READER, "error", "the file is not text")
-READ_DIRECTIVE = rule("EXIM-READ-DIRECTIVE", READER, "error", "an unknown or malformed dot directive")
-READ_DRIVER = rule("EXIM-READ-DRIVER", READER, "error", "a router, transport or authenticator exim would refuse")
-READ_DUPLICATE = rule("EXIM-READ-DUPLICATE", READER, "error", "a name or option defined twice")
-READ_EMPTY = rule("EXIM-READ-EMPTY", READER, "warning", "the configuration holds no statement")
-READ_ENDIF = rule("EXIM-READ-ENDIF", READER, "error", ".endif or .else without .ifdef")
-READ_ENDIF_MISSING = rule("EXIM-READ-ENDIF-MISSING", READER, "error", ".ifdef without .endif")
-READ_EXPANSION = rule("EXIM-READ-EXPANSION", READER, "warning", "an expansion the reader cannot follow")
-READ_FILE = rule("EXIM-READ-FILE", READER, "error", "a file cannot be opened")
-READ_IGNORED = rule("EXIM-READ-IGNORED", READER, "warning", "text exim ignores")
-READ_INCLUDE = rule("EXIM-READ-INCLUDE", READER, "error", "a malformed .include")
-READ_INCLUDE_DEPTH = rule("EXIM-READ-INCLUDE-DEPTH", READER, "error", ".include nested too deep")
-READ_INCLUDE_LOOP = rule("EXIM-READ-INCLUDE-LOOP", READER, "error", "a file includes itself")
-READ_INCLUDE_ROOT = rule("EXIM-READ-INCLUDE-ROOT", READER, "error", "an .include leads outside --root")
-READ_LOCAL_SCAN = rule("EXIM-READ-LOCAL-SCAN", READER, "warning", "a local_scan section")
-READ_MACRO = rule("EXIM-READ-MACRO", READER, "error", "a macro definition exim would refuse")
-READ_NESTING = rule("EXIM-READ-NESTING", READER, "error", ".ifdef nested too deep")
-READ_OPTION = rule("EXIM-READ-OPTION", READER, "error", "an option value exim would refuse")
-READ_RETRY = rule("EXIM-READ-RETRY", READER, "error", "a retry rule exim would refuse")
-READ_REWRITE = rule("EXIM-READ-REWRITE", READER, "error", "a rewrite rule exim would refuse")
-READ_SECTION = rule("EXIM-READ-SECTION", READER, "error", "an unknown or repeated section")
-READ_SYNTAX = rule("EXIM-READ-SYNTAX", READER, "error", "a statement that cannot be read")
-READ_UNKNOWN_OPTION = rule("EXIM-READ-UNKNOWN-OPTION", READER, "error", "an option exim does not know")
-OUTPUT = rule("OUTPUT", READER, "error", "the output directory cannot be written")
-SMTPD_INCLUDE = rule("SMTPD-INCLUDE", READER, "error", "an include in a committed smtpd.conf (not followed)")
-SMTPD_SYNTAX = rule("SMTPD-SYNTAX", READER, "error", "a committed smtpd.conf line that cannot be read")
-SMTPD_STATEMENT = rule("SMTPD-STATEMENT", READER, "error", "a committed smtpd.conf statement that cannot be read")
-DEBIAN_SETUP = rule("DEBIAN-SETUP", DEBIAN, "error", "Debian's settings or conf.d cannot be read as update-exim4.conf would")
+READ_ACL = rule(
+    "EXIM-READ-ACL",
+    READER,
+    "error",
+    "an ACL statement exim would refuse",
+    "exim refuses this file too (exim -C FILE -bV says so): fix the ACL statement there first",
+)
+READ_BINARY = rule(
+    "EXIM-READ-BINARY",
+    READER,
+    "error",
+    "the file is not text",
+    "give the text configuration file, not a compiled or compressed one",
+)
+READ_DIRECTIVE = rule(
+    "EXIM-READ-DIRECTIVE",
+    READER,
+    "error",
+    "an unknown or malformed dot directive",
+    "exim refuses this file too: fix the dot directive (.include, .ifdef...) first",
+)
+READ_DRIVER = rule(
+    "EXIM-READ-DRIVER",
+    READER,
+    "error",
+    "a router, transport or authenticator exim would refuse",
+    "exim refuses this file too: fix the driver definition first",
+)
+READ_DUPLICATE = rule(
+    "EXIM-READ-DUPLICATE",
+    READER,
+    "error",
+    "a name or option defined twice",
+    "exim refuses this file too: remove or rename one of the two",
+)
+READ_EMPTY = rule(
+    "EXIM-READ-EMPTY",
+    READER,
+    "warning",
+    "the configuration holds no statement",
+    "point the command at the configuration exim really reads (exim -bP configure_file)",
+)
+READ_ENDIF = rule(
+    "EXIM-READ-ENDIF",
+    READER,
+    "error",
+    ".endif or .else without .ifdef",
+    "exim refuses this file too: balance the .ifdef/.endif pairs",
+)
+READ_ENDIF_MISSING = rule(
+    "EXIM-READ-ENDIF-MISSING",
+    READER,
+    "error",
+    ".ifdef without .endif",
+    "exim refuses this file too: add the missing .endif",
+)
+READ_EXPANSION = rule(
+    "EXIM-READ-EXPANSION",
+    READER,
+    "warning",
+    "an expansion the reader cannot follow",
+    "the statement is read as opaque text and reported where it matters; check it by hand",
+)
+READ_FILE = rule(
+    "EXIM-READ-FILE",
+    READER,
+    "error",
+    "a file cannot be opened",
+    "give --root a copy of the server's tree, or check the path and its permissions",
+)
+READ_IGNORED = rule("EXIM-READ-IGNORED", READER, "warning", "text exim ignores", "nothing to do: exim ignores it too")
+READ_INCLUDE = rule(
+    "EXIM-READ-INCLUDE", READER, "error", "a malformed .include", "exim refuses this file too: name the file to include"
+)
+READ_INCLUDE_DEPTH = rule(
+    "EXIM-READ-INCLUDE-DEPTH", READER, "error", ".include nested too deep", "flatten the includes"
+)
+READ_INCLUDE_LOOP = rule(
+    "EXIM-READ-INCLUDE-LOOP",
+    READER,
+    "error",
+    "a file includes itself",
+    "exim refuses this file too: break the include cycle",
+)
+READ_INCLUDE_ROOT = rule(
+    "EXIM-READ-INCLUDE-ROOT",
+    READER,
+    "error",
+    "an .include leads outside --root",
+    "keep included files inside --root (a copy of the server's tree)",
+)
+READ_LOCAL_SCAN = rule(
+    "EXIM-READ-LOCAL-SCAN",
+    READER,
+    "warning",
+    "a local_scan section",
+    "rewrite the local_scan function as an smtpd filter or rspamd rule",
+)
+READ_MACRO = rule(
+    "EXIM-READ-MACRO",
+    READER,
+    "error",
+    "a macro definition exim would refuse",
+    "exim refuses this file too: fix the macro definition first",
+)
+READ_NESTING = rule("EXIM-READ-NESTING", READER, "error", ".ifdef nested too deep", "flatten the conditionals")
+READ_OPTION = rule(
+    "EXIM-READ-OPTION",
+    READER,
+    "error",
+    "an option value exim would refuse",
+    "exim refuses this file too: fix the option's value first",
+)
+READ_RETRY = rule(
+    "EXIM-READ-RETRY",
+    READER,
+    "error",
+    "a retry rule exim would refuse",
+    "exim refuses this file too: fix the retry rule first",
+)
+READ_REWRITE = rule(
+    "EXIM-READ-REWRITE",
+    READER,
+    "error",
+    "a rewrite rule exim would refuse",
+    "exim refuses this file too: fix the rewrite rule first",
+)
+READ_SECTION = rule(
+    "EXIM-READ-SECTION",
+    READER,
+    "error",
+    "an unknown or repeated section",
+    "exim refuses this file too: fix the begin lines",
+)
+READ_SYNTAX = rule(
+    "EXIM-READ-SYNTAX",
+    READER,
+    "error",
+    "a statement that cannot be read",
+    "exim refuses this file too (exim -C FILE -bV): fix the line first",
+)
+READ_UNKNOWN_OPTION = rule(
+    "EXIM-READ-UNKNOWN-OPTION",
+    READER,
+    "error",
+    "an option exim does not know",
+    "exim refuses this file too: the option is misspelt or belongs to another exim build",
+)
+OUTPUT = rule(
+    "OUTPUT",
+    READER,
+    "error",
+    "the output directory cannot be written",
+    "name a directory (it is created if missing), or remove the file in the way",
+)
+SMTPD_INCLUDE = rule(
+    "SMTPD-INCLUDE",
+    READER,
+    "error",
+    "an include in a committed smtpd.conf (not followed)",
+    "put the included statements into the compared smtpd.conf",
+)
+SMTPD_SYNTAX = rule(
+    "SMTPD-SYNTAX",
+    READER,
+    "error",
+    "a committed smtpd.conf line that cannot be read",
+    "smtpd -n refuses it too: fix the committed smtpd.conf",
+)
+SMTPD_STATEMENT = rule(
+    "SMTPD-STATEMENT",
+    READER,
+    "error",
+    "a committed smtpd.conf statement that cannot be read",
+    "smtpd -n refuses it too: fix the committed smtpd.conf",
+)
+DEBIAN_SETUP = rule(
+    "DEBIAN-SETUP",
+    DEBIAN,
+    "error",
+    "Debian's settings or conf.d cannot be read as update-exim4.conf would",
+    "give the whole /etc/exim4 directory (update-exim4.conf.conf and its conf.d or template)",
+)
 
 # -- main options ----------------------------------------------------------------------
-IGNORED = rule("EXIM-IGNORED", MAIN, "ignored", "an option about exim itself (logs, spool, its own users)")
-MACRO = rule("EXIM-MACRO", MAIN, "ignored", "a macro definition: the reader substituted it already")
+IGNORED = rule(
+    "EXIM-IGNORED",
+    MAIN,
+    "ignored",
+    "an option about exim itself (logs, spool, its own users)",
+    "nothing to do: smtpd has its own logs, spool and users",
+)
+MACRO = rule(
+    "EXIM-MACRO",
+    MAIN,
+    "ignored",
+    "a macro definition: the reader substituted it already",
+    "nothing to do: its value is already in the statements that use it",
+)
 QUALIFY_DOMAIN = rule(
     "EXIM-QUALIFY-DOMAIN",
     MAIN,
@@ -141,7 +307,12 @@ HOSTNAME_INVALID = rule(
     "EXIM-HOSTNAME-INVALID", MAIN, "approximated", "primary_hostname is not a valid host name", "set a real host name"
 )
 SYSTEM_FILTER = rule(
-    "EXIM-SYSTEM-FILTER", MAIN, "unmapped", "smtpd has no system filter", "rewrite it as rspamd rules or a filter", hard=True
+    "EXIM-SYSTEM-FILTER",
+    MAIN,
+    "unmapped",
+    "smtpd has no system filter",
+    "rewrite it as rspamd rules or a filter",
+    hard=True,
 )
 BANNER = rule("EXIM-BANNER", MAIN, "unmapped", "smtpd's banner is fixed ('ESMTP OpenSMTPD')", "accept the change")
 HELO_VERIFY = rule(
@@ -182,7 +353,13 @@ STATEMENT_UNMAPPED = rule(
 )
 
 # -- listeners and TLS -------------------------------------------------------------------
-LISTEN_PORT = rule("EXIM-LISTEN-PORT", LISTEN, "unmapped", "a port that is neither a number nor a known service")
+LISTEN_PORT = rule(
+    "EXIM-LISTEN-PORT",
+    LISTEN,
+    "unmapped",
+    "a port that is neither a number nor a known service",
+    "write the port as a number, or add it to a 'listen on' line by hand",
+)
 TLS_EXPANDED = rule(
     "EXIM-TLS-EXPANDED",
     LISTEN,
@@ -229,8 +406,20 @@ LIST_ITEMS = rule(
     "list items smtpd tables cannot hold",
     "list those entries literally, or convert lookup files with a later release",
 )
-LIST_SQL = rule("EXIM-LIST-SQL", LISTS, "unmapped", "an SQL lookup that cannot become a table backend")
-LIST_UNUSED = rule("EXIM-LIST-UNUSED", LISTS, "ignored", "a named list the relay policy does not use")
+LIST_SQL = rule(
+    "EXIM-LIST-SQL",
+    LISTS,
+    "unmapped",
+    "an SQL lookup that cannot become a table backend",
+    "write the backend's configuration by hand (opensmtpd-extras table-mysql/postgres/sqlite)",
+)
+LIST_UNUSED = rule(
+    "EXIM-LIST-UNUSED",
+    LISTS,
+    "ignored",
+    "a named list the relay policy does not use",
+    "nothing to do: exim did not use it either",
+)
 LOOKUP_TEXT_SOURCE = rule(
     "EXIM-LOOKUP-TEXT-SOURCE",
     LISTS,
@@ -268,7 +457,13 @@ ACL_DENY_HOSTS = rule(
     "denied hosts are refused by a reject rule ahead of all others",
     "nothing to do unless an earlier accept for those hosts mattered",
 )
-ACL_DISCARD = rule("EXIM-ACL-DISCARD", ACL, "approximated", "discard becomes a refusal")
+ACL_DISCARD = rule(
+    "EXIM-ACL-DISCARD",
+    ACL,
+    "approximated",
+    "discard becomes a refusal",
+    "nothing to do unless senders must not learn the mail was dropped",
+)
 ACL_EXPANDED = rule(
     "EXIM-ACL-EXPANDED",
     ACL,
@@ -300,7 +495,11 @@ ACL_PER_PORT = rule(
     "use listener tags ('listen ... tag NAME', 'match tag NAME ...') to restore per-port rules",
 )
 ACL_RCPT_UNSET = rule(
-    "EXIM-ACL-RCPT-UNSET", ACL, "approximated", "no acl_smtp_rcpt: exim refuses every SMTP recipient"
+    "EXIM-ACL-RCPT-UNSET",
+    ACL,
+    "approximated",
+    "no acl_smtp_rcpt: exim refuses every SMTP recipient",
+    "nothing to do: exim accepted no SMTP recipient either",
 )
 ACL_NOT_EVALUATED = rule(
     "EXIM-ACL-NOT-EVALUATED",
@@ -309,9 +508,15 @@ ACL_NOT_EVALUATED = rule(
     "an ACL exim runs whose statements could not be carried over (it is chosen by an expansion or called)",
     "carry its checks over by hand (per-port policy: listener tags; content checks: rspamd)",
 )
-ACL_UNUSED = rule("EXIM-ACL-UNUSED", ACL, "ignored", "an ACL no acl_smtp_* option uses")
-ACL_WARN = rule("EXIM-ACL-WARN", ACL, "unmapped", "a warn that adds headers", "rspamd's milter_headers module adds headers")
-ACL_WARN_LOG = rule("EXIM-ACL-WARN-LOG", ACL, "ignored", "a warn that only logs")
+ACL_UNUSED = rule(
+    "EXIM-ACL-UNUSED", ACL, "ignored", "an ACL no acl_smtp_* option uses", "nothing to do: exim never ran it"
+)
+ACL_WARN = rule(
+    "EXIM-ACL-WARN", ACL, "unmapped", "a warn that adds headers", "rspamd's milter_headers module adds headers"
+)
+ACL_WARN_LOG = rule(
+    "EXIM-ACL-WARN-LOG", ACL, "ignored", "a warn that only logs", "nothing to do: smtpd logs every transaction"
+)
 ALIAS_OUTSIDE = rule(
     "EXIM-ALIAS-OUTSIDE",
     ACL,
@@ -320,7 +525,11 @@ ALIAS_OUTSIDE = rule(
     "add 127.0.0.1 and ::1 to the trusted hosts if that is acceptable",
 )
 FROM_LOCAL = rule(
-    "EXIM-FROM-LOCAL", ACL, "approximated", "'from local' also covers this host's own addresses"
+    "EXIM-FROM-LOCAL",
+    ACL,
+    "approximated",
+    "'from local' also covers this host's own addresses",
+    "nothing to do unless this host's own addresses must not relay",
 )
 UNKNOWN_LOCAL_USER = rule(
     "EXIM-UNKNOWN-LOCAL-USER",
@@ -339,7 +548,11 @@ ROUTER_ACCEPT_ANY_USER = rule(
     "add a virtual table or userbase for mailboxes without system accounts",
 )
 ROUTER_ACCEPT_REMOTE = rule(
-    "EXIM-ROUTER-ACCEPT-REMOTE", ROUTING, "unmapped", "local delivery for non-local domains"
+    "EXIM-ROUTER-ACCEPT-REMOTE",
+    ROUTING,
+    "unmapped",
+    "local delivery for non-local domains",
+    "add an action and a match rule for those domains by hand",
 )
 ROUTER_DOMAINS = rule(
     "EXIM-ROUTER-DOMAINS",
@@ -399,7 +612,13 @@ ROUTER_REDIRECT = rule(
     "a redirect that is neither an aliases file nor per-domain alias files",
     "turn it into an aliases file, or a virtual table by hand",
 )
-ROUTER_REQUIRE_FILES = rule("EXIM-ROUTER-REQUIRE-FILES", ROUTING, "unmapped", "require_files is tested per address")
+ROUTER_REQUIRE_FILES = rule(
+    "EXIM-ROUTER-REQUIRE-FILES",
+    ROUTING,
+    "unmapped",
+    "require_files is tested per address",
+    "route these addresses with a match rule and action by hand if still needed",
+)
 ROUTER_ROUTE_DATA = rule(
     "EXIM-ROUTER-ROUTE-DATA",
     ROUTING,
@@ -407,8 +626,20 @@ ROUTER_ROUTE_DATA = rule(
     "a route_data other than a per-domain lsearch map",
     "give each next hop its own route_list entry",
 )
-ROUTER_ROUTE_DATA_EMPTY = rule("EXIM-ROUTER-ROUTE-DATA-EMPTY", ROUTING, "unmapped", "an empty route in a relay map")
-ROUTER_ROUTE_DATA_FILE = rule("EXIM-ROUTER-ROUTE-DATA-FILE", ROUTING, "unmapped", "a relay map that cannot be read")
+ROUTER_ROUTE_DATA_EMPTY = rule(
+    "EXIM-ROUTER-ROUTE-DATA-EMPTY",
+    ROUTING,
+    "unmapped",
+    "an empty route in a relay map",
+    "give the domain a next hop in the map",
+)
+ROUTER_ROUTE_DATA_FILE = rule(
+    "EXIM-ROUTER-ROUTE-DATA-FILE",
+    ROUTING,
+    "unmapped",
+    "a relay map that cannot be read",
+    "give --root a copy of the server's tree with the map",
+)
 ROUTER_ROUTE_DATA_MISSING = rule(
     "EXIM-ROUTER-ROUTE-DATA-MISSING",
     ROUTING,
@@ -417,12 +648,32 @@ ROUTER_ROUTE_DATA_MISSING = rule(
     "add the missing domains to the map",
 )
 ROUTER_ROUTE_HOSTS = rule(
-    "EXIM-ROUTER-ROUTE-HOSTS", ROUTING, "approximated", "smtpd uses only the first host of each route"
+    "EXIM-ROUTER-ROUTE-HOSTS",
+    ROUTING,
+    "approximated",
+    "smtpd uses only the first host of each route",
+    "list fallback hosts as extra MX records, or accept one next hop",
 )
-ROUTER_ROUTE_MISSING = rule("EXIM-ROUTER-ROUTE-MISSING", ROUTING, "unmapped", "no route for a relay domain")
-ROUTER_TRANSPORT = rule("EXIM-ROUTER-TRANSPORT", ROUTING, "unmapped", "a transport that is undefined or expanded")
+ROUTER_ROUTE_MISSING = rule(
+    "EXIM-ROUTER-ROUTE-MISSING",
+    ROUTING,
+    "unmapped",
+    "no route for a relay domain",
+    "add a route_list entry for the domain",
+)
+ROUTER_TRANSPORT = rule(
+    "EXIM-ROUTER-TRANSPORT",
+    ROUTING,
+    "unmapped",
+    "a transport that is undefined or expanded",
+    "name a transport defined in the transports section",
+)
 ROUTER_VIRTUAL_ORDER = rule(
-    "EXIM-ROUTER-VIRTUAL-ORDER", ROUTING, "unmapped", "a second alias lookup: smtpd takes one per action"
+    "EXIM-ROUTER-VIRTUAL-ORDER",
+    ROUTING,
+    "unmapped",
+    "a second alias lookup: smtpd takes one per action",
+    "merge the alias lookups into one file or table",
 )
 DRIVER_UNUSED = rule(
     "EXIM-DRIVER-UNUSED",
@@ -442,22 +693,58 @@ TRANSPORT_ADDRESS = rule(
     DELIVERY,
     "approximated",
     "smtpd delivers pipes and files named in aliases and .forward itself",
+    "nothing to do: pipes and files in aliases and .forward keep working",
 )
-TRANSPORT_DIRECTORY = rule("EXIM-TRANSPORT-DIRECTORY", DELIVERY, "unmapped", "a directory delivery that is not maildir")
+TRANSPORT_DIRECTORY = rule(
+    "EXIM-TRANSPORT-DIRECTORY",
+    DELIVERY,
+    "unmapped",
+    "a directory delivery that is not maildir",
+    "deliver to Maildir, or through an mda command",
+)
 TRANSPORT_DRIVER = rule(
     "EXIM-TRANSPORT-DRIVER",
     DELIVERY,
     "unmapped",
     "a transport driver smtpd cannot use for local delivery",
+    "deliver through an mda command by hand",
     replaces=("EXIM-TRANSPORT-SMTP", "EXIM-TRANSPORT-AUTOREPLY"),
 )
-TRANSPORT_LMTP = rule("EXIM-TRANSPORT-LMTP", DELIVERY, "unmapped", "LMTP that is not to a fixed socket")
-TRANSPORT_MBOX_PATH = rule(
-    "EXIM-TRANSPORT-MBOX-PATH", DELIVERY, "approximated", "smtpd's mbox is always /var/mail/USER"
+TRANSPORT_LMTP = rule(
+    "EXIM-TRANSPORT-LMTP",
+    DELIVERY,
+    "unmapped",
+    "LMTP that is not to a fixed socket",
+    "point 'lmtp' at a fixed socket or host:port by hand",
 )
-TRANSPORT_PIPE = rule("EXIM-TRANSPORT-PIPE", DELIVERY, "unmapped", "a pipe command with expansions smtpd cannot express")
-TRANSPORT_UNUSED = rule("EXIM-TRANSPORT-UNUSED", DELIVERY, "ignored", "a transport no router uses")
-VIRTUAL_DIR = rule("EXIM-VIRTUAL-DIR", DELIVERY, "unmapped", "the per-domain alias directory cannot be read")
+TRANSPORT_MBOX_PATH = rule(
+    "EXIM-TRANSPORT-MBOX-PATH",
+    DELIVERY,
+    "approximated",
+    "smtpd's mbox is always /var/mail/USER",
+    "move the mailboxes to /var/mail, or deliver with an mda command",
+)
+TRANSPORT_PIPE = rule(
+    "EXIM-TRANSPORT-PIPE",
+    DELIVERY,
+    "unmapped",
+    "a pipe command with expansions smtpd cannot express",
+    "write the command with smtpd's %{...} format specifiers by hand",
+)
+TRANSPORT_UNUSED = rule(
+    "EXIM-TRANSPORT-UNUSED",
+    DELIVERY,
+    "ignored",
+    "a transport no router uses",
+    "nothing to do: exim did not use it either",
+)
+VIRTUAL_DIR = rule(
+    "EXIM-VIRTUAL-DIR",
+    DELIVERY,
+    "unmapped",
+    "the per-domain alias directory cannot be read",
+    "give --root a copy of the server's tree with the directory",
+)
 VIRTUAL_ENTRIES = rule(
     "EXIM-VIRTUAL-ENTRIES",
     DELIVERY,
@@ -480,7 +767,11 @@ VIRTUAL_NO_ACTION = rule(
     "add a local delivery action and 'virtual <table>' by hand, or migrate the alias files to an aliases table",
 )
 VIRTUAL_NOT_LOCAL = rule(
-    "EXIM-VIRTUAL-NOT-LOCAL", DELIVERY, "unmapped", "virtual domains that are not local domains in the ACL"
+    "EXIM-VIRTUAL-NOT-LOCAL",
+    DELIVERY,
+    "unmapped",
+    "virtual domains that are not local domains in the ACL",
+    "add those domains to local_domains in exim, or add rules for them by hand",
 )
 
 # -- content ---------------------------------------------------------------------------------------
@@ -505,11 +796,37 @@ CONTENT_COMBINED = rule(
     "a content check combined with conditions rspamd settings cannot express",
     "write an rspamd composite or force_actions rule by hand",
 )
-CONTENT_DNSBL = rule("EXIM-CONTENT-DNSBL", CONTENT, "approximated", "dnslists become rspamd rbl rules")
-CONTENT_DNSBL_ITEM = rule("EXIM-CONTENT-DNSBL-ITEM", CONTENT, "unmapped", "a dnslists item that cannot be mapped")
-CONTENT_DNSBL_NEGATED = rule("EXIM-CONTENT-DNSBL-NEGATED", CONTENT, "unmapped", "a negated dnslists")
-CONTENT_RATELIMIT = rule("EXIM-CONTENT-RATELIMIT", CONTENT, "approximated", "a ratelimit becomes an rspamd bucket")
-CONTENT_RATELIMIT_KEY = rule("EXIM-CONTENT-RATELIMIT-KEY", CONTENT, "unmapped", "a ratelimit key with no rspamd selector")
+CONTENT_DNSBL = rule(
+    "EXIM-CONTENT-DNSBL",
+    CONTENT,
+    "approximated",
+    "dnslists become rspamd rbl rules",
+    "check rspamd's rbl.conf; the check runs at the end of DATA, not at RCPT",
+)
+CONTENT_DNSBL_ITEM = rule(
+    "EXIM-CONTENT-DNSBL-ITEM",
+    CONTENT,
+    "unmapped",
+    "a dnslists item that cannot be mapped",
+    "add the blocklist to rspamd's rbl.conf by hand",
+)
+CONTENT_DNSBL_NEGATED = rule(
+    "EXIM-CONTENT-DNSBL-NEGATED", CONTENT, "unmapped", "a negated dnslists", "write an rspamd rule by hand"
+)
+CONTENT_RATELIMIT = rule(
+    "EXIM-CONTENT-RATELIMIT",
+    CONTENT,
+    "approximated",
+    "a ratelimit becomes an rspamd bucket",
+    "check rspamd's ratelimit.conf; install and run Redis",
+)
+CONTENT_RATELIMIT_KEY = rule(
+    "EXIM-CONTENT-RATELIMIT-KEY",
+    CONTENT,
+    "unmapped",
+    "a ratelimit key with no rspamd selector",
+    "write an rspamd ratelimit rule with a selector by hand",
+)
 CONTENT_SPAM = rule(
     "EXIM-CONTENT-SPAM",
     CONTENT,
@@ -517,14 +834,34 @@ CONTENT_SPAM = rule(
     "spam scanning is done by rspamd with OpenSMTPD",
     "configure rspamd's actions.conf and filter-rspamd",
 )
-CONTENT_SPAM_ALWAYS = rule("EXIM-CONTENT-SPAM-ALWAYS", CONTENT, "unmapped", "a deny on every scanned message")
+CONTENT_SPAM_ALWAYS = rule(
+    "EXIM-CONTENT-SPAM-ALWAYS",
+    CONTENT,
+    "unmapped",
+    "a deny on every scanned message",
+    "set rspamd's reject action by hand",
+)
 CONTENT_SPAM_HEADER = rule(
-    "EXIM-CONTENT-SPAM-HEADER", CONTENT, "approximated", "a spam header threshold becomes rspamd's add_header"
+    "EXIM-CONTENT-SPAM-HEADER",
+    CONTENT,
+    "approximated",
+    "a spam header threshold becomes rspamd's add_header",
+    "check the add_header threshold in rspamd's actions.conf",
 )
 CONTENT_SPAM_HEADERS = rule(
-    "EXIM-CONTENT-SPAM-HEADERS", CONTENT, "approximated", "spam headers become rspamd's milter_headers"
+    "EXIM-CONTENT-SPAM-HEADERS",
+    CONTENT,
+    "approximated",
+    "spam headers become rspamd's milter_headers",
+    "update mail filters that read exim's spam header names",
 )
-CONTENT_SPAM_OTHER = rule("EXIM-CONTENT-SPAM-OTHER", CONTENT, "unmapped", "a spam statement no rspamd action matches")
+CONTENT_SPAM_OTHER = rule(
+    "EXIM-CONTENT-SPAM-OTHER",
+    CONTENT,
+    "unmapped",
+    "a spam statement no rspamd action matches",
+    "write an rspamd rule by hand",
+)
 CONTENT_SPAM_REJECT = rule(
     "EXIM-CONTENT-SPAM-REJECT",
     CONTENT,
@@ -532,16 +869,33 @@ CONTENT_SPAM_REJECT = rule(
     "a spam reject threshold becomes rspamd's reject action",
     "SpamAssassin and rspamd score differently: watch the first weeks",
 )
-CONTENT_SPF = rule("EXIM-CONTENT-SPF", CONTENT, "approximated", "spf results go to rspamd's spf module")
-CONTENT_SPF_SCORE = rule("EXIM-CONTENT-SPF-SCORE", CONTENT, "approximated", "SPF results are scored by rspamd")
+CONTENT_SPF = rule(
+    "EXIM-CONTENT-SPF",
+    CONTENT,
+    "approximated",
+    "spf results go to rspamd's spf module",
+    "check rspamd's spf module and force_actions",
+)
+CONTENT_SPF_SCORE = rule(
+    "EXIM-CONTENT-SPF-SCORE",
+    CONTENT,
+    "approximated",
+    "SPF results are scored by rspamd",
+    "nothing to do: rspamd scores SPF results",
+)
 DENY_LIST = rule(
-    "EXIM-DENY-LIST", CONTENT, "approximated", "a deny on listed hosts or senders becomes an rspamd multimap rule"
+    "EXIM-DENY-LIST",
+    CONTENT,
+    "approximated",
+    "a deny on listed hosts or senders becomes an rspamd multimap rule",
+    "check the multimap rule and its map file",
 )
 GREYLIST_OFF = rule(
     "RSPAMD-GREYLIST-OFF",
     CONTENT,
     "info",
     "rspamd's greylisting is off: OpenBSD spamd in front greylists; --greylist rspamd turns it on",
+    "run --greylist rspamd if nothing greylists in front",
 )
 CONTENT_NO_FILTER = rule(
     "EXIM-CONTENT-NO-FILTER",
@@ -560,7 +914,11 @@ DKIM_PATHS = rule(
     "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead",
 )
 DKIM_RSPAMD = rule(
-    "EXIM-DKIM-RSPAMD", DKIM, "approximated", "per-domain DKIM keys: rspamd's dkim_signing signs"
+    "EXIM-DKIM-RSPAMD",
+    DKIM,
+    "approximated",
+    "per-domain DKIM keys: rspamd's dkim_signing signs",
+    "check dkim_signing.conf: its key path pattern and selector",
 )
 DKIM_UNMAPPED = rule(
     "EXIM-DKIM-UNMAPPED",
@@ -572,13 +930,41 @@ DKIM_UNMAPPED = rule(
 )
 
 # -- limits ---------------------------------------------------------------------------------------------
-DELAY_WARNING = rule("EXIM-DELAY-WARNING", LIMITS, "approximated", "delay warnings become one bounce warn-interval")
-RETRY = rule("EXIM-RETRY", LIMITS, "approximated", "the retry schedule becomes 'queue ttl'")
-RETRY_SPECIFIC = rule("EXIM-RETRY-SPECIFIC", LIMITS, "unmapped", "per-domain or per-error retry rules")
-SIZE_EXPANDED = rule(
-    "EXIM-SIZE-EXPANDED", LIMITS, "unmapped", "message_size_limit is not a plain size", "set 'smtp max-message-size' by hand"
+DELAY_WARNING = rule(
+    "EXIM-DELAY-WARNING",
+    LIMITS,
+    "approximated",
+    "delay warnings become one bounce warn-interval",
+    "nothing to do unless users relied on several warnings",
 )
-SIZE_UNLIMITED = rule("EXIM-SIZE-UNLIMITED", LIMITS, "approximated", "exim had no size limit; smtpd always has one")
+RETRY = rule(
+    "EXIM-RETRY",
+    LIMITS,
+    "approximated",
+    "the retry schedule becomes 'queue ttl'",
+    "nothing to do: check 'queue ttl' suits you",
+)
+RETRY_SPECIFIC = rule(
+    "EXIM-RETRY-SPECIFIC",
+    LIMITS,
+    "unmapped",
+    "per-domain or per-error retry rules",
+    "nothing to do unless a domain needed its own schedule",
+)
+SIZE_EXPANDED = rule(
+    "EXIM-SIZE-EXPANDED",
+    LIMITS,
+    "unmapped",
+    "message_size_limit is not a plain size",
+    "set 'smtp max-message-size' by hand",
+)
+SIZE_UNLIMITED = rule(
+    "EXIM-SIZE-UNLIMITED",
+    LIMITS,
+    "approximated",
+    "exim had no size limit; smtpd always has one",
+    "raise 'smtp max-message-size' if 1G is too small",
+)
 
 # -- what the output really does --------------------------------------------------------------------------
 NO_EFFECT = rule(
@@ -627,7 +1013,7 @@ def reference_text() -> str:
     for found in _documented():
         if found.area != area:
             area = found.area
-            lines += ["" if lines else "", AREAS[area]] if lines else [AREAS[area]]
+            lines += ["", AREAS[area]] if lines else [AREAS[area]]
         lines.append(f"  {found.id} ({found.bucket}{', grade C' if found.hard else ''}): {found.summary}")
         if found.advice:
             lines.append(f"      advice: {found.advice}")
@@ -647,7 +1033,13 @@ def reference_markdown() -> str:
     for found in _documented():
         if found.area != area:
             area = found.area
-            lines += ["", f"## {AREAS[area]}", "", "| rule | bucket | what it means | what to do |", "|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {AREAS[area]}",
+                "",
+                "| rule | bucket | what it means | what to do |",
+                "|---|---|---|---|",
+            ]
         bucket = found.bucket + (", **grade C**" if found.hard else "")
         advice = found.advice.replace("|", "\\|")
         lines.append(f"| `{found.id}` | {bucket} | {found.summary.replace('|', chr(92) + '|')} | {advice} |")

@@ -11,13 +11,18 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from migrate import __version__
 from migrate.errors import MigrateError
-from migrate.options import GREYLIST_CHOICES, PLATFORM_CHOICES, Options
+from migrate.options import FAIL_ON, GREYLIST_CHOICES, PLATFORM_CHOICES, Options
+
+if TYPE_CHECKING:  # the commands load on first use, not with the CLI
+    from migrate.commands.convert import Result
 
 
 def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -67,7 +72,11 @@ def cli() -> None:
 
 
 def _options(
-    configure: str | None, debian_dir: str | None, defines: dict[str, str], root: str, platform: str = "openbsd",
+    configure: str | None,
+    debian_dir: str | None,
+    defines: dict[str, str],
+    root: str,
+    platform: str = "openbsd",
     greylist: str = "off",
 ) -> tuple[str, Options]:
     """The input path and the one options value every command passes to the library."""
@@ -116,11 +125,19 @@ def parse(
         print_tree(config)
 
 
-def _conversion_options(func):  # type: ignore[no-untyped-def]
+def _conversion_options(func: Callable[..., None]) -> Callable[..., None]:
     """The options every command that converts takes; they arrive as one ``options`` value."""
 
     @functools.wraps(func)
-    def wrapper(configure, debian_dir, defines, root, platform, greylist, **rest):  # type: ignore[no-untyped-def]
+    def wrapper(
+        configure: str | None,
+        debian_dir: str | None,
+        defines: dict[str, str],
+        root: str,
+        platform: str,
+        greylist: str,
+        **rest: object,
+    ) -> None:
         source, options = _options(configure, debian_dir, defines, root, platform, greylist)
         return func(source, options, **rest)
 
@@ -144,7 +161,7 @@ def _conversion_options(func):  # type: ignore[no-untyped-def]
     return CONFIGURE(wrapper)
 
 
-FAIL_ON_CHOICE = click.Choice(["never", "unmapped", "approximated", "info"])
+FAIL_ON_CHOICE = click.Choice(list(FAIL_ON))
 
 
 @cli.command()
@@ -199,7 +216,7 @@ def convert(
     sys.exit(report.return_code(fail_on))
 
 
-def _show_drift(result, against: str) -> int:  # type: ignore[no-untyped-def]
+def _show_drift(result: Result, against: str) -> int:
     from migrate.commands.diff import compare
 
     if not Path(against).exists():

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from migrate.verify import DIFFERS, NOT_COMPARABLE, VerifyResult
+from migrate.verify.exim_side import Answer
 
 
 def to_json(result: VerifyResult) -> str:
@@ -59,6 +60,6 @@ def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
     console.print(f"{counts['same']} same, {counts['differs']} differ, {counts['not comparable']} not comparable")
 
 
-def _answer(answer) -> str:  # type: ignore[no-untyped-def]
+def _answer(answer: Answer) -> str:
     code = "-" if answer.code is None else str(answer.code)
     return f"{code} {answer.route}" if answer.route else code

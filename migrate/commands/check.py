@@ -14,10 +14,10 @@ from pathlib import Path
 
 from migrate.commands.convert import convert
 from migrate.commands.diff import compare
-from migrate.options import Options
-from migrate.report import FAIL_ON
+from migrate.options import FAIL_ON, Options
 from migrate.report.formats import fingerprint
 from migrate.rules import by_id
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -44,9 +44,7 @@ def run_check(
         data = json.loads(Path(baseline).read_text())
         known = {fingerprint(_current_id(s["rule"]), s["source"]) for s in data.get("statements", [])}
     failing = [
-        e
-        for e in report.statements
-        if e.severity in FAIL_ON[fail_on] and fingerprint(e.rule.id, e.source) not in known
+        e for e in report.statements if e.severity in FAIL_ON[fail_on] and fingerprint(e.rule.id, e.source) not in known
     ]
     lines = [f"drift: {sentence}" for sentence in drift.semantic]
     if FAIL_ON[fail_on]:

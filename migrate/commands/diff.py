@@ -62,10 +62,8 @@ def existing_files(against: Path, written: frozenset[str] | set[str]) -> dict[st
 def compare(result: Result, against: Path) -> Drift:
     """Text and semantic differences between a conversion and what is on disk."""
     current = existing_files(against, set(result.files))
-    if against.is_file():  # one smtpd.conf: compare that file alone
-        result_files = {"smtpd.conf": result.files["smtpd.conf"]}
-    else:
-        result_files = result.files
+    # one smtpd.conf: compare that file alone
+    result_files = {"smtpd.conf": result.files["smtpd.conf"]} if against.is_file() else result.files
     text = []
     for name in sorted(set(result_files) | set(current)):
         new, old = result_files.get(name, ""), current.get(name, "")

@@ -23,15 +23,15 @@ from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import GREYLIST_CHOICES, Context
 from migrate.mapping.listeners import certificate, listeners
 from migrate.mapping.routing import Delivery, Router
-from migrate.model import AUTHENTICATED, LOCAL_DOMAINS, Policy
-from migrate.reader.tree import Driver
+from migrate.model import AUTHENTICATED, LOCAL_DOMAINS, Identity, Policy
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
+from migrate.reader.tree import Driver, EximConfig
 
 PLATFORMS = tuple(PLATFORM_PACKS)
 
 
 def build_policy(
-    config,  # type: ignore[no-untyped-def]
+    config: EximConfig,
     platform: str = "openbsd",
     greylist: str = "off",
     store: LookupStore | None = None,
@@ -117,7 +117,7 @@ def _build(ctx: Context) -> Policy:
     )
 
 
-def _relay_names(ctx: Context, universe: ClassUniverse, who) -> list[str]:  # type: ignore[no-untyped-def]
+def _relay_names(ctx: Context, universe: ClassUniverse, who: Identity) -> list[str]:
     """Every relay domain, lookup files included: routing needs them before the tables are built."""
     names = (
         list(tables_step.domain_table(ctx, "relay_domains", universe.relay_domains, who).entries)
@@ -146,7 +146,9 @@ def _policy_origin(ctx: Context, universe: ClassUniverse) -> tuple[Span, ...]:
     spans: list[Span] = []
     for name in (universe.local_domains, universe.relay_domains, *universe.client_tables):
         if name and (name in ctx.config.named_lists or name in ctx.inline_lists):
-            spans.append(ctx.host_list(name).span if name in universe.client_tables else ctx.config.named_lists[name].span)
+            spans.append(
+                ctx.host_list(name).span if name in universe.client_tables else ctx.config.named_lists[name].span
+            )
     for acl in ctx.config.acls:
         if acl.name in ctx.used_acls:
             spans.append(acl.span)

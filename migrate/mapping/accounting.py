@@ -119,9 +119,7 @@ def account_drivers(ctx: Context, deliveries: dict[str, Delivery]) -> None:
                 "and .forward itself" + (" (no autoreplies)" if driver.driver == "autoreply" else ""),
             )
         elif driver.kind == "transport" and not _transport_referenced(ctx, driver):
-            ctx.ledger.mark_driver(
-                driver, "ignored", rules.TRANSPORT_UNUSED, f"transport {driver.name} is never used"
-            )
+            ctx.ledger.mark_driver(driver, "ignored", rules.TRANSPORT_UNUSED, f"transport {driver.name} is never used")
 
 
 def _transport_referenced(ctx: Context, transport: Driver) -> bool:
@@ -153,7 +151,9 @@ def account_rest(ctx: Context) -> None:
             rule, message, advice = KNOWN_UNMAPPED[node.name]
             ctx.ledger.mark(node, "unmapped", rule, f"{node.name}: {message}", advice)
         elif isinstance(node, Driver):
-            ctx.ledger.mark_driver(node, "unmapped", rules.DRIVER_UNUSED, _unmapped_message(node), rules.DRIVER_UNUSED.advice)
+            ctx.ledger.mark_driver(
+                node, "unmapped", rules.DRIVER_UNUSED, _unmapped_message(node), rules.DRIVER_UNUSED.advice
+            )
         else:
             rule = _unmapped_rule(node)
             ctx.ledger.mark(node, "unmapped", rule, _unmapped_message(node), rule.advice)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from migrate import rules
 from migrate.mapping.classes import ClassUniverse, Tri
 from migrate.mapping.ledger import Claim, claim
-from migrate.reader.lists import split_list
 from migrate.model import ANYONE, AUTHENTICATED
+from migrate.reader.lists import split_list
 from migrate.reader.tree import Acl, AclCondition, AclStatement
 from migrate.rules import Rule
 

@@ -53,7 +53,8 @@ def server_auth(ctx: Context) -> tuple[Span, ...]:
     return tuple(usable)
 
 
-def smarthost_credentials(ctx: Context, actions: list[Action], deliveries: dict[str, Delivery]
+def smarthost_credentials(
+    ctx: Context, actions: list[Action], deliveries: dict[str, Delivery]
 ) -> tuple[list[Action], Table | None]:
     """exim's client authenticators for a smarthost → smtpd's ``auth <secrets>`` on that relay.
 

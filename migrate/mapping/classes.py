@@ -13,7 +13,6 @@ that matches means "no", and a list whose last item is negative behaves as if
 from __future__ import annotations
 
 import functools
-
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,7 +111,7 @@ class ClassUniverse:
         inside = [any(m.version == n.version and m.subnet_of(n) for n in networks) for m in members]  # type: ignore[arg-type]
         if all(inside):
             return True
-        if not any(m.version == n.version and m.overlaps(n) for m in members for n in networks):  # type: ignore[arg-type]
+        if not any(m.version == n.version and m.overlaps(n) for m in members for n in networks):
             return False
         return None
 
@@ -159,7 +158,7 @@ class ClassUniverse:
             return None
         if all(m.version == network.version and m.subnet_of(network) for m in members):  # type: ignore[arg-type]
             return True
-        if all(not m.overlaps(network) for m in members):  # type: ignore[arg-type]
+        if all(not m.overlaps(network) for m in members):
             return False
         return None
 

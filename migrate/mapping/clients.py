@@ -34,9 +34,9 @@ def client_tables(ctx: Context) -> list[str]:
                     found.append(inline.name)
                     continue
                 for name in _named_refs(cond.value.text):
-                    if name in ctx.config.named_lists and ctx.config.named_lists[name].kind == "host":
-                        if name not in found:
-                            found.append(name)
+                    lists = ctx.config.named_lists
+                    if name in lists and lists[name].kind == "host" and name not in found:
+                        found.append(name)
     return found
 
 

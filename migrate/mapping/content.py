@@ -379,9 +379,14 @@ def _score_threshold(st: AclStatement) -> float | None:
         for item in cond.value.expansion.items("if"):
             words = item.words()
             groups = item.groups()
-            if words and words[0] in (">", ">=") and len(groups) >= 2:
-                if groups[0].variables() == ["spam_score_int"] and (groups[1].literal() or "").isdigit():
-                    return int(groups[1].literal() or 0) / 10
+            if (
+                words
+                and words[0] in (">", ">=")
+                and len(groups) >= 2
+                and groups[0].variables() == ["spam_score_int"]
+                and (groups[1].literal() or "").isdigit()
+            ):
+                return int(groups[1].literal() or 0) / 10
     return None
 
 

@@ -264,7 +264,8 @@ def _warn(ctx: Context, statement: AclStatement) -> None:
     if set(effects) <= {"log_message", "logwrite", "set"}:
         _mark_statement(ctx, statement, "ignored", rules.ACL_WARN_LOG, "warn that only logs: nothing to migrate")
     else:
-        _mark_statement(ctx, 
+        _mark_statement(
+            ctx,
             statement,
             "unmapped",
             rules.ACL_WARN,

@@ -90,7 +90,8 @@ def actions(ctx: Context, deliveries: dict[str, Delivery], decisions: list[Decis
     return actions
 
 
-def virtual_tables(ctx: Context, virtual: VirtualFiles, tables: list[Table], identity: Identity, alias_files: list[str]
+def virtual_tables(
+    ctx: Context, virtual: VirtualFiles, tables: list[Table], identity: Identity, alias_files: list[str]
 ) -> list[Table]:
     """The per-domain alias files as one smtpd virtual table (``user@domain value``) and its domains."""
     router = virtual.router
@@ -102,7 +103,8 @@ def virtual_tables(ctx: Context, virtual: VirtualFiles, tables: list[Table], ide
         return []
     outside = [d for d in domains if local is None or not _domain_in(d, local.entries)]
     if outside:
-        _virtual_note(ctx, 
+        _virtual_note(
+            ctx,
             router,
             "unmapped",
             rules.VIRTUAL_NOT_LOCAL,
@@ -143,7 +145,8 @@ def virtual_tables(ctx: Context, virtual: VirtualFiles, tables: list[Table], ide
             mapping += [(f"{k}@{domain}", catch_all) for k in fallback if k not in written]
             mapping.append((f"@{domain}", catch_all))
     if skipped:
-        _virtual_note(ctx, 
+        _virtual_note(
+            ctx,
             router,
             "approximated",
             rules.VIRTUAL_ENTRIES,
@@ -156,9 +159,13 @@ def virtual_tables(ctx: Context, virtual: VirtualFiles, tables: list[Table], ide
     origin = (router.span,)
     sources = (virtual.directory,)
     return [
-        Table("virtual_domains", "domains", tuple(domains), (), ctx.table_file("virtual_domains"), origin, True, sources),
+        Table(
+            "virtual_domains", "domains", tuple(domains), (), ctx.table_file("virtual_domains"), origin, True, sources
+        ),
         # "virtual" is a keyword of smtpd.conf: a table may not be called that.
-        Table("virtual_aliases", "virtual", (), tuple(mapping), ctx.table_file("virtual_aliases"), origin, True, sources),
+        Table(
+            "virtual_aliases", "virtual", (), tuple(mapping), ctx.table_file("virtual_aliases"), origin, True, sources
+        ),
     ]
 
 
@@ -181,7 +188,8 @@ def _fallthrough_keys(ctx: Context, virtual: VirtualFiles, qualify: str | None, 
         text = ctx.store.read("/etc/passwd")
         keys += [line.split(":", 1)[0] for line in text.splitlines() if ":" in line]
     except OSError:
-        _virtual_note(ctx, 
+        _virtual_note(
+            ctx,
             router,
             "approximated",
             rules.VIRTUAL_FALLTHROUGH,

@@ -83,8 +83,7 @@ def filters(ctx: Context, content: Content, listen: list[Listener]) -> tuple[lis
             ctx,
             dkim.origin,
             rules.DKIM_RSPAMD,
-            "per-domain DKIM keys: rspamd signs (dkim_signing.conf) mail from authenticated "
-            "users and trusted networks",
+            "per-domain DKIM keys: rspamd signs (dkim_signing.conf) mail from authenticated users and trusted networks",
         )
     return found, listen, socket_filters
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from migrate.errors import Diagnostic, Span
-from migrate.redact import redact_source, redact_text
 from migrate.reader.tree import Driver, Statement
+from migrate.redact import redact_source, redact_text
 from migrate.rules import Rule
 
 ORDER = {"mapped": 0, "ignored": 1, "approximated": 2, "unmapped": 3}
@@ -121,7 +121,7 @@ class Ledger:
             finding,
             message=redact_text(finding.message),
             source=redact_source(finding.source),
-            advice=redact_text(finding.advice),
+            advice=redact_text(finding.advice or finding.rule.advice),  # the rule's advice unless the step had better
         )
         self._findings[(finding.span, finding.rule)] = finding
         self._rules_at.setdefault(finding.span, set()).add(finding.rule)

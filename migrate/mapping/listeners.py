@@ -13,7 +13,7 @@ from migrate.mapping.ledger import Ledger
 from migrate.model import Certificate, Listener
 from migrate.platforms import platform as get_platform
 from migrate.reader.lists import split_list
-from migrate.reader.tree import EximConfig, Option
+from migrate.reader.tree import EximConfig
 
 SERVICES = {"smtp": 25, "submission": 587, "smtps": 465, "urd": 465, "ssmtp": 465}
 SUBMISSION = 587
@@ -89,9 +89,7 @@ def certificate(config: EximConfig, hostname: str, ledger: Ledger) -> Certificat
     return Certificate(hostname, cert.value.text.strip(), key_path, origin)
 
 
-def listeners(
-    config: EximConfig, platform: str, pki: Certificate | None, auth: bool, ledger: Ledger
-) -> list[Listener]:
+def listeners(config: EximConfig, platform: str, pki: Certificate | None, auth: bool, ledger: Ledger) -> list[Listener]:
     """One listener per address and port, with TLS and AUTH as exim offered them."""
     port_list = ports(config, ledger)
     smtps = set()
@@ -124,10 +122,7 @@ def listeners(
                     rules.TLS_NO_CERTIFICATE.advice,
                 )
                 continue
-            if port in smtps:
-                tls = "smtps"
-            else:
-                tls = "starttls" if (pki and starttls) else "none"
+            tls = "smtps" if port in smtps else "starttls" if (pki and starttls) else "none"
             auth_mode = "optional" if auth and tls != "none" else "none"
             found.append(
                 Listener(

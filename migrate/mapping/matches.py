@@ -50,6 +50,7 @@ def match_rules(
     ctx: Context, clients: list[ClientClass], decisions: list[Decision], tables: list[Table], identity: Identity
 ) -> list[MatchRule]:
     """The match lines for every client class and recipient class, in the order smtpd reads them."""
+
     def accepted(client: str, recipient: str) -> bool:
         return any(d.accept for d in decisions if d.client == client and d.recipient == recipient)
 
@@ -92,7 +93,9 @@ def match_rules(
     return found
 
 
-def _local_source(ctx: Context, client: ClientClass,
+def _local_source(
+    ctx: Context,
+    client: ClientClass,
     recipient: str,
     clients: list[ClientClass],
     tables: list[Table],
@@ -134,16 +137,16 @@ def _local_source(ctx: Context, client: ClientClass,
     return client
 
 
-def _destinations(ctx: Context, recipient: str, tables: list[Table], identity: Identity) -> list[tuple[str, str | None]]:
+def _destinations(
+    ctx: Context, recipient: str, tables: list[Table], identity: Identity
+) -> list[tuple[str, str | None]]:
     """The smtpd ``for`` criteria that together cover one recipient class."""
     names = {t.name for t in tables if t.entries or t.backend}
     if recipient == ANY_DOMAIN:
         return [("any", None)]
     if recipient == RELAY_DOMAINS:
         return [("domain", n) for n in ("relay_domains", "relay_domains_sql") if n in names]
-    found: list[tuple[str, str | None]] = [
-        ("domain", n) for n in ("local_domains", "local_domains_sql") if n in names
-    ]
+    found: list[tuple[str, str | None]] = [("domain", n) for n in ("local_domains", "local_domains_sql") if n in names]
     named = ctx.config.named_lists.get("local_domains")
     if named is not None and not identity.hostname and any(i.value == "@" for i in named.items):
         found.append(("local", None))  # "@" is the host's own name: smtpd's "for local"

@@ -103,7 +103,9 @@ def _sql_table(ctx: Context, table_name: str, named: NamedList, item: ListItem) 
     return True
 
 
-def _lookup(ctx: Context, item: ListItem, entries: list[str], problems: list[str], sources: list[str], kind: str) -> bool:
+def _lookup(
+    ctx: Context, item: ListItem, entries: list[str], problems: list[str], sources: list[str], kind: str
+) -> bool:
     """Keys of a lookup file (or a file of items) read from under --root; True when read."""
     lookup_type = item.lookup_type if item.kind == "lookup" else "file"
     if kind == "domain" and item.kind == "lookup" and not item.negated:
@@ -120,7 +122,11 @@ def _lookup(ctx: Context, item: ListItem, entries: list[str], problems: list[str
         return False
     try:
         store = ctx.store
-        keys = dsearch_keys(store.listdir(item.value)) if lookup_type == "dsearch" else lsearch_keys(store.read(item.value))
+        keys = (
+            dsearch_keys(store.listdir(item.value))
+            if lookup_type == "dsearch"
+            else lsearch_keys(store.read(item.value))
+        )
     except OSError as exc:
         problems.append(f"{item.text} ({ctx.store.shown(item.value)}: {exc.strerror or exc})")
         return False
@@ -139,7 +145,8 @@ def _lookup(ctx: Context, item: ListItem, entries: list[str], problems: list[str
     return True
 
 
-def _domain_lookup(ctx: Context, item: ListItem, lookup_type: str, entries: list[str], problems: list[str], sources: list[str]
+def _domain_lookup(
+    ctx: Context, item: ListItem, lookup_type: str, entries: list[str], problems: list[str], sources: list[str]
 ) -> bool:
     try:
         found = domain_keys(lookup_type, ctx.store, item.value)
@@ -180,7 +187,7 @@ def network_table(ctx: Context, list_name: str) -> Table:
         if item.negated:
             excluded.append(network)
             problems.append(f"!{item.value} (the exclusion itself)")
-        elif any(network.overlaps(e) for e in excluded):  # type: ignore[arg-type]
+        elif any(network.overlaps(e) for e in excluded):
             problems.append(f"{item.value} (overlaps an earlier exclusion; left out)")
         else:
             entries.append(str(network) if "/" in item.value else item.value)
@@ -198,9 +205,7 @@ def network_table(ctx: Context, list_name: str) -> Table:
 
 def _book_list(ctx: Context, named: NamedList, problems: list[str], what: str) -> None:
     for note in ctx.lookup_notes:
-        ctx.ledger.mark(
-            named, "approximated", rules.LOOKUP_TEXT_SOURCE, note, "run exim_dbmbuild again, or compare"
-        )
+        ctx.ledger.mark(named, "approximated", rules.LOOKUP_TEXT_SOURCE, note, "run exim_dbmbuild again, or compare")
     ctx.lookup_notes.clear()
     if problems:
         ctx.ledger.mark(

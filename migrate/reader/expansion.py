@@ -267,10 +267,10 @@ class _Parser:
         self.pos = start + 2
         header = _HEADER_PREFIX.match(text, self.pos)
         if header:
-            name = _HEADER_NAME.match(text, header.end())
-            if name and text.startswith("}", name.end()):
-                self.pos = name.end() + 1
-                return Variable(text[start + 2 : name.end()], start)
+            header_name = _HEADER_NAME.match(text, header.end())
+            if header_name and text.startswith("}", header_name.end()):
+                self.pos = header_name.end() + 1
+                return Variable(text[start + 2 : header_name.end()], start)
         match = _NAME.match(text, self.pos)
         if not match:
             raise ExpansionSyntaxError("expected a variable or item name after ${", start)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pyparsing as pp
 
@@ -35,6 +36,7 @@ from migrate.reader.tree import (
     SectionStart,
     Value,
 )
+from migrate.rules import Rule
 
 DRIVER_SECTIONS = {"routers": "router", "transports": "transport", "authenticators": "authenticator"}
 # Options exim lets a driver set more than once (opt_rep_con / opt_rep_str).
@@ -225,7 +227,7 @@ class _Builder:
         elif self._statement is None:
             self._fail(line, f'unknown ACL verb in "{line.text}"', rules.READ_ACL)
         if "condition" in result:
-            self._statement[2].append(self._condition(line, result["condition"]))  # type: ignore[index]
+            self._statement[2].append(self._condition(line, result["condition"]))
 
     def _condition(self, line: LogicalLine, cond: pp.ParseResults) -> AclCondition:
         name = cond["name"]
@@ -291,8 +293,8 @@ class _Builder:
         for private in self.tables["driver_private_options"][kind].values():
             known.update(private)
         option = self._option(line, result, known, f"{kind} option")
-        self._no_repeat(option, self._driver[2], line)  # type: ignore[index]
-        self._driver[2].append(option)  # type: ignore[index]
+        self._no_repeat(option, self._driver[2], line)
+        self._driver[2].append(option)
 
     def _finish_driver(self, section: str) -> None:
         if self._driver is None:
@@ -303,7 +305,7 @@ class _Builder:
         driver_option = next((o for o in options if o.name == "driver"), None)
         if driver_option is None or driver_option.value is None:
             self._fail(line, f'no driver defined for {kind} "{name}"', rules.READ_DRIVER)
-        driver = driver_option.value.text.strip()  # type: ignore[union-attr]
+        driver = driver_option.value.text.strip()
         private_tables = self.tables["driver_private_options"][kind]
         if driver not in private_tables:
             self._fail_node(driver_option, f'{kind} {name}: cannot find {kind} driver "{driver}"', rules.READ_DRIVER)
@@ -404,14 +406,14 @@ class _Builder:
             )
         raise AssertionError("unreachable")
 
-    def _diagnostic(self, line: LogicalLine, message: str, rule: str, at: int, severity: str = "error") -> Diagnostic:
+    def _diagnostic(self, line: LogicalLine, message: str, rule: Rule, at: int, severity: str = "error") -> Diagnostic:
         span = line.span(min(at, max(len(line.text) - 1, 0)) if at < len(line.text) else at)
         return Diagnostic(span, severity, rule, message, self.lexer.physical_text(span.file, span.line))
 
-    def _fail(self, line: LogicalLine, message: str, rule: str, at: int = 0) -> None:
+    def _fail(self, line: LogicalLine, message: str, rule: Rule, at: int = 0) -> NoReturn:
         raise ConfigError(self._diagnostic(line, message, rule, max(at, 0)))
 
-    def _fail_node(self, node: Option, message: str, rule: str) -> None:
+    def _fail_node(self, node: Option, message: str, rule: Rule) -> NoReturn:
         span = node.span
         raise ConfigError(Diagnostic(span, "error", rule, message, self.lexer.physical_text(span.file, span.line)))
 

@@ -22,10 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import NoReturn, TypedDict
 
 from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.reader.tree import Directive
+from migrate.rules import Rule
 
 SPACE = " \t\n\r\f\v"
 # exim adds an "s" to the name after ``begin`` and looks it up caselessly.
@@ -325,7 +327,7 @@ class PreLexer:
         """Apply macros to one physical line exactly as exim orders them."""
         scan_from = start
         if at_line_start and raw[start : start + 1].isupper() and raw[start].isascii():
-            end = _NAME_CHARS.match(raw, start).end()
+            end = _name_end(raw, start)
             after = _skip_space(raw, end)
             if raw[after : after + 1] == "=":
                 scan_from = after  # a macro definition: its name is not replaced
@@ -556,13 +558,13 @@ class PreLexer:
         if self._section == "main":
             return True
         if self._section in ("acl", "routers", "transports", "authenticators"):
-            end = _NAME_CHARS.match(text).end()
+            end = _name_end(text)
             return text[_skip_space(text, end) :][:1] == "="
         return False
 
     def _define(self, line: LogicalLine) -> None:
         text = line.text
-        end = _NAME_CHARS.match(text).end()
+        end = _name_end(text)
         name = text[:end]
         pos = _skip_space(text, end)
         if text[pos : pos + 1] != "=":
@@ -639,13 +641,15 @@ class PreLexer:
         lines = self.files.get(file, [])
         return lines[line - 1] if 0 < line <= len(lines) else ""
 
-    def _fail(self, line: LogicalLine, message: str, rule: str, *, at: int = 0, notes: list[str] | None = None) -> None:
+    def _fail(
+        self, line: LogicalLine, message: str, rule: Rule, *, at: int = 0, notes: list[str] | None = None
+    ) -> NoReturn:
         span = line.span(at)
         raise ConfigError(
             Diagnostic(span, "error", rule, message, self.physical_text(span.file, span.line)), notes or []
         )
 
-    def _fail_at(self, where: Segment | None, message: str, rule: str, file: str | None = None) -> None:
+    def _fail_at(self, where: Segment | None, message: str, rule: Rule, file: str | None = None) -> NoReturn:
         if where is None:
             span = Span(file or self.path, 0, 0, 0, 0)
             raise ConfigError(Diagnostic(span, "error", rule, message))
@@ -658,6 +662,13 @@ class PreLexer:
         return list(self._user)
 
 
+def _name_end(text: str, pos: int = 0) -> int:
+    """Where the run of macro-name characters from ``pos`` ends."""
+    match = _NAME_CHARS.match(text, pos)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
 def _skip_space(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in SPACE:
         pos += 1
@@ -666,13 +677,30 @@ def _skip_space(text: str, pos: int) -> int:
 
 def load_builtin_macros() -> dict[str, str]:
     """exim 4.96's built-in macros, recorded by tools/gen_exim_builtins.py."""
-    return exim_builtins()["macros"]  # type: ignore[no-any-return]
+    return exim_builtins()["macros"]
 
 
-_BUILTINS: dict[str, object] | None = None
+class EximBuiltins(TypedDict):
+    """The shape of ``exim_builtins.json`` (written by tools/gen_exim_builtins.py)."""
+
+    exim_version: str
+    macros: dict[str, str]
+    main_options: list[str]
+    main_boolean_options: list[str]
+    main_typed_options: list[str]
+    acl_conditions: list[str]
+    acl_modifiers: list[str]
+    # by driver kind (router, transport, authenticator), then by driver name
+    driver_generic_options: dict[str, list[str]]
+    driver_private_options: dict[str, dict[str, list[str]]]
+    driver_boolean_options: dict[str, dict[str, list[str]]]
+    driver_typed_options: dict[str, dict[str, list[str]]]
 
 
-def exim_builtins() -> dict[str, object]:
+_BUILTINS: EximBuiltins | None = None
+
+
+def exim_builtins() -> EximBuiltins:
     """Load the recorded facts about the exim build we mirror (cached)."""
     global _BUILTINS
     if _BUILTINS is None:

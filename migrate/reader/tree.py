@@ -270,8 +270,9 @@ def _redacted(node: Option | NamedList) -> object:
     for f in dataclasses.fields(node):
         data[f.name] = to_dict(getattr(node, f.name), frozenset())
     data["source"] = HIDDEN
-    if isinstance(data.get("value"), dict):
-        data["value"] = {"type": "Value", "raw": HIDDEN, "text": HIDDEN, "span": data["value"]["span"]}
+    value = data.get("value")
+    if isinstance(value, dict):
+        data["value"] = {"type": "Value", "raw": HIDDEN, "text": HIDDEN, "span": value["span"]}
     if "items" in data:
         data["items"] = HIDDEN
     return data

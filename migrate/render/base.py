@@ -90,9 +90,7 @@ def cite(origin: tuple[Span, ...]) -> str:
     return ", ".join(cited)
 
 
-def locate(
-    name: str, text: str, statements: list[Emitted], source_map: dict[Span, list[Target]]
-) -> None:
+def locate(name: str, text: str, statements: list[Emitted], source_map: dict[Span, list[Target]]) -> None:
     """Find each statement's first line in the written text, in order, and record its targets."""
     lines = text.splitlines()
     cursor = 0
@@ -111,7 +109,9 @@ def locate(
         cursor += len(statement.lines)
 
 
-def whole_file(name: str, text: str, origin: tuple[Span, ...], effect: str, source_map: dict[Span, list[Target]]) -> None:
+def whole_file(
+    name: str, text: str, origin: tuple[Span, ...], effect: str, source_map: dict[Span, list[Target]]
+) -> None:
     """A file every line of which carries out ``origin`` (an rspamd module, a table file)."""
     numbers = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
     for span in origin:

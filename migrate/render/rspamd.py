@@ -36,7 +36,6 @@ RSPAMD_FILES = frozenset(
 )
 
 
-
 def _modules(content: Content) -> dict[str, tuple[Span, ...]]:
     """The module files this content policy needs, with the exim statements each one carries out."""
     spam = content.spam.origin if content.spam else ()

@@ -180,7 +180,11 @@ def _listen(policy: Policy) -> Block:
         [f"{cite(origin)}: where exim listened" if cite(origin) else "exim's default: port 25 on every address"]
     )
     socket_effects = ("listen:socket", *(f"listen:filter:{name}" for name in policy.socket_filters))
-    block.add("listen on socket" + _filter_ref(policy.socket_filters), _filter_origin(policy, policy.socket_filters), *socket_effects)
+    block.add(
+        "listen on socket" + _filter_ref(policy.socket_filters),
+        _filter_origin(policy, policy.socket_filters),
+        *socket_effects,
+    )
     for listener in policy.listeners:
         carried = listener.origin + _filter_origin(policy, listener.filters)
         if listener.auth != "none":
@@ -221,7 +225,9 @@ def _action_line(action: Action) -> str:
 def _actions(policy: Policy) -> list[Block]:
     blocks = []
     for action in policy.actions:
-        block = Block([f"{cite(action.origin)}: {_ACTION_WHAT.get(action.name, action.name)}"] if cite(action.origin) else [])
+        block = Block(
+            [f"{cite(action.origin)}: {_ACTION_WHAT.get(action.name, action.name)}"] if cite(action.origin) else []
+        )
         effects = ["action", *(["action:auth"] if action.auth_table else [])]
         emitted = block.add(_action_line(action), action.origin + action.auth_origin, *effects)
         if action.helo:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from migrate import rules
 from migrate.errors import Diagnostic, Span
 from migrate.model import Policy
+from migrate.options import FAIL_ON
 from migrate.reader.tree import (
     Acl,
     AclCondition,
@@ -36,13 +37,6 @@ from migrate.report.services import ServiceState, service_states
 from migrate.rules import BUCKETS, Rule
 
 SCHEMA_VERSION = 2
-# --fail-on: which buckets make a command exit 2 (the one table convert, report and check use).
-FAIL_ON: dict[str, tuple[str, ...]] = {
-    "never": (),
-    "unmapped": ("unmapped",),
-    "approximated": ("unmapped", "approximated"),
-    "info": ("unmapped", "approximated", "ignored"),
-}
 
 
 @dataclass(frozen=True)
@@ -111,7 +105,7 @@ def build_report(config: EximConfig, policy: Policy, rendered: Rendered) -> Repo
     parents = _parents(config)
     accepting = frozenset(span for d in policy.decisions if d.acl_accepts for span in d.origin)
     rows: dict[int, Diagnostic] = {}
-    for node, (span, bucket) in zip(config.statements(), policy.accounting, strict=True):
+    for node, (_span, bucket) in zip(config.statements(), policy.accounting, strict=True):
         parent = parents.get(id(node))
         row = _row(node, parent, bucket, by_span, rendered, config.secret_macros)
         if bucket in ("mapped", "approximated"):
@@ -157,7 +151,20 @@ def _row(
 
 
 # Which output lines to name first: the specific effect before the general one.
-_FIRST = ("rspamd:", "pki", "listen:smtps", "listen:auth", "action:auth", "filter:", "table", "action", "match:", "listen", "global", "match")
+_FIRST = (
+    "rspamd:",
+    "pki",
+    "listen:smtps",
+    "listen:auth",
+    "action:auth",
+    "filter:",
+    "table",
+    "action",
+    "match:",
+    "listen",
+    "global",
+    "match",
+)
 
 
 def _ordered(targets: tuple[Target, ...]) -> tuple[str, ...]:
@@ -193,17 +200,21 @@ def _with_parent(row: Diagnostic, statement: Diagnostic) -> Diagnostic:
     When the statement is unmapped, so is the part; a part without a finding of
     its own carries the statement's, as "part of the statement at line N".
     """
-    assert row.parent is not None
+    parent = row.parent
+    assert parent is not None
     if statement.severity == "unmapped" and row.severity in ("mapped", "approximated"):
         row = replace(row, severity="unmapped", targets=())
     own = row.rule.area != rules.ACCOUNTING
     if not own and row.severity == statement.severity and statement.rule.area != rules.ACCOUNTING:
-        return replace(row, rule=statement.rule, message=f"part of the statement at line {row.parent.line}", advice="")
+        return replace(row, rule=statement.rule, message=f"part of the statement at line {parent.line}", advice="")
     return row
 
 
 def _grade(entries: tuple[Diagnostic, ...], states: tuple[ServiceState, ...]) -> str:
-    """A: migrate as is. B: review the approximations and unmapped items. C: a service is lost or a rewrite is needed."""
+    """The report's grade.
+
+    A: migrate as is. B: review the approximations and unmapped items. C: a service is lost or a rewrite is needed.
+    """
     whole = [e for e in entries if e.parent is None]
     if any(not s.kept for s in states):
         return "C"
@@ -212,7 +223,7 @@ def _grade(entries: tuple[Diagnostic, ...], states: tuple[ServiceState, ...]) ->
     return "B" if any(e.severity in ("unmapped", "approximated") for e in whole) else "A"
 
 
-def _HARD_SOURCE(source: str) -> bool:  # noqa: N802 - reads as the constant it replaces
+def _HARD_SOURCE(source: str) -> bool:  # upper case: reads as the constant it replaces
     """Constructs that need a rewrite by hand whatever their rule: Perl, commands, sockets, callouts."""
     return any(word in source for word in ("${perl", "${run", "${readsocket", "${dlfunc", "system_filter")) or (
         "verify" in source and "callout" in source

@@ -129,7 +129,7 @@ def sarif_rule(rule: rules.Rule) -> dict[str, object]:
 
 def to_sarif(report: Report) -> str:
     """SARIF 2.1.0: one run; unmapped statements and lost services as errors, approximated as warnings."""
-    entries = [e for e in report.findings()]
+    entries = list(report.findings())
     used: dict[str, rules.Rule] = {}
     results = []
     base = os.path.dirname(report.config_path)
@@ -141,7 +141,9 @@ def to_sarif(report: Report) -> str:
                 "ruleId": rules.SERVICE_LOST.id,
                 "level": "error",
                 "message": {"text": f"lost service: {state.service.title}: {state.why}"},
-                "locations": [_location(where.file if where else report.config_path, where.line if where else 1, 1, "", base)],
+                "locations": [
+                    _location(where.file if where else report.config_path, where.line if where else 1, 1, "", base)
+                ],
                 "partialFingerprints": {"exim2smtpd/v1": fingerprint(rules.SERVICE_LOST.id, state.service.title)},
             }
         )

@@ -49,17 +49,27 @@ def _scans(effects: Effects) -> bool:
     return _prefix("rspamd:")(effects) and "listen:filter:rspamd" in effects
 
 
-ANY = Requirement(lambda effects: bool(effects), rules.NO_EFFECT, "counted as carried over, but nothing in the written files carries it")
+ANY = Requirement(
+    lambda effects: bool(effects),
+    rules.NO_EFFECT,
+    "counted as carried over, but nothing in the written files carries it",
+)
 MAIN_OPTIONS = {
     "tls_certificate": Requirement(_has("pki"), rules.TLS_NO_CERTIFICATE, "the output has no pki for it"),
     "tls_privatekey": Requirement(_has("pki"), rules.TLS_NO_CERTIFICATE, "the output has no pki for it"),
-    "tls_on_connect_ports": Requirement(_has("listen:smtps"), rules.TLS_NO_CERTIFICATE, "the output has no smtps listener"),
+    "tls_on_connect_ports": Requirement(
+        _has("listen:smtps"), rules.TLS_NO_CERTIFICATE, "the output has no smtps listener"
+    ),
     "daemon_smtp_ports": Requirement(_prefix("listen"), rules.NO_EFFECT, "the output has no listener for it"),
     "daemon_smtp_port": Requirement(_prefix("listen"), rules.NO_EFFECT, "the output has no listener for it"),
     "local_interfaces": Requirement(_prefix("listen"), rules.NO_EFFECT, "the output has no listener for it"),
     "message_size_limit": Requirement(_has("global"), rules.NO_EFFECT, "the output has no size limit"),
-    "av_scanner": Requirement(_scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"),
-    "spamd_address": Requirement(_scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"),
+    "av_scanner": Requirement(
+        _scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"
+    ),
+    "spamd_address": Requirement(
+        _scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"
+    ),
 }
 
 
@@ -79,9 +89,15 @@ def requirement(node: Statement, parent: Statement | None, accepting: frozenset)
         return Requirement(_prefix("action"), rules.NO_EFFECT, "no action of the output carries it")
     if isinstance(node, AclStatement):
         if any(c.name in CONTENT_CONDITIONS for c in node.conditions):
-            return Requirement(_scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener")
+            return Requirement(
+                _scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"
+            )
         if node.verb == "accept" and node.span in accepting:
-            return Requirement(_has("match:accept"), rules.ACL_ACCEPT_LOST, "exim accepted recipients here that every match rule of the output refuses")
+            return Requirement(
+                _has("match:accept"),
+                rules.ACL_ACCEPT_LOST,
+                "exim accepted recipients here that every match rule of the output refuses",
+            )
         return Requirement(_prefix("match"), rules.NO_EFFECT, "no match rule of the output carries it")
     if isinstance(node, RetryRule):
         return Requirement(_has("global"), rules.NO_EFFECT, "the output has no queue setting for it")

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.commands.convert import convert
-from migrate.reader.debian import resolve
-from migrate.reader.tree import EximConfig
 from migrate.model import Policy
 from migrate.options import Options
+from migrate.reader.debian import resolve
+from migrate.reader.tree import EximConfig
 from migrate.verify import exim_side, smtpd_side
 from migrate.verify.cases import Case, generate, read_cases
 from migrate.verify.exim_side import Answer, SideError

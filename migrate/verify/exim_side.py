@@ -99,8 +99,8 @@ def _dialogue(
     exim: str, config: Path, defines: dict[str, str], client: str, authenticated: bool, recipients: list[str]
 ) -> list[tuple[int | None, str]]:
     lines = ["EHLO probe.example"]
-    for rcpt in recipients:
-        lines += ["MAIL FROM:<probe@probe.example>", f"RCPT TO:<{rcpt}>", "RSET"]
+    for recipient in recipients:
+        lines += ["MAIL FROM:<probe@probe.example>", f"RCPT TO:<{recipient}>", "RSET"]
     lines.append("QUIT")
     cmd = [exim, "-C", str(config), *_d(defines), "-bh", client]
     if authenticated:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 MESSAGE = "Subject: exim2smtpd probe\n\nprobe\n"
 
@@ -162,7 +163,8 @@ def _smtp(case: dict, port: int, log: Log) -> dict:
             session.rset()
             return {"code": code, "text": text.decode(errors="replace"), "route": route}
     except smtplib.SMTPConnectError as exc:  # refused in the banner
-        return {"code": exc.smtp_code, "text": exc.smtp_error.decode(errors="replace"), "route": None}
+        error = cast(bytes, exc.smtp_error)  # smtplib raises it with the banner's bytes
+        return {"code": exc.smtp_code, "text": error.decode(errors="replace"), "route": None}
     except (OSError, smtplib.SMTPException) as exc:
         return {"code": None, "text": f"connection failed: {exc}", "route": None}
 

@@ -130,7 +130,8 @@ def test_article_example_has_the_hand_written_shape() -> None:
         'filter "rspamd" proc-exec "filter-rspamd"',
         'listen on all port 25 tls pki "skapet.bsdly.net" hostname "skapet.bsdly.net" auth-optional filter "rspamd"',
         'listen on all port 465 smtps pki "skapet.bsdly.net" hostname "skapet.bsdly.net" auth-optional filter "rspamd"',
-        'listen on all port submission tls pki "skapet.bsdly.net" hostname "skapet.bsdly.net" auth-optional filter "rspamd"',
+        'listen on all port submission tls pki "skapet.bsdly.net" hostname "skapet.bsdly.net" '
+        'auth-optional filter "rspamd"',
         'action "local" mbox alias <aliases>',
         'action "relay_domains" relay domain <relay_routes> helo "skapet.bsdly.net"',
         'action "outbound" relay helo "skapet.bsdly.net"',

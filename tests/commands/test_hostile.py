@@ -50,7 +50,7 @@ def test_an_include_may_not_leave_root_through_a_symlink(tmp_path: Path) -> None
 
 
 def test_a_relative_include_may_not_leave_root(tmp_path: Path) -> None:
-    config, root = _tree(tmp_path, BASE.format(extra=""))
+    _, root = _tree(tmp_path, BASE.format(extra=""))
     (root / "etc/exim/configure").write_text(".include ../../../outside.conf\n" + BASE.format(extra=""))
     (tmp_path / "outside.conf").write_text("qualify_domain = stolen.example\n")
     with pytest.raises(ConfigError, match="outside --root"):

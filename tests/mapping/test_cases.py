@@ -131,8 +131,9 @@ CASES = [
         "domainlist relay_to_domains = lsearch;/etc/exim/relay",
         "main",
         "mapped",
-        holds=lambda p: p.table("relay_domains") is not None
-        and p.table("relay_domains").entries == ("relay.example.net",),  # type: ignore[union-attr]
+        holds=lambda p: (
+            p.table("relay_domains") is not None and p.table("relay_domains").entries == ("relay.example.net",)
+        ),  # type: ignore[union-attr]
         files={"/etc/exim/relay": "relay.example.net\n# a comment\n"},
     ),
     Case(

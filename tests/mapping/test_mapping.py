@@ -95,7 +95,7 @@ def _assert_smtpd_ok(smtpd: str, text: str, tmp_path: Path) -> None:
     ],
 )
 def test_local_delivery_methods(smtpd: str, tmp_path: Path, transport: str, action: str) -> None:
-    policy, text = _policy(tmp_path, transports=f"local_delivery:\n  {transport}")
+    _, text = _policy(tmp_path, transports=f"local_delivery:\n  {transport}")
     assert action in text.splitlines()
     _assert_smtpd_ok(smtpd, text, tmp_path)
 
@@ -139,7 +139,7 @@ def test_smarthost_with_port(smtpd: str, tmp_path: Path) -> None:
   route_list = * smarthost.example.net::2525 byname
   transport = remote_smtp
 {LOCAL_ROUTER}"""
-    policy, text = _policy(tmp_path, routers=routers)
+    _, text = _policy(tmp_path, routers=routers)
     assert 'action "outbound" relay host "smtp://smarthost.example.net:2525"' in text
     _assert_smtpd_ok(smtpd, text, tmp_path)
 
@@ -152,8 +152,11 @@ def test_per_domain_routes_use_the_transport_port(smtpd: str, tmp_path: Path) ->
   transport = relay_smtp
 {DNS_ROUTERS}
 {LOCAL_ROUTER}"""
-    transports = "relay_smtp:\n  driver = smtp\n  port = 2525\nlocal_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part"
-    policy, text = _policy(tmp_path, routers=routers, transports=transports)
+    transports = (
+        "relay_smtp:\n  driver = smtp\n  port = 2525\n"
+        "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part"
+    )
+    _, text = _policy(tmp_path, routers=routers, transports=transports)
     assert '\t"relay.example" = "smtp://198.51.100.26:2525"' in text
     assert 'action "relay_domains" relay domain <relay_routes>' in text
     _assert_smtpd_ok(smtpd, text, tmp_path)
@@ -242,7 +245,7 @@ def test_negated_network_is_excluded_from_the_table(tmp_path: Path) -> None:
     acl = """  accept  hosts = +trusted
   require domains = +local_domains
   accept"""
-    policy, text = _policy(tmp_path, main=main, acl=acl)
+    policy, _ = _policy(tmp_path, main=main, acl=acl)
     table = policy.table("trusted")
     assert table is not None and table.entries == ("198.51.100.0/24",)
     assert any(f.rule.id == "EXIM-LIST-ITEMS" for f in policy.findings)
@@ -313,7 +316,7 @@ local_interfaces = <; 192.0.2.1 ; 2001:db8::1 ; 127.0.0.1.2525
 tls_certificate = /etc/ssl/mx.pem
 tls_privatekey = /etc/ssl/mx.key
 message_size_limit = 20M"""
-    policy, text = _policy(tmp_path, main=main, platform="linux")
+    _, text = _policy(tmp_path, main=main, platform="linux")
     lines = text.splitlines()
     assert 'listen on "192.0.2.1" port 25 tls pki "mx.example.org" hostname "mx.example.org"' in lines
     assert 'listen on "2001:db8::1" port 465 smtps pki "mx.example.org" hostname "mx.example.org"' in lines

@@ -83,9 +83,8 @@ def smtpd_accepts(policy: Policy, client: Client, address: str) -> bool:
             table = policy.table(rule.destination_table or "")
             if not table or not any(_domain_in(domain, e) for e in table.entries):
                 continue
-        elif rule.destination == "local":
-            if domain not in ("localhost", (policy.identity.hostname or "").lower()):
-                continue
+        elif rule.destination == "local" and domain not in ("localhost", (policy.identity.hostname or "").lower()):
+            continue
         return rule.action is not None
     return False
 

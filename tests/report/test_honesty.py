@@ -110,16 +110,21 @@ def test_effects_of_what_is_called_carried_over(case: str, platform: str) -> Non
     if any(section == "authenticators" and option == "driver" for option, section in carried):
         assert any(" auth" in line for line in _listen_lines(result)), "an authenticator is carried, no AUTH offered"
     for row in result.report.statements:
-        if row.section == "acl" and row.severity in ("mapped", "approximated"):
-            if re.search(r"^\s*(malware|spam|dnslists)\s*=", row.source, re.M):
-                network = [line for line in _listen_lines(result) if "socket" not in line]
-                assert network and _attached(result, "filter-rspamd") == network, row
-                assert any(n.startswith("rspamd/local.d/") for n in result.files), row
+        if (
+            row.section == "acl"
+            and row.severity in ("mapped", "approximated")
+            and re.search(r"^\s*(malware|spam|dnslists)\s*=", row.source, re.M)
+        ):
+            network = [line for line in _listen_lines(result) if "socket" not in line]
+            assert network and _attached(result, "filter-rspamd") == network, row
+            assert any(n.startswith("rspamd/local.d/") for n in result.files), row
 
 
 def _socket_signs(result: Result) -> bool:
     names = _filter_names(result, "filter-dkimsign")
-    return any(line.startswith("listen on socket") and any(f'"{n}"' in line for n in names) for line in _listen_lines(result))
+    return any(
+        line.startswith("listen on socket") and any(f'"{n}"' in line for n in names) for line in _listen_lines(result)
+    )
 
 
 def test_the_safety_net_catches_a_booking_render_did_not_write() -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from migrate.commands.convert import convert
 from migrate.report.formats import render, to_json
-from tests.conftest import FIXTURES, Corpus
 from tests.commands.test_convert import _compare
+from tests.conftest import FIXTURES, Corpus
 
 ARTICLE = FIXTURES / "article-mx" / "configure"
 
