@@ -125,7 +125,7 @@ def _local_source(
                 "loopback; it is what lets aliases and .forward reach outside addresses",
             )
         return ClientClass(LOCAL_CLIENT, "loopback", client.origin)
-    if recipient == ANY_DOMAIN and ctx.config.routers:
+    if recipient == ANY_DOMAIN and any(r.driver == "redirect" for r in ctx.config.routers):
         ctx.ledger.note_span(
             Span(ctx.config.path, 0, 0, 0, 0),
             "approximated",
