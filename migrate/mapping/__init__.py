@@ -20,10 +20,11 @@ from migrate.mapping import accounting, auth, clients, decisions, delivery, filt
 from migrate.mapping import services as services_step
 from migrate.mapping import tables as tables_step
 from migrate.mapping.classes import ClassUniverse
-from migrate.mapping.context import GREYLIST_CHOICES, Context
+from migrate.mapping.context import Context
 from migrate.mapping.listeners import certificate, listeners
 from migrate.mapping.routing import Delivery, Router
 from migrate.model import AUTHENTICATED, LOCAL_DOMAINS, Identity, Policy
+from migrate.options import GREYLIST_CHOICES
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
 from migrate.reader.tree import Driver, EximConfig
 

@@ -18,8 +18,6 @@ from migrate.reader.tree import Acl, AclStatement, EximConfig, NamedList
 if TYPE_CHECKING:
     from migrate.mapping.decisions import ChosenAcls
 
-GREYLIST_CHOICES = ("off", "rspamd")
-
 
 @dataclass
 class Context:

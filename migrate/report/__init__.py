@@ -218,12 +218,12 @@ def _grade(entries: tuple[Diagnostic, ...], states: tuple[ServiceState, ...]) ->
     whole = [e for e in entries if e.parent is None]
     if any(not s.kept for s in states):
         return "C"
-    if any(e.severity == "unmapped" and (e.rule.hard or _HARD_SOURCE(e.source)) for e in whole):
+    if any(e.severity == "unmapped" and (e.rule.hard or _needs_rewrite(e.source)) for e in whole):
         return "C"
     return "B" if any(e.severity in ("unmapped", "approximated") for e in whole) else "A"
 
 
-def _HARD_SOURCE(source: str) -> bool:  # upper case: reads as the constant it replaces
+def _needs_rewrite(source: str) -> bool:
     """Constructs that need a rewrite by hand whatever their rule: Perl, commands, sockets, callouts."""
     return any(word in source for word in ("${perl", "${run", "${readsocket", "${dlfunc", "system_filter")) or (
         "verify" in source and "callout" in source
