@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EXIM_ROOT := $(CURDIR)/.cache/exim-root
+EXIM2SMTPD_ROOTS := $(CURDIR)/.cache/roots
 EXIM := $(EXIM_ROOT)/usr/sbin/exim4
 EXAMPLE := fixtures/article-mx/configure
 DEMO_OUT := .cache/demo
-export EXIM EXIM_ROOT
+export EXIM EXIM_ROOT EXIM2SMTPD_ROOTS
 
 .PHONY: demo test lint venv test-deps bench fuzz clean
 
@@ -26,8 +27,11 @@ demo: venv
 	@echo "== $(DEMO_OUT)/smtpd.conf"
 	@cat $(DEMO_OUT)/smtpd.conf
 
+# Nothing of the host's mail system is installed, removed or started: the
+# daemons the tests run live in system roots under .cache/roots.
 test-deps:
 	sh tools/install-test-deps.sh $(EXIM_ROOT)
+	sh tools/build-roots.sh $(EXIM2SMTPD_ROOTS)
 
 # Style, types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter]).
 lint: venv

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from migrate.verify.system import ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -112,13 +114,36 @@ def exim() -> Iterator[Exim]:
     shutil.rmtree(spool, ignore_errors=True)
 
 
+# The system roots `make test-deps` builds (tools/build-roots.sh): real daemons, never the host's.
+ROOTS = Path(os.environ.get("EXIM2SMTPD_ROOTS", ROOT / ".cache" / "roots"))
+SYSTEMS = {"7.9": "unstable", "7.6": "trixie", "6.8": "bookworm"}
+
+
+def system_root(version: str) -> Path:
+    """The root holding OpenSMTPD ``version``; a missing one fails under CI."""
+    root = ROOTS / SYSTEMS[version]
+    if not (root / "usr/sbin/smtpd").exists():
+        _missing(f"the OpenSMTPD {version} system root ({root})")
+    return root
+
+
 @pytest.fixture(scope="session")
-def smtpd() -> str:
-    """The real smtpd binary (Debian's opensmtpd), installed by `make test-deps`."""
-    path = shutil.which("smtpd") or ("/usr/sbin/smtpd" if Path("/usr/sbin/smtpd").exists() else None)
-    if path is None or shutil.which("openssl") is None:
-        _missing("smtpd (opensmtpd) or openssl")
-    return str(path)
+def smtpd() -> Iterator[str]:
+    """smtpd as verify and the probes run it: OpenSMTPD 6.8 from the bookworm root, in private namespaces.
+
+    The harness's environment names the root (migrate.verify.system), so every
+    `smtpd -n` check and every verify run uses it and never the host's smtpd.
+    """
+    root = system_root("6.8")
+    if shutil.which("openssl") is None:
+        _missing("openssl")
+    saved = os.environ.get(ENVIRONMENT)
+    os.environ[ENVIRONMENT] = str(root)
+    yield "/usr/sbin/smtpd"
+    if saved is None:
+        os.environ.pop(ENVIRONMENT, None)
+    else:
+        os.environ[ENVIRONMENT] = saved
 
 
 @dataclass

@@ -17,15 +17,21 @@ export DEBIAN_FRONTEND=noninteractive
 updated=
 need_apt() { [ -n "$updated" ] || { apt-get update -qq && updated=1; }; }
 
-# OpenSMTPD (6.8 in Debian 12): `smtpd -n` checks every smtpd.conf we write,
-# and verify runs it. openssl makes the throw-away certificate those need;
-# rspamd's `rspamadm configtest` checks the local.d files; iproute2 and
-# util-linux give verify its private namespaces.
-if ! command -v smtpd >/dev/null || ! command -v openssl >/dev/null || ! command -v rspamadm >/dev/null \
-        || ! command -v ip >/dev/null || ! command -v unshare >/dev/null \
-        || [ ! -x /usr/libexec/opensmtpd/table-sqlite ]; then
+# The host's mail packages must come out of this exactly as they went in: an
+# admin may run `make test` on the exim server being migrated. OpenSMTPD,
+# rspamd, redis and the filters live only in the system roots
+# (tools/build-roots.sh); here only tools and exim's runtime libraries are
+# installed, and exim itself is unpacked, never installed.
+mail_packages() {
+    dpkg-query -W -f='${Package} ${Status} ${Version}\n' 'exim4*' 'opensmtpd*' 'rspamd*' 'redis*' 2>/dev/null | sort
+}
+before=$(mail_packages)
+
+# openssl makes the throw-away certificates; iproute2 and util-linux give the
+# harness its private namespaces.
+if ! command -v openssl >/dev/null || ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
     need_apt
-    apt-get install -y -qq --no-install-recommends opensmtpd opensmtpd-extras openssl rspamd iproute2 util-linux >/dev/null
+    apt-get install -y -qq --no-install-recommends openssl iproute2 util-linux >/dev/null
 fi
 
 if [ ! -x "$exim" ]; then
@@ -56,4 +62,12 @@ if ldd "$exim" | grep -q 'not found'; then
     exit 1
 fi
 "$exim" --version 2>/dev/null | head -1
-smtpd -h 2>&1 | head -1
+
+after=$(mail_packages)
+if [ "$before" != "$after" ]; then
+    echo "install-test-deps: the host's mail packages changed, which must never happen:" >&2
+    printf '%s\n' "$before" > /tmp/exim2smtpd-before.$$
+    printf '%s\n' "$after" | diff /tmp/exim2smtpd-before.$$ - >&2 || true
+    rm -f /tmp/exim2smtpd-before.$$
+    exit 1
+fi

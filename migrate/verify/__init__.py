@@ -24,6 +24,7 @@ from migrate.verify import exim_side, smtpd_side
 from migrate.verify.cases import Case, generate, read_cases
 from migrate.verify.exim_side import Answer, SideError
 from migrate.verify.oracle import dns_free_config
+from migrate.verify.system import chosen
 
 SAME, DIFFERS, NOT_COMPARABLE = "same", "differs", "not comparable"
 INHERENT_UNKNOWN_USER = "inherent difference: smtpd refuses unknown local users at RCPT, exim accepts and bounces later"
@@ -87,13 +88,17 @@ def verify(
     exim: str | None = None,
     smtpd: str | None = None,
     debian: bool = False,
+    system: str | None = None,
 ) -> VerifyResult:
     """Ask both daemons every case; raise SideError when either cannot be asked.
 
     With ``options.debian``, ``configure`` is a Debian /etc/exim4 and exim is asked
     about the file update-exim4.conf would write, with the init script's -D macros.
     (``defines``, ``root`` and ``debian`` build the options when none are given.)
+    ``system`` (or $EXIM2SMTPD_SMTPD_ROOT) is a Debian system root whose smtpd is asked
+    instead of this machine's (``migrate.verify.system``): the tests run OpenSMTPD that way.
     """
+    chosen_root = chosen(system)
     options = options or Options(defines=dict(defines or {}), root=root or "/", debian=debian)
     defines = dict(options.defines)
     root = options.root if options.root != "/" else None
@@ -125,7 +130,8 @@ def verify(
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
-        smtpd_answers = smtpd_side.ask(smtpd or find_smtpd(), text, cases, workdir / "smtpd", root_path, files)
+        smtpd_binary = smtpd or ("/usr/sbin/smtpd" if chosen_root else find_smtpd())
+        smtpd_answers = smtpd_side.ask(smtpd_binary, text, cases, workdir / "smtpd", root_path, files, chosen_root)
         outcomes = [compare(policy, c, exim_answers[c], smtpd_answers[c]) for c in cases]
         chains: dict[str, list[str]] = {}
         outcomes = [_explain(o, policy, exim_binary, oracle, defines, chains) for o in outcomes]

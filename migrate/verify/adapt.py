@@ -17,6 +17,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from migrate.verify.system import chosen, inside
+
 
 def throwaway_pki(workdir: Path) -> tuple[Path, Path]:
     """A self-signed certificate and key with the ownership and modes smtpd demands."""
@@ -48,8 +50,14 @@ def throwaway_pki(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def adapt(text: str, workdir: Path, root: Path | None = None, files: dict[str, str] | None = None) -> str:
-    """The same configuration, runnable by Debian's smtpd 6.8 on this machine.
+def adapt(
+    text: str,
+    workdir: Path,
+    root: Path | None = None,
+    files: dict[str, str] | None = None,
+    join_tables: bool = True,
+) -> str:
+    """The same configuration, runnable by Debian's smtpd 6.8 on this machine (7.x: ``join_tables=False``).
 
     Table files are copied from under ``root`` when given and present there
     (so aliases resolve as on the real server), else replaced by empty files.
@@ -88,15 +96,29 @@ def adapt(text: str, workdir: Path, root: Path | None = None, files: dict[str, s
     text = re.sub(r'^(pki "[^"]+" cert )"[^"]+"', lambda m: f'{m.group(1)}"{cert}"', text, flags=re.M)
     text = re.sub(r'^(pki "[^"]+" key )"[^"]+"', lambda m: f'{m.group(1)}"{key}"', text, flags=re.M)
     text = re.sub(r"^listen on all ", "listen on lo ", text, flags=re.M)
-    text = re.sub(r"\{\n((?:\t.*\n)+)\}", lambda m: "{ " + " ".join(m.group(1).split()) + " }", text)
+    if join_tables:  # 6.8 reads a table on one line only
+        text = re.sub(r"\{\n((?:\t.*\n)+)\}", lambda m: "{ " + " ".join(m.group(1).split()) + " }", text)
     return text
 
 
-def check(text: str, workdir: Path, files: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``smtpd -n -f`` on the adapted text (with the table files convert wrote); return the result."""
+def check(
+    text: str,
+    workdir: Path,
+    files: dict[str, str] | None = None,
+    system: Path | None = None,
+    join_tables: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``smtpd -n -f`` on the adapted text (with the table files convert wrote); return the result.
+
+    With ``system``, the smtpd of that system root (``migrate.verify.system``) checks it.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "smtpd.conf"
-    conf.write_text(adapt(text, workdir, files=files), errors="surrogateescape")
+    conf.write_text(adapt(text, workdir, files=files, join_tables=join_tables), errors="surrogateescape")
     return subprocess.run(
-        ["smtpd", "-n", "-f", str(conf)], capture_output=True, encoding="utf-8", errors="replace", timeout=60
+        inside(chosen(system), ["smtpd", "-n", "-f", str(conf)]),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=60,
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 from migrate.verify import adapt
 from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer, SideError
+from migrate.verify.system import chosen, inside
 
 # A filter that completes OpenSMTPD's handshake and registers for nothing. It
 # runs as smtpd's unprivileged user, so it is a plain sh script in the work dir.
@@ -64,14 +65,20 @@ def ask(
     workdir: Path,
     root: Path | None = None,
     files: dict[str, str] | None = None,
+    system: Path | None = None,
 ) -> dict[Case, Answer]:
-    """smtpd's answer for every case."""
+    """smtpd's answer for every case; with ``system``, the smtpd (and harness) of that system root."""
+    system = chosen(system)
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         raise SideError("smtpd", "unshare and ip (util-linux, iproute2) are needed to run smtpd privately")
     workdir.mkdir(parents=True, exist_ok=True)
     conf, port = prepare(text, workdir, root, files)
     check = subprocess.run(
-        [smtpd, "-n", "-f", str(conf)], capture_output=True, encoding="utf-8", errors="replace", timeout=60
+        inside(system, [smtpd, "-n", "-f", str(conf)]),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=60,
     )
     if check.returncode != 0:
         raise SideError("smtpd", "smtpd -n rejects the generated configuration", check.stderr.splitlines())
@@ -87,22 +94,25 @@ def ask(
             }
         )
     )
-    cmd = [
-        "unshare",
-        "--mount",
-        "--net",
-        "--propagation",
-        "private",
-        "--",
-        sys.executable,
-        "-m",
-        "migrate.verify.inside",
-        str(spec),
-    ]
+    harness = str(Path(__file__).with_name("inside.py"))  # standard library only: any python3 runs it
+    python = "/usr/bin/python3" if system is not None else sys.executable
+    cmd = (
+        inside(system, [python, harness, str(spec)], net=True)
+        if system is not None
+        else [
+            "unshare",
+            "--mount",
+            "--net",
+            "--propagation",
+            "private",
+            "--",
+            sys.executable,
+            harness,
+            str(spec),
+        ]
+    )
     try:
-        done = subprocess.run(
-            cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=300, cwd=_package_parent()
-        )
+        done = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=300)
     except subprocess.TimeoutExpired as exc:
         raise SideError("smtpd", "the smtpd probe did not finish in 300 s") from exc
     if done.returncode != 0 or not done.stdout.strip():
@@ -111,7 +121,3 @@ def ask(
     if "error" in report:
         raise SideError("smtpd", report["error"], report.get("log", []))
     return {case: Answer(r["code"], r["text"], r["route"]) for case, r in zip(cases, report["results"], strict=True)}
-
-
-def _package_parent() -> str:
-    return str(Path(__file__).resolve().parents[2])

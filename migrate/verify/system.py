@@ -1,0 +1,46 @@
+"""Run a program from another Debian system root, in a private mount namespace, without chroot.
+
+The root's ``/usr`` and ``/etc`` are bind-mounted over the host's inside the
+namespace only, so the program, its libraries, helpers (``/usr/libexec``) and
+users come from the root while every other path (work directories, fixtures,
+/proc, /dev) stays where it is. Both systems must be merged-/usr (Debian 12 and
+later are). Nothing outlives the namespace; the host's own packages are not
+used, installed or touched. This is how the tests run OpenSMTPD 7.9, 7.6 and
+6.8, rspamd and the filters side by side on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENVIRONMENT = "EXIM2SMTPD_SMTPD_ROOT"  # a system root whose smtpd verify asks instead of this machine's
+ENTER = 'mount --bind "$0/etc" /etc && mount --bind "$0/usr" /usr && exec "$@"'  # /usr last: mount is the host's
+
+
+def chosen(root: Path | str | None = None) -> Path | None:
+    """The system root to run smtpd from: the one given, else $EXIM2SMTPD_SMTPD_ROOT, else none (this machine)."""
+    found = root or os.environ.get(ENVIRONMENT)
+    return Path(found) if found else None
+
+
+def inside(root: Path | None, argv: list[str], *, net: bool = False) -> list[str]:
+    """The command line that runs ``argv`` from ``root`` (as it is, when root is None)."""
+    if root is None:
+        return argv
+    unshare = ["unshare", "--mount", *(["--net"] if net else []), "--propagation", "private", "--"]
+    return [*unshare, "sh", "-c", ENTER, str(root), *argv]
+
+
+def version(root: Path) -> str:
+    """The OpenSMTPD version a root holds, as its package says (``7.9.0p0-1``)."""
+    status = (root / "var/lib/dpkg/status").read_text(errors="replace")
+    block = status.split("Package: opensmtpd\n", 1)
+    if len(block) < 2:
+        return ""
+    for line in block[1].splitlines():
+        if line.startswith("Version: "):
+            return line.split(" ", 1)[1]
+        if not line:
+            break
+    return ""

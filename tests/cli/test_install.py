@@ -1,0 +1,58 @@
+"""What `make test-deps` does to the machine: builds private roots, and leaves the host's mail system alone."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI, ROOT, ROOTS
+
+SCRIPTS = (ROOT / "tools" / "install-test-deps.sh", ROOT / "tools" / "build-roots.sh")
+EXIM_ROOT = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "exim-root"))
+
+
+def _mail_packages() -> str:
+    done = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package} ${Status} ${Version}\n", "exim4*", "opensmtpd*", "rspamd*", "redis*"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return "\n".join(sorted(done.stdout.splitlines()))
+
+
+def test_no_script_asks_apt_for_a_mail_package() -> None:
+    for script in SCRIPTS:
+        for command in re.findall(r"apt-get install[^\n]*(?:\\\n[^\n]*)*", script.read_text()):
+            assert not re.search(r"\b(opensmtpd|exim4-daemon|exim4-base|rspamd|redis)", command), (script, command)
+
+
+@pytest.fixture
+def as_root() -> None:
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("installing and building roots need root; under CI=true that is a failure")
+        pytest.skip("installing and building roots need root")  # only outside CI: CI=true fails above
+
+
+def test_installing_leaves_the_hosts_mail_packages_as_they_were(as_root: None) -> None:
+    before = _mail_packages()
+    for script, target in zip(SCRIPTS, (EXIM_ROOT, ROOTS), strict=True):
+        done = subprocess.run(["sh", str(script), str(target)], capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, done.stderr
+    assert _mail_packages() == before
+
+
+def test_a_root_that_cannot_be_built_fails_with_one_line(as_root: None, tmp_path: Path) -> None:
+    env = {**os.environ, "EXIM2SMTPD_MIRROR": "http://127.0.0.1:9/debian"}  # nothing listens there
+    done = subprocess.run(
+        ["sh", str(SCRIPTS[1]), str(tmp_path / "roots")], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("build-roots: mmdebstrap of unstable (unstable) failed"), done.stderr
+    assert not (tmp_path / "roots" / "unstable").exists()  # no half-built root is kept as a good one
