@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PLATFORM_CHOICES = ("openbsd", "debian", "freebsd", "linux")
+PLATFORM_CHOICES = ("openbsd", "debian", "debian12", "freebsd", "linux")
 GREYLIST_CHOICES = ("off", "rspamd")
 # --fail-on: which buckets make convert, report and check exit 2 (a lost service does too, unless "never").
 FAIL_ON: dict[str, tuple[str, ...]] = {

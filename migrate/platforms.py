@@ -3,13 +3,15 @@
 One table per platform instead of conditionals scattered through the
 renderer: config and aliases paths, whether ``listen on all`` exists, whether
 tables may span lines, package names, the filter users, service commands, and
-how to take exim out of service. ``linux`` is the portable-OpenSMTPD default
-for any Linux and uses Debian's names.
+how to take exim out of service, and the OpenSMTPD each ships (the tests check
+every output with that version). ``debian`` is Debian 13 (7.6), ``debian12``
+Debian 12 (6.8, which reads a table on one line only); ``linux`` is portable
+OpenSMTPD 7.9 on any Linux, with Debian's names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Platform:
     aliases: str
     rspamd_local_d: str
     listen_on_all: bool  # an interface group "all" (OpenBSD only)
-    multiline_tables: bool  # OpenSMTPD 7.5+; Debian 12 ships 6.8
+    multiline_tables: bool  # OpenSMTPD 7.5+ reads a table over several lines; 6.8 does not
     install: str  # command prefix to install packages
     packages_base: tuple[str, ...]
     packages_rspamd: tuple[str, ...]
@@ -37,6 +39,13 @@ class Platform:
     exim_packages: tuple[str, ...]
     mailer_switch: str
     mail_log: str
+    family: str = ""  # the system its names and commands come from (debian12 and linux: debian)
+    smtpd_version: str = ""  # the OpenSMTPD this platform ships, which its output is checked with
+
+    @property
+    def system(self) -> str:
+        """``openbsd``, ``debian`` or ``freebsd``: whose packages and commands apply."""
+        return self.family or self.name
 
 
 PLATFORMS: dict[str, Platform] = {
@@ -62,16 +71,17 @@ PLATFORMS: dict[str, Platform] = {
         ("exim",),
         "/usr/local/sbin/exim-disable   # restores /etc/mailer.conf to smtpd",
         "/var/log/maillog",
+        smtpd_version="7.9",
     ),
     "debian": Platform(
         "debian",
-        "Debian",
+        "Debian 13 (OpenSMTPD 7.6)",
         "/etc/smtpd.conf",
         "/etc/smtpd",
         "/etc/aliases",
         "/etc/rspamd/local.d",
         False,
-        False,
+        True,
         "apt-get install",
         ("opensmtpd",),
         ("opensmtpd-filter-rspamd", "rspamd", "redis-server"),
@@ -85,6 +95,7 @@ PLATFORMS: dict[str, Platform] = {
         ("exim4-base", "exim4-config"),
         "# the opensmtpd package provides /usr/sbin/sendmail",
         "/var/log/mail.log",
+        smtpd_version="7.6",
     ),
     "freebsd": Platform(
         "freebsd",
@@ -108,10 +119,23 @@ PLATFORMS: dict[str, Platform] = {
         ("exim",),
         "edit /etc/mail/mailer.conf to point sendmail, send-mail and mailq at /usr/local/sbin/smtpctl",
         "/var/log/maillog",
+        smtpd_version="7.9",
     ),
 }
-PLATFORMS["linux"] = Platform(
-    **{**PLATFORMS["debian"].__dict__, "name": "linux", "label": "portable OpenSMTPD on Linux (Debian names)"}
+PLATFORMS["debian12"] = replace(
+    PLATFORMS["debian"],
+    name="debian12",
+    label="Debian 12 (OpenSMTPD 6.8)",
+    multiline_tables=False,
+    family="debian",
+    smtpd_version="6.8",
+)
+PLATFORMS["linux"] = replace(
+    PLATFORMS["debian"],
+    name="linux",
+    label="portable OpenSMTPD on Linux (Debian names)",
+    family="debian",
+    smtpd_version="7.9",
 )
 
 

@@ -149,7 +149,7 @@ def _conversion_options(func: Callable[..., None]) -> Callable[..., None]:
         type=click.Choice(PLATFORM_CHOICES),
         default="openbsd",
         show_default=True,
-        help="openbsd: OpenBSD 7.9; debian, freebsd: their paths and packages; linux: portable OpenSMTPD.",
+        help="The target and its OpenSMTPD: openbsd 7.9, debian (13) 7.6, debian12 6.8, freebsd 7.9, linux 7.9.",
     )(wrapper)
     wrapper = click.option(
         "--greylist",

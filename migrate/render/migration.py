@@ -28,23 +28,19 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[s
     if dkimsign:
         packages.append(pack.package_dkimsign)
     for backend in sorted({t.backend for t in policy.tables if t.backend}):
-        package = _backend_package(pack.name, backend)
+        package = _backend_package(pack.name, pack.system, backend)
         if package not in packages:
             packages.append(package)
     scanners = []
     if content.antivirus:
         scanners.append(
-            "clamd"
-            if pack.name == "openbsd"
-            else "clamav-daemon"
-            if pack.name in ("debian", "linux")
-            else "clamav_clamd"
+            "clamd" if pack.name == "openbsd" else "clamav-daemon" if pack.system == "debian" else "clamav_clamd"
         )
     if content.spam:
         scanners.append("spamassassin" if pack.name != "freebsd" else "sa-spamd")
-    start = ["smtpd" if pack.name != "debian" and pack.name != "linux" else "opensmtpd"]
+    start = ["opensmtpd" if pack.system == "debian" else "smtpd"]
     if rspamd:
-        start = ["redis" if pack.name != "debian" and pack.name != "linux" else "redis-server", "rspamd", *start]
+        start = ["redis-server" if pack.system == "debian" else "redis", "rspamd", *start]
     aliases = next((t.file for t in policy.tables if t.kind == "aliases"), "")
     text = (
         make_env()
@@ -71,10 +67,12 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[s
     return finished(text)
 
 
-def _backend_package(platform: str, backend: str) -> str:
-    """The package with an SQL table backend: OpenBSD splits opensmtpd-extras by database."""
+def _backend_package(platform: str, system: str, backend: str) -> str:
+    """The package with an SQL table backend: OpenBSD splits opensmtpd-extras by database, Debian 13 ships one each."""
     if platform == "openbsd" and backend in ("mysql", "postgres"):
         return {"mysql": "opensmtpd-extras-mysql", "postgres": "opensmtpd-extras-pgsql"}[backend]
+    if system == "debian" and platform != "debian12":
+        return f"opensmtpd-table-{backend}"
     return "opensmtpd-extras"
 
 

@@ -1,7 +1,7 @@
 """Every generated smtpd.conf, for every platform, through the real smtpd that platform ships.
 
 openbsd, freebsd and linux target OpenSMTPD 7.9 (OpenBSD 7.9's); debian
-targets what Debian 12 ships (6.8) and must still be read by Debian 13's 7.6.
+targets Debian 13's 7.6 and debian12 Debian 12's 6.8.
 Each check runs that version from its own system root (tools/build-roots.sh),
 never the host's. The file is checked as written, except that ``listen on
 all`` becomes ``listen on lo`` (Linux has no interface groups) and the files
@@ -16,17 +16,13 @@ from pathlib import Path
 import pytest
 
 from migrate.commands.convert import convert
+from migrate.platforms import PLATFORMS
 from migrate.verify import adapt
 from migrate.verify.system import version
 from tests.conftest import FIXTURES, system_root
 
 CASES = sorted(p.parent.name for p in FIXTURES.glob("*/configure"))
-TARGETS = {
-    "openbsd": ("7.9",),
-    "freebsd": ("7.9",),
-    "linux": ("7.9",),
-    "debian": ("6.8", "7.6"),
-}
+TARGETS = {name: (pack.smtpd_version,) for name, pack in PLATFORMS.items()}
 
 
 @pytest.mark.parametrize(("platform", "smtpd_version"), [(p, v) for p, vs in TARGETS.items() for v in vs])
@@ -46,3 +42,9 @@ def test_each_platform_passes_the_smtpd_it_targets(
 @pytest.mark.parametrize(("smtpd_version", "package"), [("7.9", "7.9.0"), ("7.6", "7.6"), ("6.8", "6.8")])
 def test_the_roots_hold_the_versions_they_are_named_for(smtpd_version: str, package: str) -> None:
     assert version(system_root(smtpd_version)).startswith(package)
+
+
+def test_every_platform_names_the_smtpd_it_targets() -> None:
+    assert {p.smtpd_version for p in PLATFORMS.values()} <= {"7.9", "7.6", "6.8"}
+    assert PLATFORMS["openbsd"].smtpd_version == "7.9" and PLATFORMS["debian12"].smtpd_version == "6.8"
+    assert PLATFORMS["debian"].multiline_tables and not PLATFORMS["debian12"].multiline_tables
