@@ -129,12 +129,12 @@ def system_root(version: str) -> Path:
 
 @pytest.fixture(scope="session")
 def smtpd() -> Iterator[str]:
-    """smtpd as verify and the probes run it: OpenSMTPD 6.8 from the bookworm root, in private namespaces.
+    """smtpd as verify and the probes run it: OpenSMTPD 7.9 from the unstable root, in private namespaces.
 
     The harness's environment names the root (migrate.verify.system), so every
     `smtpd -n` check and every verify run uses it and never the host's smtpd.
     """
-    root = system_root("6.8")
+    root = system_root("7.9")
     if shutil.which("openssl") is None:
         _missing("openssl")
     saved = os.environ.get(ENVIRONMENT)

@@ -216,8 +216,8 @@ def _domains(policy: Policy) -> dict[str, list[str]]:
 
 def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
     """The verdict for one case."""
-    if case.authenticated:
-        return Outcome(case, exim, smtpd, NOT_COMPARABLE, "AUTH needs TLS, which Debian's smtpd 6.8 cannot do inbound")
+    if case.authenticated and smtpd.code is None:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"AUTH: {smtpd.text}")
     if exim.code is None or exim.code // 100 == 4:
         return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"exim deferred: {exim.text}")
     if smtpd.code is None or smtpd.code // 100 == 4:

@@ -13,6 +13,7 @@ import json
 import os
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -88,6 +89,8 @@ def main() -> None:
     os.makedirs("/var/spool/smtpd", exist_ok=True)
     _sh("mount", "--bind", str(work / "spool"), "/var/spool/smtpd")
     _sh("mount", "--bind", str(work / "run"), "/run")
+    if spec.get("auth"):
+        _probe_user(work, spec["auth"])
     log_path = work / "smtpd.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
@@ -115,8 +118,20 @@ def main() -> None:
             proc.wait()
 
 
+def _probe_user(work: Path, auth: dict) -> None:
+    """A user smtpd can authenticate (system passwords), in this namespace's /etc/passwd and /etc/shadow only."""
+    for name, line in (
+        ("passwd", f"{auth['user']}:x:64999:64999::/nonexistent:/usr/sbin/nologin\n"),
+        ("shadow", f"{auth['user']}:{auth['hash']}:19000:0:99999:7:::\n"),
+    ):
+        copy = work / name
+        copy.write_text(Path(f"/etc/{name}").read_text() + line)
+        os.chmod(copy, 0o644 if name == "passwd" else 0o640)
+        _sh("mount", "--bind", str(copy), f"/etc/{name}")
+
+
 def run_cases(spec: dict, log: Log) -> list[dict]:
-    clients = sorted({c["client"] for c in spec["cases"] if c["client"] != "socket" and not c["authenticated"]})
+    clients = sorted({c["client"] for c in spec["cases"] if c["client"] != "socket"})
     for address in clients:  # after smtpd started, so they count as remote
         ip = ipaddress.ip_address(address)
         if address not in ("127.0.0.1", "::1"):
@@ -124,8 +139,10 @@ def run_cases(spec: dict, log: Log) -> list[dict]:
             _sh("ip", "addr", "add", f"{address}/{ip.max_prefixlen}", "dev", "lo", *extra)
     results = []
     for case in spec["cases"]:
-        if case["authenticated"]:
-            results.append({"code": None, "text": "AUTH needs TLS, which Debian's smtpd 6.8 cannot do", "route": None})
+        if case["authenticated"] and not spec.get("auth"):
+            results.append({"code": None, "text": "no listener of this smtpd.conf offers AUTH", "route": None})
+        elif case["authenticated"]:
+            results.append(_smtp(case, spec["auth"]["port"], log, spec["auth"]))
         elif case["client"] == "socket":
             results.append(_sendmail(case, log))
         else:
@@ -148,12 +165,27 @@ def _sendmail(case: dict, log: Log) -> dict:
     return {"code": code, "text": text, "route": route}
 
 
-def _smtp(case: dict, port: int, log: Log) -> dict:
+def _smtp(case: dict, port: int, log: Log, auth: dict | None = None) -> dict:
     ip = ipaddress.ip_address(case["client"])
     server = "::1" if ip.version == 6 else "127.0.0.1"
+    implicit = bool(auth and auth["smtps"])
+    unverified = ssl._create_unverified_context()  # the listener has a throw-away certificate
     try:
-        with smtplib.SMTP(server, port, source_address=(case["client"], 0), timeout=20) as session:
+        session = (
+            smtplib.SMTP_SSL(server, port, source_address=(case["client"], 0), timeout=20, context=unverified)
+            if implicit
+            else smtplib.SMTP(server, port, source_address=(case["client"], 0), timeout=20)
+        )
+        with session:
             session.ehlo("probe.example")
+            if auth:
+                if not implicit:
+                    session.starttls(context=unverified)
+                    session.ehlo("probe.example")
+                try:
+                    session.login(auth["user"], auth["password"])
+                except smtplib.SMTPAuthenticationError as exc:
+                    return {"code": exc.smtp_code, "text": f"AUTH: {exc.smtp_error!r}", "route": None}
             code, text = session.mail(case["sender"])
             if code >= 400:
                 return {"code": code, "text": text.decode(errors="replace"), "route": None}

@@ -2,15 +2,18 @@
 
 One daemon per configuration, in private mount and network namespaces on
 loopback (its own spool and control socket; delivery paused with ``-P mta
--P mda``), all cases sent in one run. Debian's 6.8 cannot complete inbound
-TLS, so cases are sent in plaintext on the port-25 listener and AUTH cases are
-not comparable.
+-P mda``), all cases sent in one run. Cases are sent in plaintext on the
+port-25 listener; authenticated cases log in over STARTTLS (or implicit TLS)
+on the first listener offering AUTH, as a probe user that exists only in the
+namespace's copy of /etc/passwd and /etc/shadow. (Debian 12's smtpd 6.8
+cannot complete inbound TLS: with it those cases are not comparable.)
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -73,6 +76,7 @@ def ask(
         raise SideError("smtpd", "unshare and ip (util-linux, iproute2) are needed to run smtpd privately")
     workdir.mkdir(parents=True, exist_ok=True)
     conf, port = prepare(text, workdir, root, files)
+    auth = _auth_listener(conf.read_text(), workdir) if any(c.authenticated for c in cases) else None
     check = subprocess.run(
         inside(system, [smtpd, "-n", "-f", str(conf)]),
         capture_output=True,
@@ -90,6 +94,7 @@ def ask(
                 "smtpd": smtpd,
                 "conf": str(conf),
                 "port": port,
+                "auth": auth,
                 "cases": [asdict(c) for c in cases],
             }
         )
@@ -121,3 +126,30 @@ def ask(
     if "error" in report:
         raise SideError("smtpd", report["error"], report.get("log", []))
     return {case: Answer(r["code"], r["text"], r["route"]) for case, r in zip(cases, report["results"], strict=True)}
+
+
+PROBE_USER = "exim2smtpd-probe"
+
+
+def _auth_listener(conf: str, workdir: Path) -> dict[str, object] | None:
+    """Where and as whom an authenticated case logs in: the first TLS listener offering AUTH.
+
+    smtpd checks system passwords; the harness adds a user with a throw-away
+    password to the namespace's copy of /etc/passwd and /etc/shadow.
+    """
+    for line in conf.splitlines():
+        found = re.match(r"listen on lo port (\d+|submission) (tls|smtps) .*\bauth(-optional)?\b", line)
+        if found:
+            port = 587 if found.group(1) == "submission" else int(found.group(1))
+            password = secrets.token_hex(12)
+            crypted = subprocess.run(
+                ["openssl", "passwd", "-6", password], capture_output=True, text=True, timeout=30, check=True
+            ).stdout.strip()
+            return {
+                "port": port,
+                "smtps": found.group(2) == "smtps",
+                "user": PROBE_USER,
+                "password": password,
+                "hash": crypted,
+            }
+    return None

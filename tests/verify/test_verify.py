@@ -44,8 +44,12 @@ def test_bundled_example_agrees(exim: Exim, smtpd: str, namespaces: None) -> Non
         ("anyone", "relay-domains"),
         ("anyone", "other-domains"),
         ("anyone", "alias"),
+        ("authenticated", "local-domains"),
+        ("authenticated", "other-domains"),  # a real STARTTLS and AUTH PLAIN on OpenSMTPD 7.9
     ]:
         assert pair in classes, pair
+    relayed = [o for o in result.outcomes if o.case.authenticated and o.case.recipient_class == "other-domains"]
+    assert relayed and all(o.smtpd.code == 250 and o.smtpd.route == "outbound" for o in relayed)
     ipv6 = [o for o in result.outcomes if ":" in o.case.client and o.verdict == SAME]
     assert ipv6, "IPv6 clients are probed"
     assert _processes_and_mounts() == before, "no smtpd process or mount is left behind"
@@ -86,6 +90,31 @@ def test_an_injected_open_relay_is_a_loud_regression(exim: Exim, smtpd: str, nam
 
 
 @pytest.mark.exim
+def test_a_wrong_password_is_refused_and_compared(
+    exim: Exim, smtpd: str, namespaces: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AUTH cases really log in: with a password smtpd does not know, relaying is refused (a difference)."""
+    import migrate.verify
+    from migrate.verify import smtpd_side
+
+    real = smtpd_side._auth_listener
+    every = migrate.verify.generate
+    monkeypatch.setattr(  # smtpd waits after each failed login: ask one case only
+        migrate.verify,
+        "generate",
+        lambda policy, domains: [c for c in every(policy, domains) if c.authenticated][-1:],
+    )
+
+    def wrong(conf: str, workdir: Path) -> dict[str, object] | None:
+        found = real(conf, workdir)
+        return {**found, "password": "not-the-password"} if found else None
+
+    monkeypatch.setattr(smtpd_side, "_auth_listener", wrong)
+    result = verify(str(ARTICLE), root=str(ARTICLE_ROOT), exim=str(exim.binary), smtpd=smtpd)
+    refused = [o for o in result.outcomes if o.case.authenticated and o.case.recipient_class == "other-domains"]
+    assert refused and all(o.verdict == DIFFERS and o.smtpd.code == 535 for o in refused), refused
+
+
 def test_extra_cases_from_a_file(exim: Exim, smtpd: str, namespaces: None, tmp_path: Path) -> None:
     cases = tmp_path / "cases"
     cases.write_text("# client recipient\n192.0.2.9 someone@blug.linux.no\nsocket abuse@bsdly.net\n")
