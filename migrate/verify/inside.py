@@ -142,7 +142,7 @@ def run_cases(spec: dict, log: Log) -> list[dict]:
         if case["authenticated"] and not spec.get("auth"):
             results.append({"code": None, "text": "no listener of this smtpd.conf offers AUTH", "route": None})
         elif case["authenticated"]:
-            results.append(_smtp(case, spec["auth"]["port"], log, spec["auth"]))
+            results.append(_authenticated(case, spec["auth"], log))
         elif case["client"] == "socket":
             results.append(_sendmail(case, log))
         else:
@@ -165,10 +165,26 @@ def _sendmail(case: dict, log: Log) -> dict:
     return {"code": code, "text": text, "route": route}
 
 
-def _smtp(case: dict, port: int, log: Log, auth: dict | None = None) -> dict:
+def _authenticated(case: dict, auth: dict, log: Log) -> dict:
+    """One answer for the case from every AUTH listener, with PLAIN and with LOGIN: the first that disagrees."""
+    answers = [
+        (listener, mechanism, _smtp(case, listener["port"], log, auth, listener["smtps"], mechanism))
+        for listener in auth["listeners"]
+        for mechanism in ("PLAIN", "LOGIN")
+    ]
+    first = answers[0][2]
+    for listener, mechanism, answer in answers:
+        if answer["code"] != first["code"]:
+            return {**answer, "text": f"port {listener['port']} AUTH {mechanism}: {answer['text']}"}
+    tried = ", ".join(f"{listener['port']} {mechanism}" for listener, mechanism, _ in answers)
+    return {**first, "text": f"{first['text']} (the same on {tried})"}
+
+
+def _smtp(
+    case: dict, port: int, log: Log, auth: dict | None = None, implicit: bool = False, mechanism: str = "PLAIN"
+) -> dict:
     ip = ipaddress.ip_address(case["client"])
     server = "::1" if ip.version == 6 else "127.0.0.1"
-    implicit = bool(auth and auth["smtps"])
     unverified = ssl._create_unverified_context()  # the listener has a throw-away certificate
     try:
         session = (
@@ -183,7 +199,9 @@ def _smtp(case: dict, port: int, log: Log, auth: dict | None = None) -> dict:
                     session.starttls(context=unverified)
                     session.ehlo("probe.example")
                 try:
-                    session.login(auth["user"], auth["password"])
+                    session.user, session.password = auth["user"], auth["password"]
+                    method = session.auth_plain if mechanism == "PLAIN" else session.auth_login
+                    session.auth(mechanism, method, initial_response_ok=mechanism == "PLAIN")
                 except smtplib.SMTPAuthenticationError as exc:
                     return {"code": exc.smtp_code, "text": f"AUTH: {exc.smtp_error!r}", "route": None}
             code, text = session.mail(case["sender"])

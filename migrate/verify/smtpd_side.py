@@ -4,7 +4,7 @@ One daemon per configuration, in private mount and network namespaces on
 loopback (its own spool and control socket; delivery paused with ``-P mta
 -P mda``), all cases sent in one run. Cases are sent in plaintext on the
 port-25 listener; authenticated cases log in over STARTTLS (or implicit TLS)
-on the first listener offering AUTH, as a probe user that exists only in the
+on every listener offering AUTH, with PLAIN and LOGIN, as a probe user that exists only in the
 namespace's copy of /etc/passwd and /etc/shadow. (Debian 12's smtpd 6.8
 cannot complete inbound TLS: with it those cases are not comparable.)
 """
@@ -132,24 +132,21 @@ PROBE_USER = "exim2smtpd-probe"
 
 
 def _auth_listener(conf: str, workdir: Path) -> dict[str, object] | None:
-    """Where and as whom an authenticated case logs in: the first TLS listener offering AUTH.
+    """Where and as whom authenticated cases log in: every TLS listener that offers AUTH.
 
     smtpd checks system passwords; the harness adds a user with a throw-away
     password to the namespace's copy of /etc/passwd and /etc/shadow.
     """
+    listeners = []
     for line in conf.splitlines():
         found = re.match(r"listen on lo port (\d+|submission) (tls|smtps) .*\bauth(-optional)?\b", line)
         if found:
             port = 587 if found.group(1) == "submission" else int(found.group(1))
-            password = secrets.token_hex(12)
-            crypted = subprocess.run(
-                ["openssl", "passwd", "-6", password], capture_output=True, text=True, timeout=30, check=True
-            ).stdout.strip()
-            return {
-                "port": port,
-                "smtps": found.group(2) == "smtps",
-                "user": PROBE_USER,
-                "password": password,
-                "hash": crypted,
-            }
-    return None
+            listeners.append({"port": port, "smtps": found.group(2) == "smtps"})
+    if not listeners:
+        return None
+    password = secrets.token_hex(12)
+    crypted = subprocess.run(
+        ["openssl", "passwd", "-6", password], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    return {"listeners": listeners, "user": PROBE_USER, "password": password, "hash": crypted}

@@ -49,7 +49,10 @@ def test_bundled_example_agrees(exim: Exim, smtpd: str, namespaces: None) -> Non
     ]:
         assert pair in classes, pair
     relayed = [o for o in result.outcomes if o.case.authenticated and o.case.recipient_class == "other-domains"]
-    assert relayed and all(o.smtpd.code == 250 and o.smtpd.route == "outbound" for o in relayed)
+    # the same answer on 25 and 587 (STARTTLS) and 465 (implicit TLS), with AUTH PLAIN and AUTH LOGIN
+    assert relayed and all(o.smtpd.code == 250 and o.smtpd.route == "outbound" for o in relayed), relayed
+    tried = relayed[0].smtpd.text
+    assert all(f"{port} {mech}" in tried for port in (25, 465, 587) for mech in ("PLAIN", "LOGIN")), tried
     ipv6 = [o for o in result.outcomes if ":" in o.case.client and o.verdict == SAME]
     assert ipv6, "IPv6 clients are probed"
     assert _processes_and_mounts() == before, "no smtpd process or mount is left behind"
