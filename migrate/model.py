@@ -42,6 +42,7 @@ class Service:
     title: str  # what it is, in an admin's words
     provided: bool
     table: str | None = None  # relay: the trusted network's table
+    recipients: tuple[str, ...] = ()  # sendmail: the recipient classes exim delivered for the socket
     origin: Origin = ()
 
 
@@ -262,7 +263,6 @@ class Decision:
     accept: bool
     action: str | None
     origin: Origin = ()
-    acl_accepts: bool = False  # exim's ACLs accept it (``accept`` is False when smtpd cannot route it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +310,7 @@ class Policy:
     accounting: tuple[tuple[Span, str], ...] = ()  # every statement read, and its bucket
     services: tuple[Service, ...] = ()
     auth_origin: Origin = ()  # the server authenticators smtpd's ``auth`` on the listeners carries out
+    exim_accepting: Origin = ()  # the ACL statements that accepted some class for exim (routes assumed)
     policy_origin: Origin = ()  # the ACL statements the match rules carry out together
 
     def counts(self) -> dict[str, int]:

@@ -92,7 +92,7 @@ def _build(ctx: Context) -> Policy:
     attached, listen, socket_filters = filters.filters(ctx, content, listen)
     _book_route_notes(ctx, router, deliveries)
     accounting.account_drivers(ctx, deliveries)
-    provided = services_step.services(ctx, universe, listening=bool(listen))
+    provided, accepting = services_step.services(ctx, universe, listening=bool(listen))
     accounting.account_rest(ctx)
     ctx.ledger.absorb_notes(config.statements())
     return Policy(
@@ -114,6 +114,7 @@ def _build(ctx: Context) -> Policy:
         accounting=tuple((node.span, ctx.ledger.status[id(node)][1]) for node in config.statements()),
         services=tuple(provided),
         auth_origin=server_auth if offers_auth else (),
+        exim_accepting=accepting,
         policy_origin=_policy_origin(ctx, universe),
     )
 

@@ -120,23 +120,27 @@ def decisions(
                 continue
             accepted, origin, notes = _decide(ctx, evaluator, client.name, recipient, chosen, routable)
             delivery = deliveries[recipient]
-            acl_accepts = accepted
             action = ACTION_NAMES[recipient] if accepted else None
             if accepted and not delivery.routable:
                 accepted, action = False, None
-            found.append(Decision(client.name, recipient, accepted, action, origin, acl_accepts))
+            found.append(Decision(client.name, recipient, accepted, action, origin))
             verdict_notes += [(n, client.name, recipient, accepted) for n in notes]
     _book_notes(ctx, verdict_notes)
     _book_acl_statements(ctx)
     return found
 
 
-def exim_accepts(ctx: Context, evaluator: AclEvaluator, client: str, recipient: str) -> bool:
-    """Whether exim accepts (or may accept) a class's recipients, whatever we made of its routers."""
-    if recipient == LOCAL_DOMAINS and evaluator.universe.local_domains is None:
-        return False
-    accepted, _, notes = _decide(ctx, evaluator, client, recipient, chosen_acls(ctx), evaluator.routable)
-    return accepted or any(note.rule is rules.ACL_CONDITIONAL_ACCEPT for _, note in notes)
+def exim_accepts(ctx: Context, evaluator: AclEvaluator, client: str, recipient: str) -> tuple[bool, tuple[Span, ...]]:
+    """Whether exim accepts (or may accept) a class's recipients, whatever we made of its routers, and why."""
+    absent = {
+        LOCAL_DOMAINS: evaluator.universe.local_domains is None,
+        RELAY_DOMAINS: not evaluator.universe.relay_domains,
+    }
+    if absent.get(recipient):  # an empty list: nobody's mail is for that class
+        return False, ()
+    accepted, origin, notes = _decide(ctx, evaluator, client, recipient, chosen_acls(ctx), evaluator.routable)
+    maybe = any(note.rule is rules.ACL_CONDITIONAL_ACCEPT for _, note in notes)  # reported on its own
+    return accepted or maybe, origin if accepted else ()
 
 
 def _decide(

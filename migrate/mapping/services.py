@@ -8,12 +8,13 @@ service is not decided here: the report reads the written files for that.
 
 from __future__ import annotations
 
+from migrate.errors import Span
 from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.mapping.context import Context
 from migrate.mapping.decisions import exim_accepts
-from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, Service
+from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RECIPIENT_CLASSES, Service
 from migrate.reader.tree import Driver
 
 TITLES = {
@@ -28,13 +29,26 @@ TITLES = {
 }
 
 
-def services(ctx: Context, universe: ClassUniverse, listening: bool) -> list[Service]:
-    """The services exim provided, each with the statements that provided it."""
-    evaluator = AclEvaluator(universe, ctx.acls, dict.fromkeys((LOCAL_DOMAINS, "relay-domains", ANY_DOMAIN), True))
+def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[list[Service], tuple[Span, ...]]:
+    """The services exim provided, each with the statements that provided it, and every accept that accepted.
+
+    exim's ACLs are evaluated with exim's own routing assumed to work: what it
+    accepted for a class is what it would deliver.
+    """
     config = ctx.config
+    outbound = [r for r in config.routers if _routes_out(r)]
+    # exim routes its local and relay domains (whatever we made of those routers), and others only by DNS or a smarthost
+    routable = {**dict.fromkeys(RECIPIENT_CLASSES, True), ANY_DOMAIN: bool(outbound)}
+    evaluator = AclEvaluator(universe, ctx.acls, routable)
+    servers = [a for a in config.authenticators if _is_server(a)]
+    verdicts = {  # nobody authenticates to an exim without a server authenticator
+        (client, recipient): exim_accepts(ctx, evaluator, client, recipient)
+        for client in (LOCAL_CLIENT, *universe.client_tables, *([AUTHENTICATED] if servers else []), ANYONE)
+        for recipient in RECIPIENT_CLASSES
+    }
 
     def accepts(client: str, recipient: str) -> bool:
-        return exim_accepts(ctx, evaluator, client, recipient)
+        return verdicts.get((client, recipient), (False, ()))[0]
 
     local_list = config.named_lists.get("local_domains")
     found = [
@@ -44,12 +58,10 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> list[Ser
             origin=(local_list.span,) if local_list else (),
         )
     ]
-    outbound = [r for r in config.routers if _routes_out(r)]
     for table in universe.client_tables:
         named = ctx.host_list(table)
         provided = listening and bool(outbound) and accepts(table, ANY_DOMAIN)
         found.append(_service("relay", provided, table=table, origin=(named.span,)))
-    servers = [a for a in config.authenticators if _is_server(a)]
     found.append(
         _service(
             "submission",
@@ -58,19 +70,27 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> list[Ser
         )
     )
     found.append(_service("outbound", bool(outbound), origin=tuple(r.span for r in outbound)))
-    sendmail = accepts(LOCAL_CLIENT, LOCAL_DOMAINS) or accepts(LOCAL_CLIENT, ANY_DOMAIN)
-    found.append(_service("sendmail", sendmail))
+    delivered = tuple(r for r in (LOCAL_DOMAINS, ANY_DOMAIN) if accepts(LOCAL_CLIENT, r))
+    found.append(_service("sendmail", bool(delivered), recipients=delivered))
     aliases = [r for r in config.routers if r.driver == "redirect"]
     found.append(_service("forwarding", bool(aliases) and bool(outbound), origin=tuple(r.span for r in aliases)))
     scanning = _content_statements(ctx)
     found.append(_service("content", bool(scanning), origin=tuple(scanning)))
     signing = [o for t in config.transports if t.driver == "smtp" for o in t.options if o.name == "dkim_private_key"]
     found.append(_service("dkim", bool(signing), origin=tuple(o.span for o in signing)))
-    return found
+    accepting = tuple(dict.fromkeys(span for _, origin in verdicts.values() for span in origin))
+    return found, accepting
 
 
-def _service(name: str, provided: bool, *, table: str | None = None, origin: tuple = ()) -> Service:
-    return Service(name, TITLES[name].format(table=table), provided, table, origin)
+def _service(
+    name: str,
+    provided: bool,
+    *,
+    table: str | None = None,
+    recipients: tuple[str, ...] = (),
+    origin: tuple[Span, ...] = (),
+) -> Service:
+    return Service(name, TITLES[name].format(table=table), provided, table, recipients, origin)
 
 
 def _is_server(auth: Driver) -> bool:

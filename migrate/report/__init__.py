@@ -103,7 +103,7 @@ def build_report(config: EximConfig, policy: Policy, rendered: Rendered) -> Repo
         by_span.setdefault(finding.span, []).append(finding)
     sections = _sections(config)
     parents = _parents(config)
-    accepting = frozenset(span for d in policy.decisions if d.acl_accepts for span in d.origin)
+    accepting = frozenset(policy.exim_accepting)
     rows: dict[int, Diagnostic] = {}
     for node, (_span, bucket) in zip(config.statements(), policy.accounting, strict=True):
         parent = parents.get(id(node))

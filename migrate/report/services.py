@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migrate.errors import ConfigError
-from migrate.model import Service
+from migrate.model import LOCAL_DOMAINS, Service
 from migrate.render import Rendered
 from migrate.render.smtpd_reader import SmtpdPolicy, read_smtpd_conf
 
@@ -79,12 +79,18 @@ class _Probe:
             return True, "a relay action delivers mail for other domains"
         return False, "no match rule leads to a relay action"
 
-    def _sendmail(self, _: Service) -> tuple[bool, str]:
-        local = self._first("socket", "local")
-        other = self._first("socket", "other")
-        if local or other:
-            return True, "the local socket's mail is delivered"
-        return False, "every match rule refuses mail from the local socket"
+    def _sendmail(self, service: Service) -> tuple[bool, str]:
+        lost = [
+            recipient
+            for recipient in service.recipients
+            if not (
+                self._delivers("socket", "local", "") if recipient == LOCAL_DOMAINS else self._relays("socket", "")
+            )[0]
+        ]
+        if lost:
+            where = ", ".join(r.replace("-", " ") for r in lost)
+            return False, f"the output refuses what exim delivered from the local socket to {where}"
+        return True, "the local socket's mail is delivered"
 
     def _forwarding(self, _: Service) -> tuple[bool, str]:
         if not any("alias" in a or "virtual" in a for a in self.conf.actions.values()):
