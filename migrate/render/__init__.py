@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from migrate.errors import Span
 from migrate.model import Policy
-from migrate.render.base import Rendered, Target, cite, make_env, quote
+from migrate.render.base import Rendered, Target
 from migrate.render.migration import render_migration
 from migrate.render.rspamd import RSPAMD_FILES, render_rspamd
 from migrate.render.smtpd import render_smtpd_conf
@@ -35,18 +35,4 @@ def with_migration(rendered: Rendered, text: str) -> Rendered:
     return Rendered({**rendered.files, "MIGRATION.md": text}, rendered.secret, rendered.source_map)
 
 
-__all__ = [
-    "RSPAMD_FILES",
-    "Rendered",
-    "Target",
-    "cite",
-    "make_env",
-    "quote",
-    "render",
-    "render_migration",
-    "render_rspamd",
-    "render_smtpd_conf",
-    "render_table_files",
-    "secret_files",
-    "with_migration",
-]
+__all__ = ["RSPAMD_FILES", "Rendered", "Target", "render", "render_migration", "with_migration"]

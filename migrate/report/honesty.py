@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from migrate import rules
+from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.reader.tree import AclStatement, Driver, Option, RetryRule, Statement
 from migrate.render import Target
 from migrate.rules import Rule
 
-CONTENT_CONDITIONS = frozenset(("malware", "spam", "dnslists", "spf", "ratelimit"))
 Effects = frozenset[str]
 
 

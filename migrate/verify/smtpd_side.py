@@ -101,21 +101,7 @@ def ask(
     )
     harness = str(Path(__file__).with_name("inside.py"))  # standard library only: any python3 runs it
     python = "/usr/bin/python3" if system is not None else sys.executable
-    cmd = (
-        inside(system, [python, harness, str(spec)], net=True)
-        if system is not None
-        else [
-            "unshare",
-            "--mount",
-            "--net",
-            "--propagation",
-            "private",
-            "--",
-            sys.executable,
-            harness,
-            str(spec),
-        ]
-    )
+    cmd = inside(system, [python, harness, str(spec)], net=True)
     try:
         done = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=300)
     except subprocess.TimeoutExpired as exc:

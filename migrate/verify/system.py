@@ -25,11 +25,14 @@ def chosen(root: Path | str | None = None) -> Path | None:
 
 
 def inside(root: Path | None, argv: list[str], *, net: bool = False) -> list[str]:
-    """The command line that runs ``argv`` from ``root`` (as it is, when root is None)."""
-    if root is None:
+    """The command line that runs ``argv`` from ``root``, or from this machine when root is None.
+
+    ``net`` gives it a private network namespace too (with this machine's programs as well).
+    """
+    if root is None and not net:
         return argv
     unshare = ["unshare", "--mount", *(["--net"] if net else []), "--propagation", "private", "--"]
-    return [*unshare, "sh", "-c", ENTER, str(root), *argv]
+    return [*unshare, *(["sh", "-c", ENTER, str(root)] if root is not None else []), *argv]
 
 
 def version(root: Path) -> str:
