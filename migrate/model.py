@@ -24,6 +24,9 @@ RELAY_DOMAINS = "relay-domains"
 ANY_DOMAIN = "other-domains"
 RECIPIENT_CLASSES = (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)
 
+# The rspamd Settings-ID under which rspamd only signs (rspamd/local.d/settings.conf).
+SIGN_ONLY = "exim2smtpd-sign"
+
 # Client classes that are not a network table.
 LOCAL_CLIENT = "local"
 AUTHENTICATED = "authenticated"
@@ -99,7 +102,7 @@ class Listener:
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """An smtpd filter process (filter-rspamd, filter-dkimsign) and where it is attached."""
+    """An smtpd filter process (filter-rspamd) and where it is attached."""
 
     name: str
     command: str
@@ -175,7 +178,13 @@ class Multimap:
 
 @dataclass(frozen=True, slots=True)
 class DkimSigning:
-    """How outbound mail is signed: one key by filter-dkimsign, per-domain keys by rspamd."""
+    """How outbound mail is signed: by rspamd's dkim_signing, on the paths exim's smtp transport signed.
+
+    exim signed what its smtp transport sent out: mail from the local socket,
+    from its trusted networks and from authenticated users, never mail that
+    came in for its own domains. rspamd signs by who sent the mail, so the
+    trusted networks are listed for it (``networks``).
+    """
 
     domain: str  # "$domain" when exim chose the key per domain
     selector: str
@@ -183,6 +192,7 @@ class DkimSigning:
     canonicalization: str = "relaxed/relaxed"
     per_domain: bool = False
     origin: Origin = ()
+    networks: tuple[str, ...] = ()  # rspamd's sign_networks: exim's trusted networks, and loopback for the socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +222,21 @@ class Content:
             or self.multimaps
             or self.spam_headers
             or self.greylist == "rspamd"
-            or (self.dkim and self.dkim.per_domain)
+            or self.dkim
+        )
+
+    @property
+    def scans(self) -> bool:
+        """True when exim's ACLs did something to content (not only signing): rspamd must scan."""
+        return bool(
+            self.spam
+            or self.antivirus
+            or self.dnsbls
+            or self.forced
+            or self.ratelimits
+            or self.multimaps
+            or self.spam_headers
+            or self.greylist == "rspamd"
         )
 
     @property
@@ -222,7 +246,7 @@ class Content:
         for part in (self.spam, self.antivirus, *self.dnsbls, *self.forced, *self.ratelimits, *self.multimaps):
             if part is not None:
                 spans += part.origin
-        if self.dkim is not None and self.dkim.per_domain:
+        if self.dkim is not None:
             spans += self.dkim.origin
         return (*spans, *self.headers_origin)
 

@@ -3,7 +3,7 @@
 One table per platform instead of conditionals scattered through the
 renderer: config and aliases paths, whether ``listen on all`` exists, whether
 tables may span lines, package names, the filter users, service commands, and
-how to take exim out of service, and the OpenSMTPD each ships (the tests check
+how to take exim out of service, who signs DKIM, and the OpenSMTPD each ships (the tests check
 every output with that version). ``debian`` is Debian 13 (7.6), ``debian12``
 Debian 12 (6.8, which reads a table on one line only); ``linux`` is portable
 OpenSMTPD 7.9 on any Linux, with Debian's names.
@@ -29,7 +29,7 @@ class Platform:
     install: str  # command prefix to install packages
     packages_base: tuple[str, ...]
     packages_rspamd: tuple[str, ...]
-    package_dkimsign: str
+    rspamd_user: str  # who signs, and so must read the DKIM keys
     enable: str  # "{service}" is replaced
     start: str
     stop: str
@@ -61,7 +61,7 @@ PLATFORMS: dict[str, Platform] = {
         "pkg_add",
         (),
         ("opensmtpd-filter-rspamd", "rspamd", "redis"),
-        "opensmtpd-filter-dkimsign",
+        "_rspamd",
         "rcctl enable {service}",
         "rcctl start {service}",
         "rcctl stop {service}",
@@ -85,7 +85,7 @@ PLATFORMS: dict[str, Platform] = {
         "apt-get install",
         ("opensmtpd",),
         ("opensmtpd-filter-rspamd", "rspamd", "redis-server"),
-        "opensmtpd-filter-dkimsign",
+        "_rspamd",
         "systemctl enable {service}",
         "systemctl start {service}",
         "systemctl stop {service}",
@@ -109,7 +109,7 @@ PLATFORMS: dict[str, Platform] = {
         "pkg install",
         ("opensmtpd",),
         ("opensmtpd-filter-rspamd", "rspamd", "redis"),
-        "opensmtpd-filter-dkimsign",
+        "rspamd",
         "sysrc {rcvar}_enable=YES",
         "service {service} start",
         "service {service} stop",

@@ -906,26 +906,27 @@ CONTENT_NO_FILTER = rule(
 )
 
 # -- DKIM --------------------------------------------------------------------------------------------
-DKIM_PATHS = rule(
-    "EXIM-DKIM-PATHS",
-    DKIM,
-    "approximated",
-    "filter-dkimsign signs mail from the local socket and the submission port only",
-    "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead",
-)
 DKIM_RSPAMD = rule(
     "EXIM-DKIM-RSPAMD",
     DKIM,
     "approximated",
-    "per-domain DKIM keys: rspamd's dkim_signing signs",
-    "check dkim_signing.conf: its key path pattern and selector",
+    "rspamd's dkim_signing signs mail from the local socket, the trusted networks and authenticated users",
+    "check dkim_signing.conf: the key (readable by rspamd's user), the selector and sign_networks",
+    replaces=("EXIM-DKIM-PATHS",),
+)
+DKIM_NETWORK = rule(
+    "EXIM-DKIM-NETWORK",
+    DKIM,
+    "approximated",
+    "a trusted network rspamd cannot be told about: its mail is relayed but not signed",
+    "list the network's addresses in sign_networks of dkim_signing.conf",
 )
 DKIM_UNMAPPED = rule(
     "EXIM-DKIM-UNMAPPED",
     DKIM,
     "unmapped",
     "DKIM signing that was not migrated: nothing in the output signs mail",
-    "set up rspamd's dkim_signing (per-domain keys) or filter-dkimsign (one key) by hand",
+    "set up rspamd's dkim_signing (dkim_signing.conf) by hand, with filter-rspamd on every listener",
     place="listen",
 )
 

@@ -23,7 +23,7 @@ from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.listeners import certificate, listeners
 from migrate.mapping.routing import Delivery, Router
-from migrate.model import AUTHENTICATED, LOCAL_DOMAINS, Identity, Policy
+from migrate.model import ANY_DOMAIN, AUTHENTICATED, LOCAL_DOMAINS, ClientClass, Decision, Identity, Policy, Table
 from migrate.options import GREYLIST_CHOICES
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
 from migrate.reader.tree import Driver, EximConfig
@@ -89,7 +89,9 @@ def _build(ctx: Context) -> Policy:
         actions = [replace(a, helo=name) if a.method == "relay" else a for a in actions]
     size_and_queue = limits.limits(ctx)
     content = filters.content(ctx, deliveries)
-    attached, listen, socket_filters = filters.filters(ctx, content, listen)
+    content, attached, listen, socket_filters = filters.filters(
+        ctx, content, listen, _trusted(classes, decided, tables)
+    )
     _book_route_notes(ctx, router, deliveries)
     accounting.account_drivers(ctx, deliveries)
     provided, accepting = services_step.services(ctx, universe, listening=bool(listen))
@@ -117,6 +119,13 @@ def _build(ctx: Context) -> Policy:
         exim_accepting=accepting,
         policy_origin=_policy_origin(ctx, universe),
     )
+
+
+def _trusted(classes: list[ClientClass], decided: list[Decision], tables: list[Table]) -> list[Table]:
+    """The network tables exim relayed for: their mail went out through exim's (signing) smtp transport."""
+    relaying = {d.client for d in decided if d.recipient == ANY_DOMAIN and d.accept}
+    names = {c.table for c in classes if c.table and c.name in relaying}
+    return [t for t in tables if t.name in names]
 
 
 def _relay_names(ctx: Context, universe: ClassUniverse, who: Identity) -> list[str]:

@@ -1,7 +1,7 @@
 """Content checks in exim's ACLs and transports → rspamd and smtpd filters (spec ch. 43-45, 56).
 
 OpenSMTPD scans nothing itself: filter-rspamd hands each message to rspamd at
-the end of DATA, and filter-dkimsign signs. So ``malware``, ``spam``,
+the end of DATA, and rspamd signs too. So ``malware``, ``spam``,
 ``dnslists``, ``spf`` and ``ratelimit`` conditions become rspamd settings, and
 the smtp transport's ``dkim_*`` options become signing. Thresholds keep their
 meaning: exim's ``$spam_score_int`` counts tenths of a point.

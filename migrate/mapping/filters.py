@@ -1,4 +1,4 @@
-"""Content checks → rspamd settings and the smtpd filters that hand mail to rspamd (and filter-dkimsign).
+"""Content checks and DKIM signing → rspamd settings and the smtpd filters that hand mail to rspamd.
 
 ``content`` collects what exim scanned (``ContentMapper``) and books it;
 ``filters`` attaches the filters to the listeners that carried that mail.
@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 from migrate import rules
@@ -13,7 +14,7 @@ from migrate.errors import Span
 from migrate.mapping.content import ContentMapper
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
-from migrate.model import ANY_DOMAIN, RELAY_DOMAINS, Content, Filter, Listener
+from migrate.model import ANY_DOMAIN, RELAY_DOMAINS, SIGN_ONLY, Content, DkimSigning, Filter, Listener, Table
 from migrate.rules import Rule
 
 
@@ -46,7 +47,7 @@ def content(ctx: Context, deliveries: dict[str, Delivery]) -> Content:
                     "follow, so nothing in the output signs mail",
                     rules.DKIM_UNMAPPED.advice,
                 )
-    if found.needs_rspamd and found.greylist == "off":
+    if found.scans and found.greylist == "off":
         ctx.ledger.note_span(
             Span(ctx.config.path, 0, 0, 0, 0),
             "info",
@@ -57,35 +58,75 @@ def content(ctx: Context, deliveries: dict[str, Delivery]) -> Content:
     return found
 
 
-def filters(ctx: Context, content: Content, listen: list[Listener]) -> tuple[list[Filter], list[Listener], list[str]]:
-    """filter-rspamd on every TCP listener (exim's DATA ACL saw them all); dkimsign on outbound paths."""
+def filters(
+    ctx: Context, content: Content, listen: list[Listener], trusted: list[Table]
+) -> tuple[Content, list[Filter], list[Listener], list[str]]:
+    """filter-rspamd on every TCP listener (exim's DATA ACL saw them all); signing on every path exim signed.
+
+    exim's smtp transport signed mail from the local socket, the trusted
+    networks and authenticated users. rspamd's dkim_signing signs by exactly
+    those senders (sign_networks, sign_authenticated), so one signer sits on
+    every listener, the socket included, and inbound mail stays unsigned
+    whatever port it arrives on. Where exim scanned nothing, the filter asks
+    rspamd only to sign.
+    """
     found: list[Filter] = []
     socket_filters: list[str] = []
-    if content.needs_rspamd:
+    if content.scans:
         found.append(Filter("rspamd", "filter-rspamd", origin=content.origin))
         listen = [replace(li, filters=(*li.filters, "rspamd")) for li in listen]
     dkim = content.dkim
-    if dkim is not None and not dkim.per_domain:
-        command = f"filter-dkimsign -d {dkim.domain} -s {dkim.selector} -k {dkim.key} -c {dkim.canonicalization}"
-        found.append(Filter("dkimsign", command, "_dkimsign", "_dkimsign", dkim.origin))
-        socket_filters.append("dkimsign")
-        listen = [replace(li, filters=(*li.filters, "dkimsign")) if li.submission else li for li in listen]
-        _approximate_dkim(
-            ctx,
-            dkim.origin,
-            rules.DKIM_PATHS,
-            "exim signed everything its smtp transport sent; filter-dkimsign signs mail from the "
-            "local socket and the submission port only, since port 25 also carries incoming mail",
-            "have trusted networks submit on 587, or sign with rspamd's dkim_signing instead",
-        )
-    elif dkim is not None:
-        _approximate_dkim(
-            ctx,
-            dkim.origin,
-            rules.DKIM_RSPAMD,
-            "per-domain DKIM keys: rspamd signs (dkim_signing.conf) mail from authenticated users and trusted networks",
-        )
-    return found, listen, socket_filters
+    if dkim is None:
+        return content, found, listen, socket_filters
+    dkim = replace(dkim, networks=_sign_networks(ctx, dkim, trusted))
+    content = replace(content, dkim=dkim)
+    found.append(Filter("rspamd_sign", f"filter-rspamd -settings-id {SIGN_ONLY}", origin=dkim.origin))
+    socket_filters.append("rspamd_sign")
+    if not content.scans:
+        listen = [replace(li, filters=(*li.filters, "rspamd_sign")) for li in listen]
+    message = (
+        "rspamd's dkim_signing signs mail from the local socket, "
+        + (f"from {', '.join(t.name for t in trusted)} " if trusted else "")
+        + "and from authenticated users, as exim's smtp transport did, and never inbound mail; it signs "
+        "with the key of the From: header's domain"
+        + (" (exim signed with its one key whatever the From: said)" if not dkim.per_domain else "")
+        + ", and does not sign mail relayed from outside to a relay domain"
+    )
+    if dkim.canonicalization != "relaxed/relaxed":
+        message += f"; rspamd canonicalises relaxed/relaxed, not {dkim.canonicalization}"
+    _approximate_dkim(ctx, dkim.origin, rules.DKIM_RSPAMD, message)
+    return content, found, listen, socket_filters
+
+
+def _sign_networks(ctx: Context, dkim: DkimSigning, trusted: list[Table]) -> tuple[str, ...]:
+    """rspamd's sign_networks: the trusted networks' addresses, and loopback, where the socket's mail comes from.
+
+    filter-rspamd hands rspamd 127.0.0.1 for the local socket; smtpd counts
+    loopback connections as local too.
+    """
+    found = ["127.0.0.1", "::1"]
+    for table in trusted:
+        listed = [e for e in table.entries if _network(e)]
+        unlisted = [e for e in table.entries if not _network(e)]
+        if not table.entries or unlisted:
+            what = ", ".join(unlisted[:5]) if unlisted else f"the entries of {table.file or table.backend}"
+            ctx.ledger.note_span(
+                dkim.origin[0],
+                "approximated",
+                rules.DKIM_NETWORK,
+                f"{table.name}: rspamd's sign_networks takes addresses only, so mail from {what} is relayed but "
+                "not signed",
+            )
+        found += [e for e in listed if e not in found]
+    return tuple(found)
+
+
+def _network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _approximate_dkim(ctx: Context, origin: tuple[Span, ...], rule: Rule, message: str, advice: str = "") -> None:

@@ -2,7 +2,7 @@
 
 A renderer emits statements that know the exim statements they carry out
 (``origin``) and what they do (``effects``: ``pki``, ``listen:smtps``,
-``filter:dkimsign``...). Once the file text exists, ``locate`` finds each
+``filter:rspamd_sign``...). Once the file text exists, ``locate`` finds each
 statement's line, so the source map points at real lines of the written file.
 """
 

@@ -21,12 +21,9 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[s
     pack = get_platform(policy.platform)
     content = policy.content
     rspamd = content.needs_rspamd
-    dkimsign = any(f.name == "dkimsign" for f in policy.filters)
     packages = list(pack.packages_base)
     if rspamd:
         packages += list(pack.packages_rspamd)
-    if dkimsign:
-        packages.append(pack.package_dkimsign)
     for backend in sorted({t.backend for t in policy.tables if t.backend}):
         package = _backend_package(pack.name, pack.system, backend)
         if package not in packages:
@@ -59,7 +56,7 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[s
             stop_services=[pack.exim_service, *scanners],
             rspamd_files=sorted(n for n in render_rspamd(policy) if n.endswith(".conf")) if rspamd else [],
             aliases=aliases,
-            dkim_key=content.dkim.key if content.dkim and dkimsign else "",
+            dkim_key=content.dkim.key if content.dkim else "",
             start_services=start,
             remove_packages=tuple(_scanner_packages(pack.name, content)),
         )

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 from migrate.errors import Span
-from migrate.model import Content, Policy
+from migrate.model import SIGN_ONLY, Content, Policy
 from migrate.render.base import Target, finished, make_env, whole_file
 
-# rspamd 3.x's modules.d file names (plus actions.conf): a misspelt local.d file
+# rspamd's modules.d file names (plus actions.conf and settings.conf): a misspelt local.d file
 # is silently ignored by rspamd, so we only ever write names from this list.
 RSPAMD_FILES = frozenset(
     (
@@ -30,6 +30,7 @@ RSPAMD_FILES = frozenset(
         "ratelimit",
         "rbl",
         "redis",
+        "settings",
         "spf",
         "whitelist",
     )
@@ -39,7 +40,7 @@ RSPAMD_FILES = frozenset(
 def _modules(content: Content) -> dict[str, tuple[Span, ...]]:
     """The module files this content policy needs, with the exim statements each one carries out."""
     spam = content.spam.origin if content.spam else ()
-    wanted: dict[str, tuple[Span, ...]] = {"actions": spam, "greylist": ()}
+    wanted: dict[str, tuple[Span, ...]] = {"actions": spam, "greylist": ()} if content.scans else {}
     if content.antivirus:
         wanted["antivirus"] = content.antivirus.origin
     if content.dnsbls:
@@ -48,8 +49,9 @@ def _modules(content: Content) -> dict[str, tuple[Span, ...]]:
         wanted["force_actions"] = tuple(s for f in content.forced for s in f.origin)
     if content.ratelimits:
         wanted["ratelimit"] = tuple(s for r in content.ratelimits for s in r.origin)
-    if content.dkim and content.dkim.per_domain:
+    if content.dkim:
         wanted["dkim_signing"] = content.dkim.origin
+        wanted["settings"] = content.dkim.origin
     if content.spam_headers:
         wanted["milter_headers"] = content.headers_origin
     if content.multimaps:
@@ -75,6 +77,8 @@ def render_rspamd(policy: Policy, source_map: dict[Span, list[Target]] | None = 
         "dkim": content.dkim,
         "greylist": content.greylist,
         "multimaps": content.multimaps,
+        "scans": content.scans,
+        "sign_only": SIGN_ONLY,
     }
     files = {}
     for name, origin in _modules(content).items():

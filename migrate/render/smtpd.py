@@ -118,7 +118,7 @@ def _filter_ref(names: tuple[str, ...]) -> str:
 
 _FILTER_WHAT = {
     "rspamd": "rspamd does what exim's ACLs did to content",
-    "dkimsign": "filter-dkimsign signs outbound mail on the listeners it is attached to",
+    "rspamd_sign": "rspamd signs (DKIM) what exim's smtp transport signed",
 }
 
 

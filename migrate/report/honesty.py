@@ -40,8 +40,8 @@ def _prefix(prefix: str) -> Callable[[Effects], bool]:
 
 
 def _signs(effects: Effects) -> bool:
-    return "listen:filter:dkimsign" in effects or (
-        "rspamd:dkim_signing" in effects and "listen:filter:rspamd" in effects
+    return "rspamd:dkim_signing" in effects and (
+        "listen:filter:rspamd" in effects or "listen:filter:rspamd_sign" in effects
     )
 
 

@@ -107,14 +107,12 @@ class _Probe:
         return True, "filter-rspamd on every listener"
 
     def _dkim(self, _: Service) -> tuple[bool, str]:
-        everyone = [*self.conf.listeners]
-        if any(self._filtered(li, "filter-dkimsign") for li in everyone):
-            return True, "filter-dkimsign is attached to a listener"
-        if "rspamd/local.d/dkim_signing.conf" in self.files and any(
-            self._filtered(li, "filter-rspamd") for li in everyone
-        ):
-            return True, "rspamd's dkim_signing with filter-rspamd on a listener"
-        return False, "nothing in the output signs mail"
+        if "rspamd/local.d/dkim_signing.conf" not in self.files:
+            return False, "nothing in the output signs mail"
+        unfiltered = [str(li.get("on")) for li in self.conf.listeners if not self._filtered(li, "filter-rspamd")]
+        if unfiltered:
+            return False, "filter-rspamd (which hands mail to rspamd's dkim_signing) is not on " + ", ".join(unfiltered)
+        return True, "rspamd's dkim_signing, with filter-rspamd on the socket and every listener"
 
     # -- probing smtpd.conf ------------------------------------------------------------
 

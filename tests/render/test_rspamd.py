@@ -13,7 +13,13 @@ from migrate.render import RSPAMD_FILES
 from migrate.verify.system import inside
 from tests.conftest import FIXTURES, system_root
 
-CASES = [("article-mx", "off"), ("content-filters", "off"), ("content-filters", "rspamd"), ("article-mx", "rspamd")]
+CASES = [
+    ("article-mx", "off"),
+    ("content-filters", "off"),
+    ("content-filters", "rspamd"),
+    ("article-mx", "rspamd"),
+    ("dkim-submission", "off"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +87,8 @@ def test_rbl_rules_survive_rspamd(rspamadm: list[str], tmp_path: Path) -> None:
 
 def test_every_file_name_is_an_rspamd_module(rspamd_root: Path) -> None:
     installed = {p.stem for p in (rspamd_root / "etc/rspamd/modules.d").glob("*.conf")} | {"actions"}
+    # and the top-level files that read their local.d namesake (settings.conf)
+    installed |= {p.stem for p in (rspamd_root / "etc/rspamd").glob("*.conf") if f"local.d/{p.name}" in p.read_text()}
     assert installed, "rspamd's modules.d was not found"
     assert installed >= RSPAMD_FILES, RSPAMD_FILES - installed
     for case, greylist in CASES:
@@ -90,6 +98,17 @@ def test_every_file_name_is_an_rspamd_module(rspamd_root: Path) -> None:
             if n.startswith("rspamd/local.d/") and n.endswith(".conf")  # maps.d/*.map are data, not modules
         ]
         assert {Path(n).stem for n in names} <= installed
+
+
+def test_signing_reaches_rspamd_as_exim_signed(rspamadm: list[str], tmp_path: Path) -> None:
+    """sign_networks are exim's trusted networks plus the socket's loopback; the sign-only settings exist."""
+    confdir = _write(tmp_path, "dkim-submission", "off")
+    signing = _configdump(rspamadm, confdir, "dkim_signing")
+    assert signing["sign_networks"] == ["127.0.0.1", "::1", "192.0.2.0/24"]
+    assert signing["sign_authenticated"] is True and signing["sign_inbound"] is False and signing["sign_local"] is False
+    assert signing["domain"]["example.org"]["selector"] == "s2026"
+    settings = _configdump(rspamadm, confdir, "settings")
+    assert settings["exim2smtpd-sign"]["apply"]["symbols_enabled"] == ["DKIM_SIGNED"]
 
 
 def test_no_content_checks_means_no_rspamd(tmp_path: Path) -> None:

@@ -202,7 +202,7 @@ def test_smtpd_that_cannot_start_says_why_and_leaves_nothing(
 
 @pytest.mark.exim
 def test_filters_are_stood_in_for_and_policy_still_agrees(exim: Exim, smtpd: str, namespaces: None) -> None:
-    """content-filters has rspamd and dkimsign chains on its listeners and socket."""
+    """content-filters has filter-rspamd on its listeners and the sign-only one on its socket."""
     result = verify(str(FIXTURES / "content-filters" / "configure"), exim=str(exim.binary), smtpd=smtpd)
     assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
     assert result.counts()[SAME] > 20
