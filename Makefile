@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXIM_ROOT := $(CURDIR)/.cache/exim-root
 EXIM2SMTPD_ROOTS := $(CURDIR)/.cache/roots
-EXIM := $(EXIM_ROOT)/usr/sbin/exim4
+# exim 4.100 lives in the unstable root; the wrapper runs it there.
+EXIM_ROOT := $(EXIM2SMTPD_ROOTS)/unstable/opt/exim4
+EXIM := $(CURDIR)/tools/exim-in-root.sh
 EXAMPLE := fixtures/article-mx/configure
 DEMO_OUT := .cache/demo
 export EXIM EXIM_ROOT EXIM2SMTPD_ROOTS
@@ -30,7 +31,7 @@ demo: venv
 # Nothing of the host's mail system is installed, removed or started: the
 # daemons the tests run live in system roots under .cache/roots.
 test-deps:
-	sh tools/install-test-deps.sh $(EXIM_ROOT)
+	sh tools/install-test-deps.sh
 	sh tools/build-roots.sh $(EXIM2SMTPD_ROOTS)
 
 # Style, types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter]).

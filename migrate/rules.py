@@ -289,6 +289,13 @@ IGNORED = rule(
     "an option about exim itself (logs, spool, its own users)",
     "nothing to do: smtpd has its own logs, spool and users",
 )
+OVERRIDDEN = rule(
+    "EXIM-OVERRIDDEN",
+    MAIN,
+    "ignored",
+    "an option set again further down: exim uses the later setting",
+    "nothing to do, or delete the earlier line: exim 4.97 and later ignore it",
+)
 MACRO = rule(
     "EXIM-MACRO",
     MAIN,

@@ -100,18 +100,27 @@ def _missing(what: str) -> None:
 
 @pytest.fixture(scope="session")
 def exim() -> Iterator[Exim]:
-    """The exim unpacked by `make test-deps`."""
-    root = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "exim-root"))
-    binary = Path(os.environ.get("EXIM", root / "usr/sbin/exim4"))
-    if not binary.exists():
-        _missing(f"exim ({binary})")
+    """exim 4.100 from the unstable system root, run there by tools/exim-in-root.sh."""
+    root = Path(os.environ.get("EXIM_ROOT", ROOTS / "unstable" / "opt" / "exim4"))
+    binary = Path(os.environ.get("EXIM", ROOT / "tools" / "exim-in-root.sh"))
+    if not (root / "usr/sbin/exim4").exists():
+        _missing(f"exim ({root}/usr/sbin/exim4)")
     # exim -bh works as its own user and writes to the spool, so the spool sits
-    # where that user can reach it (pytest's own tmp tree is root-only).
+    # where that user (the root's Debian-exim) can reach it (pytest's own tmp tree is root-only).
     spool = Path(tempfile.mkdtemp(prefix="exim2smtpd-spool-"))
     if os.geteuid() == 0:
-        shutil.chown(spool, "Debian-exim", "Debian-exim")
+        os.chown(spool, *_exim_ids(ROOTS / "unstable"))
     yield Exim(binary, root, spool)
     shutil.rmtree(spool, ignore_errors=True)
+
+
+def _exim_ids(system: Path) -> tuple[int, int]:
+    """Debian-exim's uid and gid in that root's /etc/passwd (not the host's: exim runs with the root's)."""
+    for line in (system / "etc" / "passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "Debian-exim":
+            return int(fields[2]), int(fields[3])
+    raise LookupError(f"no Debian-exim in {system}/etc/passwd")
 
 
 # The system roots `make test-deps` builds (tools/build-roots.sh): real daemons, never the host's.

@@ -33,8 +33,9 @@ def read_macros(exim: str) -> dict[str, str]:
         ).stdout
     macros = {}
     for line in out.splitlines():
-        name, _, value = line.partition("=")
-        macros[name] = value
+        found = re.match(r"([A-Za-z0-9_]+[<=>]*)=(.*)", line)  # the condition macros end in <, = or >
+        if found:
+            macros[found.group(1)] = found.group(2)
     return macros
 
 

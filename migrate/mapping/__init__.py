@@ -96,6 +96,7 @@ def _build(ctx: Context) -> Policy:
     accounting.account_drivers(ctx, deliveries)
     provided, accepting = services_step.services(ctx, universe, listening=bool(listen))
     accounting.account_rest(ctx)
+    accounting.account_overridden(ctx)
     ctx.ledger.absorb_notes(config.statements())
     return Policy(
         source=config.path,

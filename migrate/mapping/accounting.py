@@ -159,6 +159,25 @@ def account_rest(ctx: Context) -> None:
             ctx.ledger.mark(node, "unmapped", rule, _unmapped_message(node), rule.advice)
 
 
+def account_overridden(ctx: Context) -> None:
+    """An option set twice: exim (4.97 and later) takes the later setting, so the earlier one did nothing."""
+    config = ctx.config
+    drivers = (*config.routers, *config.transports, *config.authenticators)
+    groups = [[s for s in config.main if isinstance(s, Option)], *(list(d.options) for d in drivers)]
+    for options in groups:
+        for index, option in enumerate(options):
+            if option.name in ("headers_add", "headers_remove"):  # these add up (exim's opt_rep_*)
+                continue
+            later = next((o for o in options[index + 1 :] if o.name == option.name), None)
+            if later is not None:
+                ctx.ledger.resolve(
+                    option,
+                    "ignored",
+                    rules.OVERRIDDEN,
+                    f"{option.name} is set again at {later.span.file}:{later.span.line}, and exim uses that setting",
+                )
+
+
 def _unmapped_rule(node: Statement) -> Rule:
     if isinstance(node, Option):
         return rules.OPTION_UNMAPPED

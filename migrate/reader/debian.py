@@ -6,7 +6,7 @@ Debian admins have no single ``configure``: debconf answers live in
 ``/etc/default/exim4``.  ``update-exim4.conf`` glues them together with shell
 quirks that change what exim reads (values lower-cased and squeezed, ``;``
 lists rewritten, loopback added to relay_nets, comments and blank runs
-dropped).  We mirror the script of exim4-config 4.96 step by step, keeping for
+dropped).  We mirror the script of exim4-config (4.96 and 4.100) step by step, keeping for
 every generated line the file and line it came from, so the report points at
 the admin's own files.  Nothing here runs a shell: the settings are read as
 plain assignments and anything else is an error with its location.
@@ -351,7 +351,7 @@ def _macros(
     if configtype in ("satellite", "smarthost") and hide:
         seeds.append(("HIDE_MAILNAME", "1", where("dc_hide_mailname")))
     seeds += [
-        ("MAIN_PACKAGE_VERSION", "4.96-15+deb12u11", None),
+        ("MAIN_PACKAGE_VERSION", _package_version(root), None),
         ("MAIN_LOCAL_DOMAINS", local_domains, where("dc_other_hostnames")),
         ("MAIN_RELAY_TO_DOMAINS", raw.get("dc_relay_domains", ""), where("dc_relay_domains")),
         ("ETC_MAILNAME", mailname, mailname_origin),
@@ -433,6 +433,20 @@ def _minimaldns_hostname(
 
 
 # -- /etc/default/exim4 -----------------------------------------------------------
+
+
+def _package_version(root: Path) -> str:
+    """The exim4-config version update-exim4.conf writes into MAIN_PACKAGE_VERSION: the server's own script says.
+
+    Without the script under ``root`` it is Debian 12's, the version most
+    servers being migrated run.
+    """
+    script = under(root, "/usr/sbin/update-exim4.conf")
+    if script.is_file():
+        found = re.search(r'^UPEX4C_version="([^"]+)"', script.read_text(errors="replace"), re.M)
+        if found:
+            return found.group(1)
+    return "4.96-15+deb12u11"
 
 
 def read_daemon_options(root: Path) -> DaemonOptions:

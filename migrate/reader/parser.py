@@ -39,8 +39,6 @@ from migrate.reader.tree import (
 from migrate.rules import Rule
 
 DRIVER_SECTIONS = {"routers": "router", "transports": "transport", "authenticators": "authenticator"}
-# Options exim lets a driver set more than once (opt_rep_con / opt_rep_str).
-REPEATABLE = frozenset(("headers_add", "headers_remove"))
 _RETRY_ERROR = re.compile(
     r"\*|auth_failed|tls_required|lookup|lost_connection|refused(_A|_MX)?|"
     r"timeout(_connect)?(_A|_MX)?|timeout_DNS|quota(_\d+[smhdw]+)*|"
@@ -115,7 +113,6 @@ class _Builder:
             return
         option = self._option(line, result, set(self.tables["main_options"]), "main option")
         self._check_type(option, set(self.tables["main_boolean_options"]), set(self.tables["main_typed_options"]))
-        self._no_repeat(option, [s for s in self.main if isinstance(s, Option)], line)
         self.main.append(option)
 
     def _named_list(self, line: LogicalLine, result: pp.ParseResults) -> NamedList:
@@ -167,12 +164,6 @@ class _Builder:
             self._fail_node(option, f"extra characters follow boolean option no_{option.name}", rules.READ_OPTION)
         if option.value is None and option.name not in booleans:
             self._fail_node(option, f"unexpected end of line (data missing) after {option.name}", rules.READ_OPTION)
-
-    def _no_repeat(self, option: Option, seen: list[Option], line: LogicalLine) -> None:
-        if option.name in REPEATABLE:
-            return
-        if any(o.name == option.name for o in seen):
-            self._fail(line, f'"{option.name}" option set for the second time', rules.READ_DUPLICATE)
 
     def _value(self, line: LogicalLine, at: int, raw: str, name: str) -> Value:
         quoted = raw.startswith('"')
@@ -293,7 +284,6 @@ class _Builder:
         for private in self.tables["driver_private_options"][kind].values():
             known.update(private)
         option = self._option(line, result, known, f"{kind} option")
-        self._no_repeat(option, self._driver[2], line)
         self._driver[2].append(option)
 
     def _finish_driver(self, section: str) -> None:

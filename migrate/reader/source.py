@@ -676,7 +676,7 @@ def _skip_space(text: str, pos: int) -> int:
 
 
 def load_builtin_macros() -> dict[str, str]:
-    """exim 4.96's built-in macros, recorded by tools/gen_exim_builtins.py."""
+    """exim's built-in macros (4.100, the oracle's), recorded by tools/gen_exim_builtins.py."""
     return exim_builtins()["macros"]
 
 

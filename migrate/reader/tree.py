@@ -120,7 +120,7 @@ class Driver(Statement):
 
     def option(self, name: str) -> Option | None:
         """The option of that name, if set."""
-        return next((o for o in self.options if o.name == name), None)
+        return next((o for o in reversed(self.options) if o.name == name), None)  # set twice: the later counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ class EximConfig:
 
     @property
     def options(self) -> dict[str, Option]:
-        """Main-section options by name."""
+        """Main-section options by name (an option set twice: the later setting, as exim takes it)."""
         return {s.name: s for s in self.main if isinstance(s, Option)}
 
     @property

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT, ROOTS
+from tests.conftest import IN_CI, ROOT, ROOTS, Exim
 
 SCRIPTS = (ROOT / "tools" / "install-test-deps.sh", ROOT / "tools" / "build-roots.sh")
-EXIM_ROOT = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "exim-root"))
 
 
 def _mail_packages() -> str:
@@ -41,10 +40,18 @@ def as_root() -> None:
 
 def test_installing_leaves_the_hosts_mail_packages_as_they_were(as_root: None) -> None:
     before = _mail_packages()
-    for script, target in zip(SCRIPTS, (EXIM_ROOT, ROOTS), strict=True):
-        done = subprocess.run(["sh", str(script), str(target)], capture_output=True, text=True, timeout=1800)
+    for command in (["sh", str(SCRIPTS[0])], ["sh", str(SCRIPTS[1]), str(ROOTS)]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, done.stderr
     assert _mail_packages() == before
+
+
+def test_exim_is_the_roots_not_the_hosts(exim: Exim) -> None:
+    """The oracle is exim 4.100 from the unstable root; the host gets no exim, user or spool from the tests."""
+    done = exim.run(ROOT / "fixtures" / "dkim-submission" / "configure", "-bV")
+    assert done.returncode == 0 and done.stdout.startswith("Exim version 4.100"), done.stdout + done.stderr
+    assert "exim" in str(exim.root) and str(ROOTS) in str(exim.root)
+    assert "dpkg-deb" not in SCRIPTS[0].read_text()  # nothing of exim is unpacked on the host
 
 
 def test_a_root_that_cannot_be_built_fails_with_one_line(as_root: None, tmp_path: Path) -> None:

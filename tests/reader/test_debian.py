@@ -76,6 +76,8 @@ def _debian_tree(exim, base: Path, values: dict[str, str], extra: str = "") -> P
     (etc / "exim4/update-exim4.conf.conf").write_text(text)
     (etc / "mailname").write_text("MX.Example.org  # the host\n")
     (etc / "hostname").write_text("mx.example.org\n")
+    (base / "usr/sbin").mkdir(parents=True, exist_ok=True)  # the script says which exim4-config this is
+    shutil.copy(exim.root / "usr/sbin/update-exim4.conf", base / "usr/sbin/update-exim4.conf")
     return etc / "exim4"
 
 
