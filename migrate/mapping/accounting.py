@@ -159,6 +159,11 @@ def account_rest(ctx: Context) -> None:
             ctx.ledger.mark(node, "unmapped", rule, _unmapped_message(node), rule.advice)
 
 
+# Options exim adds up when a driver sets them twice (opt_rep_con, opt_rep_str):
+# a router's conditions must all be true; header lists are joined.
+ADDING_UP = frozenset(("condition", "headers_add", "headers_remove"))
+
+
 def account_overridden(ctx: Context) -> None:
     """An option set twice: exim (4.97 and later) takes the later setting, so the earlier one did nothing."""
     config = ctx.config
@@ -166,7 +171,7 @@ def account_overridden(ctx: Context) -> None:
     groups = [[s for s in config.main if isinstance(s, Option)], *(list(d.options) for d in drivers)]
     for options in groups:
         for index, option in enumerate(options):
-            if option.name in ("headers_add", "headers_remove"):  # these add up (exim's opt_rep_*)
+            if option.name in ADDING_UP:
                 continue
             later = next((o for o in options[index + 1 :] if o.name == option.name), None)
             if later is not None:

@@ -344,3 +344,19 @@ def test_an_option_set_twice_is_read_as_exim_reads_it(exim: Exim, tmp_path: Path
     assert config.routers[0].option("transport").value.text == "u"
     overridden = [e for e in result.report.entries if e.rule.id == "EXIM-OVERRIDDEN"]
     assert [(e.span.line, e.severity) for e in overridden] == [(2, "ignored"), (7, "ignored")]
+
+
+@pytest.mark.exim
+def test_a_router_with_two_conditions_needs_both(exim: Exim, tmp_path: Path) -> None:
+    """exim ANDs a router's condition lines: neither is overridden, and the router is not taken as routing all."""
+    text = HEAD + "domainlist local_domains = example.org\nbegin routers\nr:\n  driver = accept\n"
+    text += "  domains = +local_domains\n  condition = ${if eq{$local_part}{a}}\n  condition = ${if eq{$domain}{b}}\n"
+    text += "  transport = t\nbegin transports\nt:\n  driver = appendfile\n  file = /dev/null\n"
+    path = tmp_path / "configure"
+    path.write_text(text)
+    shown = exim.run(path, "-bP", "router", "r").stdout
+    assert "condition = ${if and{{bool_lax{${if eq{$local_part}{a}}}}{bool_lax{${if eq{$domain}{b}}}}}}" in shown
+    result = convert(str(path))
+    rows = {e.span.line: e for e in result.report.entries}
+    assert rows[7].rule.id != "EXIM-OVERRIDDEN" and rows[8].rule.id != "EXIM-OVERRIDDEN"
+    assert rows[7].severity == rows[8].severity == "unmapped"
