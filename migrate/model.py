@@ -73,6 +73,7 @@ class Identity:
     hostname: str | None
     qualify_domain: str | None
     origin: Origin = ()
+    own_name: str | None = None  # without primary_hostname: the host's name as read from its /etc/hostname
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,6 +289,20 @@ IGNORED = rule(
     "an option about exim itself (logs, spool, its own users)",
     "nothing to do: smtpd has its own logs, spool and users",
 )
+LOCAL_HOST_NAME = rule(
+    "EXIM-LOCAL-HOST-NAME",
+    LISTS,
+    "approximated",
+    "@ without primary_hostname: the host's name is taken from its /etc/hostname",
+    "check the name is this host's full name (exim completes a short one from DNS), or set primary_hostname",
+)
+LOCAL_LITERALS = rule(
+    "EXIM-LOCAL-LITERALS",
+    LISTS,
+    "approximated",
+    "@[] in the local domains: mail to this host's address literals is refused",
+    "nothing to do unless users really write to user@[address]",
+)
 OVERRIDDEN = rule(
     "EXIM-OVERRIDDEN",
     MAIN,

@@ -29,7 +29,16 @@ def identity(ctx: Context) -> Identity:
             "smtpd qualifies bare local addresses with the server name, not qualify_domain",
             rules.QUALIFY_DOMAIN.advice,
         )
-    return Identity(name, qualify_value, origin)
+    return Identity(name, qualify_value, origin, own_name=None if name else _own_name(ctx))
+
+
+def _own_name(ctx: Context) -> str | None:
+    """exim's primary_hostname by default: this host's name (uname), here read from its /etc/hostname."""
+    try:
+        first = ctx.store.read("/etc/hostname").split("\n", 1)[0].strip()
+    except OSError:
+        return None
+    return first.lower() if first and HOST_NAME.fullmatch(first) else None
 
 
 def pki_name(ctx: Context, found: Identity) -> str:

@@ -146,11 +146,7 @@ def _destinations(
         return [("any", None)]
     if recipient == RELAY_DOMAINS:
         return [("domain", n) for n in ("relay_domains", "relay_domains_sql") if n in names]
-    found: list[tuple[str, str | None]] = [("domain", n) for n in ("local_domains", "local_domains_sql") if n in names]
-    named = ctx.config.named_lists.get("local_domains")
-    if named is not None and not identity.hostname and any(i.value == "@" for i in named.items):
-        found.append(("local", None))  # "@" is the host's own name: smtpd's "for local"
-    return found
+    return [("domain", n) for n in ("local_domains", "local_domains_sql") if n in names]
 
 
 def with_virtual_rules(found: list[MatchRule], virtual: VirtualFiles) -> list[MatchRule]:

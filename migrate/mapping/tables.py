@@ -46,11 +46,16 @@ def _build_domain_table(ctx: Context, table_name: str, list_name: str, identity:
         elif item.kind in ("literal", "wildcard"):
             entries.append(item.value.lower())
         elif item.kind == "local" and item.value == "@":
-            if identity.hostname:
-                entries.append(identity.hostname.lower())
-            # else: the host's own name, which smtpd's "for local" matches
+            _own_name(ctx, named, identity, entries, problems)
         elif item.kind == "local" and item.value == "@[]":
-            continue  # 'for local' covers the server's address literals
+            ctx.ledger.mark(named, "approximated")
+            ctx.ledger.note_span(
+                named.span,
+                "approximated",
+                rules.LOCAL_LITERALS,
+                f"{named.kind}list {named.name}: @[] (mail to this host's address literals, user@[192.0.2.1]) is "
+                "refused: smtpd matches those only with 'for local', which also takes localhost from anyone",
+            )
         elif item.kind in ("lookup", "file") and _lookup(ctx, item, entries, problems, sources, "domain"):
             generated = True
         elif item.kind in ("lookup", "file"):
@@ -201,6 +206,23 @@ def network_table(ctx: Context, list_name: str) -> Table:
         file=ctx.table_file(list_name) if generated else "",
         sources=tuple(sources),
     )
+
+
+def _own_name(ctx: Context, named: NamedList, identity: Identity, entries: list[str], problems: list[str]) -> None:
+    """``@`` is primary_hostname and nothing else (smtpd's 'for local' would add localhost, from anyone)."""
+    if identity.hostname:
+        entries.append(identity.hostname.lower())
+    elif identity.own_name:
+        entries.append(identity.own_name)
+        ctx.ledger.mark(
+            named,
+            "approximated",
+            rules.LOCAL_HOST_NAME,
+            f"{named.kind}list {named.name}: @ is this host's name (primary_hostname is not set, so exim asks the "
+            f"system); the table lists {identity.own_name}, from /etc/hostname",
+        )
+    else:
+        problems.append("@ (this host's name: primary_hostname is not set and no /etc/hostname was found)")
 
 
 def _book_list(ctx: Context, named: NamedList, problems: list[str], what: str) -> None:
