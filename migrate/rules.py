@@ -303,6 +303,13 @@ LOCAL_LITERALS = rule(
     "@[] in the local domains: mail to this host's address literals is refused",
     "nothing to do unless users really write to user@[address]",
 )
+EXPANSION_OPAQUE = rule(
+    "EXIM-EXPANSION-OPAQUE",
+    MAIN,
+    "unmapped",
+    "a value whose expansion the reader cannot follow: nothing was made of it",
+    "check the value by hand (exim -be), and carry out what it does by hand",
+)
 OVERRIDDEN = rule(
     "EXIM-OVERRIDDEN",
     MAIN,

@@ -97,6 +97,7 @@ def _build(ctx: Context) -> Policy:
     provided, accepting = services_step.services(ctx, universe, listening=bool(listen))
     accounting.account_rest(ctx)
     accounting.account_overridden(ctx)
+    accounting.account_opaque(ctx)
     ctx.ledger.absorb_notes(config.statements())
     return Policy(
         source=config.path,

@@ -159,6 +159,22 @@ def account_rest(ctx: Context) -> None:
             ctx.ledger.mark(node, "unmapped", rule, _unmapped_message(node), rule.advice)
 
 
+def account_opaque(ctx: Context) -> None:
+    """A value the reader could not follow as an expansion: whatever a step made of it, it is unmapped."""
+    for node in ctx.config.statements():
+        value = getattr(node, "value", None)
+        expansion = getattr(value, "expansion", None)  # a Value; macro definitions hold plain text
+        reason = expansion.opaque if expansion is not None else None
+        if reason is not None:
+            ctx.ledger.resolve(
+                node,
+                "unmapped",
+                rules.EXPANSION_OPAQUE,
+                f"{getattr(node, 'name', 'this value')}: an expansion the reader cannot follow ({reason}); exim reads "
+                "the file and expands the value only when it uses it, so nothing in the output carries it out",
+            )
+
+
 # Options exim adds up when a driver sets them twice (opt_rep_con, opt_rep_str):
 # a router's conditions must all be true; header lists are joined.
 ADDING_UP = frozenset(("condition", "headers_add", "headers_remove"))

@@ -82,7 +82,20 @@ class Operator:
     offset: int
 
 
-Part = Text | Variable | Item | Operator | Group
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """A string the reader cannot follow as an expansion (exim expands only when it uses a value).
+
+    Kept whole, so that every step treats it as depending on an expansion, and
+    reported where it matters; ``reason`` says what the reader could not follow.
+    """
+
+    text: str
+    offset: int
+    reason: str
+
+
+Part = Text | Variable | Item | Operator | Group | Opaque
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,11 @@ class Expansion:
     def literal(self) -> str | None:
         """The string's value when it is literal, else None."""
         return "".join(p.text for p in self.parts) if self.is_literal else None  # type: ignore[union-attr]
+
+    @property
+    def opaque(self) -> str | None:
+        """Why the reader could not follow this string, or None when it could."""
+        return next((p.reason for p in self.parts if isinstance(p, Opaque)), None)
 
     def walk(self) -> Iterator[Part]:
         """Every node of the tree, depth first."""
@@ -159,6 +177,11 @@ class ExpansionSyntaxError(ValueError):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+def opaque_expansion(text: str, error: ExpansionSyntaxError) -> Expansion:
+    """The whole string as one part the reader could not follow."""
+    return Expansion((Opaque(text, 0, f"{error} (at character {error.offset + 1})"),))
 
 
 def parse_expansion(text: str) -> Expansion:

@@ -18,7 +18,7 @@ import pyparsing as pp
 from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.reader import grammar
-from migrate.reader.expansion import ExpansionSyntaxError, parse_expansion
+from migrate.reader.expansion import ExpansionSyntaxError, opaque_expansion, parse_expansion
 from migrate.reader.lists import parse_list
 from migrate.reader.source import GeneratedFile, LogicalLine, PreLexer, exim_builtins
 from migrate.reader.tree import (
@@ -181,12 +181,16 @@ class _Builder:
         if "$" in text:
             try:
                 expansion = parse_expansion(text)
-            except ExpansionSyntaxError as exc:
-                self._fail(
-                    line,
-                    f"unterminated or malformed expansion: {exc}",
-                    rules.READ_EXPANSION,
-                    at=at + exc.offset + (1 if quoted else 0),
+            except ExpansionSyntaxError as exc:  # exim -bV accepts it: it expands a value only when it uses it
+                expansion = opaque_expansion(text, exc)
+                self.warnings.append(
+                    self._diagnostic(
+                        line,
+                        f"an expansion the reader cannot follow ({exc}); read as opaque text",
+                        rules.READ_EXPANSION,
+                        at + exc.offset + (1 if quoted else 0),
+                        "warning",
+                    )
                 )
         return Value(raw, text, quoted, line.span(at, at + len(raw)) if raw else line.span(at, at), expansion)
 

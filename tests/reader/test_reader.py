@@ -65,16 +65,23 @@ def test_list_item_offsets_map_back_to_their_own_line() -> None:
     assert [i.value for i in relay.items] == ["127.0.0.1", "::1", "192.0.2.0/24"]
 
 
-def test_error_after_a_macro_points_at_the_users_column(tmp_path: Path) -> None:
-    error = _error(tmp_path, HEAD + "P = abcdefgh\nqualify_domain = P${lookup\n")
-    assert (error.diagnostic.span.line, error.diagnostic.span.col) == (3, 19)
-    assert error.diagnostic.source == "qualify_domain = P${lookup"
+def _warning(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "configure"
+    path.write_text(text)
+    (found,) = read_config(str(path)).diagnostics
+    return found
 
 
-def test_error_inside_a_macro_value_points_at_the_macro_name(tmp_path: Path) -> None:
-    error = _error(tmp_path, HEAD + "P = ${oops\nqualify_domain = x P\n")
-    assert (error.diagnostic.span.line, error.diagnostic.span.col) == (3, 20)
-    assert "missing } to close this ${" in error.diagnostic.message
+def test_a_warning_after_a_macro_points_at_the_users_column(tmp_path: Path) -> None:
+    warning = _warning(tmp_path, HEAD + "P = abcdefgh\nqualify_domain = P${lookup\n")
+    assert (warning.span.line, warning.span.col) == (3, 19)
+    assert warning.source == "qualify_domain = P${lookup"
+
+
+def test_a_warning_inside_a_macro_value_points_at_the_macro_name(tmp_path: Path) -> None:
+    warning = _warning(tmp_path, HEAD + "P = ${oops\nqualify_domain = x P\n")
+    assert (warning.span.line, warning.span.col) == (3, 20)
+    assert "missing } to close this ${" in warning.message
 
 
 def test_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
