@@ -47,6 +47,7 @@ class Service:
     table: str | None = None  # relay: the trusted network's table
     recipients: tuple[str, ...] = ()  # sendmail: the recipient classes exim delivered for the socket
     origin: Origin = ()
+    needs_auth: bool = False  # outbound: exim's smarthost transport logged in to every host (hosts_require_auth = *)
 
 
 @dataclass(frozen=True, slots=True)

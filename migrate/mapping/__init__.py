@@ -56,6 +56,8 @@ def _build(ctx: Context) -> Policy:
     server_auth = auth.server_auth(ctx)
     classes = clients.clients(ctx, universe, bool(server_auth))
     decided = decisions.decisions(ctx, universe, classes, deliveries)
+    if tables_step.relays_everywhere(ctx):
+        decided = _relaying_everywhere(ctx, decided)
     tables = tables_step.tables(ctx, universe, deliveries, classes, who)
     actions = delivery.actions(ctx, deliveries, decided)
     rules = matches.match_rules(ctx, classes, decided, tables, who)
@@ -121,6 +123,15 @@ def _build(ctx: Context) -> Policy:
         exim_accepting=accepting,
         policy_origin=_policy_origin(ctx, universe),
     )
+
+
+def _relaying_everywhere(ctx: Context, decided: list[Decision]) -> list[Decision]:
+    """relay_to_domains = *: the rules that relay anywhere carry that list out."""
+    named = ctx.config.named_lists["relay_to_domains"]
+    ctx.ledger.mark(named, "mapped")
+    return [
+        replace(d, origin=(*d.origin, named.span)) if d.recipient == ANY_DOMAIN and d.accept else d for d in decided
+    ]
 
 
 def _trusted(classes: list[ClientClass], decided: list[Decision], tables: list[Table]) -> list[Table]:

@@ -125,7 +125,19 @@ def _local_source(
                 "loopback; it is what lets aliases and .forward reach outside addresses",
             )
         return ClientClass(LOCAL_CLIENT, "loopback", client.origin)
-    if recipient == ANY_DOMAIN and any(r.driver == "redirect" for r in ctx.config.routers):
+    forwards = any(r.driver == "redirect" for r in ctx.config.routers)
+    if recipient == ANY_DOMAIN and forwards and accepted(LOCAL_CLIENT, ANY_DOMAIN):
+        # exim routed redirected addresses without an ACL; smtpd re-matches them as local mail
+        ctx.ledger.note_span(
+            client_span(clients, tables) if client_span(clients, tables).line else Span(ctx.config.path, 0, 0, 0, 0),
+            "approximated",
+            rules.FROM_LOCAL,
+            "'from local' (the socket, loopback and this host's own addresses) may send anywhere, so that aliases "
+            "and .forward reach outside addresses, which exim routed without an ACL; only local processes connect "
+            "from there, and they could already send anywhere through sendmail",
+        )
+        return ClientClass(LOCAL_CLIENT, "loopback", client.origin)
+    if recipient == ANY_DOMAIN and forwards:
         ctx.ledger.note_span(
             Span(ctx.config.path, 0, 0, 0, 0),
             "approximated",

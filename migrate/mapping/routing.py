@@ -76,7 +76,7 @@ class Delivery:
 
     recipient: str
     kind: str  # "local" | "relay" | "refuse" | "none"
-    method: str = ""  # local: mbox, maildir, lmtp, mda
+    method: str = ""  # local: mbox, maildir, lmtp, mda, forward-only
     path: str = ""
     alias_files: list[tuple[str, Span]] = field(default_factory=list)
     forward: bool = False
@@ -131,6 +131,9 @@ class Router:
                 continue
             if self._route(router, recipient, delivery):
                 return delivery
+        if recipient == LOCAL_DOMAINS and delivery.kind == "none" and (delivery.alias_files or delivery.forward):
+            # aliases (or .forward) and nothing that delivers here: exim failed every other address
+            delivery.kind, delivery.method = "local", "forward-only"
         return delivery
 
     def _applies(self, router: Driver, recipient: str) -> bool:
@@ -370,10 +373,21 @@ class Router:
 
     def _manualroute(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
         route_list = router.option("route_list")
+        route_data = router.option("route_data")
+        if route_list is None and route_data is not None and route_data.value and "$" not in route_data.value.text:
+            # a constant route_data (often a macro, ROUTER_SMARTHOST) routes every domain to its hosts
+            hosts = route_data.value.text.split()
+            return bool(hosts) and self._routes(router, recipient, delivery, route_data, [("*", hosts[0])])
         if route_list is None or route_list.value is None:
             return self._route_data(router, recipient, delivery)
-        routes = _parse_route_list(route_list.value.text)
+        return self._routes(router, recipient, delivery, route_list, _parse_route_list(route_list.value.text))
+
+    def _routes(
+        self, router: Driver, recipient: str, delivery: Delivery, route_list: Option, routes: list[tuple[str, str]]
+    ) -> bool:
+        """Static next hops: each relay domain's, or the one for every other domain."""
         port = self._transport_port(router)
+        scheme = self._scheme(router)
         if recipient == RELAY_DOMAINS:
             for domain in self.relay_domain_names():
                 host = _route_for(routes, domain)
@@ -385,12 +399,12 @@ class Router:
                         f"router {router.name}: no route for relay domain {domain}",
                     )
                     continue
-                delivery.routes.append((domain, _url(host, port)))
+                delivery.routes.append((domain, _url(host, port, scheme)))
         else:
             host = _route_for(routes, "*")
             if host is None:
                 return False
-            delivery.relay_host = _url(host, port)
+            delivery.relay_host = _url(host, port, scheme)
         delivery.kind = "relay"
         delivery.drivers.append(router)
         self._relay_transport(router, delivery)
@@ -434,6 +448,7 @@ class Router:
             return False
         delivery.route_files.append(source)
         port = self._transport_port(router)
+        scheme = self._scheme(router)
         # exim looks the domain up literally: a wildcard relay domain never finds its key.
         missing = [d for d in self.relay_domain_names() if d.lower() not in relay_map or "*" in d]
         if missing:
@@ -456,7 +471,7 @@ class Router:
                     f"router {router.name}: empty route for {domain}",
                 )
                 return False
-            delivery.routes.append((domain, _url(hosts[0], port)))
+            delivery.routes.append((domain, _url(hosts[0], port, scheme)))
             if len(split_list(hosts[0])[1]) > 1 or len(hosts) > 1:
                 self._note(
                     option,
@@ -483,6 +498,17 @@ class Router:
             return None
         port = transport.option("port")
         return port.value.text.strip() if port and port.value else None
+
+    def _scheme(self, router: Driver) -> str:
+        """How smtpd must talk to the next hop: exim's ``protocol = smtps`` or a TLS requirement for every host."""
+        transport = self._transport(router)
+        if transport is None:
+            return "smtp"
+        if _option_text(transport, "protocol") == "smtps":
+            return "smtps"
+        if _option_text(transport, "hosts_require_tls") == "*":
+            return "smtp+tls"
+        return "smtp"
 
     def _relay_transport(self, router: Driver, delivery: Delivery) -> None:
         transport = self._transport(router)
@@ -611,8 +637,8 @@ def _route_for(routes: list[tuple[str, str]], domain: str) -> str | None:
     return None
 
 
-def _url(hosts: str, port: str | None) -> str:
+def _url(hosts: str, port: str | None, scheme: str = "smtp") -> str:
     first = split_list(hosts)[1][0].text
     host, _, host_port = first.partition(":")
     number = host_port or port
-    return f"smtp://{host}:{number}" if number else f"smtp://{host}"
+    return f"{scheme}://{host}:{number}" if number else f"{scheme}://{host}"

@@ -8,6 +8,8 @@ service is not decided here: the report reads the written files for that.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from migrate.errors import Span
 from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
@@ -15,7 +17,7 @@ from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.mapping.context import Context
 from migrate.mapping.decisions import exim_accepts
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RECIPIENT_CLASSES, Service
-from migrate.reader.tree import Driver
+from migrate.reader.tree import Driver, EximConfig, Option
 
 TITLES = {
     "inbound": "inbound delivery for local domains from the internet",
@@ -69,7 +71,15 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[li
             origin=tuple(a.span for a in servers),
         )
     )
-    found.append(_service("outbound", bool(outbound), origin=tuple(r.span for r in outbound)))
+    requiring = [o for t in _transports(config, outbound) for o in t.options if _requires_auth(o)]
+    found.append(
+        replace(
+            _service(
+                "outbound", bool(outbound), origin=tuple(r.span for r in outbound) + tuple(o.span for o in requiring)
+            ),
+            needs_auth=bool(requiring),
+        )
+    )
     delivered = tuple(r for r in (LOCAL_DOMAINS, ANY_DOMAIN) if accepts(LOCAL_CLIENT, r))
     found.append(_service("sendmail", bool(delivered), recipients=delivered))
     aliases = [r for r in config.routers if r.driver == "redirect"]
@@ -98,6 +108,20 @@ def _is_server(auth: Driver) -> bool:
     return auth.driver in ("dovecot", "cyrus_sasl", "heimdal_gssapi", "gsasl") or any(
         o.name.startswith("server_") for o in auth.options
     )
+
+
+def _transports(config: EximConfig, routers: list[Driver]) -> list[Driver]:
+    """The transports these routers hand their addresses to."""
+    names = set()
+    for router in routers:
+        option = router.option("transport")
+        if option is not None and option.value is not None:
+            names.add(option.value.text.strip())
+    return [t for t in config.transports if t.name in names]
+
+
+def _requires_auth(option: Option) -> bool:
+    return option.name == "hosts_require_auth" and option.value is not None and option.value.text.strip() == "*"
 
 
 def _routes_out(router: Driver) -> bool:

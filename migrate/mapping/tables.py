@@ -24,7 +24,15 @@ def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
     lists = ctx.config.named_lists
     local = "local_domains" if "local_domains" in lists and lists["local_domains"].items else None
     relay = "relay_to_domains" if "relay_to_domains" in lists and lists["relay_to_domains"].items else None
+    if relay is not None and relays_everywhere(ctx):
+        relay = None  # every domain: no class of its own, "+relay_to_domains" then matches every recipient
     return local, relay
+
+
+def relays_everywhere(ctx: Context) -> bool:
+    """``domainlist relay_to_domains = *`` (a relay image's default): the trusted clients may send anywhere."""
+    named = ctx.config.named_lists.get("relay_to_domains")
+    return named is not None and len(named.items) == 1 and named.items[0].kind == "any" and not named.items[0].negated
 
 
 def domain_table(ctx: Context, table_name: str, list_name: str, identity: Identity) -> Table:

@@ -213,6 +213,7 @@ def _action_line(action: Action) -> str:
         "maildir": f"maildir {quote(action.path)}" if action.path else "maildir",
         "lmtp": f"lmtp {quote(action.path)} rcpt-to",
         "mda": f"mda {quote(action.path)}",
+        "forward-only": "forward-only",
     }[action.method]
     line = f"action {name} {method}"
     if action.virtual_table:

@@ -74,10 +74,16 @@ class _Probe:
             return False, "no listener offers AUTH"
         return self._relays("auth", "mail from authenticated users to other domains")
 
-    def _outbound(self, _: Service) -> tuple[bool, str]:
-        if any(a.get("method") == "relay" for a in self._reachable_actions()):
-            return True, "a relay action delivers mail for other domains"
-        return False, "no match rule leads to a relay action"
+    def _outbound(self, service: Service) -> tuple[bool, str]:
+        relays = [a for a in self._reachable_actions() if a.get("method") == "relay"]
+        if not relays:
+            return False, "no match rule leads to a relay action"
+        if service.needs_auth and not any("auth" in a for a in relays):
+            return False, (
+                "exim logged in to its smarthost (hosts_require_auth = *) and the relay action sends no "
+                "credentials, so the smarthost will refuse the mail"
+            )
+        return True, "a relay action delivers mail for other domains"
 
     def _sendmail(self, service: Service) -> tuple[bool, str]:
         lost = [
@@ -142,6 +148,8 @@ class _Probe:
             return False, f"{what} is refused"
         if action.get("method") == "relay":
             return False, f"{what} is relayed, not delivered"
+        if action.get("method") == "forward-only":
+            return True, f"{what} is forwarded (forward-only: its aliases lead elsewhere, other addresses are refused)"
         return True, f"{what} is delivered"
 
     def _relays(self, source: object, what: str) -> tuple[bool, str]:

@@ -126,7 +126,9 @@ def verify(
         if generated is not None:
             source = workdir / "update-exim4.conf.out"
             source.write_text(generated.text, errors="surrogateescape")
-        oracle = dns_free_config(source, defines, workdir / "exim.conf", relocate, _private_spool(workdir))
+        oracle = dns_free_config(
+            source, defines, workdir / "exim.conf", relocate, _private_spool(workdir), policy.identity.own_name
+        )
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)

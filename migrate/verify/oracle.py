@@ -26,13 +26,16 @@ def dns_free_config(
     out: Path,
     relocate: dict[str, str] | None = None,
     spool: Path | None = None,
+    hostname: str | None = None,
 ) -> Path:
     """Write the DNS-free variant of ``path`` to ``out`` and return it.
 
     ``relocate`` maps lookup file paths to the copies exim should read instead.
     ``spool`` replaces the spool directory, so that the questions asked leave
     no trace in the server's hints databases (ratelimit counters, for one) and
-    earlier questions cannot change later answers.
+    earlier questions cannot change later answers. ``hostname`` is the name
+    the converter took for a configuration without primary_hostname (the
+    server's, from its /etc/hostname): exim here asks this machine otherwise.
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
@@ -76,6 +79,8 @@ def dns_free_config(
     flush()
     if spool is not None:
         lines.insert(0, f"spool_directory = {spool}")
+    if hostname is not None and "primary_hostname" not in config.options:
+        lines.insert(0, f"primary_hostname = {hostname}")
     text = "\n".join(lines) + "\n"
     for old, new in (relocate or {}).items():
         text = text.replace(old, new)

@@ -24,6 +24,15 @@ GOLDEN = {
     "unrepresentable": ("openbsd",),
     "content-filters": ("openbsd", "linux"),
     "dkim-submission": ("openbsd", "debian12"),
+    # idioms of public configurations (issue 14), each written for this project
+    "docker-relay": ("openbsd",),
+    "smarthost-macro": ("openbsd", "debian"),
+    "smarthost-route-list": ("openbsd",),
+    "forward-aliases": ("openbsd",),
+    "exim-default": ("openbsd",),
+    "localhost-at": ("openbsd",),
+    "router-two-conditions": ("openbsd",),
+    "control-panel-helo": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration

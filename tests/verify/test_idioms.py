@@ -1,0 +1,57 @@
+"""Configurations in the idioms admins run (issue 14), each written for this project: convert, keep, agree.
+
+For each: every service exim provided is kept (or named lost with the
+reason), and verify — the real exim 4.100 against the real smtpd 7.9 —
+finds no difference.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from migrate.commands.convert import convert
+from migrate.verify import DIFFERS, verify
+from tests.conftest import FIXTURES, Exim
+
+# fixture -> the services it must lose, with why (everything else exim provided is kept)
+IDIOMS = {
+    "docker-relay": {},  # relay_to_domains = *: the trusted network relays anywhere
+    "smarthost-route-list": {},  # route_list * host::587, TLS required, aliases only: forward-only
+    "forward-aliases": {},  # root forwards outside with only 127.0.0.1 trusted
+    "exim-default": {},  # exim's own default: @ is the host name only
+    "localhost-at": {},
+    "router-two-conditions": {},
+    # route_data = ROUTER_SMARTHOST, TLS and AUTH required, credentials from passwd.client under --root
+    "smarthost-macro": {},
+}
+
+
+def _root(case: str) -> str:
+    root = FIXTURES / case / "root"
+    return str(root) if root.is_dir() else "/"
+
+
+@pytest.mark.parametrize("case", sorted(IDIOMS))
+def test_every_service_is_kept_or_named_lost(case: str) -> None:
+    states = {s.service.name: s for s in convert(str(FIXTURES / case / "configure"), root=_root(case)).report.services}
+    provided = {name: s for name, s in states.items() if s.service.provided}
+    lost = {name: s.why for name, s in provided.items() if not s.kept}
+    assert set(lost) == set(IDIOMS[case]), lost
+    for name, why in IDIOMS[case].items():
+        assert why in lost[name]
+
+
+def test_a_smarthost_that_needs_a_login_is_lost_without_credentials() -> None:
+    """Without the server's passwd.client there is nothing to log in with: exim's smarthost would refuse."""
+    result = convert(str(FIXTURES / "smarthost-macro" / "configure"))
+    (outbound,) = [s for s in result.report.services if s.service.name == "outbound"]
+    assert not outbound.kept and "sends no credentials" in outbound.why
+    assert 'relay host "smtp+tls://mail.example.net:587"' in result.files["smtpd.conf"]  # TLS as exim required
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("case", sorted(IDIOMS))
+def test_verify_finds_no_difference(case: str, exim: Exim, smtpd: str, namespaces: None) -> None:
+    result = verify(str(FIXTURES / case / "configure"), root=_root(case), exim=str(exim.binary), smtpd=smtpd)
+    assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
+    assert result.counts()["same"] >= 8  # cases were really compared
