@@ -127,14 +127,21 @@ def verify(
             source = workdir / "update-exim4.conf.out"
             source.write_text(generated.text, errors="surrogateescape")
         oracle = dns_free_config(
-            source, defines, workdir / "exim.conf", relocate, _private_spool(workdir), policy.identity.own_name
+            source,
+            defines,
+            workdir / "exim.conf",
+            relocate,
+            _private_spool(workdir),
+            policy.identity.own_name,
+            root_path,
         )
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
         smtpd_binary = smtpd or ("/usr/sbin/smtpd" if chosen_root else find_smtpd())
         smtpd_answers = smtpd_side.ask(smtpd_binary, text, cases, workdir / "smtpd", root_path, files, chosen_root)
-        outcomes = [compare(policy, c, exim_answers[c], smtpd_answers[c]) for c in cases]
+        helo = _helo_checks(result.config, policy)
+        outcomes = [compare(policy, c, exim_answers[c], smtpd_answers[c], helo) for c in cases]
         chains: dict[str, list[str]] = {}
         outcomes = [_explain(o, policy, exim_binary, oracle, defines, chains) for o in outcomes]
     finally:
@@ -216,8 +223,8 @@ def _domains(policy: Policy) -> dict[str, list[str]]:
     }
 
 
-def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
-    """The verdict for one case."""
+def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks: tuple[str, ...] = ()) -> Outcome:
+    """The verdict for one case; ``helo_checks``: what the converter reported of exim's HELO ACL."""
     if case.authenticated and smtpd.code is None:
         return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"AUTH: {smtpd.text}")
     if exim.code is None or exim.code // 100 == 4:
@@ -225,6 +232,15 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer) -> Outcome:
     if smtpd.code is None or smtpd.code // 100 == 4:
         return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"smtpd: {smtpd.text}")
     exim_ok, smtpd_ok = exim.code < 300, smtpd.code < 300
+    if smtpd_ok and not exim_ok and exim.text.startswith(exim_side.EHLO_REFUSED) and helo_checks:
+        return Outcome(
+            case,
+            exim,
+            smtpd,
+            NOT_COMPARABLE,
+            f"exim refused the client at EHLO ({exim.text.removeprefix(exim_side.EHLO_REFUSED)}); the converter "
+            f"reports its HELO checks as not carried over: {helo_checks[0]}",
+        )
     if smtpd_ok and not exim_ok:
         return Outcome(case, exim, smtpd, DIFFERS, "SECURITY REGRESSION: smtpd accepts what exim refused", True)
     if exim_ok and not smtpd_ok:
@@ -271,6 +287,21 @@ def _explain(
                 f"exim's route passes router {router}, which the converter reports: {reported}",
             )
     return outcome
+
+
+def _helo_checks(config: EximConfig, policy: Policy) -> tuple[str, ...]:
+    """The converter's unmapped findings about statements of the ACL exim runs at HELO."""
+    option = config.options.get("acl_smtp_helo")
+    name = option.value.text.strip() if option is not None and option.value is not None else ""
+    acl = next((a for a in config.acls if a.name == name), None)
+    if acl is None:
+        return ()
+    spans = {s.span for s in acl.statements} | {c.span for s in acl.statements for c in s.conditions}
+    return tuple(
+        f"[{f.rule.id}] {f.span.file}:{f.span.line}: {f.message}"
+        for f in policy.findings
+        if f.span in spans and f.severity == "unmapped"
+    )
 
 
 def _reported(policy: Policy, router: str) -> str | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from migrate.verify.cases import Case
 
+EHLO_REFUSED = "refused at EHLO: "
 BATCH = 8  # recipients per exim -bh session (smtp_accept_max_nonmail defaults to 10)
 
 
@@ -109,6 +110,8 @@ def _dialogue(
     replies = [(int(line[:3]), line[4:]) for line in result.stdout.splitlines() if re.match(r"\d{3} ", line)]
     if replies and replies[0][0] >= 500:  # refused at connect: every recipient with it
         return [replies[0]] * len(recipients)
+    if len(replies) > 1 and replies[1][0] >= 400:  # the HELO ACL refused the client: no MAIL gets through
+        return [(replies[1][0], f"{EHLO_REFUSED}{replies[1][1]}")] * len(recipients)
     body = replies[2:]  # banner, EHLO
     if len(body) < 3 * len(recipients):
         raise SideError(

@@ -27,6 +27,7 @@ def dns_free_config(
     relocate: dict[str, str] | None = None,
     spool: Path | None = None,
     hostname: str | None = None,
+    root: Path | None = None,
 ) -> Path:
     """Write the DNS-free variant of ``path`` to ``out`` and return it.
 
@@ -36,6 +37,9 @@ def dns_free_config(
     earlier questions cannot change later answers. ``hostname`` is the name
     the converter took for a configuration without primary_hostname (the
     server's, from its /etc/hostname): exim here asks this machine otherwise.
+    With ``root`` (a copy of the server's files), every path the configuration
+    names that exists under it is read from there: lookup files, dsearch
+    directories, per-domain files under a directory.
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
@@ -84,9 +88,25 @@ def dns_free_config(
     text = "\n".join(lines) + "\n"
     for old, new in (relocate or {}).items():
         text = text.replace(old, new)
+    if root is not None:
+        text = _ABSOLUTE_PATH.sub(lambda m: _under(root, m.group(0)), text)
     out.write_text(text, errors="surrogateescape")
     out.chmod(0o644)
     return out
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w./])/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)+")
+
+
+def _under(root: Path, path: str) -> str:
+    """``path`` read from ``root`` when it, or a directory holding it (two levels at least), is there."""
+    if path.startswith(str(root)):
+        return path  # relocated already
+    parts = path.split("/")
+    for end in range(len(parts), 2, -1):
+        if Path(str(root) + "/".join(parts[:end])).exists():
+            return str(root) + path
+    return path
 
 
 def _literal_routes(line: str) -> str:

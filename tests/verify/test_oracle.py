@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from migrate.reader import format_like_exim, read_config
+from migrate.verify.oracle import dns_free_config
 from tests.conftest import FIXTURES, Corpus, Exim
 
 CORPUS = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
@@ -69,3 +70,21 @@ def test_split_and_unsplit_debian_configs_resolve_alike(debian_corpus: Corpus) -
         return [line for line in config.resolved_lines if not line.startswith("#")]
 
     assert statements("internet") == statements("internet-split")
+
+
+def test_paths_the_configuration_names_are_read_under_root(tmp_path: Path) -> None:
+    """exim on the test machine reads the server's copies: lookup files, dsearch directories, per-domain files."""
+    root = tmp_path / "root"
+    (root / "etc/exim/virtual").mkdir(parents=True)
+    (root / "etc/exim/virtual/example.org").write_text("info: someone@example.net\n")
+    config = tmp_path / "configure"
+    config.write_text(
+        "keep_environment =\nspool_directory = /var/spool/exim4\n"
+        "domainlist local_domains = dsearch;/etc/exim/virtual\n"
+        "begin routers\nv:\n  driver = redirect\n  domains = +local_domains\n"
+        "  data = ${lookup{$local_part}lsearch{/etc/exim/virtual/$domain_data}}\n"
+    )
+    text = dns_free_config(config, {}, tmp_path / "oracle.conf", root=root).read_text()
+    assert f"dsearch;{root}/etc/exim/virtual\n" in text
+    assert f"lsearch{{{root}/etc/exim/virtual/$domain_data}}" in text
+    assert "spool_directory = /var/spool/exim4" in text  # not under root: left as it is
