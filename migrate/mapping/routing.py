@@ -131,7 +131,8 @@ class Router:
                 continue
             if self._route(router, recipient, delivery):
                 return delivery
-        if recipient == LOCAL_DOMAINS and delivery.kind == "none" and (delivery.alias_files or delivery.forward):
+        forwarded = delivery.alias_files or delivery.forward or delivery.virtual is not None
+        if recipient == LOCAL_DOMAINS and delivery.kind == "none" and forwarded:
             # aliases (or .forward) and nothing that delivers here: exim failed every other address
             delivery.kind, delivery.method = "local", "forward-only"
         return delivery

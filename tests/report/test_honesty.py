@@ -187,14 +187,21 @@ def test_expanded_certificate_and_implicit_tls_are_not_called_mapped() -> None:
     assert result.report.grade == "C"
 
 
-def test_a_forward_only_server_that_loses_inbound_mail_says_so_first() -> None:
+def test_a_forward_only_server_keeps_inbound_mail_as_forward_only() -> None:
+    """Once it lost every recipient and said grade A; then it said so; now smtpd forwards as exim did."""
     result = _convert("regress-forward-only")
-    assert {"inbound", "sendmail"} <= {s.service.name for s in result.report.lost}  # local mail from cron too
-    line = next(n for n, text in enumerate(_text("regress-forward-only"), 1) if "domains" in text and "accept" in text)
-    accept = next(r for r in result.report.statements if r.span.line == line)
-    assert accept.severity == "unmapped" and accept.rule is rules.ACL_ACCEPT_LOST  # exim accepted, smtpd refuses
+    inbound = next(s for s in result.report.services if s.service.name == "inbound")
+    assert inbound.kept and "forward-only" in inbound.why
+    assert 'action "virtual" forward-only virtual <virtual_aliases>' in result.files["smtpd.conf"]
+    assert "hostmaster@example.com ops-team@mail.example.net" in result.files["virtual_aliases"]
+    assert any(f.rule.id == "EXIM-VIRTUAL-ENTRIES" for f in result.policy.findings)  # the :fail: entry is named
+
+
+def test_a_lost_service_is_said_first() -> None:
+    result = convert(str(FIXTURES / "smarthost-macro" / "configure"))  # without the server's passwd.client
+    assert [s.service.name for s in result.report.lost] == ["outbound"]
     assert result.report.grade == "C"
-    assert summary_lines(result.report)[1].startswith("  LOST inbound delivery")
+    assert summary_lines(result.report)[1].startswith("  LOST outbound delivery")
     assert result.files["MIGRATION.md"].index("Services this output does not keep") < result.files[
         "MIGRATION.md"
     ].index("## 1.")

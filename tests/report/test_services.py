@@ -47,14 +47,31 @@ def _inside(result: Result, table: str | None) -> str | None:
     return None
 
 
-def _probes(result: Result) -> list[tuple[str, bool, list[Case]]]:
+def _inbound(result: Result, domain: str, root: Path | None) -> str:
+    """An address exim delivered or forwarded: a virtual alias, else root (or the aliases file's first key)."""
+    forward_only = any(a.method == "forward-only" for a in result.policy.actions)
+    virtual = result.files.get("virtual_aliases", "") if forward_only else ""
+    keys = [line.split()[0] for line in virtual.splitlines() if "@" in line.split(" ", 1)[0]]
+    if keys:
+        return keys[0]
+    aliases = result.policy.table("aliases")
+    path = Path(str(root) + aliases.file) if aliases and aliases.file and root else None
+    if path is not None and path.is_file():
+        names = [line.split(":", 1)[0].strip() for line in path.read_text().splitlines() if ":" in line]
+        names = [n for n in names if n and not n.startswith("#")]
+        if names and "root" not in names:
+            return f"{names[0]}@{domain}"
+    return f"root@{domain}"
+
+
+def _probes(result: Result, root: Path | None = None) -> list[tuple[str, bool, list[Case]]]:
     """(service, kept, cases): the service is kept iff smtpd accepts any of its cases."""
     domain = _local_domain(result)
     probes = []
     for state in result.report.services:
         name = state.service.name
         if name == "inbound" and domain:
-            cases = [Case(OUTSIDE_V4[0], f"root@{domain}", "anyone", "local-domains")]
+            cases = [Case(OUTSIDE_V4[0], _inbound(result, domain, root), "anyone", "local-domains")]
         elif name == "relay":
             address = _inside(result, state.service.table)
             if address is None:
@@ -67,7 +84,7 @@ def _probes(result: Result) -> list[tuple[str, bool, list[Case]]]:
                 if r == "other-domains"
             ]
             cases += [
-                Case("socket", f"root@{domain}", "local", r)
+                Case("socket", _inbound(result, domain, root), "local", r)
                 for r in state.service.recipients
                 if r == "local-domains" and domain
             ]
@@ -82,11 +99,11 @@ def _probes(result: Result) -> list[tuple[str, bool, list[Case]]]:
 @pytest.mark.parametrize("case", [c for c in CASES if c not in DATABASE_BACKED])
 def test_services_match_what_the_real_smtpd_decides(case: str, smtpd: str, namespaces: None) -> None:
     result = _convert(case)
-    probes = _probes(result)
+    root = Path(f"fixtures/{case}/root").resolve()
+    probes = _probes(result, root if root.is_dir() else None)
     cases = [c for _, _, found in probes for c in found]
     if not cases:
         pytest.fail(f"{case}: no service could be probed")  # every fixture provides one at least
-    root = Path(f"fixtures/{case}/root").resolve()
     with tempfile.TemporaryDirectory(prefix="exim2smtpd-services-") as work:
         Path(work).chmod(0o755)  # the filter stand-ins run as smtpd's own user
         answers = smtpd_side.ask(
