@@ -115,7 +115,7 @@ class Router:
         if recipient == RELAY_DOMAINS and self.universe.relay_domains is None:
             return delivery
         for router in self.config.routers:
-            if recipient == LOCAL_DOMAINS and (virtual := _virtual_files(router)) is not None:
+            if recipient == LOCAL_DOMAINS and (virtual := virtual_files(router)) is not None:
                 if delivery.virtual is not None or delivery.alias_files:
                     self._note(
                         router,
@@ -560,7 +560,7 @@ def _alias_file(option: Option) -> str | None:
     return None
 
 
-def _virtual_files(router: Driver) -> VirtualFiles | None:
+def virtual_files(router: Driver) -> VirtualFiles | None:
     """The per-domain alias file idiom, exactly: anything around it and the router is handled elsewhere."""
     if router.driver != "redirect":
         return None

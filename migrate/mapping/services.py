@@ -16,6 +16,7 @@ from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.mapping.context import Context
 from migrate.mapping.decisions import exim_accepts
+from migrate.mapping.routing import virtual_files
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RECIPIENT_CLASSES, Service
 from migrate.reader.tree import Driver, EximConfig, Option
 
@@ -26,6 +27,7 @@ TITLES = {
     "outbound": "outbound delivery (MX or smarthost)",
     "sendmail": "local submission (sendmail)",
     "forwarding": "forwarding of aliases to outside addresses",
+    "hosted": "mail for hosted domains (per-domain alias files)",
     "content": "content filtering (spam, virus, DNSBL checks)",
     "dkim": "DKIM signing of outgoing mail",
 }
@@ -84,6 +86,8 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[li
     found.append(_service("sendmail", bool(delivered), recipients=delivered))
     aliases = [r for r in config.routers if r.driver == "redirect"]
     found.append(_service("forwarding", bool(aliases) and bool(outbound), origin=tuple(r.span for r in aliases)))
+    hosted = [r for r in config.routers if virtual_files(r) is not None]
+    found.append(_service("hosted", listening and bool(hosted), origin=tuple(r.span for r in hosted)))
     scanning = _content_statements(ctx)
     found.append(_service("content", bool(scanning), origin=tuple(scanning)))
     signing = [o for t in config.transports if t.driver == "smtp" for o in t.options if o.name == "dkim_private_key"]

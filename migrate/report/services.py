@@ -64,6 +64,11 @@ class _Probe:
             return False, "smtpd listens on no network address"
         return self._delivers("any", "local", "mail from the internet to a local domain")
 
+    def _hosted(self, _: Service) -> tuple[bool, str]:
+        if not self._network_listeners():
+            return False, "smtpd listens on no network address"
+        return self._delivers("any", "hosted", "mail from the internet to a hosted domain")
+
     def _relay(self, service: Service) -> tuple[bool, str]:
         if not self._network_listeners():
             return False, "smtpd listens on no network address"
@@ -186,6 +191,8 @@ def _from_matches(rule: dict[str, object], source: object) -> bool:
 def _for_matches(target: object, destination: str) -> bool:
     if target == "any":
         return True
+    if destination == "hosted":
+        return isinstance(target, tuple) and target[0] == "domain" and str(target[1]).strip("<>") == "virtual_domains"
     if destination != "local":
         return False
     if target == "local":

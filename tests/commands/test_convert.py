@@ -33,6 +33,7 @@ GOLDEN = {
     "localhost-at": ("openbsd",),
     "router-two-conditions": ("openbsd",),
     "control-panel-helo": ("openbsd",),
+    "virtual-inline-domains": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration

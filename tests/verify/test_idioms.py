@@ -21,7 +21,9 @@ IDIOMS = {
     "exim-default": {},  # exim's own default: @ is the host name only
     "localhost-at": {},
     "router-two-conditions": {},
-    "control-panel-helo": {},  # its HELO checks are reported; exim's refusals at EHLO are named, not hidden
+    "control-panel-helo": {},
+    # hosted domains named only inline (dsearch in the ACL and the router), not in local_domains: not mapped yet
+    "virtual-inline-domains": {"hosted": "refused"},  # its HELO checks are reported; exim's refusals at EHLO are named, not hidden
     # route_data = ROUTER_SMARTHOST, TLS and AUTH required, credentials from passwd.client under --root
     "smarthost-macro": {},
 }
@@ -54,7 +56,9 @@ def test_a_smarthost_that_needs_a_login_is_lost_without_credentials() -> None:
 @pytest.mark.parametrize("case", sorted(IDIOMS))
 def test_verify_finds_no_difference(case: str, exim: Exim, smtpd: str, namespaces: None) -> None:
     result = verify(str(FIXTURES / case / "configure"), root=_root(case), exim=str(exim.binary), smtpd=smtpd)
-    assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
+    # (verify has no cases for domains no table holds: the lost hosted domains are the report's to name)
+    differs = [o for o in result.outcomes if o.verdict == DIFFERS]
+    assert not differs, differs
     assert result.counts()["same"] >= 8  # cases were really compared
     if case == "control-panel-helo":  # no reverse DNS in the namespace: exim refuses every outside client
         named = [o for o in result.outcomes if "refused the client at EHLO" in o.reason]
