@@ -21,9 +21,9 @@ IDIOMS = {
     "exim-default": {},  # exim's own default: @ is the host name only
     "localhost-at": {},
     "router-two-conditions": {},
-    "control-panel-helo": {},
+    "control-panel-helo": {},  # its HELO checks are reported; exim's refusals at EHLO are named, not hidden
     # hosted domains named only inline (dsearch in the ACL and the router), not in local_domains: not mapped yet
-    "virtual-inline-domains": {"hosted": "refused"},  # its HELO checks are reported; exim's refusals at EHLO are named, not hidden
+    "virtual-inline-domains": {"hosted": "refused"},
     # route_data = ROUTER_SMARTHOST, TLS and AUTH required, credentials from passwd.client under --root
     "smarthost-macro": {},
 }
