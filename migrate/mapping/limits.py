@@ -40,7 +40,8 @@ def limits(ctx: Context) -> Limits:
     ttl = None
     for rule in ctx.config.retry:
         if rule.pattern == "*" and rule.error == "*" and rule.steps:
-            ttl = max((s.cutoff for s in rule.steps), key=_seconds)
+            longest = max((s.cutoff for s in rule.steps), key=_seconds)
+            ttl = _smtpd_delay(longest) if _seconds(longest) > 0 else None
             origin.append(rule.span)
             ctx.ledger.mark(
                 rule,
@@ -61,7 +62,7 @@ def limits(ctx: Context) -> Limits:
         text = warn.value.text.strip()
         first = text.split(":")[0].strip()
         if _seconds(first) > 0:
-            warn_value = first
+            warn_value = _smtpd_delay(first)
         ctx.ledger.mark(
             warn,
             "approximated",
@@ -69,6 +70,15 @@ def limits(ctx: Context) -> Limits:
             f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)",
         )
     return Limits(size_value, ttl, warn_value, tuple(origin))
+
+
+def _smtpd_delay(text: str) -> str:
+    """exim's time (``1w2h``) in the one unit smtpd reads (s, m, h or d)."""
+    seconds = _seconds(text)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _is_size(text: str) -> bool:
