@@ -19,6 +19,7 @@ def to_json(result: VerifyResult) -> str:
         {
             "counts": result.counts(),
             "return_code": result.return_code,
+            "notes": list(result.notes),
             "outcomes": [asdict(o) for o in result.outcomes],
         },
         indent=2,
@@ -56,6 +57,8 @@ def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
                 reasons[outcome.reason] = reasons.get(outcome.reason, 0) + 1
         for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
             console.print(f"not comparable ({count}): {reason}")
+    for note in result.notes:
+        console.print(f"note: {note}")
     counts = result.counts()
     console.print(f"{counts['same']} same, {counts['differs']} differ, {counts['not comparable']} not comparable")
 

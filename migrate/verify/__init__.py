@@ -47,6 +47,7 @@ class VerifyResult:
     """Every outcome, regressions first."""
 
     outcomes: tuple[Outcome, ...]
+    notes: tuple[str, ...] = ()  # what the question put to exim left out, and why
 
     @property
     def return_code(self) -> int:
@@ -126,6 +127,7 @@ def verify(
         if generated is not None:
             source = workdir / "update-exim4.conf.out"
             source.write_text(generated.text, errors="surrogateescape")
+        dropped: list[str] = []
         oracle = dns_free_config(
             source,
             defines,
@@ -134,6 +136,7 @@ def verify(
             _private_spool(workdir),
             policy.identity.own_name,
             root_path,
+            dropped,
         )
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
@@ -147,7 +150,12 @@ def verify(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     outcomes.sort(key=lambda o: (not o.regression, o.verdict != DIFFERS))
-    return VerifyResult(tuple(outcomes))
+    notes = tuple(
+        f"{name} is left out of the configuration exim is asked about: it tunes one TLS library, and the exim "
+        "here may be built with the other (it does not decide who may send where)"
+        for name in dropped
+    )
+    return VerifyResult(tuple(outcomes), notes)
 
 
 _COMMANDS = re.compile(r"\$\{(run|perl|readsocket|dlfunc)\b")

@@ -28,6 +28,7 @@ def dns_free_config(
     spool: Path | None = None,
     hostname: str | None = None,
     root: Path | None = None,
+    dropped: list[str] | None = None,
 ) -> Path:
     """Write the DNS-free variant of ``path`` to ``out`` and return it.
 
@@ -39,7 +40,10 @@ def dns_free_config(
     server's, from its /etc/hostname): exim here asks this machine otherwise.
     With ``root`` (a copy of the server's files), every path the configuration
     names that exists under it is read from there: lookup files, dsearch
-    directories, per-domain files under a directory.
+    directories, per-domain files under a directory. Options of one TLS
+    library (``openssl_options``, ``gnutls_*``) are left out, since the exim
+    asked may be built with the other and would refuse the file; each one is
+    appended to ``dropped``.
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
@@ -78,6 +82,9 @@ def dns_free_config(
             if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*\s*:", line) or line[:1].isupper():
                 flush()
             block.append(line)
+        elif section == "main" and _TLS_LIBRARY_OPTION.match(line):
+            if dropped is not None:
+                dropped.append(line.split("=")[0].strip())
         elif not (spool is not None and section == "main" and re.match(r"spool_directory\s*=", line)):
             lines.append(line)
     flush()
@@ -95,6 +102,7 @@ def dns_free_config(
     return out
 
 
+_TLS_LIBRARY_OPTION = re.compile(r"(openssl_options|gnutls_[a-z0-9_]+)\s*=")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w./])/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)+")
 
 

@@ -88,3 +88,14 @@ def test_paths_the_configuration_names_are_read_under_root(tmp_path: Path) -> No
     assert f"dsearch;{root}/etc/exim/virtual\n" in text
     assert f"lsearch{{{root}/etc/exim/virtual/$domain_data}}" in text
     assert "spool_directory = /var/spool/exim4" in text  # not under root: left as it is
+
+
+def test_options_of_one_tls_library_are_left_out_and_said(exim: Exim, tmp_path: Path) -> None:
+    """Debian's exim is built with GnuTLS and refuses openssl_options; an OpenBSD exim is built with OpenSSL."""
+    config = tmp_path / "configure"
+    config.write_text("keep_environment =\nopenssl_options = +no_sslv3\nqualify_domain = example.org\n")
+    assert "openssl_options is set but we're using GnuTLS" in exim.error(config)
+    dropped: list[str] = []
+    oracle = dns_free_config(config, {}, tmp_path / "oracle.conf", dropped=dropped)
+    assert dropped == ["openssl_options"]
+    assert exim.error(oracle) == "" and "qualify_domain = example.org" in oracle.read_text()
