@@ -310,6 +310,14 @@ EXPANSION_OPAQUE = rule(
     "a value whose expansion the reader cannot follow: nothing was made of it",
     "check the value by hand (exim -be), and carry out what it does by hand",
 )
+SQL_UNQUOTED = rule(
+    "EXIM-SQL-UNQUOTED",
+    LISTS,
+    "info",
+    "an SQL lookup that puts message data into its query unquoted: injectable, in exim as anywhere",
+    "wrap each variable in ${quote_mysql:...} (or quote_pgsql, quote_sqlite) in exim, and in any query "
+    "written for the OpenSMTPD table backends use their placeholders",
+)
 OVERRIDDEN = rule(
     "EXIM-OVERRIDDEN",
     MAIN,

@@ -100,6 +100,7 @@ def _build(ctx: Context) -> Policy:
     accounting.account_rest(ctx)
     accounting.account_overridden(ctx)
     accounting.account_opaque(ctx)
+    accounting.account_sql_injection(ctx)
     ctx.ledger.absorb_notes(config.statements())
     return Policy(
         source=config.path,

@@ -10,6 +10,7 @@ from migrate import rules
 from migrate.mapping.context import Context
 from migrate.mapping.delivery import address_transports
 from migrate.mapping.routing import Delivery
+from migrate.reader.expansion import Expansion, Group, Item, Operator, Variable
 from migrate.reader.tree import Acl, AclStatement, Driver, MacroDefinition, NamedList, Option, RewriteRule, Statement
 from migrate.rules import Rule
 
@@ -173,6 +174,46 @@ def account_opaque(ctx: Context) -> None:
                 f"{getattr(node, 'name', 'this value')}: an expansion the reader cannot follow ({reason}); exim reads "
                 "the file and expands the value only when it uses it, so nothing in the output carries it out",
             )
+
+
+SQL_LOOKUPS = ("mysql", "pgsql", "sqlite", "oracle", "ibase", "redis")
+
+
+def account_sql_injection(ctx: Context) -> None:
+    """A query that puts message data into SQL without ${quote_...}: injectable in exim, and said so."""
+    for node in ctx.config.statements():
+        expansion = getattr(getattr(node, "value", None), "expansion", None)
+        if expansion is None:
+            continue
+        for lookup in expansion.lookups():
+            if lookup.type.split(",")[0].lstrip("-*") not in SQL_LOOKUPS:
+                continue
+            unquoted = sorted(set(_unquoted_variables(lookup.source)))
+            if unquoted:
+                ctx.ledger.note_span(
+                    node.span,
+                    "info",
+                    rules.SQL_UNQUOTED,
+                    f"{lookup.type} query puts {', '.join('$' + v for v in unquoted)} into SQL without "
+                    "${quote_" + lookup.type.split(",")[0] + ":...}: a sender can inject SQL into this exim query",
+                )
+
+
+def _unquoted_variables(expansion: Expansion) -> list[str]:
+    """Variables in ``expansion`` that no ``${quote_*:...}`` operator wraps."""
+    found: list[str] = []
+    for part in expansion.parts:
+        if isinstance(part, Variable):
+            found.append(part.name)
+        elif isinstance(part, Operator) and not part.name.startswith("quote"):
+            found += _unquoted_variables(part.arg)
+        elif isinstance(part, Item):
+            for arg in part.args:
+                if isinstance(arg, Group):
+                    found += _unquoted_variables(arg.body)
+        elif isinstance(part, Group):
+            found += _unquoted_variables(part.body)
+    return found
 
 
 # Options exim adds up when a driver sets them twice (opt_rep_con, opt_rep_str):

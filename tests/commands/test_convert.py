@@ -34,6 +34,7 @@ GOLDEN = {
     "router-two-conditions": ("openbsd",),
     "control-panel-helo": ("openbsd",),
     "virtual-inline-domains": ("openbsd",),
+    "sql-virtual": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration
