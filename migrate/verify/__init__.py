@@ -18,6 +18,7 @@ from pathlib import Path
 from migrate.commands.convert import convert
 from migrate.model import Policy
 from migrate.options import Options
+from migrate.mapping.routing import virtual_files
 from migrate.reader.debian import resolve
 from migrate.reader.tree import EximConfig
 from migrate.verify import exim_side, smtpd_side
@@ -118,6 +119,7 @@ def verify(
     relocate = _lookup_files(policy, root_path)
     cases = generate(policy, _domains(policy))
     cases += _alias_cases(policy, relocate, cases)
+    cases += _hosted_cases(result.config, root_path, cases)
     if cases_file:
         cases += read_cases(Path(cases_file))
     workdir = Path(tempfile.mkdtemp(prefix="exim2smtpd-verify-"))
@@ -220,6 +222,29 @@ def _alias_cases(policy: Policy, relocate: dict[str, str], cases: list[Case]) ->
     clients = [(c.client, c.client_class) for c in cases if c.client_class in ("local", "anyone")]
     chosen = list(dict.fromkeys(clients))[:2]
     return [Case(client, f"{key}@{domain}", klass, "alias") for key in keys[:4] for client, klass in chosen]
+
+
+def _hosted_cases(config: EximConfig, root: Path | None, cases: list[Case]) -> list[Case]:
+    """A listed address of a few hosted domains (per-domain alias files under ``root``), from anyone.
+
+    Those domains are in no table when the converter did not carry them over:
+    without these cases verify would never ask about them.
+    """
+    anyone = next((c.client for c in cases if c.client_class == "anyone"), None)
+    if root is None or anyone is None:
+        return []
+    found: list[Case] = []
+    for router in config.routers:
+        hosted = virtual_files(router)
+        directory = Path(str(root) + hosted.directory) if hosted is not None else None
+        if directory is None or not directory.is_dir():
+            continue
+        for domain in sorted(p for p in directory.iterdir() if p.is_file())[:3]:
+            keys = [line.split(":", 1)[0].strip() for line in domain.read_text(errors="replace").splitlines()]
+            key = next((k for k in keys if k and not k.startswith("#") and "*" not in k), None)
+            if key is not None:
+                found.append(Case(anyone, f"{key}@{domain.name}", "anyone", "hosted"))
+    return found
 
 
 def _domains(policy: Policy) -> dict[str, list[str]]:
