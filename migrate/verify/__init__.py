@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.commands.convert import convert
+from migrate.mapping.routing import virtual_files
 from migrate.model import Policy
 from migrate.options import Options
-from migrate.mapping.routing import virtual_files
 from migrate.reader.debian import resolve
 from migrate.reader.tree import EximConfig
 from migrate.verify import exim_side, smtpd_side
