@@ -21,9 +21,11 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[s
     pack = get_platform(policy.platform)
     content = policy.content
     rspamd = content.needs_rspamd
+    redis = content.scans  # signing alone needs no Redis (the DKIM test runs rspamd without one)
+    redis_name = "redis-server" if pack.system == "debian" else "redis"
     packages = list(pack.packages_base)
     if rspamd:
-        packages += list(pack.packages_rspamd)
+        packages += [p for p in pack.packages_rspamd if redis or p != redis_name]
     for backend in sorted({t.backend for t in policy.tables if t.backend}):
         package = _backend_package(pack.name, pack.system, backend)
         if package not in packages:
@@ -37,7 +39,7 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[s
         scanners.append("spamassassin" if pack.name != "freebsd" else "sa-spamd")
     start = ["opensmtpd" if pack.system == "debian" else "smtpd"]
     if rspamd:
-        start = ["redis-server" if pack.system == "debian" else "redis", "rspamd", *start]
+        start = [*([redis_name] if redis else []), "rspamd", *start]
     aliases = next((t.file for t in policy.tables if t.kind == "aliases"), "")
     text = (
         make_env()

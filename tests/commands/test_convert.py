@@ -422,3 +422,11 @@ def test_diff_never_shows_a_password(tmp_path: Path) -> None:
     drift = "".join(compare(result, tmp_path).text)
     assert "relay_domains_sql.conf" in drift and "not shown" in drift
     assert "s3cret" not in drift and "old-secret" not in drift
+
+
+def test_a_runbook_for_signing_only_installs_no_redis() -> None:
+    """rspamd signs without Redis (test_dkim_paths runs it so); scanning keeps it."""
+    signing = convert(str(FIXTURES / "dkim-submission" / "configure"), platform="openbsd").files["MIGRATION.md"]
+    assert "pkg_add opensmtpd-filter-rspamd rspamd\n" in signing and "redis" not in signing
+    scanning = convert(str(FIXTURES / "content-filters" / "configure"), platform="debian").files["MIGRATION.md"]
+    assert "redis-server" in scanning
