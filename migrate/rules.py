@@ -802,6 +802,13 @@ VIRTUAL_NO_ACTION = rule(
     "per-domain alias files with no local delivery to build their action on",
     "add a local delivery action and 'virtual <table>' by hand, or migrate the alias files to an aliases table",
 )
+ALIASES_NO_ACTION = rule(
+    "EXIM-ALIASES-NO-ACTION",
+    DELIVERY,
+    "unmapped",
+    "aliases for the local domains whose delivery routers were left out: no local action to expand them in",
+    "migrate the local delivery (see the routers reported beside this one), then the aliases come with it",
+)
 VIRTUAL_NOT_LOCAL = rule(
     "EXIM-VIRTUAL-NOT-LOCAL",
     DELIVERY,

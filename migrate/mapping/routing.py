@@ -112,6 +112,7 @@ class Router:
 
     def _walk(self, recipient: str) -> Delivery:
         delivery = Delivery(recipient, "none")
+        noted = len(self.notes)
         if recipient == RELAY_DOMAINS and self.universe.relay_domains is None:
             return delivery
         for router in self.config.routers:
@@ -132,9 +133,25 @@ class Router:
             if self._route(router, recipient, delivery):
                 return delivery
         forwarded = delivery.alias_files or delivery.forward or delivery.virtual is not None
-        if recipient == LOCAL_DOMAINS and delivery.kind == "none" and forwarded:
-            # aliases (or .forward) and nothing that delivers here: exim failed every other address
+        left_out = any(found.severity == "unmapped" for _, found in self.notes[noted:])
+        if recipient == LOCAL_DOMAINS and delivery.kind == "none" and forwarded and not left_out:
+            # aliases (or .forward) and no router at all that delivers here: exim failed every other address.
+            # A router that was left out may have delivered them: then nothing is forward-only.
             delivery.kind, delivery.method = "local", "forward-only"
+        elif recipient == LOCAL_DOMAINS and delivery.kind == "none" and forwarded:
+            virtual_router = delivery.virtual.router if delivery.virtual is not None else None
+            aliases = [d for d in delivery.drivers if d is not virtual_router]
+            delivery.drivers[:] = [d for d in delivery.drivers if d is virtual_router]  # no action uses the others
+            delivery.alias_files.clear()
+            delivery.forward = False
+            for router in aliases:
+                self._note(
+                    router,
+                    "unmapped",
+                    rules.ALIASES_NO_ACTION,
+                    f"router {router.name}: its aliases need a local action, and the routers that delivered "
+                    "these domains were left out",
+                )
         return delivery
 
     def _applies(self, router: Driver, recipient: str) -> bool:

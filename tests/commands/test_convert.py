@@ -35,6 +35,7 @@ GOLDEN = {
     "control-panel-helo": ("openbsd",),
     "virtual-inline-domains": ("openbsd",),
     "sql-virtual": ("openbsd",),
+    "directadmin-like": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration

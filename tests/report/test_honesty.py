@@ -241,3 +241,15 @@ def test_an_unquoted_sql_query_is_named_injectable() -> None:
     assert "$domain" in found[0].message and "quote_mysql" in found[0].message
     assert "EXIM-SQL-UNQUOTED" in {n.rule.id for n in result.report.notes}  # printed with the report
     assert {s.service.name for s in result.report.lost} >= {"inbound", "outbound"}  # nothing maps yet: said first
+
+
+def test_aliases_beside_mailbox_routers_left_out_are_not_forward_only() -> None:
+    """A control panel's hosted mailboxes are routers the output leaves out: inbound is lost, and said so.
+
+    Calling the rest forward-only would have kept only /etc/aliases for every hosted domain and reported
+    inbound mail as kept.
+    """
+    result = _convert("directadmin-like")
+    assert "forward-only" not in result.files["smtpd.conf"]
+    assert "inbound" in {s.service.name for s in result.report.lost}
+    assert summary_lines(result.report)[1].startswith("  LOST inbound delivery")
