@@ -214,18 +214,8 @@ class Content:
 
     @property
     def needs_rspamd(self) -> bool:
-        """True when rspamd has any work to do for this configuration."""
-        return bool(
-            self.spam
-            or self.antivirus
-            or self.dnsbls
-            or self.forced
-            or self.ratelimits
-            or self.multimaps
-            or self.spam_headers
-            or self.greylist == "rspamd"
-            or self.dkim
-        )
+        """True when rspamd has any work to do for this configuration: scanning or signing."""
+        return self.scans or self.dkim is not None
 
     @property
     def scans(self) -> bool:

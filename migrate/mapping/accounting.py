@@ -163,8 +163,7 @@ def account_rest(ctx: Context) -> None:
 def account_opaque(ctx: Context) -> None:
     """A value the reader could not follow as an expansion: whatever a step made of it, it is unmapped."""
     for node in ctx.config.statements():
-        value = getattr(node, "value", None)
-        expansion = getattr(value, "expansion", None)  # a Value; macro definitions hold plain text
+        expansion = _expansion(node)
         reason = expansion.opaque if expansion is not None else None
         if reason is not None:
             ctx.ledger.resolve(
@@ -182,7 +181,7 @@ SQL_LOOKUPS = ("mysql", "pgsql", "sqlite", "oracle", "ibase", "redis")
 def account_sql_injection(ctx: Context) -> None:
     """A query that puts message data into SQL without ${quote_...}: injectable in exim, and said so."""
     for node in ctx.config.statements():
-        expansion = getattr(getattr(node, "value", None), "expansion", None)
+        expansion = _expansion(node)
         if expansion is None:
             continue
         for lookup in expansion.lookups():
@@ -197,6 +196,11 @@ def account_sql_injection(ctx: Context) -> None:
                     f"{lookup.type} query puts {', '.join('$' + v for v in unquoted)} into SQL without "
                     "${quote_" + lookup.type.split(",")[0] + ":...}: a sender can inject SQL into this exim query",
                 )
+
+
+def _expansion(node: Statement) -> Expansion | None:
+    """The statement's parsed value (macro definitions hold plain text)."""
+    return getattr(getattr(node, "value", None), "expansion", None)
 
 
 def _unquoted_variables(expansion: Expansion) -> list[str]:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 
 from migrate import rules
@@ -14,6 +13,7 @@ from migrate.errors import Span
 from migrate.mapping.content import ContentMapper
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
+from migrate.mapping.tables import is_network
 from migrate.model import ANY_DOMAIN, RELAY_DOMAINS, SIGN_ONLY, Content, DkimSigning, Filter, Listener, Table
 from migrate.rules import Rule
 
@@ -106,8 +106,8 @@ def _sign_networks(ctx: Context, dkim: DkimSigning, trusted: list[Table]) -> tup
     """
     found = ["127.0.0.1", "::1"]
     for table in trusted:
-        listed = [e for e in table.entries if _network(e)]
-        unlisted = [e for e in table.entries if not _network(e)]
+        listed = [e for e in table.entries if is_network(e)]
+        unlisted = [e for e in table.entries if not is_network(e)]
         if not table.entries or unlisted:
             what = ", ".join(unlisted[:5]) if unlisted else f"the entries of {table.file or table.backend}"
             ctx.ledger.note_span(
@@ -119,14 +119,6 @@ def _sign_networks(ctx: Context, dkim: DkimSigning, trusted: list[Table]) -> tup
             )
         found += [e for e in listed if e not in found]
     return tuple(found)
-
-
-def _network(entry: str) -> bool:
-    try:
-        ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        return False
-    return True
 
 
 def _approximate_dkim(ctx: Context, origin: tuple[Span, ...], rule: Rule, message: str, advice: str = "") -> None:

@@ -149,9 +149,9 @@ def _lookup(
             entries.append(key.lower())
         elif kind == "domain":  # lsearch keys are literal: only wildlsearch would match these
             problems.append(f"{key} in {item.value} (a literal key: exim's lsearch never matched it as a pattern)")
-        elif kind == "host" and _is_network(key) and _key_can_match(key, lookup_type):
+        elif kind == "host" and is_network(key) and _key_can_match(key, lookup_type):
             entries.append(key)
-        elif kind == "host" and _is_network(key):
+        elif kind == "host" and is_network(key):
             problems.append(f"{key} in {item.value} (never matches: {lookup_type} looks up exact addresses)")
         else:
             problems.append(f"{key} in {item.value} (smtpd tables cannot hold it)")
@@ -305,7 +305,8 @@ def _key_can_match(key: str, lookup_type: str) -> bool:
     return key.endswith(f"/{mask.group(1)}") if mask.group(1) else "/" not in key
 
 
-def _is_network(text: str) -> bool:
+def is_network(text: str) -> bool:
+    """An address or network (brackets allowed), as a network table holds it."""
     try:
         ipaddress.ip_network(text.strip("[]"), strict=False)
     except ValueError:

@@ -323,8 +323,7 @@ def test_an_option_set_twice_is_read_as_exim_reads_it(exim: Exim, tmp_path: Path
     text = HEAD + "qualify_domain = a.example\nqualify_domain = b.example\nbegin routers\nr:\n  driver = accept\n"
     text += "  transport = t\n  transport = u\nbegin transports\nt:\n  driver = appendfile\n  file = /dev/null\n"
     text += "u:\n  driver = appendfile\n  file = /dev/null\n"
-    path = tmp_path / "configure"
-    path.write_text(text)
+    path = _lay_out(tmp_path, {"configure": text})
     assert exim.error(path) == ""
     assert "qualify_domain = b.example" in exim.run(path, "-bP", "qualify_domain").stdout
     assert "transport = u" in exim.run(path, "-bP", "router", "r").stdout
@@ -342,8 +341,7 @@ def test_a_router_with_two_conditions_needs_both(exim: Exim, tmp_path: Path) -> 
     text = HEAD + "domainlist local_domains = example.org\nbegin routers\nr:\n  driver = accept\n"
     text += "  domains = +local_domains\n  condition = ${if eq{$local_part}{a}}\n  condition = ${if eq{$domain}{b}}\n"
     text += "  transport = t\nbegin transports\nt:\n  driver = appendfile\n  file = /dev/null\n"
-    path = tmp_path / "configure"
-    path.write_text(text)
+    path = _lay_out(tmp_path, {"configure": text})
     shown = exim.run(path, "-bP", "router", "r").stdout
     assert "condition = ${if and{{bool_lax{${if eq{$local_part}{a}}}}{bool_lax{${if eq{$domain}{b}}}}}}" in shown
     result = convert(str(path))
@@ -363,8 +361,8 @@ OPAQUE = {
 @pytest.mark.parametrize("case", sorted(OPAQUE))
 def test_an_expansion_the_reader_cannot_follow_is_read_and_reported(exim: Exim, tmp_path: Path, case: str) -> None:
     """exim -bV accepts these (it expands a value only when it uses it): the reader reads on and reports."""
-    path = tmp_path / "configure"
-    path.write_text(HEAD + "acl_smtp_rcpt = acl_check\nbegin acl\nacl_check:\n" + OPAQUE[case] + "  accept\n")
+    text = HEAD + "acl_smtp_rcpt = acl_check\nbegin acl\nacl_check:\n" + OPAQUE[case] + "  accept\n"
+    path = _lay_out(tmp_path, {"configure": text})
     assert exim.error(path) == ""
     result = convert(str(path))
     assert [d.rule.id for d in result.config.diagnostics] == ["EXIM-READ-EXPANSION"]
