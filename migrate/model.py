@@ -20,9 +20,11 @@ Origin = tuple[Span, ...]
 
 # Recipient classes, in the order rules are written.
 LOCAL_DOMAINS = "local-domains"
+# A domain list of its own that routers deliver to mailboxes without system accounts (virtual_domains...).
+HOSTED_DOMAINS = "hosted-domains"
 RELAY_DOMAINS = "relay-domains"
 ANY_DOMAIN = "other-domains"
-RECIPIENT_CLASSES = (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)
+RECIPIENT_CLASSES = (LOCAL_DOMAINS, HOSTED_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)
 
 # The rspamd Settings-ID under which rspamd only signs (rspamd/local.d/settings.conf).
 SIGN_ONLY = "exim2smtpd-sign"
@@ -259,6 +261,7 @@ class Action:
     routers: tuple[str, ...] = ()  # the exim routers whose deliveries this action takes over
     auth_origin: Origin = ()  # the client authenticator whose credentials ``auth_table`` holds
     helo: str | None = None  # the name it says HELO with (exim's primary_hostname)
+    userbase_table: str | None = None  # the accounts of mailboxes without system users (uid:gid:home)
 
 
 @dataclass(frozen=True, slots=True)

@@ -817,6 +817,49 @@ VIRTUAL_NOT_LOCAL = rule(
     "add those domains to local_domains in exim, or add rules for them by hand",
 )
 
+HOSTED_FALLTHROUGH = rule(
+    "EXIM-HOSTED-FALLTHROUGH",
+    DELIVERY,
+    "unmapped",
+    "a router after the hosted mailbox list that took the local parts it does not list",
+    "list those local parts in the mailbox files, or add them to the hosted virtual table by hand",
+)
+TRANSPORT_HOSTED = rule(
+    "EXIM-TRANSPORT-HOSTED",
+    DELIVERY,
+    "unmapped",
+    "a hosted-domain transport smtpd cannot express (not a maildir, LMTP socket or plain pipe command)",
+    "write the action for the hosted domains by hand",
+)
+HOSTED_ENTRIES = rule(
+    "EXIM-HOSTED-ENTRIES",
+    DELIVERY,
+    "approximated",
+    "hosted-domain entries smtpd's virtual table cannot hold: those addresses are refused",
+    "deliver them through an aliases entry or an mda action by hand",
+)
+HOSTED_FILES = rule(
+    "EXIM-HOSTED-FILES",
+    DELIVERY,
+    "approximated",
+    "a hosted domain's alias or mailbox file cannot be read: its addresses are refused",
+    "give --root a copy of the server's files",
+)
+HOSTED_ACCOUNT = rule(
+    "EXIM-HOSTED-ACCOUNT",
+    DELIVERY,
+    "approximated",
+    "hosted mailboxes are delivered as one account, given to smtpd in a userbase table",
+    "check the account's uid, gid and home in the userbase table",
+)
+HOSTED_WILDCARD = rule(
+    "EXIM-HOSTED-WILDCARD",
+    DELIVERY,
+    "unmapped",
+    "a hosted domain that is a pattern: its per-domain files cannot be listed",
+    "list the domain literally",
+)
+
 # -- content ---------------------------------------------------------------------------------------
 CONTENT_AV = rule(
     "EXIM-CONTENT-AV",

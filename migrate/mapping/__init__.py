@@ -23,7 +23,18 @@ from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.listeners import certificate, listeners
 from migrate.mapping.routing import Delivery, Router
-from migrate.model import ANY_DOMAIN, AUTHENTICATED, LOCAL_DOMAINS, ClientClass, Decision, Identity, Policy, Table
+from migrate.model import (
+    ANY_DOMAIN,
+    AUTHENTICATED,
+    LOCAL_DOMAINS,
+    Action,
+    ClientClass,
+    Decision,
+    Identity,
+    MatchRule,
+    Policy,
+    Table,
+)
 from migrate.options import GREYLIST_CHOICES
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
 from migrate.reader.tree import Driver, EximConfig
@@ -50,7 +61,13 @@ def _build(ctx: Context) -> Policy:
     who = identity.identity(ctx)
     client_tables = tuple(clients.client_tables(ctx))
     ctx.blocklists = clients.find_blocklists(ctx)
-    universe = ClassUniverse(config, *tables_step.domain_lists(ctx), client_tables, dict(ctx.inline_lists))
+    universe = ClassUniverse(
+        config,
+        *tables_step.domain_lists(ctx),
+        client_tables,
+        dict(ctx.inline_lists),
+        hosted_domains=tables_step.hosted_list(ctx),
+    )
     router = Router(config, universe, ctx.store, _relay_names(ctx, universe, who))
     deliveries = router.deliveries()
     server_auth = auth.server_auth(ctx)
@@ -75,10 +92,11 @@ def _build(ctx: Context) -> Policy:
             rules = matches.with_virtual_rules(rules, virtual)
     elif virtual is not None:
         delivery.no_virtual_action(ctx, virtual)
+    actions, tables, rules = _hosted(ctx, deliveries, actions, tables, rules, who)
     actions, secrets = auth.smarthost_credentials(ctx, actions, deliveries)
     used = {r.source_table for r in rules} | {r.destination_table for r in rules}
     used |= {a.alias_table for a in actions} | {a.relay_domain_table for a in actions}
-    used |= {a.virtual_table for a in actions} | {a.auth_table for a in actions}
+    used |= {a.virtual_table for a in actions} | {a.auth_table for a in actions} | {a.userbase_table for a in actions}
     if secrets is not None:
         tables.append(secrets)
     tables = [t for t in tables if t.name in used]
@@ -124,6 +142,24 @@ def _build(ctx: Context) -> Policy:
         exim_accepting=accepting,
         policy_origin=_policy_origin(ctx, universe),
     )
+
+
+def _hosted(
+    ctx: Context,
+    deliveries: dict[str, Delivery],
+    actions: list[Action],
+    tables: list[Table],
+    rules: list[MatchRule],
+    who: Identity,
+) -> tuple[list[Action], list[Table], list[MatchRule]]:
+    """The hosted domains' action and tables; without a table to deliver from, their rules go too."""
+    if not any(r.action == "hosted" for r in rules):
+        return actions, tables, rules
+    built = delivery.hosted_action(ctx, deliveries, tables, who)
+    if not built:
+        return actions, tables, [r for r in rules if r.destination_table != "hosted_domains"]
+    tables = tables + built
+    return [*actions, delivery.hosted_action_line(deliveries, tables)], tables, rules
 
 
 def _relaying_everywhere(ctx: Context, decided: list[Decision]) -> list[Decision]:

@@ -51,6 +51,7 @@ class AclEvaluator:
     acls: dict[str, Acl]
     routable: dict[str, bool]
     blocklists: frozenset[int] = frozenset()  # ids of "deny hosts = <networks>" statements smtpd refuses first
+    delivered_here: frozenset[str] = frozenset()  # recipient classes exim delivers through local transports
     visited: set[str] = field(default_factory=set)  # every ACL run, nested ones too
 
     def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
@@ -163,6 +164,9 @@ class AclEvaluator:
                 # smtpd checks local users and aliases at RCPT itself; other
                 # domains verify when they have a route.
                 return self.routable.get(recipient, False)
+            if recipient in self.delivered_here and _callout_only(text):
+                # exim calls out only to remote hosts: an address it delivers here verifies by routing alone
+                return self.routable.get(recipient, False)
             return None
         if name == "acl":
             return self._nested(text.strip(), client, recipient, depth)
@@ -181,6 +185,12 @@ class AclEvaluator:
         if verdict.notes:
             return None
         return verdict.result == ACCEPT
+
+
+def _callout_only(text: str) -> bool:
+    """``recipient/callout...``: recipient verification whose only options are about callouts."""
+    head, *options = [part.strip() for part in text.strip().split("/")]
+    return head == "recipient" and bool(options) and all(o.split("=")[0] in ("callout", "defer_ok") for o in options)
 
 
 # Conditions about who connects or which class a recipient is in: unlike sender

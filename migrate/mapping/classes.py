@@ -17,7 +17,14 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS
+from migrate.model import (
+    ANYONE,
+    AUTHENTICATED,
+    HOSTED_DOMAINS,
+    LOCAL_CLIENT,
+    LOCAL_DOMAINS,
+    RELAY_DOMAINS,
+)
 from migrate.reader.lists import ListItem, parse_list
 from migrate.reader.tree import EximConfig, NamedList
 
@@ -45,6 +52,7 @@ class ClassUniverse:
     relay_domains: str | None
     client_tables: tuple[str, ...]
     inline_lists: dict[str, NamedList] = field(default_factory=dict)
+    hosted_domains: str | None = None
 
     @functools.cached_property
     def _trusted_inline_texts(self) -> frozenset[str]:
@@ -72,6 +80,8 @@ class ClassUniverse:
                 return recipient == LOCAL_DOMAINS
             if item.value == self.relay_domains:
                 return recipient == RELAY_DOMAINS
+            if item.value == self.hosted_domains:
+                return recipient == HOSTED_DOMAINS
             items = self.named_items(item.value)
             if items is None or depth > 8:
                 return None
@@ -169,6 +179,3 @@ class ClassUniverse:
             return None
         networks = [ipaddress.ip_network(i.value, strict=False) for i in items if i.kind in ("address", "network")]
         return networks if networks else None
-
-
-RECIPIENTS = (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)

@@ -20,6 +20,7 @@ from migrate.mapping.ledger import Claim
 from migrate.mapping.routing import Delivery
 from migrate.model import (
     ANY_DOMAIN,
+    HOSTED_DOMAINS,
     LOCAL_CLIENT,
     LOCAL_DOMAINS,
     RECIPIENT_CLASSES,
@@ -30,7 +31,12 @@ from migrate.model import (
 from migrate.reader.tree import Acl, AclStatement
 from migrate.rules import Rule
 
-ACTION_NAMES = {LOCAL_DOMAINS: "local", RELAY_DOMAINS: "relay_domains", ANY_DOMAIN: "outbound"}
+ACTION_NAMES = {
+    LOCAL_DOMAINS: "local",
+    HOSTED_DOMAINS: "hosted",
+    RELAY_DOMAINS: "relay_domains",
+    ANY_DOMAIN: "outbound",
+}
 
 
 def _acl_names(ctx: Context, option_name: str) -> list[str] | None:
@@ -104,12 +110,18 @@ def decisions(
 ) -> list[Decision]:
     """exim's answer for each client class and recipient class, where smtpd can route it."""
     routable = {r: d.routable for r, d in deliveries.items()}
-    evaluator = AclEvaluator(universe, ctx.acls, routable, ctx.blocked)
+    here = frozenset(
+        r
+        for r, d in deliveries.items()
+        if d.kind == "local" and d.method != "forward-only" and not any(t.driver == "smtp" for t in d.drivers)
+    )
+    evaluator = AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here)
     chosen = chosen_acls(ctx)
     found: list[Decision] = []
     verdict_notes: list[tuple[Claim, str, str, bool]] = []
     present = {
         LOCAL_DOMAINS: universe.local_domains is not None,
+        HOSTED_DOMAINS: universe.hosted_domains is not None,
         RELAY_DOMAINS: universe.relay_domains is not None,
         ANY_DOMAIN: True,
     }
@@ -134,6 +146,7 @@ def exim_accepts(ctx: Context, evaluator: AclEvaluator, client: str, recipient: 
     """Whether exim accepts (or may accept) a class's recipients, whatever we made of its routers, and why."""
     absent = {
         LOCAL_DOMAINS: evaluator.universe.local_domains is None,
+        HOSTED_DOMAINS: evaluator.universe.hosted_domains is None,
         RELAY_DOMAINS: not evaluator.universe.relay_domains,
     }
     if absent.get(recipient):  # an empty list: nobody's mail is for that class

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from migrate import rules
 from migrate.lookups import dsearch_keys, lsearch_entries, lsearch_keys
+from migrate.mapping import hosted
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery, VirtualFiles
-from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS, Action, Decision, Identity, Table
+from migrate.model import ANY_DOMAIN, HOSTED_DOMAINS, LOCAL_DOMAINS, RELAY_DOMAINS, Action, Decision, Identity, Table
 from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver
 from migrate.rules import Rule
@@ -260,3 +261,160 @@ def no_virtual_action(ctx: Context, virtual: VirtualFiles) -> None:
         "here, so there is no local action for smtpd's virtual table; those domains' mail is refused"
     )
     ctx.ledger.mark_driver(router, "unmapped", rules.VIRTUAL_NO_ACTION, message, rules.VIRTUAL_NO_ACTION.advice)
+
+
+def hosted_action(
+    ctx: Context, deliveries: dict[str, Delivery], tables: list[Table], identity: Identity
+) -> list[Table]:
+    """The hosted domains' virtual table (and userbase) for the ``hosted`` action; [] when nothing can be built."""
+    delivery = deliveries[HOSTED_DOMAINS]
+    domains = next((t for t in tables if t.name == "hosted_domains"), None)
+    if domains is None or not delivery.hosted:
+        return []
+    account, userbase = _hosted_account(ctx, delivery)
+    mapping: list[tuple[str, str]] = []
+    skipped: list[str] = []
+    for domain in domains.entries:
+        if "*" in domain:
+            _hosted_note(
+                ctx,
+                delivery,
+                "unmapped",
+                rules.HOSTED_WILDCARD,
+                f"hosted domain {domain} is a pattern: "
+                "its mailbox and alias files cannot be listed, so its mail is refused",
+            )
+            continue
+        mapping += _hosted_domain(ctx, delivery, domain, account, identity, skipped)
+    if skipped:
+        _hosted_note(
+            ctx,
+            delivery,
+            "approximated",
+            rules.HOSTED_ENTRIES,
+            "entries smtpd's virtual table cannot hold, left out (smtpd refuses those addresses): "
+            + ", ".join(skipped[:10])
+            + (" ..." if len(skipped) > 10 else ""),
+        )
+    if not mapping:
+        return []
+    origin = tuple(s.router.span for s in delivery.hosted)
+    sources = tuple(dict.fromkeys(s.path for s in delivery.hosted if s.path))
+    found = [Table("hosted_users", "hosted", (), tuple(mapping), ctx.table_file("hosted_users"), origin, True, sources)]
+    if userbase is not None:
+        found.append(
+            Table("hosted_userbase", "userbase", (), (userbase,), ctx.table_file("hosted_userbase"), origin, True)
+        )
+    return found
+
+
+def hosted_action_line(deliveries: dict[str, Delivery], tables: list[Table]) -> Action:
+    """The action the hosted domains' match rules name."""
+    delivery = deliveries[HOSTED_DOMAINS]
+    names = {t.name for t in tables}
+    return Action(
+        "hosted",
+        delivery.method,
+        delivery.path,
+        virtual_table="hosted_users",
+        userbase_table="hosted_userbase" if "hosted_userbase" in names else None,
+        origin=tuple(d.span for d in delivery.drivers),
+        routers=_router_names(delivery),
+    )
+
+
+def _hosted_domain(
+    ctx: Context, delivery: Delivery, domain: str, account: str, identity: Identity, skipped: list[str]
+) -> list[tuple[str, str]]:
+    """One domain's keys, router by router: the first router that knows a local part decides it."""
+    mapping: list[tuple[str, str]] = []
+    written: set[str] = set()
+    for source in delivery.hosted:
+        try:
+            keys = hosted.domain_keys(source, domain, ctx.store.read)
+        except OSError as exc:
+            shown = ctx.store.shown(f"{source.path}/{domain}" if source.per_domain else source.path)
+            _hosted_note(
+                ctx,
+                delivery,
+                "approximated",
+                rules.HOSTED_FILES,
+                f"router {source.router.name}: {shown}: {exc.strerror or exc}; smtpd refuses what it listed",
+            )
+            continue
+        preserve = source.router.option("qualify_preserve_domain") is not None
+        qualify = domain if preserve else (identity.qualify_domain or identity.hostname)
+        for local_part, data in keys.mapping:
+            if local_part in written:
+                continue
+            written.add(local_part)
+            if source.role == "mailboxes":
+                mapping.append((f"{local_part}@{domain}", account))
+                continue
+            value = _virtual_value(data, qualify)
+            if value is None:
+                skipped.append(f"{local_part}@{domain} ({data or 'no data'})")
+                value = f"error:550 {local_part}@{domain} is not accepted here"
+            mapping.append((f"{local_part}@{domain}", value))
+        if keys.catch_all is not None:
+            # this router takes every other local part: no later router sees the domain
+            value = account if source.role == "mailboxes" else _virtual_value(keys.catch_all, qualify)
+            if value is None:
+                skipped.append(f"*@{domain} ({keys.catch_all or 'no data'})")
+            else:
+                mapping.append((f"@{domain}", value))
+            break
+    return mapping
+
+
+def _hosted_account(ctx: Context, delivery: Delivery) -> tuple[str, tuple[str, str] | None]:
+    """The account hosted mail is delivered as, and its userbase line where it is given by number."""
+    user, group = delivery.user, delivery.group
+    if user is None:
+        _hosted_note(
+            ctx,
+            delivery,
+            "approximated",
+            rules.HOSTED_ACCOUNT,
+            "exim names no user for these deliveries; smtpd delivers them as the system user vmail, "
+            "which must exist (and may write where the action delivers)",
+        )
+        return "vmail", None
+    if not user.isdigit():
+        return user, None  # a system account exim found in /etc/passwd: smtpd finds it there too
+    gid = group if group is not None and group.isdigit() else None
+    if gid is None:
+        _hosted_note(
+            ctx,
+            delivery,
+            "approximated",
+            rules.HOSTED_ACCOUNT,
+            f"exim delivered as uid {user} with group {group or '(the default)'}; smtpd's userbase needs a gid, "
+            f"so the system account with uid {user} named vmail must exist",
+        )
+        return "vmail", None
+    home = _hosted_home(delivery)
+    _hosted_note(
+        ctx,
+        delivery,
+        "approximated",
+        rules.HOSTED_ACCOUNT,
+        f"exim delivered as uid {user}, gid {gid}; smtpd delivers as the account vmail of the userbase table "
+        f"({user}:{gid}, home {home}), which needs no system user",
+    )
+    return "vmail", ("vmail", f"{user}:{gid}:{home}")
+
+
+def _hosted_home(delivery: Delivery) -> str:
+    """A home for the account: where the maildirs live, else a directory that always exists."""
+    if delivery.method == "maildir" and delivery.path.startswith("/"):
+        base = delivery.path.split("%{", 1)[0].rstrip("/")
+        if base:
+            return base
+    return "/var/empty" if delivery.method != "lmtp" else "/"
+
+
+def _hosted_note(ctx: Context, delivery: Delivery, severity: str, rule: Rule, message: str) -> None:
+    router = delivery.hosted[0].router if delivery.hosted else None
+    if router is not None:
+        ctx.ledger.note_span(router.span, severity, rule, message, router.source, rule.advice)

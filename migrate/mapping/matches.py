@@ -19,6 +19,7 @@ from migrate.model import (
     ANY_DOMAIN,
     ANYONE,
     AUTHENTICATED,
+    HOSTED_DOMAINS,
     LOCAL_CLIENT,
     LOCAL_DOMAINS,
     RECIPIENT_CLASSES,
@@ -32,6 +33,7 @@ from migrate.model import (
 
 _COMMENTS = {
     LOCAL_DOMAINS: "local domains are delivered here",
+    HOSTED_DOMAINS: "hosted domains: their mailboxes and aliases",
     RELAY_DOMAINS: "relay domains go on to their own mail hosts",
     ANY_DOMAIN: "outbound mail",
 }
@@ -158,6 +160,8 @@ def _destinations(
         return [("any", None)]
     if recipient == RELAY_DOMAINS:
         return [("domain", n) for n in ("relay_domains", "relay_domains_sql") if n in names]
+    if recipient == HOSTED_DOMAINS:
+        return [("domain", "hosted_domains")] if "hosted_domains" in names else []
     return [("domain", n) for n in ("local_domains", "local_domains_sql") if n in names]
 
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from migrate import rules
 from migrate.errors import Span
 from migrate.lookups import LookupStore, lsearch_entries
+from migrate.mapping import hosted
 from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.hosted import HostedSource
 from migrate.mapping.ledger import Claim, claim
-from migrate.model import ANY_DOMAIN, LOCAL_DOMAINS, RELAY_DOMAINS
+from migrate.model import ANY_DOMAIN, HOSTED_DOMAINS, LOCAL_DOMAINS, RELAY_DOMAINS
 from migrate.reader.expansion import Lookup, Text, Variable
 from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver, EximConfig, Option
@@ -85,6 +87,9 @@ class Delivery:
     drivers: list[Driver] = field(default_factory=list)
     virtual: VirtualFiles | None = None  # per-domain alias files, looked up before the other routers
     route_files: list[str] = field(default_factory=list)  # relay maps the routes were read from
+    hosted: list[HostedSource] = field(default_factory=list)  # hosted domains: alias and mailbox lookups, in order
+    user: str | None = None  # the fixed user (and group) a hosted delivery ran as
+    group: str | None = None
 
     @property
     def routable(self) -> bool:
@@ -104,7 +109,7 @@ class Router:
 
     def deliveries(self) -> dict[str, Delivery]:
         """Delivery for local domains, relay domains and all other domains."""
-        return {r: self._walk(r) for r in (LOCAL_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)}
+        return {r: self._walk(r) for r in (LOCAL_DOMAINS, HOSTED_DOMAINS, RELAY_DOMAINS, ANY_DOMAIN)}
 
     def _note(self, node: Driver | Option, severity: str, rule: Rule, message: str, advice: str = "") -> None:
         if all((n.span, found.rule) != (node.span, rule) for n, found in self.notes):
@@ -114,6 +119,8 @@ class Router:
         delivery = Delivery(recipient, "none")
         noted = len(self.notes)
         if recipient == RELAY_DOMAINS and self.universe.relay_domains is None:
+            return delivery
+        if recipient == HOSTED_DOMAINS and self.universe.hosted_domains is None:
             return delivery
         for router in self.config.routers:
             if recipient == LOCAL_DOMAINS and (virtual := virtual_files(router)) is not None:
@@ -134,6 +141,8 @@ class Router:
                 return delivery
         forwarded = delivery.alias_files or delivery.forward or delivery.virtual is not None
         left_out = any(found.severity == "unmapped" for _, found in self.notes[noted:])
+        if recipient == HOSTED_DOMAINS:
+            return self._hosted_end(delivery, left_out)
         if recipient == LOCAL_DOMAINS and delivery.kind == "none" and forwarded and not left_out:
             # aliases (or .forward) and no router at all that delivers here: exim failed every other address.
             # A router that was left out may have delivered them: then nothing is forward-only.
@@ -184,6 +193,8 @@ class Router:
                 continue
             if name.startswith("local_part_") and router.option(f"{name}_optional") is not None:
                 continue
+            if name in ("local_parts", "condition") and recipient == HOSTED_DOMAINS and _hosted_list(router):
+                continue  # the hosted domains' mailbox list: a virtual table's keys
             if name == "local_parts" and _only_exclusions(option):
                 self._note(
                     option,
@@ -251,6 +262,10 @@ class Router:
                     "users with '# Exim filter' files need sieve or procmail instead",
                 )
             return False
+        if recipient == HOSTED_DOMAINS and (source := hosted.alias_source(router)) is not None:
+            delivery.hosted.append(source)
+            delivery.drivers.append(router)
+            return False
         if data is not None and data.value is not None:
             alias = _alias_file(data)
             if alias is not None and recipient == LOCAL_DOMAINS:
@@ -272,6 +287,8 @@ class Router:
         return False
 
     def _accept(self, router: Driver, delivery: Delivery) -> bool:
+        if delivery.recipient == HOSTED_DOMAINS:
+            return self._accept_hosted(router, delivery)
         if delivery.recipient != LOCAL_DOMAINS:
             self._note(
                 router,
@@ -297,6 +314,83 @@ class Router:
         delivery.kind = "local"
         delivery.drivers += [router, transport]
         return True
+
+    def _accept_hosted(self, router: Driver, delivery: Delivery) -> bool:
+        """Mailboxes of hosted domains: delivered as one fixed user, listed by a lookup or all taken."""
+        source = hosted.mailbox_source(router)
+        transport = self._transport(router)
+        if source is None or transport is None:
+            return False
+        if self._hosted_method(transport, delivery) is None:
+            return False
+        delivery.hosted.append(source)
+        delivery.kind = "local"
+        delivery.drivers += [router, transport]
+        delivery.user = _option_text(transport, "user") or _option_text(router, "user") or None
+        delivery.group = _option_text(transport, "group") or _option_text(router, "group") or None
+        if source.path:
+            self._later_hosted_routers(router)
+        return True
+
+    def _later_hosted_routers(self, mailboxes: Driver) -> None:
+        """Routers after a mailbox list that could take what it does not list: smtpd's table refuses those."""
+        after = self.config.routers[self.config.routers.index(mailboxes) + 1 :]
+        for router in after:
+            domains = router.option("domains")
+            if router.option("verify_only") is not None:
+                continue
+            value = domains.value if domains is not None else None
+            known = value is not None and value.expansion is None
+            if known and value and self.universe.domains_match(value.text, HOSTED_DOMAINS) is False:
+                continue
+            self._note(
+                router,
+                "unmapped",
+                rules.HOSTED_FALLTHROUGH,
+                f"router {router.name}: local parts of hosted domains that router {mailboxes.name} does not list "
+                "went on to this router; smtpd refuses them",
+                "list those local parts in the mailbox files, or add them to the hosted virtual table by hand",
+            )
+
+    def _hosted_end(self, delivery: Delivery, left_out: bool) -> Delivery:
+        """Only aliases for hosted domains: forward-only, when no router that may have delivered was left out."""
+        if delivery.kind == "none" and delivery.hosted and not left_out:
+            delivery.kind, delivery.method = "local", "forward-only"
+        elif delivery.kind == "none" and delivery.hosted:
+            for router in delivery.drivers:
+                self._note(
+                    router,
+                    "unmapped",
+                    rules.ALIASES_NO_ACTION,
+                    f"router {router.name}: its aliases need a local action, and the routers that delivered "
+                    "these domains were left out",
+                )
+            delivery.drivers.clear()
+            delivery.hosted.clear()
+        return delivery
+
+    def _hosted_method(self, transport: Driver, delivery: Delivery) -> str | None:
+        """A hosted mailbox's transport as an smtpd delivery method (paths in smtpd's format specifiers)."""
+        driver = transport.driver
+        if driver in ("lmtp", "smtp"):
+            return self._local_method(transport, delivery)
+        option = transport.option("command" if driver == "pipe" else "directory")
+        text = option.value.text.strip() if option is not None and option.value is not None else ""
+        translated = hosted.translate(text) if text else None
+        if driver == "appendfile" and translated and transport.option("maildir_format") is not None:
+            delivery.method, delivery.path = "maildir", translated
+            return "maildir"
+        if driver == "pipe" and translated:
+            delivery.method, delivery.path = "mda", translated
+            return "mda"
+        self._note(
+            option or transport,
+            "unmapped",
+            rules.TRANSPORT_HOSTED,
+            f"transport {transport.name}: only a maildir directory, an LMTP socket or a pipe command built from "
+            "$local_part, $domain and the sender maps to a hosted-domain action",
+        )
+        return None
 
     def _transport(self, router: Driver) -> Driver | None:
         option = router.option("transport")
@@ -537,6 +631,12 @@ class Router:
 def _option_text(driver: Driver, name: str) -> str:
     option = driver.option(name)
     return option.value.text.strip() if option is not None and option.value is not None else ""
+
+
+def _hosted_list(router: Driver) -> bool:
+    """An accept router whose local_parts or condition is the mailbox list of hosted domains."""
+    source = hosted.mailbox_source(router) if router.driver == "accept" else None
+    return source is not None and bool(source.path)
 
 
 def _only_exclusions(option: Option) -> bool:

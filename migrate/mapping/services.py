@@ -17,7 +17,16 @@ from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.mapping.context import Context
 from migrate.mapping.decisions import exim_accepts
 from migrate.mapping.routing import virtual_files
-from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RECIPIENT_CLASSES, Service
+from migrate.model import (
+    ANY_DOMAIN,
+    ANYONE,
+    AUTHENTICATED,
+    HOSTED_DOMAINS,
+    LOCAL_CLIENT,
+    LOCAL_DOMAINS,
+    RECIPIENT_CLASSES,
+    Service,
+)
 from migrate.reader.tree import Driver, EximConfig, Option
 
 TITLES = {
@@ -27,7 +36,7 @@ TITLES = {
     "outbound": "outbound delivery (MX or smarthost)",
     "sendmail": "local submission (sendmail)",
     "forwarding": "forwarding of aliases to outside addresses",
-    "hosted": "mail for hosted domains (per-domain alias files)",
+    "hosted": "mail for hosted domains (virtual domains: their mailboxes and aliases)",
     "content": "content filtering (spam, virus, DNSBL checks)",
     "dkim": "DKIM signing of outgoing mail",
 }
@@ -41,8 +50,8 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[li
     """
     config = ctx.config
     outbound = [r for r in config.routers if _routes_out(r)]
-    # exim routes its local and relay domains (whatever we made of those routers), and others only by DNS or a smarthost
-    routable = {**dict.fromkeys(RECIPIENT_CLASSES, True), ANY_DOMAIN: bool(outbound)}
+    # exim routes a class some router may take (whatever we made of that router), others only by DNS or a smarthost
+    routable = {r: _some_router(config, universe, r) for r in RECIPIENT_CLASSES} | {ANY_DOMAIN: bool(outbound)}
     evaluator = AclEvaluator(universe, ctx.acls, routable)
     servers = [a for a in config.authenticators if _is_server(a)]
     verdicts = {  # nobody authenticates to an exim without a server authenticator
@@ -86,8 +95,11 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[li
     found.append(_service("sendmail", bool(delivered), recipients=delivered))
     aliases = [r for r in config.routers if r.driver == "redirect"]
     found.append(_service("forwarding", bool(aliases) and bool(outbound), origin=tuple(r.span for r in aliases)))
-    hosted = [r for r in config.routers if virtual_files(r) is not None]
-    found.append(_service("hosted", listening and bool(hosted), origin=tuple(r.span for r in hosted)))
+    hosted: list[Span] = [r.span for r in config.routers if virtual_files(r) is not None]
+    hosted_list = config.named_lists.get(universe.hosted_domains or "")
+    if hosted_list is not None and accepts(ANYONE, HOSTED_DOMAINS):
+        hosted.insert(0, hosted_list.span)
+    found.append(_service("hosted", listening and bool(hosted), origin=tuple(hosted)))
     scanning = _content_statements(ctx)
     found.append(_service("content", bool(scanning), origin=tuple(scanning)))
     signing = [o for t in config.transports if t.driver == "smtp" for o in t.options if o.name == "dkim_private_key"]
@@ -112,6 +124,19 @@ def _is_server(auth: Driver) -> bool:
     return auth.driver in ("dovecot", "cyrus_sasl", "heimdal_gssapi", "gsasl") or any(
         o.name.startswith("server_") for o in auth.options
     )
+
+
+def _some_router(config: EximConfig, universe: ClassUniverse, recipient: str) -> bool:
+    """Whether any router may take the class's addresses (a list we cannot decide counts as may)."""
+    for router in config.routers:
+        if router.option("verify_only") is not None:
+            continue
+        domains = router.option("domains")
+        if domains is None or domains.value is None or domains.value.expansion is not None:
+            return True
+        if universe.domains_match(domains.value.text, recipient) is not False:
+            return True
+    return False
 
 
 def _transports(config: EximConfig, routers: list[Driver]) -> list[Driver]:

@@ -15,7 +15,7 @@ from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
 from migrate.model import LOCAL_DOMAINS, RELAY_DOMAINS, ClientClass, Identity, Table
-from migrate.reader.lists import ListItem
+from migrate.reader.lists import ListItem, parse_list
 from migrate.reader.tree import NamedList
 
 
@@ -27,6 +27,36 @@ def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
     if relay is not None and relays_everywhere(ctx):
         relay = None  # every domain: no class of its own, "+relay_to_domains" then matches every recipient
     return local, relay
+
+
+def hosted_list(ctx: Context) -> str | None:
+    """The one other domain list that accept and redirect routers are limited to: hosted (virtual) domains.
+
+    ``domainlist virtual_domains = lsearch;/etc/exim/vdomains`` with routers
+    ``domains = +virtual_domains`` is how exim hosts mailboxes without system
+    accounts. Two such lists (or one also used for other things) stay unmapped.
+    """
+    lists = ctx.config.named_lists
+    found: set[str] = set()
+    for router in ctx.config.routers:
+        domains = router.option("domains")
+        if router.driver not in ("accept", "redirect") or domains is None or domains.value is None:
+            continue
+        if domains.value.expansion is not None:
+            continue
+        items = parse_list(domains.value.text, "domain")[1]
+        if len(items) != 1 or items[0].kind != "named" or items[0].negated:
+            continue
+        name = items[0].value
+        named = lists.get(name)
+        if (
+            name not in ("local_domains", "relay_to_domains")
+            and named is not None
+            and named.kind == "domain"
+            and named.items
+        ):
+            found.add(name)
+    return found.pop() if len(found) == 1 else None
 
 
 def relays_everywhere(ctx: Context) -> bool:
@@ -272,6 +302,7 @@ def tables(
             )
     for table_name, list_name in (
         ("local_domains", universe.local_domains),
+        ("hosted_domains", universe.hosted_domains),
         ("relay_domains", universe.relay_domains),
     ):
         if list_name:

@@ -54,6 +54,8 @@ _TABLE_WHAT = {
     "routes": "next hop per relay domain",
     "aliases": "aliases file (same format for smtpd)",
     "virtual": "per-domain alias files as one virtual table",
+    "hosted": "hosted domains' mailboxes and aliases as one virtual table",
+    "userbase": "the account hosted mailboxes are delivered as (uid:gid:home)",
     "credentials": "smarthost credentials (a separate file, mode 0600)",
     "addresses": "addresses",
 }
@@ -220,6 +222,8 @@ def _action_line(action: Action) -> str:
         line += f" virtual <{action.virtual_table}>"
     elif action.alias_table:
         line += f" alias <{action.alias_table}>"
+    if action.userbase_table:
+        line += f" userbase <{action.userbase_table}>"
     return line
 
 
@@ -242,6 +246,7 @@ _ACTION_WHAT = {
     "relay_domains": "relay domains to their own mail hosts",
     "outbound": "everything else goes out",
     "virtual": "local delivery through the per-domain alias files",
+    "hosted": "hosted domains: mailboxes without system accounts",
 }
 
 

@@ -192,7 +192,11 @@ def _for_matches(target: object, destination: str) -> bool:
     if target == "any":
         return True
     if destination == "hosted":
-        return isinstance(target, tuple) and target[0] == "domain" and str(target[1]).strip("<>") == "virtual_domains"
+        return (
+            isinstance(target, tuple)
+            and target[0] == "domain"
+            and str(target[1]).strip("<>") in ("virtual_domains", "hosted_domains")
+        )
     if destination != "local":
         return False
     if target == "local":

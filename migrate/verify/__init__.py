@@ -120,6 +120,7 @@ def verify(
     cases = generate(policy, _domains(policy))
     cases += _alias_cases(policy, relocate, cases)
     cases += _hosted_cases(result.config, root_path, cases)
+    cases += _mailbox_cases(policy, cases)
     if cases_file:
         cases += read_cases(Path(cases_file))
     workdir = Path(tempfile.mkdtemp(prefix="exim2smtpd-verify-"))
@@ -247,11 +248,24 @@ def _hosted_cases(config: EximConfig, root: Path | None, cases: list[Case]) -> l
     return found
 
 
+def _mailbox_cases(policy: Policy, cases: list[Case]) -> list[Case]:
+    """A few addresses the hosted domains' virtual table lists (mailboxes and aliases), from the socket and anyone."""
+    table = policy.table("hosted_users")
+    if table is None:
+        return []
+    keys = [key for key, _ in table.mapping if not key.startswith("@")][:6]
+    clients = [(c.client, c.client_class) for c in cases if c.client_class in ("local", "anyone")]
+    chosen = list(dict.fromkeys(clients))[:2]
+    return [Case(client, key, klass, "hosted-domains") for key in keys for client, klass in chosen]
+
+
 def _domains(policy: Policy) -> dict[str, list[str]]:
     local = policy.table("local_domains")
+    hosted = policy.table("hosted_domains")
     relay = policy.table("relay_domains")
     return {
         "local": list(local.entries) if local else ["localhost"],
+        "hosted": list(hosted.entries) if hosted else [],
         "relay": list(relay.entries) if relay else [],
     }
 
@@ -279,7 +293,7 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks
     if exim_ok and not smtpd_ok:
         # smtpd matched a local action and found no such user or alias; exim accepted
         # at RCPT but its routers fail the address (it bounces later).
-        if smtpd.route in ("local", "virtual") and exim.route is None:
+        if smtpd.route in ("local", "virtual", "hosted") and exim.route is None:
             return Outcome(case, exim, smtpd, NOT_COMPARABLE, INHERENT_UNKNOWN_USER)
         return Outcome(case, exim, smtpd, DIFFERS, "exim accepts, smtpd refuses: mail would be lost")
     if not exim_ok:

@@ -95,6 +95,11 @@ def _recipients(domains: dict[str, list[str]]) -> list[tuple[str, str]]:
             ("local-domains", f"root@{domain}"),
             ("local-domains", f"no-such-user-4711@{domain}"),
         ]
+    for domain in _concrete(domains.get("hosted", []))[:3]:
+        found += [
+            ("hosted-domains", f"postmaster@{domain}"),
+            ("hosted-domains", f"no-such-user-4711@{domain}"),
+        ]
     for domain in _concrete(domains.get("relay", [])):
         found.append(("relay-domains", f"someone@{domain}"))
     found.append(("other-domains", f"someone@{UNKNOWN_DOMAIN}"))

@@ -93,10 +93,9 @@ def dns_free_config(
     if hostname is not None and "primary_hostname" not in config.options:
         lines.insert(0, f"primary_hostname = {hostname}")
     text = "\n".join(lines) + "\n"
-    for old, new in (relocate or {}).items():
-        text = text.replace(old, new)
-    if root is not None:
-        text = _ABSOLUTE_PATH.sub(lambda m: _under(root, m.group(0)), text)
+    moved = relocate or {}
+    # one pass, whole paths only: a file whose name starts with another's (vdomains.list, vdomains/) moves once
+    text = _ABSOLUTE_PATH.sub(lambda m: moved.get(m.group(0)) or _under(root, m.group(0)), text)
     out.write_text(text, errors="surrogateescape")
     out.chmod(0o644)
     return out
@@ -106,9 +105,9 @@ _TLS_LIBRARY_OPTION = re.compile(r"(openssl_options|gnutls_[a-z0-9_]+)\s*=")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w./])/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)+")
 
 
-def _under(root: Path, path: str) -> str:
+def _under(root: Path | None, path: str) -> str:
     """``path`` read from ``root`` when it, or a directory holding it (two levels at least), is there."""
-    if path.startswith(str(root)):
+    if root is None or path.startswith(str(root)):
         return path  # relocated already
     parts = path.split("/")
     for end in range(len(parts), 2, -1):

@@ -36,6 +36,9 @@ GOLDEN = {
     "virtual-inline-domains": ("openbsd",),
     "sql-virtual": ("openbsd",),
     "directadmin-like": ("openbsd",),
+    "virtual-maildir": ("openbsd", "debian"),
+    "dovecot-lmtp": ("openbsd",),
+    "dovecot-lda": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration

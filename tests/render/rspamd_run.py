@@ -42,9 +42,13 @@ class Staged:
 
 
 @contextmanager
-def staged(case: str, rewrite_smtpd=None) -> Iterator[Staged]:
-    """The fixture converted for linux and written out; ``rewrite_smtpd`` may change smtpd.conf first."""
-    result = convert(str(FIXTURES / case / "configure"), platform="linux")
+def staged(case: str, rewrite_smtpd=None, root: Path | None = None) -> Iterator[Staged]:
+    """The fixture converted for linux and written out; ``rewrite_smtpd`` may change smtpd.conf first.
+
+    With ``root`` (the fixture's copy of the server's files) it is converted with ``--root``, and the
+    tables smtpd reads as they are (/etc/aliases) are copied from there.
+    """
+    result = convert(str(FIXTURES / case / "configure"), platform="linux", root=str(root) if root else "/")
     work = Path(tempfile.mkdtemp(prefix="exim2smtpd-content-"))  # the filters' own users must reach it
     work.chmod(0o755)
     try:
@@ -61,7 +65,7 @@ def staged(case: str, rewrite_smtpd=None) -> Iterator[Staged]:
         )  # GTUBE is off by default
         (local_d / "logging.inc").write_text('type = "console";\nlevel = "info";\n')  # into the test's log
         (local_d / "antivirus.conf").unlink(missing_ok=True)  # no clamd here; GTUBE is the spam check
-        text = adapt.adapt(result.files["smtpd.conf"], work, None, result.files, join_tables=False)
+        text = adapt.adapt(result.files["smtpd.conf"], work, root, result.files, join_tables=False)
         text = re.sub(r'^listen on "(0\.0\.0\.0|::)" ', "listen on lo ", text, flags=re.M)
         lines: list[str] = []
         for line in text.splitlines():

@@ -26,6 +26,12 @@ IDIOMS = {
     "virtual-inline-domains": {"hosted": "refused"},
     # route_data = ROUTER_SMARTHOST, TLS and AUTH required, credentials from passwd.client under --root
     "smarthost-macro": {},
+    # hosted domains of their own list: per-domain mailbox and alias files, Maildir as uid 5000 (a userbase)
+    "virtual-maildir": {},
+    # hosted domains delivered to Dovecot's LMTP socket; its SASL authenticators have no smtpd table yet
+    "dovecot-lmtp": {"submission": "no listener offers AUTH"},
+    # hosted users in a passwd-style file, delivered by dovecot-lda as uid 5000
+    "dovecot-lda": {},
 }
 
 
