@@ -9,7 +9,6 @@ smtpd accepts what exim refused is a security regression and is flagged first.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from migrate.reader.tree import EximConfig
 from migrate.verify import exim_side, smtpd_side
 from migrate.verify.cases import Case, generate, read_cases
 from migrate.verify.exim_side import Answer, SideError
-from migrate.verify.oracle import dns_free_config
+from migrate.verify.oracle import COMMAND, FAIL, SUCCEED, dns_free_config
 from migrate.verify.system import chosen
 
 SAME, DIFFERS, NOT_COMPARABLE = "same", "differs", "not comparable"
@@ -105,7 +104,7 @@ def verify(
     defines = dict(options.defines)
     root = options.root if options.root != "/" else None
     result = convert(configure, options)
-    _refuse_commands(result.config)
+    commands = _command_lines(result.config)
     generated = resolve(configure, options.root) if options.debian else None
     if generated is not None:
         defines = dict(generated.daemon.defines) | defines
@@ -131,29 +130,39 @@ def verify(
             source = workdir / "update-exim4.conf.out"
             source.write_text(generated.text, errors="surrogateescape")
         dropped: list[str] = []
-        oracle = dns_free_config(
-            source,
-            defines,
-            workdir / "exim.conf",
-            relocate,
-            _private_spool(workdir),
-            policy.identity.own_name,
-            root_path,
-            dropped,
-        )
+
+        def oracle_config(name: str, replacement: str) -> Path:
+            return dns_free_config(
+                source,
+                defines,
+                workdir / name,
+                relocate,
+                _private_spool(workdir / name.replace(".conf", "")),
+                policy.identity.own_name,
+                root_path,
+                dropped,
+                replacement,
+            )
+
+        oracle = oracle_config("exim.conf", FAIL)
         exim_binary = exim or find_exim()
         exim_side.check_config(exim_binary, oracle, defines)
         exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
+        if commands:  # asked again with each command succeeding: the answers that change, the commands decide
+            succeeding = oracle_config("exim-commands-succeed.conf", SUCCEED)
+            exim_answers = _decided_by_commands(
+                exim_answers, exim_side.ask(exim_binary, succeeding, defines, cases), commands
+            )
         smtpd_binary = smtpd or ("/usr/sbin/smtpd" if chosen_root else find_smtpd())
         smtpd_answers = smtpd_side.ask(smtpd_binary, text, cases, workdir / "smtpd", root_path, files, chosen_root)
         helo = _helo_checks(result.config, policy)
-        outcomes = [compare(policy, c, exim_answers[c], smtpd_answers[c], helo) for c in cases]
+        outcomes = [_compare_or_not(policy, c, exim_answers[c], smtpd_answers[c], helo) for c in cases]
         chains: dict[str, list[str]] = {}
         outcomes = [_explain(o, policy, exim_binary, oracle, defines, chains) for o in outcomes]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     outcomes.sort(key=lambda o: (not o.regression, o.verdict != DIFFERS))
-    notes = tuple(
+    notes = tuple(_command_notes(commands)) + tuple(
         f"{name} is left out of the configuration exim is asked about: it tunes one TLS library, and the exim "
         "here may be built with the other (it does not decide who may send where)"
         for name in dropped
@@ -161,28 +170,57 @@ def verify(
     return VerifyResult(tuple(outcomes), notes)
 
 
-_COMMANDS = re.compile(r"\$\{(run|perl|readsocket|dlfunc)\b")
-
-
 def _private_spool(workdir: Path) -> Path:
     """A spool for the questions only: exim writes hints (ratelimit counters...) as its own user."""
     spool = workdir / "spool"
-    spool.mkdir()
+    spool.mkdir(parents=True)
     spool.chmod(0o1777)
     return spool
 
 
-def _refuse_commands(config: EximConfig) -> None:
-    """exim would run these while answering; exim2smtpd never executes what a config names."""
-    found = [f"{s.span.file}:{s.span.line}" for s in config.statements() if _COMMANDS.search(s.source)]
-    if found:
-        raise SideError(
-            "exim",
-            "the configuration runs commands or code (${run}, ${perl}, ${readsocket}, ${dlfunc}) at "
-            + ", ".join(found[:5])
-            + (" ..." if len(found) > 5 else "")
-            + "; asking exim would execute them, so verify does not. Compare by hand, or verify a copy without them",
+def _command_lines(config: EximConfig) -> list[str]:
+    """Where the configuration runs commands or code: exim2smtpd never executes what a config names."""
+    return [f"{s.span.file}:{s.span.line}" for s in config.statements() if COMMAND.search(s.source)]
+
+
+def _command_notes(commands: list[str]) -> list[str]:
+    if not commands:
+        return []
+    where = ", ".join(commands[:5]) + (" ..." if len(commands) > 5 else "")
+    return [
+        f"${{run}}, ${{perl}}, ${{readsocket}} or ${{dlfunc}} at {where}: never executed. exim was asked with each "
+        "failing and again with each giving 'yes'; a case whose answer changes is not comparable"
+    ]
+
+
+_BY_COMMANDS = "exim's answer depends on ${run}/${perl}/${readsocket}/${dlfunc}, which verify never executes"
+
+
+def _decided_by_commands(
+    failing: dict[Case, Answer], succeeding: dict[Case, Answer], commands: list[str]
+) -> dict[Case, Answer]:
+    """The answers with commands failing, each one that changes when they succeed marked as theirs."""
+    found = dict(failing)
+    for case, answer in failing.items():
+        other = succeeding[case]
+        if _accepted(answer) == _accepted(other) and answer.route == other.route:
+            continue
+        why = (
+            f"{_BY_COMMANDS} ({', '.join(commands[:3])}): with them failing exim says {answer.code} {answer.text}; "
+            f"giving 'yes', {other.code} {other.text}"
         )
+        found[case] = Answer(answer.code, why, answer.route, decided_by_commands=True)
+    return found
+
+
+def _accepted(answer: Answer) -> bool:
+    return answer.code is not None and answer.code < 300
+
+
+def _compare_or_not(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo: tuple[str, ...]) -> Outcome:
+    if exim.decided_by_commands:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE, exim.text)
+    return compare(policy, case, exim, smtpd, helo)
 
 
 def _lookup_files(policy: Policy, root: Path | None) -> dict[str, str]:

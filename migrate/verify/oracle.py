@@ -18,6 +18,10 @@ from migrate.reader import read_config
 from migrate.reader.source import exim_builtins
 
 NEXT_HOP = "192.0.2.250"
+FAIL = "${if eq{0}{1}{}fail}"  # a forced expansion failure
+SUCCEED = "yes"
+COMMAND = re.compile(r"\$\{(run|perl|readsocket|dlfunc)\b")
+_PERL_OPTIONS = re.compile(r"^\s*(no_)?perl_(startup|at_start|taintmode)\b.*$", re.M)
 
 
 def dns_free_config(
@@ -29,6 +33,7 @@ def dns_free_config(
     hostname: str | None = None,
     root: Path | None = None,
     dropped: list[str] | None = None,
+    commands: str = FAIL,
 ) -> Path:
     """Write the DNS-free variant of ``path`` to ``out`` and return it.
 
@@ -44,6 +49,11 @@ def dns_free_config(
     library (``openssl_options``, ``gnutls_*``) are left out, since the exim
     asked may be built with the other and would refuse the file; each one is
     appended to ``dropped``.
+
+    exim would run ``${run}``, ``${perl}``, ``${readsocket}`` and ``${dlfunc}``
+    while answering; each is replaced by ``commands`` — a forced failure
+    (``FAIL``) or a plain ``yes`` (``SUCCEED``) — so nothing is ever executed,
+    and Perl is never started. Asking both ways tells which answers they decide.
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
@@ -93,12 +103,35 @@ def dns_free_config(
     if hostname is not None and "primary_hostname" not in config.options:
         lines.insert(0, f"primary_hostname = {hostname}")
     text = "\n".join(lines) + "\n"
+    text = without_commands(text, commands)
     moved = relocate or {}
     # one pass, whole paths only: a file whose name starts with another's (vdomains.list, vdomains/) moves once
     text = _ABSOLUTE_PATH.sub(lambda m: moved.get(m.group(0)) or _under(root, m.group(0)), text)
     out.write_text(text, errors="surrogateescape")
     out.chmod(0o644)
     return out
+
+
+def without_commands(text: str, replacement: str) -> str:
+    """``text`` with each command expansion (braces balanced, backslashes escaping) replaced, and no Perl options."""
+    out: list[str] = []
+    index = 0
+    while (found := COMMAND.search(text, index)) is not None:
+        out.append(text[index : found.start()])
+        depth, at = 0, found.start() + 1
+        while at < len(text):
+            char = text[at]
+            if char == "\\":
+                at += 2
+                continue
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            at += 1
+            if depth == 0:
+                break
+        out.append(replacement)
+        index = at
+    out.append(text[index:])
+    return _PERL_OPTIONS.sub("", "".join(out))
 
 
 _TLS_LIBRARY_OPTION = re.compile(r"(openssl_options|gnutls_[a-z0-9_]+)\s*=")

@@ -39,6 +39,7 @@ GOLDEN = {
     "virtual-maildir": ("openbsd", "debian"),
     "dovecot-lmtp": ("openbsd",),
     "dovecot-lda": ("openbsd",),
+    "run-perl": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration

@@ -7,6 +7,8 @@ finds no difference.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from migrate.commands.convert import convert
@@ -32,6 +34,13 @@ IDIOMS = {
     "dovecot-lmtp": {"submission": "no listener offers AUTH"},
     # hosted users in a passwd-style file, delivered by dovecot-lda as uid 5000
     "dovecot-lda": {},
+    # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
+    "run-perl": {
+        "relay": "refused",
+        "outbound": "no match rule leads to a relay action",
+        "sendmail": "other domains",
+        "forwarding": "refused",
+    },
 }
 
 
@@ -71,3 +80,26 @@ def test_verify_finds_no_difference(case: str, exim: Exim, smtpd: str, namespace
     if case == "control-panel-helo":  # no reverse DNS in the namespace: exim refuses every outside client
         named = [o for o in result.outcomes if "refused the client at EHLO" in o.reason]
         assert named and all("EXIM-ACL-FILTER" in o.reason for o in named)
+
+
+@pytest.mark.exim
+def test_verify_never_runs_what_the_configuration_names(
+    tmp_path: Path, exim: Exim, smtpd: str, namespaces: None
+) -> None:
+    """${run} and ${perl} would have left marks; exim is asked with them failing, then giving 'yes', never run."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    marks.chmod(0o777)  # exim asks as its own user too
+    text = (FIXTURES / "run-perl" / "configure").read_text()
+    text = text.replace("/usr/local/sbin/mailbox-suspended", f"/usr/bin/touch {marks}/run")
+    text = text.replace(
+        "perl_startup = do '/etc/exim/exim.pl'", f"perl_startup = open(my $f, '>', '{marks}/perl')\nperl_at_start"
+    )
+    configure = tmp_path / "configure"
+    configure.write_text(text)
+    result = verify(str(configure), root=_root("run-perl"), exim=str(exim.binary), smtpd=smtpd)
+    assert list(marks.iterdir()) == []
+    decided = [o for o in result.outcomes if o.exim.decided_by_commands]
+    assert decided and all(o.verdict == "not comparable" for o in decided)
+    assert any(o.case.recipient_class == "other-domains" for o in decided)  # the ${perl} gate of outbound mail
+    assert any("never executed" in note for note in result.notes)
