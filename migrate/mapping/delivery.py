@@ -298,6 +298,16 @@ def hosted_action(
         )
     if not mapping:
         return []
+    listing = next((s.router for s in reversed(delivery.hosted) if s.role == "mailboxes" and s.path), None)
+    if listing is not None:
+        ctx.ledger.mark(
+            listing,
+            "approximated",
+            rules.UNKNOWN_LOCAL_USER,
+            "smtpd refuses addresses of the hosted domains its virtual table does not list, at RCPT; exim "
+            "accepted them from clients it trusted before 'verify = recipient' and bounced the mail later",
+            "nothing to do: senders now get the refusal at once",
+        )
     origin = tuple(s.router.span for s in delivery.hosted)
     sources = tuple(dict.fromkeys(s.path for s in delivery.hosted if s.path))
     found = [Table("hosted_users", "hosted", (), tuple(mapping), ctx.table_file("hosted_users"), origin, True, sources)]

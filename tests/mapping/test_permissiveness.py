@@ -22,7 +22,16 @@ from pathlib import Path
 import pytest
 
 from migrate.commands.convert import convert
-from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
+from migrate.model import (
+    ANY_DOMAIN,
+    ANYONE,
+    AUTHENTICATED,
+    HOSTED_DOMAINS,
+    LOCAL_CLIENT,
+    LOCAL_DOMAINS,
+    RELAY_DOMAINS,
+    Policy,
+)
 from migrate.verify.oracle import dns_free_config
 from tests.conftest import FIXTURES, Corpus, Exim
 
@@ -69,6 +78,16 @@ def recipients(policy: Policy, config_lists: dict[str, list[str]]) -> dict[str, 
     return found
 
 
+def hosted_recipients(policy: Policy) -> list[str]:
+    """Hosted-domain addresses, each judged on its own: listed ones, postmaster and an unknown one per domain."""
+    domains = policy.table("hosted_domains")
+    listed = policy.table("hosted_users")
+    found = [key for key, _ in listed.mapping if not key.startswith("@")][:4] if listed else []
+    for domain in [d for d in (domains.entries if domains else ()) if _plain_domain(d)][:2]:
+        found += [f"postmaster@{domain}", f"no-such-user-4711@{domain}"]
+    return list(dict.fromkeys(found))
+
+
 def _plain_domain(text: str) -> bool:
     return bool(re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", text.lower()))
 
@@ -85,8 +104,18 @@ def smtpd_accepts(policy: Policy, client: Client, address: str) -> bool:
                 continue
         elif rule.destination == "local" and domain not in ("localhost", (policy.identity.hostname or "").lower()):
             continue
-        return rule.action is not None
+        return rule.action is not None and _expands(policy, rule.action, address.lower())
     return False
+
+
+def _expands(policy: Policy, action_name: str, address: str) -> bool:
+    """A hosted action's virtual table refuses an address none of its keys match (smtpd.conf(5), table(5))."""
+    action = next(a for a in policy.actions if a.name == action_name)
+    if action.name != "hosted" or action.virtual_table is None:
+        return True
+    table = policy.table(action.virtual_table)
+    keys = {key for key, _ in table.mapping} if table else set()
+    return address in keys or "@" + address.rsplit("@", 1)[1] in keys
 
 
 def _source(policy: Policy, source: str, table_name: str | None, client: Client) -> bool:
@@ -134,15 +163,15 @@ def _lists(config) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     return {name: [i.value for i in named.items if not i.negated] for name, named in config.named_lists.items()}
 
 
-def _check(exim: Exim, path: Path, defines: dict[str, str], workdir: Path) -> list[str]:
-    result = convert(str(path), defines=defines)
+def _check(exim: Exim, path: Path, defines: dict[str, str], workdir: Path, root: Path | None = None) -> list[str]:
+    result = convert(str(path), defines=defines, root=str(root) if root else "/")
     policy = result.policy
     workdir.chmod(0o755)
     # A fresh spool each time, where exim's own user can reach it (pytest's tmp
     # tree is root-only): ratelimit hints must not carry over between checks.
     spool = Path(tempfile.mkdtemp(prefix="exim2smtpd-spool-"))
     spool.chmod(0o1777)
-    oracle = dns_free_config(path, defines, workdir / "oracle.conf", spool=spool)
+    oracle = dns_free_config(path, defines, workdir / "oracle.conf", spool=spool, root=root)
     problems = []
     sure = 0
     try:
@@ -157,6 +186,19 @@ def _check(exim: Exim, path: Path, defines: dict[str, str], workdir: Path) -> li
                     problems.append(f"MORE PERMISSIVE: {client} -> {rcpt} ({klass}): exim refuses, smtpd would accept")
                 if verdict == "accept" and not ours:
                     problems.append(f"lost mail: {client} -> {rcpt} ({klass}): exim accepts, smtpd would refuse")
+            for rcpt in hosted_recipients(policy):
+                verdict = exim_verdict(exim, oracle, defines, client, rcpt)
+                sure += verdict != "unsure"
+                ours = smtpd_accepts(policy, client, rcpt)
+                if verdict == "refuse" and ours:
+                    problems.append(
+                        f"MORE PERMISSIVE: {client} -> {rcpt} ({HOSTED_DOMAINS}): exim refuses, smtpd would accept"
+                    )
+                bounced = exim.run(oracle, "-bt", rcpt, defines=defines).returncode == 2  # taken, bounced later
+                if verdict == "accept" and not ours and not bounced:
+                    problems.append(
+                        f"lost mail: {client} -> {rcpt} ({HOSTED_DOMAINS}): exim accepts, smtpd would refuse"
+                    )
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     if not sure:  # exim could not answer at all (a spool it cannot write...): the check proved nothing
@@ -168,7 +210,22 @@ def _check(exim: Exim, path: Path, defines: dict[str, str], workdir: Path) -> li
 ACCEPTED_LOSSES: dict[str, list[str]] = {
     # The perl-decided accept and smarthost are left out on purpose (reported unmapped).
     "unrepresentable": ["lost mail"],
+    # outbound mail gated by ${perl}, a mailbox check by ${run}: left out and reported lost
+    "run-perl": ["lost mail"],
 }
+# Known, reported differences where the migration accepts what exim refused.
+ACCEPTED_WIDENINGS: dict[str, list[str]] = {
+    # No reverse DNS here, so exim's HELO ACL refuses every outside client; smtpd has no HELO checks, and the
+    # report lists them as not carried over (EXIM-ACL-FILTER, advice: rspamd's hfilter).
+    "control-panel-helo": ["MORE PERMISSIVE: Client(klass='anyone'"],
+}
+# The fixtures with a copy of the server's files. Not the SQL ones: sql-virtual needs a MySQL server, and
+# sql-lookups a database test_verify builds (exim would create an empty one in the fixture's tree).
+IDIOMS = [
+    p.parent.name
+    for p in sorted(FIXTURES.glob("*/root"))
+    if p.parent.name not in ("article-mx", "sql-virtual", "sql-lookups")
+]
 
 
 @pytest.mark.exim
@@ -180,6 +237,17 @@ def test_fixtures_never_more_permissive_than_exim(exim: Exim, tmp_path: Path, ca
     problems = _check(exim, FIXTURES / case / "configure", {}, tmp_path)
     assert not [p for p in problems if p.startswith("MORE PERMISSIVE")], problems
     allowed = ACCEPTED_LOSSES.get(case, [])
+    assert [p for p in problems if not any(p.startswith(a) for a in allowed)] == []
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("case", IDIOMS)
+def test_idioms_never_more_permissive_than_exim(exim: Exim, tmp_path: Path, case: str) -> None:
+    """The same for every fixture with a copy of the server's files, hosted domains address by address."""
+    problems = _check(exim, FIXTURES / case / "configure", {}, tmp_path, FIXTURES / case / "root")
+    widened = [p for p in problems if p.startswith("MORE PERMISSIVE")]
+    assert [p for p in widened if not any(p.startswith(a) for a in ACCEPTED_WIDENINGS.get(case, []))] == []
+    allowed = ACCEPTED_LOSSES.get(case, []) + ACCEPTED_WIDENINGS.get(case, [])
     assert [p for p in problems if not any(p.startswith(a) for a in allowed)] == []
 
 
@@ -209,3 +277,26 @@ def test_the_check_catches_an_open_relay(exim: Exim, tmp_path: Path, monkeypatch
     monkeypatch.setattr(module, "convert", open_relay)
     problems = _check(exim, FIXTURES / "article-mx" / "configure", {}, tmp_path)
     assert any(p.startswith("MORE PERMISSIVE") and "elsewhere.example" in p for p in problems)
+
+
+@pytest.mark.exim
+def test_the_check_catches_a_hosted_catch_all(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proof that the hosted-domain check can fail: a catch-all the mailbox files do not have must be caught."""
+    import dataclasses
+
+    import tests.mapping.test_permissiveness as module
+
+    real = module.convert
+
+    def catch_all(path: str, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(path, **kwargs)
+        tables = tuple(
+            dataclasses.replace(t, mapping=(*t.mapping, ("@example.com", "vmail"))) if t.name == "hosted_users" else t
+            for t in result.policy.tables
+        )
+        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, tables=tables))
+
+    monkeypatch.setattr(module, "convert", catch_all)
+    case = FIXTURES / "virtual-maildir"
+    problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
+    assert any(p.startswith("MORE PERMISSIVE") and "no-such-user-4711@example.com" in p for p in problems), problems
