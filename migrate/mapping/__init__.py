@@ -61,12 +61,14 @@ def _build(ctx: Context) -> Policy:
     who = identity.identity(ctx)
     client_tables = tuple(clients.client_tables(ctx))
     ctx.blocklists = clients.find_blocklists(ctx)
+    hosted_domains, hosted_inline = tables_step.hosted_list(ctx)
     universe = ClassUniverse(
         config,
         *tables_step.domain_lists(ctx),
         client_tables,
         dict(ctx.inline_lists),
-        hosted_domains=tables_step.hosted_list(ctx),
+        hosted_domains=hosted_domains,
+        hosted_inline=hosted_inline,
     )
     router = Router(config, universe, ctx.store, _relay_names(ctx, universe, who))
     deliveries = router.deliveries()

@@ -53,6 +53,7 @@ class ClassUniverse:
     client_tables: tuple[str, ...]
     inline_lists: dict[str, NamedList] = field(default_factory=dict)
     hosted_domains: str | None = None
+    hosted_inline: str | None = None  # the lookup item that stands for an inline hosted list (dsearch;DIR)
 
     @functools.cached_property
     def _trusted_inline_texts(self) -> frozenset[str]:
@@ -75,6 +76,8 @@ class ClassUniverse:
     def _domain_item(self, item: ListItem, recipient: str, depth: int) -> Tri:
         if item.kind == "any":
             return True
+        if self.hosted_inline is not None and item.text.strip().lstrip("!").strip() == self.hosted_inline:
+            return recipient == HOSTED_DOMAINS
         if item.kind == "named":
             if item.value == self.local_domains:
                 return recipient == LOCAL_DOMAINS

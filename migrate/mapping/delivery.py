@@ -271,7 +271,8 @@ def hosted_action(
     domains = next((t for t in tables if t.name == "hosted_domains"), None)
     if domains is None or not delivery.hosted:
         return []
-    account, userbase = _hosted_account(ctx, delivery)
+    mailboxes = any(s.role == "mailboxes" for s in delivery.hosted)
+    account, userbase = _hosted_account(ctx, delivery) if mailboxes else ("", None)
     mapping: list[tuple[str, str]] = []
     skipped: list[str] = []
     for domain in domains.entries:
@@ -374,6 +375,9 @@ def _hosted_domain(
             else:
                 mapping.append((f"@{domain}", value))
             break
+    if delivery.method == "forward-only" and not any(key.startswith("@") for key, _ in mapping):
+        # smtpd only defers an error: entry on a forward-only action; a key it lacks it refuses for good
+        mapping = [(key, value) for key, value in mapping if not value.startswith("error:")]
     return mapping
 
 

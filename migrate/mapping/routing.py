@@ -123,7 +123,7 @@ class Router:
         if recipient == HOSTED_DOMAINS and self.universe.hosted_domains is None:
             return delivery
         for router in self.config.routers:
-            if recipient == LOCAL_DOMAINS and (virtual := virtual_files(router)) is not None:
+            if recipient == LOCAL_DOMAINS and (virtual := self._local_virtual(router)) is not None:
                 if delivery.virtual is not None or delivery.alias_files:
                     self._note(
                         router,
@@ -138,6 +138,8 @@ class Router:
             if not self._applies(router, recipient):
                 continue
             if self._route(router, recipient, delivery):
+                if recipient == HOSTED_DOMAINS:
+                    return self._hosted_end(delivery, any(n.severity == "unmapped" for _, n in self.notes[noted:]))
                 return delivery
         forwarded = delivery.alias_files or delivery.forward or delivery.virtual is not None
         left_out = any(found.severity == "unmapped" for _, found in self.notes[noted:])
@@ -162,6 +164,14 @@ class Router:
                     "these domains were left out",
                 )
         return delivery
+
+    def _local_virtual(self, router: Driver) -> VirtualFiles | None:
+        """Per-domain alias files for local domains; not when their domains are the hosted ones."""
+        virtual = virtual_files(router)
+        domains = router.option("domains")
+        if virtual is None or domains is None or domains.value is None:
+            return virtual
+        return None if self.universe.domains_match(domains.value.text, HOSTED_DOMAINS) else virtual
 
     def _applies(self, router: Driver, recipient: str) -> bool:
         domains = router.option("domains")
@@ -265,7 +275,8 @@ class Router:
         if recipient == HOSTED_DOMAINS and (source := hosted.alias_source(router)) is not None:
             delivery.hosted.append(source)
             delivery.drivers.append(router)
-            return False
+            more = router.option("more")
+            return more is not None and more.bool_value is False  # no_more: what it does not list fails
         if data is not None and data.value is not None:
             alias = _alias_file(data)
             if alias is not None and recipient == LOCAL_DOMAINS:

@@ -95,8 +95,9 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[li
     found.append(_service("sendmail", bool(delivered), recipients=delivered))
     aliases = [r for r in config.routers if r.driver == "redirect"]
     found.append(_service("forwarding", bool(aliases) and bool(outbound), origin=tuple(r.span for r in aliases)))
-    hosted: list[Span] = [r.span for r in config.routers if virtual_files(r) is not None]
-    hosted_list = config.named_lists.get(universe.hosted_domains or "")
+    hosted: list[Span] = [r.span for r in config.routers if virtual_files(r) is not None and not _hosted(universe, r)]
+    name = universe.hosted_domains or ""
+    hosted_list = ctx.inline_lists.get(name) or config.named_lists.get(name)
     if hosted_list is not None and accepts(ANYONE, HOSTED_DOMAINS):
         hosted.insert(0, hosted_list.span)
     found.append(_service("hosted", listening and bool(hosted), origin=tuple(hosted)))
@@ -123,6 +124,16 @@ def _is_server(auth: Driver) -> bool:
     """An authenticator that lets clients log in (it has server_* options, or a server driver)."""
     return auth.driver in ("dovecot", "cyrus_sasl", "heimdal_gssapi", "gsasl") or any(
         o.name.startswith("server_") for o in auth.options
+    )
+
+
+def _hosted(universe: ClassUniverse, router: Driver) -> bool:
+    """A router limited to the hosted domains: what exim provided there is its ACL's answer for that class."""
+    domains = router.option("domains")
+    return (
+        domains is not None
+        and domains.value is not None
+        and bool(universe.domains_match(domains.value.text, HOSTED_DOMAINS))
     )
 
 

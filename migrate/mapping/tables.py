@@ -16,7 +16,7 @@ from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
 from migrate.model import LOCAL_DOMAINS, RELAY_DOMAINS, ClientClass, Identity, Table
 from migrate.reader.lists import ListItem, parse_list
-from migrate.reader.tree import NamedList
+from migrate.reader.tree import NamedList, Option
 
 
 def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
@@ -29,34 +29,95 @@ def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
     return local, relay
 
 
-def hosted_list(ctx: Context) -> str | None:
-    """The one other domain list that accept and redirect routers are limited to: hosted (virtual) domains.
+HOSTED_INLINE = "hosted_inline"  # the name given to a hosted-domain list written inline in the routers
 
-    ``domainlist virtual_domains = lsearch;/etc/exim/vdomains`` with routers
+
+def hosted_list(ctx: Context) -> tuple[str | None, str | None]:
+    """The other domain list accept and redirect routers are limited to: hosted (virtual) domains.
+
+    ``domainlist virtual_domains = dsearch;/etc/exim/vdomains`` with routers
     ``domains = +virtual_domains`` is how exim hosts mailboxes without system
-    accounts. Two such lists (or one also used for other things) stay unmapped.
+    accounts; some configurations write the lookup itself in each router and
+    ACL statement instead. Returns the list's name and, for an inline one, the
+    item that stands for it. Two candidates, or domains that are local domains
+    too, stay unmapped: the classes must not overlap.
     """
+    name, inline = _named_hosted(ctx), None
+    if name is None:
+        name, inline = _inline_hosted(ctx)
+    if name is None:
+        return None, None
+    local = domain_lists(ctx)[0]
+    if local is not None and _literal_keys(ctx, name) & _literal_keys(ctx, local):
+        ctx.inline_lists.pop(HOSTED_INLINE, None)
+        return None, None
+    return name, inline
+
+
+def _named_hosted(ctx: Context) -> str | None:
     lists = ctx.config.named_lists
     found: set[str] = set()
-    for router in ctx.config.routers:
-        domains = router.option("domains")
-        if router.driver not in ("accept", "redirect") or domains is None or domains.value is None:
-            continue
-        if domains.value.expansion is not None:
-            continue
-        items = parse_list(domains.value.text, "domain")[1]
+    for items in _router_domains(ctx):
         if len(items) != 1 or items[0].kind != "named" or items[0].negated:
             continue
         name = items[0].value
         named = lists.get(name)
-        if (
-            name not in ("local_domains", "relay_to_domains")
-            and named is not None
-            and named.kind == "domain"
-            and named.items
-        ):
+        other = name not in ("local_domains", "relay_to_domains")
+        if other and named is not None and named.kind == "domain" and named.items:
             found.add(name)
     return found.pop() if len(found) == 1 else None
+
+
+def _inline_hosted(ctx: Context) -> tuple[str | None, str | None]:
+    """``domains = dsearch;DIR`` (one lookup, the same in every router that names one): a hosted list."""
+    found: dict[str, Option] = {}
+    for router in ctx.config.routers:
+        option = router.option("domains")
+        if router.driver not in ("accept", "redirect") or option is None or option.value is None:
+            continue
+        if option.value.expansion is not None:
+            continue
+        items = parse_list(option.value.text, "domain")[1]
+        if len(items) == 1 and items[0].kind == "lookup" and not items[0].negated:
+            found.setdefault(items[0].text.strip(), option)
+    if len(found) != 1:
+        return None, None
+    text, option = found.popitem()
+    assert option.value is not None
+    separator, items = parse_list(option.value.text, "domain")
+    ctx.inline_lists[HOSTED_INLINE] = NamedList(
+        option.span, option.source, option.macros, "domain", HOSTED_INLINE, option.value, separator, items
+    )
+    return HOSTED_INLINE, text
+
+
+def _router_domains(ctx: Context) -> list[tuple[ListItem, ...]]:
+    found = []
+    for router in ctx.config.routers:
+        domains = router.option("domains")
+        if router.driver not in ("accept", "redirect") or domains is None or domains.value is None:
+            continue
+        if domains.value.expansion is None:
+            found.append(parse_list(domains.value.text, "domain")[1])
+    return found
+
+
+def _literal_keys(ctx: Context, name: str) -> set[str]:
+    """The domains a list names literally or in files it reads (nothing booked: only to test for overlap)."""
+    named = ctx.inline_lists.get(name) or ctx.config.named_lists[name]
+    keys: set[str] = set()
+    for item in named.items:
+        if item.negated:
+            continue
+        if item.kind == "literal":
+            keys.add(item.value.lower())
+        elif item.kind == "lookup":
+            try:
+                found = domain_keys(item.lookup_type, ctx.store, item.value)
+            except OSError:
+                continue
+            keys |= set(found.entries) if found is not None else set()
+    return keys
 
 
 def relays_everywhere(ctx: Context) -> bool:
@@ -73,7 +134,7 @@ def domain_table(ctx: Context, table_name: str, list_name: str, identity: Identi
 
 
 def _build_domain_table(ctx: Context, table_name: str, list_name: str, identity: Identity) -> Table:
-    named = ctx.config.named_lists[list_name]
+    named = ctx.inline_lists.get(list_name) or ctx.config.named_lists[list_name]
     generated = False
     sources: list[str] = []
     entries: list[str] = []

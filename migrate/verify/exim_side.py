@@ -131,21 +131,26 @@ def _routes(exim: str, config: Path, defines: dict[str, str], recipients: list[s
     """``-bt``: recipient -> ("routed", router) or ("failed", reason); deferred ones are absent."""
     result = _run([exim, "-C", str(config), *_d(defines), "-bt", *recipients])
     found: dict[str, tuple[str, str]] = {}
+    failures: dict[str, str] = {}  # addresses a failed child came from: failed unless another child routed
     block: list[str] = []  # the address a block routes, and the parents it came from
+    failed_block = ""
     for line in result.stdout.splitlines():
         failed = re.match(r"(\S+) is undeliverable: (.*)", line)
         if failed:
             found[failed.group(1)] = ("failed", failed.group(2))
-            block = []
+            block, failed_block = [], failed.group(2)
             continue
         if re.match(r"\S+ cannot be resolved", line):
-            block = []
+            block, failed_block = [], ""
             continue
-        top = re.match(r"(\S+)( -> .*)?$", line)
+        top = re.match(r"(\S+)(\s.*)?$", line)  # "address", "address -> ...", "address   [duplicate, ...]"
         if top:
-            block = [top.group(1)]
+            block, failed_block = [top.group(1)], ""
             continue
         parent = re.match(r"\s+<-- (\S+)", line)
+        if parent and failed_block:
+            failures.setdefault(parent.group(1), failed_block)
+            continue
         if parent:
             block.append(parent.group(1))
             continue
@@ -153,4 +158,6 @@ def _routes(exim: str, config: Path, defines: dict[str, str], recipients: list[s
         if router:
             for address in block:
                 found.setdefault(address, ("routed", router.group(1).strip()))
+    for address, reason in failures.items():
+        found.setdefault(address, ("failed", reason))
     return found

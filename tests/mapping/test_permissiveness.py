@@ -92,7 +92,7 @@ def _plain_domain(text: str) -> bool:
     return bool(re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", text.lower()))
 
 
-def smtpd_accepts(policy: Policy, client: Client, address: str) -> bool:
+def smtpd_accepts(policy: Policy, client: Client, address: str, depth: int = 0) -> bool:
     """First-match evaluation of the generated match rules (smtpd.conf(5) semantics)."""
     domain = address.rsplit("@", 1)[1].lower()
     for rule in policy.rules:
@@ -104,18 +104,26 @@ def smtpd_accepts(policy: Policy, client: Client, address: str) -> bool:
                 continue
         elif rule.destination == "local" and domain not in ("localhost", (policy.identity.hostname or "").lower()):
             continue
-        return rule.action is not None and _expands(policy, rule.action, address.lower())
+        return rule.action is not None and _expands(policy, rule.action, address.lower(), depth)
     return False
 
 
-def _expands(policy: Policy, action_name: str, address: str) -> bool:
-    """A hosted action's virtual table refuses an address none of its keys match (smtpd.conf(5), table(5))."""
+def _expands(policy: Policy, action_name: str, address: str, depth: int) -> bool:
+    """A hosted action's virtual table refuses an address none of its keys match (smtpd.conf(5), table(5)).
+
+    An alias's addresses are matched again, as local mail; smtpd refuses the recipient if one of them fails.
+    """
     action = next(a for a in policy.actions if a.name == action_name)
     if action.name != "hosted" or action.virtual_table is None:
         return True
     table = policy.table(action.virtual_table)
-    keys = {key for key, _ in table.mapping} if table else set()
-    return address in keys or "@" + address.rsplit("@", 1)[1] in keys
+    values = dict(table.mapping) if table else {}
+    value = values.get(address, values.get("@" + address.rsplit("@", 1)[1]))
+    if value is None or value.startswith("error:") or depth > 5:
+        return False
+    targets = [t.strip() for t in value.split(",")]
+    local = Client(LOCAL_CLIENT, None)
+    return all("@" not in t or smtpd_accepts(policy, local, t, depth + 1) for t in targets)
 
 
 def _source(policy: Policy, source: str, table_name: str | None, client: Client) -> bool:

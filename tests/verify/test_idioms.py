@@ -24,8 +24,8 @@ IDIOMS = {
     "localhost-at": {},
     "router-two-conditions": {},
     "control-panel-helo": {},  # its HELO checks are reported; exim's refusals at EHLO are named, not hidden
-    # hosted domains named only inline (dsearch in the ACL and the router), not in local_domains: not mapped yet
-    "virtual-inline-domains": {"hosted": "refused"},
+    # hosted domains named only inline (dsearch in the ACL and the router), forwarded: forward-only hosted action
+    "virtual-inline-domains": {},
     # route_data = ROUTER_SMARTHOST, TLS and AUTH required, credentials from passwd.client under --root
     "smarthost-macro": {},
     # hosted domains of their own list: per-domain mailbox and alias files, Maildir as uid 5000 (a userbase)
