@@ -479,6 +479,13 @@ ACL_ACCEPT_LOST = rule(
     "an accept whose recipients the output refuses (no route, or no table, carried them over)",
     "see the lost services: the route or list these recipients need was not migrated",
 )
+ACL_ACCEPT_PARTLY = rule(
+    "EXIM-ACL-ACCEPT-PARTLY",
+    ACL,
+    "approximated",
+    "an accept some of whose recipients the output refuses (the others are carried over)",
+    "see the lost services: the route or list those recipients need was not migrated",
+)
 ACL_CONDITIONAL_ACCEPT = rule(
     "EXIM-ACL-CONDITIONAL-ACCEPT",
     ACL,

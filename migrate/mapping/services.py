@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from migrate import rules
 from migrate.errors import Span
 from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
@@ -25,6 +26,7 @@ from migrate.model import (
     LOCAL_CLIENT,
     LOCAL_DOMAINS,
     RECIPIENT_CLASSES,
+    Decision,
     Service,
 )
 from migrate.reader.tree import Driver, EximConfig, Option
@@ -42,7 +44,12 @@ TITLES = {
 }
 
 
-def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[list[Service], tuple[Span, ...]]:
+Verdicts = dict[tuple[str, str], tuple[bool, tuple[Span, ...]]]
+
+
+def services(
+    ctx: Context, universe: ClassUniverse, listening: bool
+) -> tuple[list[Service], tuple[Span, ...], Verdicts]:
     """The services exim provided, each with the statements that provided it, and every accept that accepted.
 
     exim's ACLs are evaluated with exim's own routing assumed to work: what it
@@ -106,7 +113,40 @@ def services(ctx: Context, universe: ClassUniverse, listening: bool) -> tuple[li
     signing = [o for t in config.transports if t.driver == "smtp" for o in t.options if o.name == "dkim_private_key"]
     found.append(_service("dkim", bool(signing), origin=tuple(o.span for o in signing)))
     accepting = tuple(dict.fromkeys(span for _, origin in verdicts.values() for span in origin))
-    return found, accepting
+    return found, accepting, verdicts
+
+
+def book_partly_lost(ctx: Context, verdicts: Verdicts, decided: list[Decision], actions: set[str]) -> None:
+    """An accept whose recipients the output keeps for some classes and refuses for others is approximated.
+
+    The honesty check catches an accept the output keeps for no class; one that
+    accepted local and hosted domains, say, where only the local ones carried
+    over, would otherwise read as carried over whole. A client class the output
+    does not have (authenticated users, where AUTH is not carried over) is
+    judged as anyone: that is what those clients become.
+    """
+    kept = {(d.client, d.recipient) for d in decided if d.accept and (d.action is None or d.action in actions)}
+    known = {d.client for d in decided}
+    statements = {s.span: s for acl in ctx.config.acls for s in acl.statements if s.verb == "accept"}
+    lost: dict[Span, list[str]] = {}
+    carried: set[Span] = {span for d in decided if (d.client, d.recipient) in kept for span in d.origin}
+    for (client, recipient), (accepted, origin) in verdicts.items():
+        if not accepted:
+            continue
+        if (client if client in known else ANYONE, recipient) in kept:
+            carried.update(origin)
+            continue
+        for span in origin:
+            if span in statements:
+                lost.setdefault(span, []).append(f"{recipient} from {client}")
+    for span, pairs in lost.items():
+        if span in carried:
+            ctx.ledger.mark(
+                statements[span],
+                "approximated",
+                rules.ACL_ACCEPT_PARTLY,
+                "exim accepted here what the output refuses: " + ", ".join(sorted(pairs)),
+            )
 
 
 def _service(
