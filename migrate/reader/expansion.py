@@ -198,7 +198,12 @@ class _Parser:
         self.depth = 0
 
     def sequence(self, opened_at: int, *, closing: bool) -> Expansion:
-        """Read parts up to an unescaped ``}`` (when ``closing``) or the end."""
+        """Read parts up to an unescaped ``}`` (when ``closing``) or the end.
+
+        As in exim, a ``{`` that does not open ``${`` is a plain character:
+        an argument ends at the first unescaped ``}`` outside ``${...}``
+        (``${lc:A{B}C}`` is ``a{b`` followed by ``C}``).
+        """
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ExpansionSyntaxError(f"expansion nested more than {MAX_DEPTH} levels deep", opened_at)
@@ -244,13 +249,6 @@ class _Parser:
                     continue
                 flush()
                 parts.append(node)
-                buf_start = self.pos
-                continue
-            if closing and ch == "{":
-                flush()
-                start = self.pos
-                self.pos += 1
-                parts.append(Group(self.sequence(start, closing=True), start))
                 buf_start = self.pos
                 continue
             if closing and ch == "}":

@@ -352,8 +352,7 @@ def test_a_router_with_two_conditions_needs_both(exim: Exim, tmp_path: Path) -> 
 
 OPAQUE = {
     "unterminated": "  accept  domains = ${lookup{$domain}lsearch{/etc/d}\n",
-    # a control-panel template's HELO check: exim reads the brace after the backslash as a literal
-    "escaped-brace": "  deny condition = ${if match {${lc:$sender_helo_name}\\}{$sender_host_name}{no}{yes}}\n",
+    "unclosed-item": "  deny condition = ${if eq{$domain}{x}\n",
 }
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from migrate.reader.expansion import ExpansionSyntaxError, Group, Item, Operator, Text, Variable, Word, parse_expansion
+from tests.conftest import Exim
 
 
 def test_alias_lookup_is_recognised() -> None:
@@ -96,3 +100,53 @@ def test_hostile_nesting_is_an_error_not_a_crash() -> None:
         parse_expansion("${lc:" * 5000 + "x" + "}" * 5000)
     assert "nested more than" in str(caught.value)
     assert parse_expansion("${lc:" * 50 + "x" + "}" * 50).items() == []
+
+
+# exim's brace rules, held against exim itself: a "{" that does not open "${" is a plain character, an argument
+# ends at the first unescaped "}" outside "${...}", a backslash escapes the next character, \N...\N is verbatim.
+BRACES = [
+    "[${lc:A{B}C}]",
+    "${if eq{a{b}{a{b}{yes}{no}}",
+    "${if eq{a\\}b}{a\\}b}{yes}{no}}",
+    "${if eq{x}{\\N{x}\\N}{yes}{no}}",
+    "[{a}b]",
+    "${uc:x\\}y}",
+    "${if eq{${lc:AB}}{ab}{yes}{no}}",
+    # a control-panel template's HELO check: the "\}" ends nothing, so "{no}" is the pattern and there is no
+    # "else": the condition can never refuse anyone, whatever its author meant
+    "${if match {${lc:HELO}\\}{host}{no}{yes}}",
+    "${if match {nothing}{o}{yes}}",
+]
+
+
+def _evaluate(expansion) -> str:  # type: ignore[no-untyped-def]
+    """Just enough of exim's expansion for literal corpora: text, lc, uc, if eq / match with literal arguments."""
+    out = []
+    for part in expansion.parts:
+        if isinstance(part, Text):
+            out.append(part.text)
+        elif isinstance(part, Operator):
+            value = _evaluate(part.arg)
+            out.append({"lc": value.lower(), "uc": value.upper()}[part.name])
+        elif isinstance(part, Item) and part.name == "if":
+            test, *groups = part.args
+            values = [_evaluate(g.body) for g in groups if isinstance(g, Group)]
+            assert isinstance(test, Word) and test.text in ("eq", "match")
+            holds = values[0] == values[1] if test.text == "eq" else re.search(values[1], values[0]) is not None
+            branches = values[2:]
+            out.append(branches[0] if holds else (branches[1] if len(branches) > 1 else ""))
+        else:
+            raise AssertionError(f"not in the corpus evaluator: {part}")
+    return "".join(out)
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("text", BRACES)
+def test_braces_are_read_as_exim_reads_them(text: str, exim: Exim, tmp_path: Path) -> None:
+    config = tmp_path / "configure"
+    config.write_text("keep_environment =\n")
+    config.chmod(0o644)
+    tmp_path.chmod(0o755)
+    said = exim.run(config, "-be", text)
+    assert said.returncode == 0, said.stderr
+    assert _evaluate(parse_expansion(text)) == said.stdout.rstrip("\n")
