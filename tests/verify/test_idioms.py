@@ -28,6 +28,8 @@ IDIOMS = {
     "virtual-inline-domains": {},
     # route_data = ROUTER_SMARTHOST, TLS and AUTH required, credentials from passwd.client under --root
     "smarthost-macro": {},
+    # per-domain alias files, nothing delivered locally: forward-only with a virtual table
+    "regress-forward-only": {},
     # hosted domains of their own list: per-domain mailbox and alias files, Maildir as uid 5000 (a userbase)
     "virtual-maildir": {},
     # hosted domains delivered to Dovecot's LMTP socket; its SASL authenticators have no smtpd table yet
