@@ -155,15 +155,18 @@ class Router:
             delivery.drivers[:] = [d for d in delivery.drivers if d is virtual_router]  # no action uses the others
             delivery.alias_files.clear()
             delivery.forward = False
-            for router in aliases:
-                self._note(
-                    router,
-                    "unmapped",
-                    rules.ALIASES_NO_ACTION,
-                    f"router {router.name}: its aliases need a local action, and the routers that delivered "
-                    "these domains were left out",
-                )
+            self._aliases_without_action(aliases)
         return delivery
+
+    def _aliases_without_action(self, routers: list[Driver]) -> None:
+        for router in routers:
+            self._note(
+                router,
+                "unmapped",
+                rules.ALIASES_NO_ACTION,
+                f"router {router.name}: its aliases need a local action, and the routers that delivered "
+                "these domains were left out",
+            )
 
     def _local_virtual(self, router: Driver) -> VirtualFiles | None:
         """Per-domain alias files for local domains; not when their domains are the hosted ones."""
@@ -368,14 +371,7 @@ class Router:
         if delivery.kind == "none" and delivery.hosted and not left_out:
             delivery.kind, delivery.method = "local", "forward-only"
         elif delivery.kind == "none" and delivery.hosted:
-            for router in delivery.drivers:
-                self._note(
-                    router,
-                    "unmapped",
-                    rules.ALIASES_NO_ACTION,
-                    f"router {router.name}: its aliases need a local action, and the routers that delivered "
-                    "these domains were left out",
-                )
+            self._aliases_without_action(delivery.drivers)
             delivery.drivers.clear()
             delivery.hosted.clear()
         return delivery
