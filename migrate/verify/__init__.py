@@ -116,6 +116,7 @@ def verify(
     policy = result.policy
     root_path = Path(root).resolve() if root else None
     relocate = _lookup_files(policy, root_path)
+    _sqlite_database(result.config, root_path)
     cases = generate(policy, _domains(policy))
     cases += _alias_cases(policy, relocate, cases)
     cases += _hosted_cases(result.config, root_path, cases)
@@ -221,6 +222,22 @@ def _compare_or_not(policy: Policy, case: Case, exim: Answer, smtpd: Answer, hel
     if exim.decided_by_commands:
         return Outcome(case, exim, smtpd, NOT_COMPARABLE, exim.text)
     return compare(policy, case, exim, smtpd, helo)
+
+
+def _sqlite_database(config: EximConfig, root: Path | None) -> None:
+    """exim's sqlite lookups open ``sqlite_dbfile``, and SQLite creates a missing one: never in the admin's copy."""
+    option = config.options.get("sqlite_dbfile")
+    if root is None or option is None or option.value is None:
+        return
+    text = option.value.text.strip()
+    if not text.startswith("/") or "$" in text:
+        return
+    if not Path(str(root) + text).is_file():
+        raise SideError(
+            "exim",
+            f"sqlite_dbfile {text} is not under {root} (used at {option.span.file}:{option.span.line}); "
+            "exim's sqlite lookups would create an empty database there: copy the server's database into DIR",
+        )
 
 
 def _lookup_files(policy: Policy, root: Path | None) -> dict[str, str]:

@@ -287,3 +287,15 @@ def _sqlite_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
     assert verdicts[("198.18.0.77", "root@sql-one.example")].smtpd.code == 250
     assert verdicts[("198.18.0.77", "root@not-in-db.example")].verdict == SAME
     assert verdicts[("198.18.0.77", "root@not-in-db.example")].smtpd.code == 550
+
+
+def test_a_missing_sqlite_database_is_named_before_exim_is_asked(tmp_path: Path) -> None:
+    """SQLite creates a database it cannot find: exim must not leave an empty one in the admin's copy."""
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURES / "sql-lookups" / "root", root)
+    database = root / "var/db/exim/domains.sqlite"
+    assert not database.exists()
+    with pytest.raises(SideError) as caught:
+        verify(str(FIXTURES / "sql-lookups" / "configure"), root=str(root), exim="/nonexistent/exim")
+    assert "sqlite_dbfile /var/db/exim/domains.sqlite" in str(caught.value) and "configure:8" in str(caught.value)
+    assert not database.exists()
