@@ -159,10 +159,10 @@ def _hosted(
     if not any(r.action == "hosted" for r in rules):
         return actions, tables, rules
     built = delivery.hosted_action(ctx, deliveries, tables, who)
-    if not built:
+    if built is None:
         return actions, tables, [r for r in rules if r.destination_table != "hosted_domains"]
-    tables = tables + built
-    return [*actions, delivery.hosted_action_line(deliveries, tables)], tables, rules
+    action, hosted_tables = built
+    return [*actions, action], tables + hosted_tables, rules
 
 
 def _relaying_everywhere(ctx: Context, decided: list[Decision]) -> list[Decision]:
@@ -211,7 +211,7 @@ def _policy_origin(ctx: Context, universe: ClassUniverse) -> tuple[Span, ...]:
     for name in (universe.local_domains, universe.relay_domains, *universe.client_tables):
         if name and (name in ctx.config.named_lists or name in ctx.inline_lists):
             spans.append(
-                ctx.host_list(name).span if name in universe.client_tables else ctx.config.named_lists[name].span
+                ctx.named_list(name).span if name in universe.client_tables else ctx.config.named_lists[name].span
             )
     for acl in ctx.config.acls:
         if acl.name in ctx.used_acls:

@@ -111,7 +111,7 @@ def inline_hosts(ctx: Context, cond: AclCondition, prefix: str = "trusted_hosts"
 def clients(ctx: Context, universe: ClassUniverse, auth: bool) -> list[ClientClass]:
     clients = [ClientClass(LOCAL_CLIENT)]
     for name in universe.client_tables:
-        clients.append(ClientClass(name, name, (ctx.host_list(name).span,)))
+        clients.append(ClientClass(name, name, (ctx.named_list(name).span,)))
     if auth:
         clients.append(ClientClass(AUTHENTICATED))
     clients.append(ClientClass(ANYONE))

@@ -28,7 +28,7 @@ class Context:
     greylist: str
     store: LookupStore
     ledger: Ledger = field(default_factory=Ledger)
-    inline_lists: dict[str, NamedList] = field(default_factory=dict)  # host lists written inline in accepts
+    inline_lists: dict[str, NamedList] = field(default_factory=dict)  # lists written inline (accepts, hosted routers)
     lookup_notes: list[str] = field(default_factory=list)  # approximations found while reading lookup files
     sql_tables: dict[str, Table] = field(default_factory=dict)  # domain lists' SQL lookups, by table name
     domain_tables: dict[str, Table] = field(default_factory=dict)
@@ -44,8 +44,8 @@ class Context:
         """Where a generated table file goes on the target platform."""
         return f"{get_platform(self.platform).tables_dir}/{name}"
 
-    def host_list(self, name: str) -> NamedList:
-        """A named host list, or one written inline in an accept statement."""
+    def named_list(self, name: str) -> NamedList:
+        """A named list, or one written inline (a host list in an accept statement, the hosted domains' lookup)."""
         return self.inline_lists.get(name) or self.config.named_lists[name]
 
     @property

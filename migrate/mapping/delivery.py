@@ -265,12 +265,12 @@ def no_virtual_action(ctx: Context, virtual: VirtualFiles) -> None:
 
 def hosted_action(
     ctx: Context, deliveries: dict[str, Delivery], tables: list[Table], identity: Identity
-) -> list[Table]:
-    """The hosted domains' virtual table (and userbase) for the ``hosted`` action; [] when nothing can be built."""
+) -> tuple[Action, list[Table]] | None:
+    """The ``hosted`` action with its virtual table (and userbase); None when nothing can be built."""
     delivery = deliveries[HOSTED_DOMAINS]
     domains = next((t for t in tables if t.name == "hosted_domains"), None)
     if domains is None or not delivery.hosted:
-        return []
+        return None
     mailboxes = any(s.role == "mailboxes" for s in delivery.hosted)
     account, userbase = _hosted_account(ctx, delivery) if mailboxes else ("", None)
     mapping: list[tuple[str, str]] = []
@@ -298,7 +298,7 @@ def hosted_action(
             + (" ..." if len(skipped) > 10 else ""),
         )
     if not mapping:
-        return []
+        return None
     listing = next((s.router for s in reversed(delivery.hosted) if s.role == "mailboxes" and s.path), None)
     if listing is not None:
         ctx.ledger.mark(
@@ -316,22 +316,16 @@ def hosted_action(
         found.append(
             Table("hosted_userbase", "userbase", (), (userbase,), ctx.table_file("hosted_userbase"), origin, True)
         )
-    return found
-
-
-def hosted_action_line(deliveries: dict[str, Delivery], tables: list[Table]) -> Action:
-    """The action the hosted domains' match rules name."""
-    delivery = deliveries[HOSTED_DOMAINS]
-    names = {t.name for t in tables}
-    return Action(
+    action = Action(
         "hosted",
         delivery.method,
         delivery.path,
         virtual_table="hosted_users",
-        userbase_table="hosted_userbase" if "hosted_userbase" in names else None,
+        userbase_table="hosted_userbase" if userbase is not None else None,
         origin=tuple(d.span for d in delivery.drivers),
         routers=_router_names(delivery),
     )
+    return action, found
 
 
 def _hosted_domain(

@@ -98,16 +98,6 @@ def mailbox_source(router: Driver) -> HostedSource | None:
     return None
 
 
-def translate(text: str) -> str | None:
-    """A hosted transport's path or command with smtpd's format specifiers; None where smtpd has no equivalent."""
-
-    def replace(match: re.Match[str]) -> str:
-        return VARIABLES.get(match.group(1) or match.group(2), "\0")
-
-    result = re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
-    return None if "\0" in result or "${" in result else result
-
-
 @dataclass(frozen=True)
 class Keys:
     """What one source says about one domain: its keys and values, and a catch-all."""

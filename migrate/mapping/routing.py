@@ -138,9 +138,7 @@ class Router:
             if not self._applies(router, recipient):
                 continue
             if self._route(router, recipient, delivery):
-                if recipient == HOSTED_DOMAINS:
-                    return self._hosted_end(delivery, any(n.severity == "unmapped" for _, n in self.notes[noted:]))
-                return delivery
+                break  # routed (or, for a hosted no_more alias router, the end of the walk)
         forwarded = delivery.alias_files or delivery.forward or delivery.virtual is not None
         left_out = any(found.severity == "unmapped" for _, found in self.notes[noted:])
         if recipient == HOSTED_DOMAINS:
@@ -383,7 +381,7 @@ class Router:
             return self._local_method(transport, delivery)
         option = transport.option("command" if driver == "pipe" else "directory")
         text = option.value.text.strip() if option is not None and option.value is not None else ""
-        translated = hosted.translate(text) if text else None
+        translated = _translate(text, hosted.VARIABLES) if text else None
         if driver == "appendfile" and translated and transport.option("maildir_format") is not None:
             delivery.method, delivery.path = "maildir", translated
             return "maildir"
@@ -731,12 +729,12 @@ def _relay_map_file(option: Option) -> str | None:
     return None
 
 
-def _translate(text: str) -> str | None:
-    """Replace the exim variables smtpd knows by its format specifiers."""
+def _translate(text: str, variables: dict[str, str] = VARIABLES) -> str | None:
+    """Replace the exim variables smtpd knows by its format specifiers; None when one has no equivalent."""
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
-        return VARIABLES.get(name, "\0")
+        return variables.get(name, "\0")
 
     result = re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
     if "\0" in result or "${" in result:

@@ -79,7 +79,7 @@ def services(
         )
     ]
     for table in universe.client_tables:
-        named = ctx.host_list(table)
+        named = ctx.named_list(table)
         provided = listening and bool(outbound) and accepts(table, ANY_DOMAIN)
         found.append(_service("relay", provided, table=table, origin=(named.span,)))
     found.append(
@@ -103,10 +103,8 @@ def services(
     aliases = [r for r in config.routers if r.driver == "redirect"]
     found.append(_service("forwarding", bool(aliases) and bool(outbound), origin=tuple(r.span for r in aliases)))
     hosted: list[Span] = [r.span for r in config.routers if virtual_files(r) is not None and not _hosted(universe, r)]
-    name = universe.hosted_domains or ""
-    hosted_list = ctx.inline_lists.get(name) or config.named_lists.get(name)
-    if hosted_list is not None and accepts(ANYONE, HOSTED_DOMAINS):
-        hosted.insert(0, hosted_list.span)
+    if universe.hosted_domains is not None and accepts(ANYONE, HOSTED_DOMAINS):
+        hosted.insert(0, ctx.named_list(universe.hosted_domains).span)
     found.append(_service("hosted", listening and bool(hosted), origin=tuple(hosted)))
     scanning = _content_statements(ctx)
     found.append(_service("content", bool(scanning), origin=tuple(scanning)))

@@ -57,7 +57,7 @@ def hosted_list(ctx: Context) -> tuple[str | None, str | None]:
 def _named_hosted(ctx: Context) -> str | None:
     lists = ctx.config.named_lists
     found: set[str] = set()
-    for items in _router_domains(ctx):
+    for _, _, items in _router_domains(ctx):
         if len(items) != 1 or items[0].kind != "named" or items[0].negated:
             continue
         name = items[0].value
@@ -70,41 +70,35 @@ def _named_hosted(ctx: Context) -> str | None:
 
 def _inline_hosted(ctx: Context) -> tuple[str | None, str | None]:
     """``domains = dsearch;DIR`` (one lookup, the same in every router that names one): a hosted list."""
-    found: dict[str, Option] = {}
-    for router in ctx.config.routers:
-        option = router.option("domains")
-        if router.driver not in ("accept", "redirect") or option is None or option.value is None:
-            continue
-        if option.value.expansion is not None:
-            continue
-        items = parse_list(option.value.text, "domain")[1]
+    found: dict[str, tuple[Option, str, tuple[ListItem, ...]]] = {}
+    for option, separator, items in _router_domains(ctx):
         if len(items) == 1 and items[0].kind == "lookup" and not items[0].negated:
-            found.setdefault(items[0].text.strip(), option)
+            found.setdefault(items[0].text.strip(), (option, separator, items))
     if len(found) != 1:
         return None, None
-    text, option = found.popitem()
+    text, (option, separator, items) = found.popitem()
     assert option.value is not None
-    separator, items = parse_list(option.value.text, "domain")
     ctx.inline_lists[HOSTED_INLINE] = NamedList(
         option.span, option.source, option.macros, "domain", HOSTED_INLINE, option.value, separator, items
     )
     return HOSTED_INLINE, text
 
 
-def _router_domains(ctx: Context) -> list[tuple[ListItem, ...]]:
+def _router_domains(ctx: Context) -> list[tuple[Option, str, tuple[ListItem, ...]]]:
+    """The ``domains`` lists (not expansions) of the accept and redirect routers, parsed."""
     found = []
     for router in ctx.config.routers:
         domains = router.option("domains")
         if router.driver not in ("accept", "redirect") or domains is None or domains.value is None:
             continue
         if domains.value.expansion is None:
-            found.append(parse_list(domains.value.text, "domain")[1])
+            found.append((domains, *parse_list(domains.value.text, "domain")))
     return found
 
 
 def _literal_keys(ctx: Context, name: str) -> set[str]:
     """The domains a list names literally or in files it reads (nothing booked: only to test for overlap)."""
-    named = ctx.inline_lists.get(name) or ctx.config.named_lists[name]
+    named = ctx.named_list(name)
     keys: set[str] = set()
     for item in named.items:
         if item.negated:
@@ -134,7 +128,7 @@ def domain_table(ctx: Context, table_name: str, list_name: str, identity: Identi
 
 
 def _build_domain_table(ctx: Context, table_name: str, list_name: str, identity: Identity) -> Table:
-    named = ctx.inline_lists.get(list_name) or ctx.config.named_lists[list_name]
+    named = ctx.named_list(list_name)
     generated = False
     sources: list[str] = []
     entries: list[str] = []
@@ -269,7 +263,7 @@ def _domain_lookup(
 
 
 def network_table(ctx: Context, list_name: str) -> Table:
-    named = ctx.host_list(list_name)
+    named = ctx.named_list(list_name)
     generated = False
     sources: list[str] = []
     entries: list[str] = []

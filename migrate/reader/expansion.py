@@ -191,6 +191,13 @@ def parse_expansion(text: str) -> Expansion:
     return result
 
 
+def item_end(text: str, start: int) -> int:
+    """One past the closing brace of the ``${...}`` at ``start``, by exim's rules (ExpansionSyntaxError if none)."""
+    parser = _Parser(text)
+    parser.braced(start)
+    return parser.pos
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from migrate.reader import read_config
+from migrate.reader.expansion import ExpansionSyntaxError, item_end
 from migrate.reader.source import exim_builtins
 
 NEXT_HOP = "192.0.2.250"
@@ -113,23 +114,16 @@ def dns_free_config(
 
 
 def without_commands(text: str, replacement: str) -> str:
-    """``text`` with each command expansion (braces balanced, backslashes escaping) replaced, and no Perl options."""
+    """``text`` with each command expansion (read as exim reads its braces) replaced, and no Perl options."""
     out: list[str] = []
     index = 0
     while (found := COMMAND.search(text, index)) is not None:
         out.append(text[index : found.start()])
-        depth, at = 0, found.start() + 1
-        while at < len(text):
-            char = text[at]
-            if char == "\\":
-                at += 2
-                continue
-            depth += {"{": 1, "}": -1}.get(char, 0)
-            at += 1
-            if depth == 0:
-                break
+        try:
+            index = item_end(text, found.start())
+        except ExpansionSyntaxError:
+            index = len(text)  # unterminated: nothing after it is exim's to run either
         out.append(replacement)
-        index = at
     out.append(text[index:])
     return _PERL_OPTIONS.sub("", "".join(out))
 
