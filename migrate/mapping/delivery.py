@@ -331,9 +331,71 @@ def hosted_action(
 def _hosted_domain(
     ctx: Context, delivery: Delivery, domain: str, account: str, identity: Identity, skipped: list[str]
 ) -> list[tuple[str, str]]:
-    """One domain's keys, router by router: the first router that knows a local part decides it."""
+    """One domain's keys, router by router: the first router that knows a local part decides it.
+
+    exim skips a redirect router for an address it redirected to itself: such a target (a catch-all alias
+    pointing at one of the domain's own mailboxes, ``anna: anna@domain``) is decided by the routers after it.
+    smtpd's virtual table has no such rule, so that address gets the later routers' answer as its own key.
+    """
+    read = _hosted_sources(ctx, delivery, domain, identity)
+    known = [dict(keys.mapping) for _, keys, _ in read]
+
+    def decide(local_part: str, start: int) -> str | None:
+        """What the routers from ``start`` on make of ``local_part``: a virtual value, or None (it fails)."""
+        for index in range(start, len(read)):
+            source, keys, qualify = read[index]
+            data = known[index].get(local_part, keys.catch_all)
+            if data is None:
+                continue
+            if source.role == "mailboxes":
+                return account
+            value = _virtual_value(data, qualify)
+            if value is None:
+                skipped.append(f"{local_part}@{domain} ({data or 'no data'})")
+                return f"error:550 {local_part}@{domain} is not accepted here"
+            address = f"{local_part}@{domain}"
+            targets = [t for t in value.split(", ") if t != address]
+            if len(targets) < len(value.split(", ")):  # redirected to itself: the later routers decide it
+                later = decide(local_part, index + 1)
+                targets += [later] if later is not None and not later.startswith("error:") else []
+            return ", ".join(targets) if targets else None
+        return None
+
     mapping: list[tuple[str, str]] = []
     written: set[str] = set()
+    for index, (source, keys, qualify) in enumerate(read):
+        for local_part, _ in keys.mapping:
+            if local_part not in written:
+                written.add(local_part)
+                value = decide(local_part, index)
+                if value is not None:
+                    mapping.append((f"{local_part}@{domain}", value))
+        if keys.catch_all is not None:
+            # this router takes every other local part: no later router sees the domain, but its own targets here
+            value = account if source.role == "mailboxes" else _virtual_value(keys.catch_all, qualify)
+            if value is None:
+                skipped.append(f"*@{domain} ({keys.catch_all or 'no data'})")
+                break
+            for target in value.split(", "):
+                local_part, _, target_domain = target.rpartition("@")
+                if target_domain == domain and local_part not in written:
+                    written.add(local_part)
+                    own = decide(local_part, index)
+                    if own is not None:
+                        mapping.append((target, own))
+            mapping.append((f"@{domain}", value))
+            break
+    if delivery.method == "forward-only" and not any(key.startswith("@") for key, _ in mapping):
+        # smtpd only defers an error: entry on a forward-only action; a key it lacks it refuses for good
+        mapping = [(key, value) for key, value in mapping if not value.startswith("error:")]
+    return mapping
+
+
+def _hosted_sources(
+    ctx: Context, delivery: Delivery, domain: str, identity: Identity
+) -> list[tuple[hosted.HostedSource, hosted.Keys, str | None]]:
+    """Each router's keys for the domain, with the domain its bare targets are qualified with."""
+    found = []
     for source in delivery.hosted:
         try:
             keys = hosted.domain_keys(source, domain, ctx.store.read)
@@ -348,31 +410,8 @@ def _hosted_domain(
             )
             continue
         preserve = source.router.option("qualify_preserve_domain") is not None
-        qualify = domain if preserve else (identity.qualify_domain or identity.hostname)
-        for local_part, data in keys.mapping:
-            if local_part in written:
-                continue
-            written.add(local_part)
-            if source.role == "mailboxes":
-                mapping.append((f"{local_part}@{domain}", account))
-                continue
-            value = _virtual_value(data, qualify)
-            if value is None:
-                skipped.append(f"{local_part}@{domain} ({data or 'no data'})")
-                value = f"error:550 {local_part}@{domain} is not accepted here"
-            mapping.append((f"{local_part}@{domain}", value))
-        if keys.catch_all is not None:
-            # this router takes every other local part: no later router sees the domain
-            value = account if source.role == "mailboxes" else _virtual_value(keys.catch_all, qualify)
-            if value is None:
-                skipped.append(f"*@{domain} ({keys.catch_all or 'no data'})")
-            else:
-                mapping.append((f"@{domain}", value))
-            break
-    if delivery.method == "forward-only" and not any(key.startswith("@") for key, _ in mapping):
-        # smtpd only defers an error: entry on a forward-only action; a key it lacks it refuses for good
-        mapping = [(key, value) for key, value in mapping if not value.startswith("error:")]
-    return mapping
+        found.append((source, keys, domain if preserve else (identity.qualify_domain or identity.hostname)))
+    return found
 
 
 def _hosted_account(ctx: Context, delivery: Delivery) -> tuple[str, tuple[str, str] | None]:

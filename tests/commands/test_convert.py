@@ -40,6 +40,7 @@ GOLDEN = {
     "dovecot-lmtp": ("openbsd",),
     "dovecot-lda": ("openbsd",),
     "run-perl": ("openbsd",),
+    "vhost-catchall": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
     # the wrong claims of issue 12, each in its own configuration
@@ -436,3 +437,13 @@ def test_a_runbook_for_signing_only_installs_no_redis() -> None:
     assert "pkg_add opensmtpd-filter-rspamd rspamd\n" in signing and "redis" not in signing
     scanning = convert(str(FIXTURES / "content-filters" / "configure"), platform="debian").files["MIGRATION.md"]
     assert "redis-server" in scanning
+
+
+def test_a_catch_all_alias_that_points_at_a_mailbox_leaves_that_mailbox_deliverable() -> None:
+    """exim skips the alias router for the catch-all's own target, so anna's mailbox takes it (and ben's mail)."""
+    table = _convert("vhost-catchall").policy.table("hosted_users")
+    assert table is not None
+    mapping = dict(table.mapping)
+    assert mapping["anna@shop.example"] == "vmail"  # not anna@shop.example again: smtpd would loop and refuse
+    assert mapping["@shop.example"] == "anna@shop.example"
+    assert "ben@shop.example" not in mapping  # exim routed ben to anna through the catch-all too

@@ -25,11 +25,11 @@ PROBE = rspamd_run.PROBE.with_name("hosted_probe.py")
 FAKE_LDA = '#!/bin/sh\necho "$(id -u):$(id -g) $*" >> /run/lda.log\ncat > /dev/null\n'
 
 
-def _deliver(case: str, rewrite: Callable[[str], str], recipients: list[str], expect: int) -> dict:  # type: ignore[type-arg]
+def _deliver(case: str, rewrite: Callable[[str], str], recipients: list[str], expect: int, uid: int = 5000) -> dict:  # type: ignore[type-arg]
     with rspamd_run.staged(case, rewrite, root=FIXTURES / case / "root") as stage:
         run = stage.work / "run"  # content_probe.sh mounts it on /run
         (run / "vmail").mkdir(parents=True)
-        os.chown(run / "vmail", 5000, 5000)
+        os.chown(run / "vmail", uid, uid)
         (run / "dovecot").mkdir()
         (run / "fake-lda").write_text(FAKE_LDA)
         (run / "fake-lda").chmod(0o755)
@@ -95,3 +95,16 @@ def test_dovecot_lda_runs_as_the_vmail_uid_with_the_address(namespaces: None) ->
     )
     assert found["answers"]["alice@example.com"] == 250 and found["answers"]["nobody@example.com"] >= 500, found
     assert found["lda"] == ["5000:5000 -d alice@example.com -f friend@elsewhere.example -a alice@example.com"], found
+
+
+@pytest.mark.exim
+def test_a_catch_all_to_a_mailbox_delivers_there(namespaces: None) -> None:
+    """exim sent the catch-all's own target on to its mailbox router: anna's mail, and everyone else's, reach anna."""
+    recipients = ["anna@shop.example", "ben@shop.example", "whoever@shop.example", "carl@blog.example"]
+    maildir = 'maildir "/srv/mail/%{dest.domain:lowercase}/%{dest.user:lowercase}/Maildir"'
+    found = _deliver(
+        "vhost-catchall", _replacing(maildir, maildir.replace("/srv/mail/", "/run/vmail/")), recipients, 4, uid=2000
+    )
+    assert all(code == 250 for code in found["answers"].values()), found
+    boxes = [(path.split("/Maildir/")[0], uid, gid) for path, uid, gid in found["files"] if "/new/" in path]
+    assert sorted(boxes) == [("blog.example/carl", 2000, 2000)] + [("shop.example/anna", 2000, 2000)] * 3, found

@@ -37,6 +37,8 @@ IDIOMS = {
     "dovecot-lmtp": {"submission": "no listener offers AUTH"},
     # hosted users in a passwd-style file, delivered by dovecot-lda as uid 5000
     "dovecot-lda": {},
+    # a '*' catch-all alias whose target is one of the domain's own mailboxes; mailboxes keyed by address
+    "vhost-catchall": {},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
     "run-perl": {
         "relay": "refused",
