@@ -57,7 +57,7 @@ class Table:
     """A named set or mapping for smtpd.conf: domains, networks, routes, aliases."""
 
     name: str
-    kind: str  # "domains" | "networks" | "routes" | "aliases" | "virtual" | "credentials" | "addresses"
+    kind: str  # "domains" | "networks" | "routes" | "aliases" | "virtual" | "credentials" | "addresses" | "regexes"
     entries: tuple[str, ...] = ()  # list tables
     mapping: tuple[tuple[str, str], ...] = ()  # mapping tables
     file: str = ""  # a file-backed table (e.g. the aliases file)
@@ -295,6 +295,9 @@ class MatchRule:
     action: str | None  # None means reject
     comment: str = ""
     origin: Origin = ()
+    rcpt_regex_table: str | None = None  # also only for recipients matching this table of regexes
+    negate_source: bool = False  # "! from socket", "! from src <table>"
+    negate_destination: bool = False  # "! for domain <table>"
 
 
 @dataclass(frozen=True, slots=True)

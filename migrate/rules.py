@@ -500,6 +500,13 @@ ACL_DENY_HOSTS = rule(
     "denied hosts are refused by a reject rule ahead of all others",
     "nothing to do unless an earlier accept for those hosts mattered",
 )
+ACL_DENY_LOCAL_PARTS = rule(
+    "EXIM-ACL-DENY-LOCAL-PARTS",
+    ACL,
+    "approximated",
+    "denied local parts are refused by a rcpt-to regex reject rule ahead of all others",
+    "nothing to do unless an earlier accept sent mail to such addresses",
+)
 ACL_DISCARD = rule(
     "EXIM-ACL-DISCARD",
     ACL,

@@ -16,9 +16,21 @@ from dataclasses import replace
 
 from migrate.errors import Span
 from migrate.lookups import FileStore, LookupStore
-from migrate.mapping import accounting, auth, clients, decisions, delivery, filters, identity, limits, matches
+from migrate.mapping import (
+    accounting,
+    auth,
+    clients,
+    decisions,
+    delivery,
+    filters,
+    identity,
+    limits,
+    local_parts,
+    matches,
+)
 from migrate.mapping import services as services_step
 from migrate.mapping import tables as tables_step
+from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.listeners import certificate, listeners
@@ -27,6 +39,7 @@ from migrate.model import (
     ANY_DOMAIN,
     AUTHENTICATED,
     LOCAL_DOMAINS,
+    RECIPIENT_CLASSES,
     Action,
     ClientClass,
     Decision,
@@ -54,6 +67,29 @@ def build_policy(
     if greylist not in GREYLIST_CHOICES:
         raise ValueError(f"unknown greylist choice {greylist!r}")
     return _build(Context(config, platform, greylist, store if store is not None else FileStore()))
+
+
+def _denied_local_parts(
+    ctx: Context,
+    universe: ClassUniverse,
+    tables: list[Table],
+    rules: list[MatchRule],
+    who: Identity,
+    evaluator: AclEvaluator,
+    classes: list[ClientClass],
+) -> tuple[list[Table], list[MatchRule]]:
+    """Reject rules for the local parts exim's RCPT ACL denied, ahead of every other rule."""
+    class_tables = {}
+    for recipient in RECIPIENT_CLASSES:
+        destinations = matches.destinations(ctx, recipient, tables, who)
+        if len(destinations) == 1 and destinations[0][0] == "domain" and destinations[0][1]:
+            class_tables[recipient] = destinations[0][1]
+    rejects = []
+    for denied in local_parts.find(ctx, universe, class_tables, evaluator, classes):
+        regexes = local_parts.table(denied)
+        tables.append(regexes)
+        rejects.append(local_parts.reject_rule(ctx, denied, regexes))
+    return tables, [*rejects, *rules]
 
 
 def _build(ctx: Context) -> Policy:
@@ -84,6 +120,8 @@ def _build(ctx: Context) -> Policy:
         table = clients.blocklist_table(ctx)
         tables.append(table)
         rules = [clients.blocklist_rule(ctx, table), *rules]
+    evaluator = decisions.acl_evaluator(ctx, universe, deliveries)
+    tables, rules = _denied_local_parts(ctx, universe, tables, rules, who, evaluator, classes)
     virtual = deliveries[LOCAL_DOMAINS].virtual
     if virtual is not None and any(a.name == "local" for a in actions):
         alias_files = [path for path, _ in deliveries[LOCAL_DOMAINS].alias_files]
@@ -96,7 +134,7 @@ def _build(ctx: Context) -> Policy:
         delivery.no_virtual_action(ctx, virtual)
     actions, tables, rules = _hosted(ctx, deliveries, actions, tables, rules, who)
     actions, secrets = auth.smarthost_credentials(ctx, actions, deliveries)
-    used = {r.source_table for r in rules} | {r.destination_table for r in rules}
+    used = {r.source_table for r in rules} | {r.destination_table for r in rules} | {r.rcpt_regex_table for r in rules}
     used |= {a.alias_table for a in actions} | {a.relay_domain_table for a in actions}
     used |= {a.virtual_table for a in actions} | {a.auth_table for a in actions} | {a.userbase_table for a in actions}
     if secrets is not None:

@@ -105,17 +105,22 @@ def chosen_acls(ctx: Context) -> ChosenAcls:
     return ctx.chosen
 
 
-def decisions(
-    ctx: Context, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]
-) -> list[Decision]:
-    """exim's answer for each client class and recipient class, where smtpd can route it."""
+def acl_evaluator(ctx: Context, universe: ClassUniverse, deliveries: dict[str, Delivery]) -> AclEvaluator:
+    """exim's ACLs as exim runs them here: a class verifies where it has a route."""
     routable = {r: d.routable for r, d in deliveries.items()}
     here = frozenset(
         r
         for r, d in deliveries.items()
         if d.kind == "local" and d.method != "forward-only" and not any(t.driver == "smtp" for t in d.drivers)
     )
-    evaluator = AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here)
+    return AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here)
+
+
+def decisions(
+    ctx: Context, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]
+) -> list[Decision]:
+    """exim's answer for each client class and recipient class, where smtpd can route it."""
+    evaluator = acl_evaluator(ctx, universe, deliveries)
     chosen = chosen_acls(ctx)
     found: list[Decision] = []
     verdict_notes: list[tuple[Claim, str, str, bool]] = []
@@ -130,7 +135,7 @@ def decisions(
             if not present[recipient]:
                 found.append(Decision(client.name, recipient, False, None))
                 continue
-            accepted, origin, notes = _decide(ctx, evaluator, client.name, recipient, chosen, routable)
+            accepted, origin, notes = _decide(ctx, evaluator, client.name, recipient, chosen, evaluator.routable)
             delivery = deliveries[recipient]
             action = ACTION_NAMES[recipient] if accepted else None
             if accepted and not delivery.routable:

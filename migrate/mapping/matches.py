@@ -67,12 +67,12 @@ def match_rules(
         accepted(ANYONE, LOCAL_DOMAINS)
         and local_table
         and "localhost" in local_table.entries
-        and ("local", None) not in _destinations(ctx, LOCAL_DOMAINS, tables, identity)
+        and ("local", None) not in destinations(ctx, LOCAL_DOMAINS, tables, identity)
     ):
         found.append(MatchRule("local", None, "local", None, "local", "mail for this host from this host"))
     for recipient in RECIPIENT_CLASSES:
         action = ACTION_NAMES[recipient]
-        for destination in _destinations(ctx, recipient, tables, identity):
+        for destination in destinations(ctx, recipient, tables, identity):
             yes = [
                 _local_source(ctx, c, recipient, clients, tables, accepted)
                 for c in clients
@@ -151,9 +151,7 @@ def _local_source(
     return client
 
 
-def _destinations(
-    ctx: Context, recipient: str, tables: list[Table], identity: Identity
-) -> list[tuple[str, str | None]]:
+def destinations(ctx: Context, recipient: str, tables: list[Table], identity: Identity) -> list[tuple[str, str | None]]:
     """The smtpd ``for`` criteria that together cover one recipient class."""
     names = {t.name for t in tables if t.entries or t.backend}
     if recipient == ANY_DOMAIN:

@@ -58,6 +58,7 @@ _TABLE_WHAT = {
     "userbase": "the account hosted mailboxes are delivered as (uid:gid:home)",
     "credentials": "smarthost credentials (a separate file, mode 0600)",
     "addresses": "addresses",
+    "regexes": "recipient addresses exim refused (regular expressions)",
 }
 
 
@@ -261,6 +262,12 @@ def _match_line(rule: MatchRule) -> str:
     destination = {"any": "for any", "local": "for local", "domain": f"for domain <{rule.destination_table}>"}[
         rule.destination
     ]
+    if rule.negate_source:
+        source = "! " + source
+    if rule.negate_destination:
+        destination = "! " + destination
+    if rule.rcpt_regex_table:
+        destination += f" rcpt-to regex <{rule.rcpt_regex_table}>"
     decision = f"action {quote(rule.action)}" if rule.action else "reject"
     return f"match {source} {destination} {decision}"
 

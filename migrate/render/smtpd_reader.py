@@ -264,6 +264,12 @@ def _match(tokens: list[str]) -> dict[str, object]:
         elif word == "reject":
             found["action"] = "reject"
             index += 1
+        elif word == "rcpt-to" or (word == "for" and tokens[index + 1 : index + 2] == ["rcpt-to"]):
+            index += 1 if word == "rcpt-to" else 2  # only some recipients: kept as the table it names
+            if tokens[index : index + 1] == ["regex"]:
+                index += 1
+            found[prefix + "rcpt-to"] = tokens[index] if index < len(tokens) else ""
+            index += 1
         elif word in ("from", "for"):
             kind = tokens[index + 1]
             if (
@@ -279,6 +285,8 @@ def _match(tokens: list[str]) -> dict[str, object]:
         else:
             found[prefix + word] = True
             index += 1
-    found.setdefault("from", "local")
-    found.setdefault("for", "local")
+    if "!from" not in found:
+        found.setdefault("from", "local")
+    if "!for" not in found:
+        found.setdefault("for", "local")
     return found

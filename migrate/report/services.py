@@ -142,7 +142,9 @@ class _Probe:
     def _first(self, source: object, destination: str) -> dict[str, object] | None:
         """The action the first matching rule picks (None: refused, or nothing matches)."""
         for rule in self.conf.rules:
-            if _from_matches(rule, source) and _for_matches(rule.get("for"), destination):
+            if "rcpt-to" in rule or "!rcpt-to" in rule:
+                continue  # it decides for some addresses only, not for the service
+            if _from_matches(rule, source) and _for_matches(rule, destination):
                 action = rule.get("action")
                 return self.conf.actions.get(str(action)) if action != "reject" else None
         return None
@@ -178,7 +180,12 @@ class _Probe:
 def _from_matches(rule: dict[str, object], source: object) -> bool:
     if rule.get("auth") and source != "auth":
         return False
-    origin = rule.get("from")
+    if "!from" in rule:
+        return not _origin_matches(rule["!from"], source)
+    return _origin_matches(rule.get("from"), source)
+
+
+def _origin_matches(origin: object, source: object) -> bool:
     if origin == "any":
         return True
     if origin == "local":
@@ -188,7 +195,13 @@ def _from_matches(rule: dict[str, object], source: object) -> bool:
     return isinstance(origin, tuple) and origin == source
 
 
-def _for_matches(target: object, destination: str) -> bool:
+def _for_matches(rule: dict[str, object], destination: str) -> bool:
+    if "!for" in rule:
+        return not _target_matches(rule["!for"], destination)
+    return _target_matches(rule.get("for"), destination)
+
+
+def _target_matches(target: object, destination: str) -> bool:
     if target == "any":
         return True
     if destination == "hosted":

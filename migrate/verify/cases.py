@@ -3,7 +3,7 @@
 Each case is one SMTP transaction (client address, authenticated or not,
 sender, recipient). Addresses are chosen at the edges that matter: inside and
 outside each trusted network, IPv4 and IPv6, each local and relay domain, an
-unknown domain, postmaster, an existing system user, a user that does not
+unknown domain, a local part with a "%" in it, postmaster, an existing system user, a user that does not
 exist, and the local socket. Admins can add their own cases from a file.
 """
 
@@ -22,6 +22,9 @@ SENDER = "probe@probe.example"
 OUTSIDE_V4 = ("198.18.0.77", "198.19.255.77")
 OUTSIDE_V6 = ("2001:2::77", "2001:2:0:ffff::77")
 UNKNOWN_DOMAIN = "elsewhere.example"
+# A local part of the kind exim's default configuration refuses (a "%" hack) and smtpd's grammar allows:
+# a catch-all alias or a relaying client would take it unless a rule refuses it as exim did.
+ODD_LOCAL_PART = "odd%path"
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,12 @@ def _recipients(domains: dict[str, list[str]]) -> list[tuple[str, str]]:
         found += [
             ("hosted-domains", f"postmaster@{domain}"),
             ("hosted-domains", f"no-such-user-4711@{domain}"),
+            ("hosted-domains", f"{ODD_LOCAL_PART}@{domain}"),
         ]
     for domain in _concrete(domains.get("relay", [])):
         found.append(("relay-domains", f"someone@{domain}"))
     found.append(("other-domains", f"someone@{UNKNOWN_DOMAIN}"))
+    found.append(("other-domains", f"{ODD_LOCAL_PART}@{UNKNOWN_DOMAIN}"))
     return found
 
 

@@ -68,7 +68,8 @@ def clients(policy: Policy) -> list[Client]:
 def recipients(policy: Policy, config_lists: dict[str, list[str]]) -> dict[str, list[str]]:
     """Probe addresses per recipient class: exim may refuse a local part (no such
     user) without refusing the class, so a class is refused only if all are."""
-    found = {ANY_DOMAIN: ["someone@elsewhere.example"]}
+    # a local part exim's usual "deny local_parts = ^.*[@%!/|]" refuses, judged on its own
+    found = {ANY_DOMAIN: ["someone@elsewhere.example"], "odd local part": ["odd%path@elsewhere.example"]}
     local = [d for d in config_lists.get("local_domains", []) if _plain_domain(d) and d != "localhost"]
     if local:
         found[LOCAL_DOMAINS] = [f"postmaster@{local[0]}", f"root@{local[0]}"]
@@ -84,7 +85,7 @@ def hosted_recipients(policy: Policy) -> list[str]:
     listed = policy.table("hosted_users")
     found = [key for key, _ in listed.mapping if not key.startswith("@")][:4] if listed else []
     for domain in [d for d in (domains.entries if domains else ()) if _plain_domain(d)][:2]:
-        found += [f"postmaster@{domain}", f"no-such-user-4711@{domain}"]
+        found += [f"postmaster@{domain}", f"no-such-user-4711@{domain}", f"odd%path@{domain}"]
     return list(dict.fromkeys(found))
 
 
@@ -96,14 +97,14 @@ def smtpd_accepts(policy: Policy, client: Client, address: str, depth: int = 0) 
     """First-match evaluation of the generated match rules (smtpd.conf(5) semantics)."""
     domain = address.rsplit("@", 1)[1].lower()
     for rule in policy.rules:
-        if not _source(policy, rule.source, rule.source_table, client):
+        if _source(policy, rule.source, rule.source_table, client) == rule.negate_source:
             continue
-        if rule.destination == "domain":
-            table = policy.table(rule.destination_table or "")
-            if not table or not any(_domain_in(domain, e) for e in table.entries):
+        if _destination(policy, rule.destination, rule.destination_table, domain) == rule.negate_destination:
+            continue
+        if rule.rcpt_regex_table:  # POSIX ERE, in the subset Python's re reads alike
+            regexes = policy.table(rule.rcpt_regex_table)
+            if not regexes or not any(re.search(e, address) for e in regexes.entries):
                 continue
-        elif rule.destination == "local" and domain not in ("localhost", (policy.identity.hostname or "").lower()):
-            continue
         return rule.action is not None and _expands(policy, rule.action, address.lower(), depth)
     return False
 
@@ -124,6 +125,15 @@ def _expands(policy: Policy, action_name: str, address: str, depth: int) -> bool
     targets = [t.strip() for t in value.split(",")]
     local = Client(LOCAL_CLIENT, None)
     return all("@" not in t or smtpd_accepts(policy, local, t, depth + 1) for t in targets)
+
+
+def _destination(policy: Policy, destination: str, table_name: str | None, domain: str) -> bool:
+    if destination == "domain":
+        table = policy.table(table_name or "")
+        return bool(table) and any(_domain_in(domain, e) for e in table.entries)  # type: ignore[union-attr]
+    if destination == "local":
+        return domain in ("localhost", (policy.identity.hostname or "").lower())
+    return True
 
 
 def _source(policy: Policy, source: str, table_name: str | None, client: Client) -> bool:
@@ -308,3 +318,24 @@ def test_the_check_catches_a_hosted_catch_all(exim: Exim, tmp_path: Path, monkey
     case = FIXTURES / "virtual-maildir"
     problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
     assert any(p.startswith("MORE PERMISSIVE") and "no-such-user-4711@example.com" in p for p in problems), problems
+
+
+@pytest.mark.exim
+def test_the_check_catches_odd_local_parts(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proof that the denied-local-parts rule matters: without it a hosted catch-all takes odd%path@."""
+    import dataclasses
+
+    import tests.mapping.test_permissiveness as module
+
+    real = module.convert
+
+    def without_rcpt_regex(path: str, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(path, **kwargs)
+        rules = tuple(r for r in result.policy.rules if r.rcpt_regex_table is None)
+        assert len(rules) < len(result.policy.rules)
+        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, rules=rules))
+
+    monkeypatch.setattr(module, "convert", without_rcpt_regex)
+    case = FIXTURES / "vhost-catchall"
+    problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
+    assert any(p.startswith("MORE PERMISSIVE") and "odd%path@shop.example" in p for p in problems), problems
