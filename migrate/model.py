@@ -308,6 +308,7 @@ class Limits:
     queue_ttl: str | None = None
     bounce_warn_interval: str | None = None
     origin: Origin = ()
+    sub_addr_delim: str | None = None  # None: smtpd's default "+"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Sizes, retries and delay warnings → smtpd's ``smtp max-message-size``, ``queue ttl``, ``bounce warn-interval``."""
+"""Sizes, retries, delay warnings and subaddresses → smtpd's ``smtp max-message-size``, ``queue ttl``,
+``bounce warn-interval`` and ``smtp sub-addr-delim``."""
 
 from __future__ import annotations
 
@@ -69,7 +70,23 @@ def limits(ctx: Context) -> Limits:
             rules.DELAY_WARNING,
             f"delay warnings become 'bounce warn-interval {warn_value}' (one interval only)",
         )
-    return Limits(size_value, ttl, warn_value, tuple(origin))
+    return Limits(size_value, ttl, warn_value, tuple(origin), _subaddress_delimiter(ctx))
+
+
+# Printable, not "@", and never in a local part smtpd accepts (smtpd.h MAILADDR_ALLOWED): no tag is ever found.
+NO_SUBADDRESS = ":"
+
+
+def _subaddress_delimiter(ctx: Context) -> str | None:
+    """smtpd delivers ``user+tag`` to ``user`` by default; exim only where a router strips a suffix.
+
+    Without any ``local_part_suffix`` exim refuses (or sends to a catch-all)
+    ``root+x@`` for want of a user ``root+x``: smtpd is told to look for a
+    delimiter that cannot occur, so it does the same.
+    """
+    if any(router.option("local_part_suffix") is not None for router in ctx.config.routers):
+        return None
+    return NO_SUBADDRESS
 
 
 def _smtpd_delay(text: str) -> str:

@@ -108,6 +108,9 @@ def _globals(policy: Policy) -> list[Block]:
         block.add(f"queue ttl {limits.queue_ttl}", limits.origin, "global")
     if limits.bounce_warn_interval:
         block.add(f"bounce warn-interval {limits.bounce_warn_interval}", limits.origin, "global")
+    if limits.sub_addr_delim:
+        block.comments.append("no exim router strips a +tag (local_part_suffix): nor does smtpd")
+        block.add(f"smtp sub-addr-delim {quote(limits.sub_addr_delim)}", (), "global")
     return [block] if block.statements else []
 
 

@@ -3,8 +3,8 @@
 Each case is one SMTP transaction (client address, authenticated or not,
 sender, recipient). Addresses are chosen at the edges that matter: inside and
 outside each trusted network, IPv4 and IPv6, each local and relay domain, an
-unknown domain, a local part with a "%" in it, postmaster, an existing system user, a user that does not
-exist, and the local socket. Admins can add their own cases from a file.
+unknown domain, a local part with a "%" in it, postmaster and postmaster+tag,
+an existing system user, a user that does not exist, and the local socket. Admins can add their own cases from a file.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ UNKNOWN_DOMAIN = "elsewhere.example"
 # A local part of the kind exim's default configuration refuses (a "%" hack) and smtpd's grammar allows:
 # a catch-all alias or a relaying client would take it unless a rule refuses it as exim did.
 ODD_LOCAL_PART = "odd%path"
+# smtpd delivers user+tag to user unless told otherwise; exim only where a router strips the suffix.
+TAG = "tag4711"
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,14 @@ def _recipients(domains: dict[str, list[str]]) -> list[tuple[str, str]]:
             ("local-domains", f"postmaster@{domain}"),
             ("local-domains", f"root@{domain}"),
             ("local-domains", f"no-such-user-4711@{domain}"),
+            ("local-domains", f"postmaster+{TAG}@{domain}"),
         ]
     for domain in _concrete(domains.get("hosted", []))[:3]:
         found += [
             ("hosted-domains", f"postmaster@{domain}"),
             ("hosted-domains", f"no-such-user-4711@{domain}"),
             ("hosted-domains", f"{ODD_LOCAL_PART}@{domain}"),
+            ("hosted-domains", f"postmaster+{TAG}@{domain}"),
         ]
     for domain in _concrete(domains.get("relay", [])):
         found.append(("relay-domains", f"someone@{domain}"))

@@ -86,6 +86,7 @@ def hosted_recipients(policy: Policy) -> list[str]:
     found = [key for key, _ in listed.mapping if not key.startswith("@")][:4] if listed else []
     for domain in [d for d in (domains.entries if domains else ()) if _plain_domain(d)][:2]:
         found += [f"postmaster@{domain}", f"no-such-user-4711@{domain}", f"odd%path@{domain}"]
+        found.append(f"postmaster+tag4711@{domain}")  # smtpd strips "+tag" unless sub-addr-delim says not to
     return list(dict.fromkeys(found))
 
 
@@ -119,12 +120,19 @@ def _expands(policy: Policy, action_name: str, address: str, depth: int) -> bool
         return True
     table = policy.table(action.virtual_table)
     values = dict(table.mapping) if table else {}
-    value = values.get(address, values.get("@" + address.rsplit("@", 1)[1]))
+    value = next((values[k] for k in _virtual_keys(policy, address) if k in values), None)
     if value is None or value.startswith("error:") or depth > 5:
         return False
     targets = [t.strip() for t in value.split(",")]
     local = Client(LOCAL_CLIENT, None)
     return all("@" not in t or smtpd_accepts(policy, local, t, depth + 1) for t in targets)
+
+
+def _virtual_keys(policy: Policy, address: str) -> list[str]:
+    """The keys smtpd's aliases_virtual_get tries, in order: with and without the +tag, then the catch-alls."""
+    user, domain = address.rsplit("@", 1)
+    bare = user.split(policy.limits.sub_addr_delim or "+", 1)[0]
+    return list(dict.fromkeys([f"{user}@{domain}", f"{bare}@{domain}", user, bare, f"@{domain}", "@"]))
 
 
 def _destination(policy: Policy, destination: str, table_name: str | None, domain: str) -> bool:
@@ -339,3 +347,24 @@ def test_the_check_catches_odd_local_parts(exim: Exim, tmp_path: Path, monkeypat
     case = FIXTURES / "vhost-catchall"
     problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
     assert any(p.startswith("MORE PERMISSIVE") and "odd%path@shop.example" in p for p in problems), problems
+
+
+@pytest.mark.exim
+def test_the_check_catches_subaddresses(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proof that sub-addr-delim matters: with smtpd's default "+", postmaster+tag4711@ reaches postmaster."""
+    import dataclasses
+
+    import tests.mapping.test_permissiveness as module
+
+    real = module.convert
+
+    def default_delimiter(path: str, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(path, **kwargs)
+        assert result.policy.limits.sub_addr_delim == ":"
+        limits = dataclasses.replace(result.policy.limits, sub_addr_delim=None)
+        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, limits=limits))
+
+    monkeypatch.setattr(module, "convert", default_delimiter)
+    case = FIXTURES / "virtual-maildir"
+    problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
+    assert any(p.startswith("MORE PERMISSIVE") and "postmaster+tag4711@example.com" in p for p in problems), problems
