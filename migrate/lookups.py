@@ -286,6 +286,7 @@ class SqlTable:
     config: str  # the backend's configuration file
     source: str  # the sqlite database file exim read, "" for a server
     secret: bool  # the file holds a password
+    approximation: str = ""  # what the backend does differently from exim's connection, "" when nothing
 
 
 def sql_domain_table(item: str, options: dict[str, str]) -> SqlTable | str:
@@ -321,12 +322,194 @@ def sql_domain_table(item: str, options: dict[str, str]) -> SqlTable | str:
     first = [s for s in servers.replace("::", "\0").split(":") if s.strip()]
     if len(first) != 1:
         return f"{kind}_servers must name exactly one server (exim fails over; smtpd's backend does not)"
-    parts = first[0].replace("\0", ":").strip().split("/")
-    if len(parts) != 4:
-        return f"{kind}_servers is not host/database/user/password"
-    host, database, user, password = parts
+    server = _server(first[0].replace("\0", ":").strip())
+    if server is None:
+        return f"{kind}_servers is not [host][:port][(socket)]/database/user/password"
+    connection = _connection(kind, server)
+    if isinstance(connection, str):
+        return connection
+    lines = connection[0] + lines
+    return SqlTable(SQL_BACKENDS[kind], "\n".join(lines) + "\n", "", bool(server.password), connection[1])
+
+
+@dataclass(frozen=True)
+class SqlServer:
+    """One item of ``mysql_servers`` / ``pgsql_servers``: ``host:port(socket)[group]/database/user/password``."""
+
+    host: str
+    port: str
+    socket: str
+    group: str
+    database: str
+    user: str
+    password: str
+
+
+_SERVER = re.compile(
+    r"(?P<host>[^:/()\[\]]*)(?::(?P<port>\d*))?(?:\((?P<socket>[^)]*)\))?(?:\[(?P<group>[^\]]*)\])?"
+    r"/(?P<database>[^/]*)/(?P<user>[^/]*)/(?P<password>.*)"
+)
+
+
+def _server(item: str) -> SqlServer | None:
+    found = _SERVER.fullmatch(item)
+    if found is None:
+        return None
+    return SqlServer(
+        *(found.group(k) or "" for k in ("host", "port", "socket", "group", "database", "user", "password"))
+    )
+
+
+def _connection(kind: str, server: SqlServer) -> tuple[list[str], str] | str:
+    """The backend's connection lines and an approximation to report ("" when exact), or why there are none."""
+    if server.group:
+        return f"the MySQL option group [{server.group}] has no table-mysql equivalent"
     if kind == "mysql":
-        connection = [f"host {host}", f"username {user}", f"password {password}", f"database {database}"]
+        if server.port and server.port != "3306":
+            return f"table-mysql always connects to port 3306, not {server.port}"
+        host = server.host or "localhost"
+        note = ""
+        if server.socket:
+            if host != "localhost":
+                return "a socket is only used for localhost"
+            note = (
+                f"table-mysql connects through the MySQL client library's default socket, not {server.socket} "
+                "(Debian's is /run/mysqld/mysqld.sock, OpenBSD's /var/run/mysql/mysql.sock): check they are the same"
+            )
+        return [
+            f"host {host}",
+            f"username {server.user}",
+            f"password {server.password}",
+            f"database {server.database}",
+        ], note
+    fields = {"dbname": server.database, "user": server.user, "password": server.password}
+    if server.socket:  # libpq names the socket's directory and takes the port from ".s.PGSQL.PORT"
+        directory, _, name = server.socket.rpartition("/")
+        port = name.removeprefix(".s.PGSQL.")
+        if not directory or not port.isdigit():
+            return f"{server.socket} is not a PostgreSQL socket (DIR/.s.PGSQL.PORT)"
+        fields = {"host": directory, "port": port, **fields}
     else:
-        connection = [f"conninfo host='{host}' dbname='{database}' user='{user}' password='{password}'"]
-    return SqlTable(SQL_BACKENDS[kind], "\n".join(connection + lines) + "\n", "", bool(password))
+        fields = {"host": server.host or "localhost", **({"port": server.port} if server.port else {}), **fields}
+    return ["conninfo " + " ".join(f"{k}='{v}'" for k, v in fields.items())], ""
+
+
+# -- hosted users in SQL → one table-* ``query_alias`` ----------------------------------------
+
+# The key smtpd looks up, named so that no column of the admin's tables hides it in a subquery.
+KEY = "exim2smtpd_key"
+_SQL_VARIABLE = re.compile(
+    r"\$\{quote_(?:mysql|pgsql|sqlite):(?P<q>\$\{?(?:local_part|domain)(?:_data)?\}?)\}"
+    r"|(?P<bare>\$\{?(?:local_part|domain)(?:_data)?\}?)"
+)
+_SQL_STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
+_SELECT_ONE = re.compile(r"\s*SELECT\s+(?P<column>[A-Za-z_][\w.]*)\s+FROM\s+(?P<rest>.+)", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SqlKeyed:
+    """An exim query that reads the recipient: which parts it uses, and its text over smtpd's key ``k``."""
+
+    uses_local_part: bool
+    uses_domain: bool
+    query: str  # the same query reading KEY (the address smtpd looks up, or ``@domain``)
+
+
+def sql_keyed(kind: str, query: str) -> SqlKeyed | str:
+    """Rewrite ``'${quote_K:$local_part}@${quote_K:$domain}'`` and its parts as expressions of the key.
+
+    Each SQL string literal holding exim variables becomes an expression of the
+    key; a variable outside a string literal, or any other ``$``, is a reason
+    (returned as a string). The key is bound by smtpd's backend: an unquoted
+    ``${domain}`` that was injectable in exim is not in smtpd.
+    """
+    parts = {"local_part": False, "domain": False}
+
+    def literal(match: re.Match[str]) -> str:
+        text = match.group(0)[1:-1]
+        if "$" not in text:
+            return match.group(0)
+        pieces: list[str] = []
+        pos = 0
+        for var in _SQL_VARIABLE.finditer(text):
+            if var.start() > pos:
+                pieces.append("'" + text[pos : var.start()] + "'")
+            name = "local_part" if "local_part" in var.group(0) else "domain"
+            parts[name] = True
+            pieces.append(_key_part(kind, name))
+            pos = var.end()
+        if pos < len(text):
+            pieces.append("'" + text[pos:] + "'")
+        if pieces == [_key_part(kind, "local_part"), "'@'", _key_part(kind, "domain")]:
+            return KEY
+        return pieces[0] if len(pieces) == 1 else _concat(kind, pieces)
+
+    translated = _SQL_STRING.sub(literal, query.strip())
+    if "$" in translated:
+        return "the query uses exim variables outside SQL string literals, or others than $local_part and $domain"
+    if not parts["domain"]:
+        return "the query does not read the domain"
+    return SqlKeyed(parts["local_part"], parts["domain"], translated)
+
+
+def _key_part(kind: str, name: str) -> str:
+    local = name == "local_part"
+    if kind == "mysql":
+        return f"SUBSTRING_INDEX({KEY}, '@', {1 if local else -1})"
+    if kind == "pgsql":
+        return f"split_part({KEY}, '@', {1 if local else 2})"
+    return f"substr({KEY}, 1, instr({KEY}, '@') - 1)" if local else f"substr({KEY}, instr({KEY}, '@') + 1)"
+
+
+def _concat(kind: str, pieces: list[str]) -> str:
+    return f"CONCAT({', '.join(pieces)})" if kind == "mysql" else "(" + " || ".join(pieces) + ")"
+
+
+def sql_aggregate(kind: str, keyed: SqlKeyed) -> str | None:
+    """``SELECT col FROM ...`` as one value, its rows joined by ", " (exim joins them by newlines).
+
+    None when the query does not select exactly one column.
+    """
+    found = _SELECT_ONE.fullmatch(keyed.query)
+    if found is None:
+        return None
+    column, rest = found.group("column"), found.group("rest").strip()
+    joined = {
+        "mysql": f"GROUP_CONCAT({column} SEPARATOR ', ')",
+        "pgsql": f"string_agg({column}, ', ')",
+        "sqlite": f"group_concat({column}, ', ')",
+    }[kind]
+    return f"SELECT {joined} FROM {rest}"
+
+
+def sql_alias_query(kind: str, by_address: list[str], by_domain: list[str]) -> str:
+    """One ``query_alias`` answering smtpd's virtual lookups as exim's routers did, in their order.
+
+    ``by_address`` are scalar subqueries over KEY for an address (alias
+    destinations, or the account of a mailbox), first non-empty one wins;
+    ``by_domain`` answer the ``@domain`` key smtpd asks last (catch-alls).
+    smtpd also asks for the bare local part: nothing answers that.
+    """
+    placeholder = {"mysql": "?", "pgsql": "$1::text", "sqlite": "?"}[kind]
+    address = "COALESCE(" + "".join(f"({q}), " for q in by_address) + "NULL)"  # sqlite wants two arguments
+    domain = "COALESCE(" + "".join(f"({q}), " for q in by_domain) + "NULL)"
+    return (
+        f"SELECT v FROM (SELECT CASE WHEN {KEY} LIKE '_%@_%' THEN {address} WHEN {KEY} LIKE '@_%' THEN {domain} "
+        f"END AS v FROM (SELECT {placeholder} AS {KEY}) AS q) AS r WHERE v IS NOT NULL"
+    )
+
+
+def sql_connection(kind: str, options: dict[str, str]) -> list[str] | str:
+    """The backend's connection lines (``dbpath`` for sqlite) from exim's options, or why there are none."""
+    if kind == "sqlite":
+        dbfile = options.get("sqlite_dbfile", "")
+        return [f"dbpath {dbfile}"] if dbfile else "no database file (sqlite_dbfile)"
+    servers = options.get(f"{kind}_servers", "")
+    first = [s for s in servers.replace("::", "\0").split(":") if s.strip()]
+    if len(first) != 1:
+        return f"{kind}_servers must name exactly one server (exim fails over; smtpd's backend does not)"
+    server = _server(first[0].replace("\0", ":").strip())
+    if server is None:
+        return f"{kind}_servers is not [host][:port][(socket)]/database/user/password"
+    connection = _connection(kind, server)
+    return connection if isinstance(connection, str) else connection[0]

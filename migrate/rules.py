@@ -442,6 +442,13 @@ LIST_ITEMS = rule(
     "list items smtpd tables cannot hold",
     "list those entries literally, or convert lookup files with a later release",
 )
+SQL_SOCKET = rule(
+    "EXIM-SQL-SOCKET",
+    LISTS,
+    "approximated",
+    "the SQL table backend connects through its client library's default socket, not the one exim named",
+    "check the two are the same path, or make the server listen on the default one",
+)
 LIST_SQL = rule(
     "EXIM-LIST-SQL",
     LISTS,

@@ -50,7 +50,8 @@ from migrate.model import (
 )
 from migrate.options import GREYLIST_CHOICES
 from migrate.platforms import PLATFORMS as PLATFORM_PACKS
-from migrate.reader.tree import Driver, EximConfig
+from migrate.reader.tree import Driver, EximConfig, NamedList, Option
+from migrate.rules import LIST_SQL
 
 PLATFORMS = tuple(PLATFORM_PACKS)
 
@@ -90,6 +91,23 @@ def _denied_local_parts(
         tables.append(regexes)
         rejects.append(local_parts.reject_rule(ctx, denied, regexes))
     return tables, [*rejects, *rules]
+
+
+def _unused_sql(ctx: Context, used: set[str | None]) -> None:
+    """A domain list's SQL table no rule or action names (its class was not migrated) carries nothing over."""
+    for name, statements in ctx.sql_sources.items():
+        if name in used:
+            continue
+        for statement in statements:
+            label = f"{statement.kind}list {statement.name}" if isinstance(statement, NamedList) else ""
+            label = label or (statement.name if isinstance(statement, Option) else "")
+            ctx.ledger.resolve(
+                statement,
+                "unmapped",
+                LIST_SQL,
+                f"{label}: its SQL table ({name}) is left out: no migrated rule or action uses it",
+                "see the lost services for the class of mail these domains are",
+            )
 
 
 def _build(ctx: Context) -> Policy:
@@ -140,6 +158,7 @@ def _build(ctx: Context) -> Policy:
     if secrets is not None:
         tables.append(secrets)
     tables = [t for t in tables if t.name in used]
+    _unused_sql(ctx, used)
     name = identity.pki_name(ctx, who)
     pki = certificate(config, name, ctx.ledger)
     offers_auth = bool(server_auth) and any(d.client == AUTHENTICATED and d.accept for d in decided)

@@ -13,7 +13,7 @@ from migrate.lookups import LookupStore
 from migrate.mapping.ledger import Ledger
 from migrate.model import Table
 from migrate.platforms import platform as get_platform
-from migrate.reader.tree import Acl, AclStatement, EximConfig, NamedList
+from migrate.reader.tree import Acl, AclStatement, EximConfig, NamedList, Statement
 
 if TYPE_CHECKING:
     from migrate.mapping.decisions import ChosenAcls
@@ -31,6 +31,7 @@ class Context:
     inline_lists: dict[str, NamedList] = field(default_factory=dict)  # lists written inline (accepts, hosted routers)
     lookup_notes: list[str] = field(default_factory=list)  # approximations found while reading lookup files
     sql_tables: dict[str, Table] = field(default_factory=dict)  # domain lists' SQL lookups, by table name
+    sql_sources: dict[str, tuple[Statement, ...]] = field(default_factory=dict)  # the list and options of each
     domain_tables: dict[str, Table] = field(default_factory=dict)
     blocklists: list[tuple[AclStatement, NamedList]] = field(default_factory=list)  # "deny hosts = <networks>"
     used_acls: set[str] = field(default_factory=set)

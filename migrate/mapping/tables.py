@@ -16,7 +16,7 @@ from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
 from migrate.model import LOCAL_DOMAINS, RELAY_DOMAINS, ClientClass, Identity, Table
 from migrate.reader.lists import ListItem, parse_list
-from migrate.reader.tree import NamedList, Option
+from migrate.reader.tree import NamedList, Option, Statement
 
 
 def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
@@ -182,11 +182,17 @@ def _sql_table(ctx: Context, table_name: str, named: NamedList, item: ListItem) 
         return False
     kind = item.value.split(";", 1)[0].strip()
     carried = []
+    statements: list[Statement] = [named]
     for used in (f"{kind}_servers", "sqlite_dbfile" if kind == "sqlite" else ""):
         option = ctx.config.options.get(used)
         if option is not None:
-            ctx.ledger.mark(option, "mapped")  # carried into the backend's configuration
+            statements.append(option)
+            if found.approximation and used == f"{kind}_servers":
+                ctx.ledger.mark(option, "approximated", rules.SQL_SOCKET, f"{used}: {found.approximation}")
+            else:
+                ctx.ledger.mark(option, "mapped")  # carried into the backend's configuration
             carried.append(option.span)
+    ctx.sql_sources[name] = tuple(statements)
     ctx.sql_tables[name] = Table(
         name,
         "domains",

@@ -450,3 +450,73 @@ def test_a_catch_all_alias_that_points_at_a_mailbox_leaves_that_mailbox_delivera
     assert mapping["anna@shop.example"] == "vmail"  # not anna@shop.example again: smtpd would loop and refuse
     assert mapping["@shop.example"] == "anna@shop.example"
     assert "ben@shop.example" not in mapping  # exim routed ben to anna through the catch-all too
+
+
+# the rest of a configuration whose local domains come from SQL: accepted and delivered to system users
+SQL_REST = (
+    "acl_smtp_rcpt = rcpt\nbegin acl\nrcpt:\n  accept domains = +local_domains\n"
+    "begin routers\nlocaluser:\n  driver = accept\n  domains = +local_domains\n  check_local_user\n"
+    "  transport = local_delivery\n"
+    "begin transports\nlocal_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("servers", "lines", "approximation"),
+    [
+        ("db.example.org/mail/exim/pw", ["host db.example.org", "username exim", "database mail"], ""),
+        ("localhost::3306/mail/exim/pw", ["host localhost", "password pw"], ""),
+        ("/mail/exim/pw", ["host localhost", "database mail"], ""),  # an empty host is the local server
+        # exim's socket syntax; table-mysql has no socket setting, so it is reported
+        ("localhost(/var/run/mysqld/mysqld.sock)/mail/exim/pw", ["host localhost"], "/var/run/mysqld/mysqld.sock"),
+    ],
+)
+def test_mysql_servers_forms_become_table_mysql_settings(
+    tmp_path: Path, servers: str, lines: list[str], approximation: str
+) -> None:
+    config = tmp_path / "configure"
+    config.write_text(
+        f"hide mysql_servers = {servers}\n"
+        "domainlist local_domains = @ : mysql;SELECT d FROM t WHERE d='${quote_mysql:$domain}'\n" + SQL_REST
+    )
+    result = convert(str(config))
+    backend = result.files["local_domains_sql.conf"].splitlines()
+    assert all(line in backend for line in lines), backend
+    found = [f for f in result.policy.findings if f.rule.id == "EXIM-SQL-SOCKET"]
+    assert [approximation in f.message for f in found] == ([True] if approximation else [])
+
+
+@pytest.mark.parametrize(
+    ("servers", "conninfo"),
+    [
+        ("(/run/postgresql/.s.PGSQL.5433)/mail/exim/pw", "conninfo host='/run/postgresql' port='5433' dbname='mail'"),
+        ("db.example.org::5432/mail/exim/pw", "conninfo host='db.example.org' port='5432' dbname='mail'"),
+    ],
+)
+def test_pgsql_servers_sockets_and_ports_become_conninfo(tmp_path: Path, servers: str, conninfo: str) -> None:
+    config = tmp_path / "configure"
+    config.write_text(
+        f"hide pgsql_servers = {servers}\n"
+        "domainlist local_domains = @ : pgsql;SELECT d FROM t WHERE d='${quote_pgsql:$domain}'\n" + SQL_REST
+    )
+    result = convert(str(config))
+    assert result.files["local_domains_sql.conf"].startswith(conninfo), result.files["local_domains_sql.conf"]
+
+
+@pytest.mark.parametrize(
+    ("servers", "reason"),
+    [
+        ("db.example.org::3307/mail/exim/pw", "port 3306"),
+        ("localhost[exim]/mail/exim/pw", "option group"),
+        ("a/b/c/d : e/b/c/d", "exactly one server"),
+    ],
+)
+def test_mysql_servers_smtpd_cannot_reach_are_reported(tmp_path: Path, servers: str, reason: str) -> None:
+    config = tmp_path / "configure"
+    config.write_text(
+        f"hide mysql_servers = {servers}\n"
+        "domainlist local_domains = @ : mysql;SELECT d FROM t WHERE d='${quote_mysql:$domain}'\n" + SQL_REST
+    )
+    result = convert(str(config))
+    finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-LIST-SQL")
+    assert reason in finding.message, finding.message
