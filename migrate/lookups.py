@@ -465,12 +465,12 @@ def _concat(kind: str, pieces: list[str]) -> str:
     return f"CONCAT({', '.join(pieces)})" if kind == "mysql" else "(" + " || ".join(pieces) + ")"
 
 
-def sql_aggregate(kind: str, keyed: SqlKeyed) -> str | None:
+def sql_aggregate(kind: str, query: str) -> str | None:
     """``SELECT col FROM ...`` as one value, its rows joined by ", " (exim joins them by newlines).
 
     None when the query does not select exactly one column.
     """
-    found = _SELECT_ONE.fullmatch(keyed.query)
+    found = _SELECT_ONE.fullmatch(query)
     if found is None:
         return None
     column, rest = found.group("column"), found.group("rest").strip()

@@ -866,6 +866,13 @@ HOSTED_FILES = rule(
     "a hosted domain's alias or mailbox file cannot be read: its addresses are refused",
     "give --root a copy of the server's files",
 )
+HOSTED_SQL = rule(
+    "EXIM-HOSTED-SQL",
+    DELIVERY,
+    "approximated",
+    "hosted users and aliases in SQL become one query_alias of an opensmtpd table backend",
+    "check a few addresses with verify against a copy of the database",
+)
 HOSTED_ACCOUNT = rule(
     "EXIM-HOSTED-ACCOUNT",
     DELIVERY,

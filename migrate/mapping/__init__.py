@@ -217,7 +217,11 @@ def _hosted(
         return actions, tables, rules
     built = delivery.hosted_action(ctx, deliveries, tables, who)
     if built is None:
-        return actions, tables, [r for r in rules if r.destination_table != "hosted_domains"]
+        return (
+            actions,
+            tables,
+            [r for r in rules if r.destination_table not in ("hosted_domains", "hosted_domains_sql")],
+        )
     action, hosted_tables = built
     return [*actions, action], tables + hosted_tables, rules
 

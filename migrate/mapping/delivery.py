@@ -8,7 +8,16 @@ exim's next routers (the aliases file, the users of /etc/passwd).
 from __future__ import annotations
 
 from migrate import rules
-from migrate.lookups import dsearch_keys, lsearch_entries, lsearch_keys
+from migrate.lookups import (
+    KEY,
+    SQL_BACKENDS,
+    dsearch_keys,
+    lsearch_entries,
+    lsearch_keys,
+    sql_aggregate,
+    sql_alias_query,
+    sql_connection,
+)
 from migrate.mapping import hosted
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery, VirtualFiles
@@ -268,11 +277,15 @@ def hosted_action(
 ) -> tuple[Action, list[Table]] | None:
     """The ``hosted`` action with its virtual table (and userbase); None when nothing can be built."""
     delivery = deliveries[HOSTED_DOMAINS]
-    domains = next((t for t in tables if t.name == "hosted_domains"), None)
+    by_name = {t.name: t for t in tables}
+    domains = by_name.get("hosted_domains_sql") or by_name.get("hosted_domains")
     if domains is None or not delivery.hosted:
         return None
     mailboxes = any(s.role == "mailboxes" for s in delivery.hosted)
     account, userbase = _hosted_account(ctx, delivery) if mailboxes else ("", None)
+    if domains.backend or any(s.sql for s in delivery.hosted):
+        users = hosted_sql_table(ctx, delivery, domains, account)
+        return None if users is None else _hosted_result(ctx, delivery, [users], userbase)
     mapping: list[tuple[str, str]] = []
     skipped: list[str] = []
     for domain in domains.entries:
@@ -311,7 +324,14 @@ def hosted_action(
         )
     origin = tuple(s.router.span for s in delivery.hosted)
     sources = tuple(dict.fromkeys(s.path for s in delivery.hosted if s.path))
-    found = [Table("hosted_users", "hosted", (), tuple(mapping), ctx.table_file("hosted_users"), origin, True, sources)]
+    users = Table("hosted_users", "hosted", (), tuple(mapping), ctx.table_file("hosted_users"), origin, True, sources)
+    return _hosted_result(ctx, delivery, [users], userbase)
+
+
+def _hosted_result(
+    ctx: Context, delivery: Delivery, found: list[Table], userbase: tuple[str, str] | None
+) -> tuple[Action, list[Table]]:
+    origin = tuple(s.router.span for s in delivery.hosted)
     if userbase is not None:
         found.append(
             Table("hosted_userbase", "userbase", (), (userbase,), ctx.table_file("hosted_userbase"), origin, True)
@@ -465,3 +485,67 @@ def _hosted_note(ctx: Context, delivery: Delivery, severity: str, rule: Rule, me
     router = delivery.hosted[0].router if delivery.hosted else None
     if router is not None:
         ctx.ledger.note_span(router.span, severity, rule, message, router.source, rule.advice)
+
+
+def hosted_sql_table(ctx: Context, delivery: Delivery, domains: Table, account: str) -> Table | None:
+    """Hosted users and aliases in SQL: one ``query_alias`` of the domains' backend, the routers in order.
+
+    smtpd asks its virtual table for the address, then for ``@domain``: the
+    alias and mailbox routers answer the first (the first that has an answer
+    wins, as in exim; an alias that is exactly its own address falls through
+    to the mailbox, as exim skips a router for an address it redirected to
+    itself), the catch-all routers the second.
+    """
+    kinds = {s.sql for s in delivery.hosted}
+    kind = next(iter(kinds)) if len(kinds) == 1 else ""
+    reason = ""
+    if "" in kinds or len(kinds) != 1:
+        reason = "the hosted routers mix SQL with files or with another database"
+    elif domains.backend != SQL_BACKENDS[kind]:
+        reason = f"the hosted domains are not listed in the same {kind} database"
+    catch_alls = [i for i, s in enumerate(delivery.hosted) if s.catch_all]
+    if not reason and catch_alls and min(catch_alls) < len(delivery.hosted) - len(catch_alls):
+        reason = "a catch-all router comes before an alias or mailbox router: smtpd asks for the address first"
+    by_address: list[str] = []
+    by_domain: list[str] = []
+    for source in delivery.hosted if not reason else ():
+        if source.role == "mailboxes":
+            dual = " FROM DUAL" if kind == "mysql" else ""
+            by_address.append(f"SELECT '{account}'{dual} WHERE EXISTS ({source.query})")
+            continue
+        joined = sql_aggregate(kind, source.query)
+        if joined is None:
+            reason = f"router {source.router.name}: its query does not select exactly one column"
+            break
+        if source.catch_all:
+            by_domain.append(f"NULLIF(({joined}), '')")
+        else:
+            by_address.append(f"NULLIF(NULLIF(({joined}), ''), {KEY})")
+    options = {k: o.value.text for k, o in ctx.config.options.items() if o.value is not None}
+    connection = reason or sql_connection(kind, options)
+    if isinstance(connection, str):
+        _hosted_note(ctx, delivery, "unmapped", rules.HOSTED_SQL, f"hosted users in SQL are not migrated: {connection}")
+        return None
+    ctx.ledger.note_span(
+        delivery.hosted[0].router.span,
+        "approximated",
+        rules.HOSTED_SQL,
+        f"the hosted routers' {kind} queries become one query_alias of table-{SQL_BACKENDS[kind]}, asked for the "
+        "address and then for @domain; database values are read as smtpd reads aliases (addresses, |pipes, "
+        "/files, error:CODE text): exim's :fail: and :blackhole: values, and an alias listing its own address "
+        "among others, do not work as they did",
+        delivery.hosted[0].router.source,
+        "check a few addresses with verify against a copy of the database",
+    )
+    query = sql_alias_query(kind, by_address, by_domain)
+    return Table(
+        "hosted_users",
+        "hosted",
+        file=f"{ctx.table_file('hosted_users')}.conf",
+        origin=tuple(s.router.span for s in delivery.hosted),
+        generated=True,
+        sources=domains.sources,
+        backend=SQL_BACKENDS[kind],
+        backend_config="\n".join([*connection, f"query_alias {query}"]) + "\n",
+        secret=domains.secret,
+    )

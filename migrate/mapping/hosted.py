@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from migrate.lookups import lsearch_entries
+from migrate.lookups import lsearch_entries, sql_keyed
 from migrate.reader.tree import Driver
 
 _LP = r"(?:\$local_part(?:_data)?|\$\{local_part(?:_data)?\})"
@@ -41,6 +41,9 @@ _CONDITION = (
     (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}\}}{_YES_NO}\}}"), True, False),
     (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}{_YES_NO}\}}"), False, True),
 )
+# ${lookup mysql{QUERY}} as a redirect's data; ${lookup mysql{QUERY}{yes}{no}} as a mailbox condition
+_SQL_DATA = re.compile(r"\$\{lookup\s*(mysql|pgsql|sqlite)\s*\{(.*)\}\s*\}", re.DOTALL)
+_SQL_CONDITION = re.compile(rf"\$\{{lookup\s*(mysql|pgsql|sqlite)\s*\{{(.*)\}}\s*{_YES_NO}\s*\}}", re.DOTALL)
 # The exim variables a hosted delivery uses, as smtpd format specifiers (exim lowercases both while routing).
 VARIABLES = {
     "local_part": "%{dest.user:lowercase}",
@@ -63,6 +66,9 @@ class HostedSource:
     per_domain: bool  # ``path`` holds one file per domain, keyed by local part
     by_address: bool  # keys are ``local_part@domain``
     lookup_type: str = "lsearch"  # lsearch* and lsearch*@ give a "*" key that catches the rest
+    sql: str = ""  # mysql | pgsql | sqlite: ``query`` reads smtpd's key (lookups.KEY) instead of files
+    query: str = ""
+    catch_all: bool = False  # an SQL alias keyed on the domain alone: smtpd's "@domain" key
 
 
 def alias_source(router: Driver) -> HostedSource | None:
@@ -73,7 +79,7 @@ def alias_source(router: Driver) -> HostedSource | None:
         found = pattern.fullmatch(text)
         if found:
             return HostedSource(router, "aliases", found.group(2), per_domain, by_address, found.group(1))
-    return None
+    return _sql_source(router, "aliases", _SQL_DATA.fullmatch(text))
 
 
 def mailbox_source(router: Driver) -> HostedSource | None:
@@ -95,7 +101,20 @@ def mailbox_source(router: Driver) -> HostedSource | None:
         found = pattern.fullmatch(text)
         if found:
             return HostedSource(router, "mailboxes", found.group(2), per_domain, by_address, found.group(1))
-    return None
+    source = _sql_source(router, "mailboxes", _SQL_CONDITION.fullmatch(text))
+    return source if source is not None and not source.catch_all else None
+
+
+def _sql_source(router: Driver, role: str, found: re.Match[str] | None) -> HostedSource | None:
+    """``${lookup mysql{QUERY}}`` reading the recipient: a source smtpd's SQL backend asks with its key."""
+    if found is None:
+        return None
+    keyed = sql_keyed(found.group(1), found.group(2))
+    if isinstance(keyed, str):
+        return None
+    return HostedSource(
+        router, role, "", False, True, found.group(1), found.group(1), keyed.query, not keyed.uses_local_part
+    )
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def destinations(ctx: Context, recipient: str, tables: list[Table], identity: Id
     if recipient == RELAY_DOMAINS:
         return [("domain", n) for n in ("relay_domains", "relay_domains_sql") if n in names]
     if recipient == HOSTED_DOMAINS:
-        return [("domain", "hosted_domains")] if "hosted_domains" in names else []
+        return [("domain", n) for n in ("hosted_domains", "hosted_domains_sql") if n in names]
     return [("domain", n) for n in ("local_domains", "local_domains_sql") if n in names]
 
 

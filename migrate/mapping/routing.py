@@ -340,12 +340,16 @@ class Router:
         delivery.drivers += [router, transport]
         delivery.user = _option_text(transport, "user") or _option_text(router, "user") or None
         delivery.group = _option_text(transport, "group") or _option_text(router, "group") or None
-        if source.path:
-            self._later_hosted_routers(router)
+        if source.path or source.query:
+            self._later_hosted_routers(router, delivery)
         return True
 
-    def _later_hosted_routers(self, mailboxes: Driver) -> None:
-        """Routers after a mailbox list that could take what it does not list: smtpd's table refuses those."""
+    def _later_hosted_routers(self, mailboxes: Driver, delivery: Delivery) -> None:
+        """Routers after a mailbox list that could take what it does not list: smtpd's table refuses those.
+
+        An SQL catch-all alias (keyed on the domain alone) is the exception: it
+        answers smtpd's ``@domain`` key, which smtpd asks after the address.
+        """
         after = self.config.routers[self.config.routers.index(mailboxes) + 1 :]
         for router in after:
             domains = router.option("domains")
@@ -354,6 +358,11 @@ class Router:
             value = domains.value if domains is not None else None
             known = value is not None and value.expansion is None
             if known and value and self.universe.domains_match(value.text, HOSTED_DOMAINS) is False:
+                continue
+            source = hosted.alias_source(router) if router.driver == "redirect" else None
+            if known and source is not None and source.catch_all and _conditions_only_domains(router):
+                delivery.hosted.append(source)
+                delivery.drivers.append(router)
                 continue
             self._note(
                 router,
@@ -641,7 +650,13 @@ def _option_text(driver: Driver, name: str) -> str:
 def _hosted_list(router: Driver) -> bool:
     """An accept router whose local_parts or condition is the mailbox list of hosted domains."""
     source = hosted.mailbox_source(router) if router.driver == "accept" else None
-    return source is not None and bool(source.path)
+    return source is not None and bool(source.path or source.query)
+
+
+def _conditions_only_domains(router: Driver) -> bool:
+    """Nothing but ``domains`` decides whether the router runs (no local_parts, condition, senders...)."""
+    deciding = ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix", "require_files")
+    return all(router.option(name) is None for name in deciding)
 
 
 def _only_exclusions(option: Option) -> bool:

@@ -208,7 +208,7 @@ def _target_matches(target: object, destination: str) -> bool:
         return (
             isinstance(target, tuple)
             and target[0] == "domain"
-            and str(target[1]).strip("<>") in ("virtual_domains", "hosted_domains")
+            and str(target[1]).strip("<>") in ("virtual_domains", "hosted_domains", "hosted_domains_sql")
         )
     if destination != "local":
         return False

@@ -35,6 +35,7 @@ GOLDEN = {
     "control-panel-helo": ("openbsd",),
     "virtual-inline-domains": ("openbsd",),
     "sql-virtual": ("openbsd",),
+    "sql-hosting": ("openbsd", "debian"),
     "directadmin-like": ("openbsd",),
     "virtual-maildir": ("openbsd", "debian"),
     "dovecot-lmtp": ("openbsd",),
@@ -520,3 +521,21 @@ def test_mysql_servers_smtpd_cannot_reach_are_reported(tmp_path: Path, servers: 
     result = convert(str(config))
     finding = next(f for f in result.policy.findings if f.rule.id == "EXIM-LIST-SQL")
     assert reason in finding.message, finding.message
+
+
+@pytest.mark.parametrize(("kind", "placeholder"), [("mysql", "?"), ("pgsql", "$1"), ("sqlite", "?")])
+def test_sql_hosted_users_become_one_query_with_one_parameter(tmp_path: Path, kind: str, placeholder: str) -> None:
+    """table-mysql and table-sqlite bind exactly one parameter: the key is read once, in a derived table."""
+    text = (FIXTURES / "sql-hosting" / "configure").read_text()
+    for form in ("sqlite;", "lookup sqlite{", "quote_sqlite:"):
+        text = text.replace(form, form.replace("sqlite", kind))
+    if kind != "sqlite":
+        text = text.replace("sqlite_dbfile    = /var/lib/exim/mail.sqlite", f"hide {kind}_servers = db/mail/exim/pw")
+    config = tmp_path / "configure"
+    config.write_text(text)
+    result = convert(str(config), root=str(FIXTURES / "sql-hosting" / "root"))
+    query = next(line for line in result.files["hosted_users.conf"].splitlines() if line.startswith("query_alias "))
+    assert query.count(placeholder) == 1 and "$local_part" not in query and "$domain" not in query, query
+    assert {"EXIM-HOSTED-SQL"} <= {f.rule.id for f in result.policy.findings}
+    assert 'action "hosted" maildir' in result.files["smtpd.conf"]
+    assert "for domain <hosted_domains_sql> action" in result.files["smtpd.conf"]

@@ -246,11 +246,11 @@ ACCEPTED_WIDENINGS: dict[str, list[str]] = {
     "control-panel-helo": ["MORE PERMISSIVE: Client(klass='anyone'"],
 }
 # The fixtures with a copy of the server's files. Not the SQL ones: sql-virtual needs a MySQL server, and
-# sql-lookups a database test_verify builds (exim would create an empty one in the fixture's tree).
+# sql-lookups and sql-hosting a database test_verify builds (exim would create an empty one in the fixture's tree).
 IDIOMS = [
     p.parent.name
     for p in sorted(FIXTURES.glob("*/root"))
-    if p.parent.name not in ("article-mx", "sql-virtual", "sql-lookups")
+    if p.parent.name not in ("article-mx", "sql-virtual", "sql-lookups", "sql-hosting")
 ]
 
 

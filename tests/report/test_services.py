@@ -23,7 +23,7 @@ from tests.report.test_honesty import CASES, _convert
 
 # Their tables are served by MySQL and sqlite backends with no database here
 # (tests/verify/test_verify.py runs the sqlite backend against a real database).
-DATABASE_BACKED = {"secrets", "sql-lookups"}
+DATABASE_BACKED = {"secrets", "sql-lookups", "sql-hosting", "sql-virtual"}
 
 
 def _local_domain(result: Result) -> str | None:
