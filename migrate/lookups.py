@@ -318,6 +318,16 @@ def sql_domain_table(item: str, options: dict[str, str]) -> SqlTable | str:
     lines = [f"query_domain {translated}"]
     if kind == "sqlite":
         return SqlTable("sqlite", f"dbpath {dbfile}\n" + "\n".join(lines) + "\n", dbfile, False)
+    connection = server_connection(kind, options)
+    if isinstance(connection, str):
+        return connection
+    connecting, approximation, secret = connection
+    return SqlTable(SQL_BACKENDS[kind], "\n".join(connecting + lines) + "\n", "", secret, approximation)
+
+
+def server_connection(kind: str, options: dict[str, str]) -> tuple[list[str], str, bool] | str:
+    """The first of ``mysql_servers``/``pgsql_servers`` as backend lines, what they approximate, and whether
+    they hold a password; or why they cannot be written."""
     servers = options.get(f"{kind}_servers", "")
     first = [s for s in servers.replace("::", "\0").split(":") if s.strip()]
     if len(first) != 1:
@@ -328,8 +338,7 @@ def sql_domain_table(item: str, options: dict[str, str]) -> SqlTable | str:
     connection = _connection(kind, server)
     if isinstance(connection, str):
         return connection
-    lines = connection[0] + lines
-    return SqlTable(SQL_BACKENDS[kind], "\n".join(lines) + "\n", "", bool(server.password), connection[1])
+    return connection[0], connection[1], bool(server.password)
 
 
 @dataclass(frozen=True)
@@ -504,12 +513,5 @@ def sql_connection(kind: str, options: dict[str, str]) -> list[str] | str:
     if kind == "sqlite":
         dbfile = options.get("sqlite_dbfile", "")
         return [f"dbpath {dbfile}"] if dbfile else "no database file (sqlite_dbfile)"
-    servers = options.get(f"{kind}_servers", "")
-    first = [s for s in servers.replace("::", "\0").split(":") if s.strip()]
-    if len(first) != 1:
-        return f"{kind}_servers must name exactly one server (exim fails over; smtpd's backend does not)"
-    server = _server(first[0].replace("\0", ":").strip())
-    if server is None:
-        return f"{kind}_servers is not [host][:port][(socket)]/database/user/password"
-    connection = _connection(kind, server)
+    connection = server_connection(kind, options)
     return connection if isinstance(connection, str) else connection[0]
