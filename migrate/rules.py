@@ -1073,6 +1073,13 @@ SIZE_EXPANDED = rule(
     "message_size_limit is not a plain size",
     "set 'smtp max-message-size' by hand",
 )
+SUFFIX_DELIMITER = rule(
+    "EXIM-SUFFIX-DELIMITER",
+    LIMITS,
+    "approximated",
+    "smtpd strips one subaddress delimiter, '+'; exim's other local_part_suffix forms are not kept",
+    "tell users of those suffixes to use '+', or add aliases for the addresses they use",
+)
 SIZE_UNLIMITED = rule(
     "EXIM-SIZE-UNLIMITED",
     LIMITS,

@@ -116,6 +116,7 @@ def _build(ctx: Context) -> Policy:
     client_tables = tuple(clients.client_tables(ctx))
     ctx.blocklists = clients.find_blocklists(ctx)
     hosted_domains, hosted_inline = tables_step.hosted_list(ctx)
+    ctx.hosted_list = hosted_domains
     universe = ClassUniverse(
         config,
         *tables_step.domain_lists(ctx),

@@ -35,6 +35,7 @@ class Context:
     domain_tables: dict[str, Table] = field(default_factory=dict)
     blocklists: list[tuple[AclStatement, NamedList]] = field(default_factory=list)  # "deny hosts = <networks>"
     used_acls: set[str] = field(default_factory=set)
+    hosted_list: str | None = None  # the domain list that is the hosted domains (mapping.tables.hosted_list)
     chosen: ChosenAcls | None = None  # the ACLs the acl_smtp_* options select (mapping.decisions)
     acls: dict[str, Acl] = field(init=False)
 

@@ -526,15 +526,16 @@ def hosted_sql_table(ctx: Context, delivery: Delivery, domains: Table, account: 
     if isinstance(connection, str):
         _hosted_note(ctx, delivery, "unmapped", rules.HOSTED_SQL, f"hosted users in SQL are not migrated: {connection}")
         return None
-    ctx.ledger.note_span(
-        delivery.hosted[0].router.span,
+    listed = ctx.named_list(ctx.hosted_list) if ctx.hosted_list else None
+    ctx.ledger.note_span(  # on the hosted list: the routers' own findings would hide it
+        listed.span if listed is not None else delivery.hosted[0].router.span,
         "approximated",
         rules.HOSTED_SQL,
         f"the hosted routers' {kind} queries become one query_alias of table-{SQL_BACKENDS[kind]}, asked for the "
         "address and then for @domain; database values are read as smtpd reads aliases (addresses, |pipes, "
         "/files, error:CODE text): exim's :fail: and :blackhole: values, and an alias listing its own address "
         "among others, do not work as they did",
-        delivery.hosted[0].router.source,
+        listed.source if listed is not None else delivery.hosted[0].router.source,
         "check a few addresses with verify against a copy of the database",
     )
     query = sql_alias_query(kind, by_address, by_domain)

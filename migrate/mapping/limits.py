@@ -84,9 +84,20 @@ def _subaddress_delimiter(ctx: Context) -> str | None:
     ``root+x@`` for want of a user ``root+x``: smtpd is told to look for a
     delimiter that cannot occur, so it does the same.
     """
-    if any(router.option("local_part_suffix") is not None for router in ctx.config.routers):
-        return None
-    return NO_SUBADDRESS
+    suffixes = [o for r in ctx.config.routers if (o := r.option("local_part_suffix")) is not None]
+    for option in suffixes:
+        text = option.value.text if option.value is not None else ""
+        others = [i.strip() for i in text.split(":") if i.strip() and not i.strip().startswith("+")]
+        if others:
+            ctx.ledger.note_span(
+                option.span,
+                "approximated",
+                rules.SUFFIX_DELIMITER,
+                f"local_part_suffix {' : '.join(others)}: smtpd strips only '+tag', so smtpd refuses "
+                "addresses exim took with these suffixes",
+                option.source,
+            )
+    return None if suffixes else NO_SUBADDRESS
 
 
 def _smtpd_delay(text: str) -> str:

@@ -539,3 +539,19 @@ def test_sql_hosted_users_become_one_query_with_one_parameter(tmp_path: Path, ki
     assert {"EXIM-HOSTED-SQL"} <= {f.rule.id for f in result.policy.findings}
     assert 'action "hosted" maildir' in result.files["smtpd.conf"]
     assert "for domain <hosted_domains_sql> action" in result.files["smtpd.conf"]
+
+
+def test_subaddresses_follow_exim_local_part_suffix(tmp_path: Path) -> None:
+    """No suffix router: smtpd strips no tag. '+*' kept as smtpd's '+'; '-*' reported, smtpd has one delimiter."""
+    config = tmp_path / "configure"
+    base = SQL_REST.replace("  check_local_user\n", "  check_local_user\n  SUFFIX\n")
+    config.write_text("domainlist local_domains = @\n" + base.replace("  SUFFIX\n", ""))
+    assert 'smtp sub-addr-delim ":"' in convert(str(config)).files["smtpd.conf"]
+    config.write_text(
+        "domainlist local_domains = @\n"
+        + base.replace("  SUFFIX\n", "  local_part_suffix = +* : -*\n  local_part_suffix_optional\n")
+    )
+    result = convert(str(config))
+    assert "sub-addr-delim" not in result.files["smtpd.conf"]
+    found = [f for f in result.policy.findings if f.rule.id == "EXIM-SUFFIX-DELIMITER"]
+    assert len(found) == 1 and "-*" in found[0].message and "+*" not in found[0].message
