@@ -54,17 +54,25 @@ def find(
     client class an earlier statement accepts never reaches the deny: the
     rule leaves it out where smtpd's one ``from`` can say so.
     """
+    name = _rcpt_acl(ctx)
+    if name is None:
+        return []
     found = []
-    for denied in _find(ctx, universe, tables):
-        exempt = _accepted_before(ctx, denied, evaluator, clients)
+    for denied in _find(ctx, name, universe, tables):
+        exempt = _accepted_before(ctx, name, denied, evaluator, clients)
         found.append(_with_source(denied, exempt, clients))
     return found
 
 
+def _rcpt_acl(ctx: Context) -> str | None:
+    option = ctx.config.options.get("acl_smtp_rcpt")
+    name = option.value.text.strip() if option is not None and option.value is not None else ""
+    return name if name in ctx.acls else None
+
+
 def _accepted_before(
-    ctx: Context, denied: DeniedLocalParts, evaluator: AclEvaluator, clients: list[ClientClass]
+    ctx: Context, name: str, denied: DeniedLocalParts, evaluator: AclEvaluator, clients: list[ClientClass]
 ) -> list[ClientClass]:
-    name = ctx.config.options["acl_smtp_rcpt"].value.text.strip()  # type: ignore[union-attr]
     statements = ctx.acls[name].statements
     position = next(i for i, st in enumerate(statements) if st is denied.statement)
     earlier = {id(st) for st in statements[:position]}
@@ -88,12 +96,8 @@ def _with_source(denied: DeniedLocalParts, exempt: list[ClientClass], clients: l
     return replace(denied, exact=False)
 
 
-def _find(ctx: Context, universe: ClassUniverse, tables: dict[str, str]) -> list[DeniedLocalParts]:
-    """``deny local_parts = <regexes>`` with at most a ``domains`` class, in the RCPT ACL."""
-    option = ctx.config.options.get("acl_smtp_rcpt")
-    name = option.value.text.strip() if option is not None and option.value is not None else ""
-    if name not in ctx.acls:
-        return []
+def _find(ctx: Context, name: str, universe: ClassUniverse, tables: dict[str, str]) -> list[DeniedLocalParts]:
+    """``deny local_parts = <regexes>`` with at most a ``domains`` class, in the RCPT ACL ``name``."""
     found = []
     for statement in ctx.acls[name].statements:
         denied = _denied(statement, universe, tables)

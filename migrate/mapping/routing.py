@@ -198,7 +198,7 @@ class Router:
                     "put those domains in a named domain list of their own",
                 )
                 return False
-        for name in ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix"):
+        for name in PER_ADDRESS:
             option = router.option(name)
             if option is None:
                 continue
@@ -653,10 +653,13 @@ def _hosted_list(router: Driver) -> bool:
     return source is not None and bool(source.path or source.query)
 
 
+# Router options that pick addresses one by one (smtpd's match rules and tables cannot).
+PER_ADDRESS = ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix")
+
+
 def _conditions_only_domains(router: Driver) -> bool:
     """Nothing but ``domains`` decides whether the router runs (no local_parts, condition, senders...)."""
-    deciding = ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix", "require_files")
-    return all(router.option(name) is None for name in deciding)
+    return all(router.option(name) is None for name in (*PER_ADDRESS, "require_files"))
 
 
 def _only_exclusions(option: Option) -> bool:

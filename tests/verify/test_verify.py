@@ -263,19 +263,24 @@ def test_sqlite_domain_list_agrees(exim: Exim, smtpd: str, namespaces: None) -> 
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def _sqlite_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
+def _database(path: Path, script: Path) -> None:
+    """An SQLite database built from the fixture's SQL, as the server had it."""
     import sqlite3
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite3.connect(path)
+    database.executescript(script.read_text())
+    database.close()
+
+
+def _sqlite_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
     if not Path("/usr/libexec/opensmtpd/table-sqlite").exists():
         if IN_CI:
             pytest.fail("table-sqlite (opensmtpd-extras) is missing; under CI=true that is a failure")
         pytest.skip("table-sqlite (opensmtpd-extras) is missing")  # only outside CI: CI=true fails above
     fixture = FIXTURES / "sql-lookups"
     root = tmp_path / "root"
-    (root / "var/db/exim").mkdir(parents=True)
-    database = sqlite3.connect(root / "var/db/exim/domains.sqlite")
-    database.executescript((fixture / "root/var/db/exim/domains.sql").read_text())
-    database.close()
+    _database(root / "var/db/exim/domains.sqlite", fixture / "root/var/db/exim/domains.sql")
     text = (fixture / "configure").read_text()
     mysql = "mysql;SELECT domain FROM relays WHERE domain='${quote_mysql:$domain}'"
     assert mysql in text  # no MySQL server here: the relay list becomes a literal one
@@ -326,16 +331,12 @@ def test_sql_hosted_users_agree(exim: Exim, smtpd: str, namespaces: None) -> Non
 
 
 def _sql_hosted_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
-    import sqlite3
-
     if not Path("/usr/libexec/opensmtpd/table-sqlite").exists() and not IN_CI:
         pytest.skip("table-sqlite (opensmtpd-extras) is missing")  # only outside CI: verify fails there
     fixture = FIXTURES / "sql-hosting"
     root = tmp_path / "root"
     shutil.copytree(fixture / "root", root)
-    database = sqlite3.connect(root / "var/lib/exim/mail.sqlite")
-    database.executescript((root / "var/lib/exim/mail.sql").read_text())
-    database.close()
+    _database(root / "var/lib/exim/mail.sqlite", root / "var/lib/exim/mail.sql")
     cases = tmp_path / "cases"
     cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_HOSTED))
     for path in [tmp_path, *tmp_path.rglob("*")]:
