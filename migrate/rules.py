@@ -752,6 +752,20 @@ TRANSPORT_ADDRESS = rule(
     "smtpd delivers pipes and files named in aliases and .forward itself",
     "nothing to do: pipes and files in aliases and .forward keep working",
 )
+TRANSPORT_QUOTA = rule(
+    "EXIM-TRANSPORT-QUOTA",
+    DELIVERY,
+    "unmapped",
+    "a mailbox quota: smtpd delivers whatever the mailbox holds",
+    "enforce quotas in the IMAP server (dovecot's quota plugin) or with filesystem quotas",
+)
+TRANSPORT_DETAIL = rule(
+    "EXIM-TRANSPORT-DETAIL",
+    DELIVERY,
+    "approximated",
+    "a detail of a local delivery smtpd does its own way (file modes, added headers)",
+    "nothing to do unless something reads those modes or headers",
+)
 TRANSPORT_DIRECTORY = rule(
     "EXIM-TRANSPORT-DIRECTORY",
     DELIVERY,
@@ -845,6 +859,20 @@ HOSTED_FALLTHROUGH = rule(
     "a router after the hosted mailbox list that took the local parts it does not list",
     "list those local parts in the mailbox files, or add them to the hosted virtual table by hand",
 )
+HOSTED_FILE_CONDITION = rule(
+    "EXIM-HOSTED-FILE-CONDITION",
+    DELIVERY,
+    "approximated",
+    "a hosted-domain router run only where a per-domain file exists, and none exists under --root: left out",
+    "if a domain gets that file later (a panel's filter, a suspension flag), migrate what it does by hand",
+)
+HOSTED_OWNER = rule(
+    "EXIM-HOSTED-OWNER",
+    DELIVERY,
+    "approximated",
+    "hosted mailboxes delivered as each domain's owner (a system user looked up per domain)",
+    "check that each owner exists on the new host and can write the mail directories",
+)
 TRANSPORT_HOSTED = rule(
     "EXIM-TRANSPORT-HOSTED",
     DELIVERY,
@@ -858,6 +886,13 @@ HOSTED_ENTRIES = rule(
     "approximated",
     "hosted-domain entries smtpd's virtual table cannot hold: those addresses are refused",
     "deliver them through an aliases entry or an mda action by hand",
+)
+HOSTED_PARTIAL_ALIAS = rule(
+    "EXIM-HOSTED-PARTIAL-ALIAS",
+    DELIVERY,
+    "approximated",
+    "alias targets in hosted domains that fail are left out of the alias (exim bounced those copies)",
+    "remove or fix the failing targets in the alias files",
 )
 HOSTED_FILES = rule(
     "EXIM-HOSTED-FILES",

@@ -125,7 +125,8 @@ def _build(ctx: Context) -> Policy:
         hosted_domains=hosted_domains,
         hosted_inline=hosted_inline,
     )
-    router = Router(config, universe, ctx.store, _relay_names(ctx, universe, who))
+    hosted_names = tuple(sorted(tables_step.literal_keys(ctx, hosted_domains))) if hosted_domains else ()
+    router = Router(config, universe, ctx.store, _relay_names(ctx, universe, who), hosted_names=hosted_names)
     deliveries = router.deliveries()
     server_auth = auth.server_auth(ctx)
     classes = clients.clients(ctx, universe, bool(server_auth))

@@ -104,12 +104,73 @@ MAIN_MAPPED = frozenset(
 )
 
 
+# appendfile options a delivery's smtpd action does not carry out, and what smtpd does instead
+_QUOTA_OPTIONS = frozenset(
+    {
+        "quota",
+        "quota_directory",
+        "quota_filecount",
+        "quota_is_inclusive",
+        "quota_size_regex",
+        "quota_warn_message",
+        "quota_warn_threshold",
+        "maildir_use_size_file",
+        "maildir_quota_directory_regex",
+        "mailbox_size",
+        "mailbox_filecount",
+    }
+)
+_DETAILS = {
+    "mode": "smtpd creates mail files with its own mode (owner only)",
+    "directory_mode": "smtpd creates maildir directories with its own mode (owner only)",
+    "mode_fail_narrower": "smtpd creates mail files with its own mode (owner only)",
+    "envelope_to_add": "smtpd adds Delivered-To (the recipient) instead of Envelope-to",
+    "delivery_date_add": "smtpd adds no Delivery-date header (Received carries the time)",
+}
+
+
+def _delivery_options(ctx: Context, transport: Driver) -> None:
+    """The options of a used local transport that smtpd's action does not carry out."""
+    if transport.kind != "transport" or transport.driver not in ("appendfile", "pipe", "lmtp"):
+        return
+    quotas = [o for o in transport.options if o.name in _QUOTA_OPTIONS]
+    if quotas:  # the delivery is carried over, its limit is not: said on the transport's own line too
+        ctx.ledger.note_span(
+            transport.span,
+            "approximated",
+            rules.TRANSPORT_QUOTA,
+            f"transport {transport.name}: delivered by smtpd without its quota "
+            f"({', '.join(f'{o.name}, line {o.span.line}' for o in quotas)})",
+            transport.source,
+            rules.TRANSPORT_QUOTA.advice,
+        )
+    for option in transport.options:
+        if option.name in _QUOTA_OPTIONS:
+            ctx.ledger.mark(
+                option,
+                "unmapped",
+                rules.TRANSPORT_QUOTA,
+                f"transport {transport.name}: {option.name}: smtpd enforces no mailbox quota, "
+                "so mail over it is delivered",
+                rules.TRANSPORT_QUOTA.advice,
+            )
+        elif option.name in _DETAILS:
+            ctx.ledger.mark(
+                option,
+                "approximated",
+                rules.TRANSPORT_DETAIL,
+                f"transport {transport.name}: {option.name}: {_DETAILS[option.name]}",
+                rules.TRANSPORT_DETAIL.advice,
+            )
+
+
 def account_drivers(ctx: Context, deliveries: dict[str, Delivery]) -> None:
     """Routers and transports: mapped when a delivery uses them, else why not."""
     used = {id(d) for delivery in deliveries.values() for d in delivery.drivers}
     taken_over = {id(t) for t in address_transports(ctx, deliveries)}
     for driver in (*ctx.config.routers, *ctx.config.transports):
         if id(driver) in used:
+            _delivery_options(ctx, driver)
             ctx.ledger.mark_driver(driver, "mapped")
         elif id(driver) in taken_over:
             ctx.ledger.mark_driver(

@@ -36,6 +36,7 @@ class Context:
     blocklists: list[tuple[AclStatement, NamedList]] = field(default_factory=list)  # "deny hosts = <networks>"
     used_acls: set[str] = field(default_factory=set)
     hosted_list: str | None = None  # the domain list that is the hosted domains (mapping.tables.hosted_list)
+    local_hosted: bool = False  # local_domains is that list: a control panel's per-domain files (tables.hosted_list)
     chosen: ChosenAcls | None = None  # the ACLs the acl_smtp_* options select (mapping.decisions)
     acls: dict[str, Acl] = field(init=False)
 

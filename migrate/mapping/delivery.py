@@ -7,6 +7,8 @@ exim's next routers (the aliases file, the users of /etc/passwd).
 
 from __future__ import annotations
 
+import re
+
 from migrate import rules
 from migrate.lookups import (
     KEY,
@@ -282,10 +284,17 @@ def hosted_action(
     if domains is None or not delivery.hosted:
         return None
     mailboxes = any(s.role == "mailboxes" for s in delivery.hosted)
-    account, userbase = _hosted_account(ctx, delivery) if mailboxes else ("", None)
+    owned = mailboxes and delivery.owners is not None
+    account, userbase = _hosted_account(ctx, delivery) if mailboxes and not owned else ("", None)
     if domains.backend or any(s.sql for s in delivery.hosted):
+        if owned:
+            _hosted_note(
+                ctx, delivery, "unmapped", rules.HOSTED_SQL, "hosted users in SQL delivered as per-domain owners"
+            )
+            return None
         users = hosted_sql_table(ctx, delivery, domains, account)
         return None if users is None else _hosted_result(ctx, delivery, [users], userbase)
+    owners = _domain_owners(ctx, delivery, domains.entries) if owned else {}
     mapping: list[tuple[str, str]] = []
     skipped: list[str] = []
     for domain in domains.entries:
@@ -299,7 +308,8 @@ def hosted_action(
                 "its mailbox and alias files cannot be listed, so its mail is refused",
             )
             continue
-        mapping += _hosted_domain(ctx, delivery, domain, account, identity, skipped)
+        owner = owners.get(domain) if owned else account
+        mapping += _hosted_domain(ctx, delivery, domain, owner, identity, skipped)
     if skipped:
         _hosted_note(
             ctx,
@@ -312,6 +322,7 @@ def hosted_action(
         )
     if not mapping:
         return None
+    mapping = _without_failing_targets(ctx, delivery, mapping, domains.entries)
     listing = next((s.router for s in reversed(delivery.hosted) if s.role == "mailboxes" and s.path), None)
     if listing is not None:
         ctx.ledger.mark(
@@ -326,6 +337,45 @@ def hosted_action(
     sources = tuple(dict.fromkeys(s.path for s in delivery.hosted if s.path))
     users = Table("hosted_users", "hosted", (), tuple(mapping), ctx.table_file("hosted_users"), origin, True, sources)
     return _hosted_result(ctx, delivery, [users], userbase)
+
+
+def _without_failing_targets(
+    ctx: Context, delivery: Delivery, mapping: list[tuple[str, str]], domains: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """An alias's hosted targets that fail (an error: entry, or no key at all) leave the alias.
+
+    exim delivers an alias to the targets that route and bounces the copies
+    that fail; smtpd refuses the whole recipient when one expansion fails.
+    """
+    values = dict(mapping)
+    hosted = {d.lower() for d in domains}
+
+    def fails(target: str) -> bool:
+        local, _, domain = target.lower().rpartition("@")
+        if not local or domain not in hosted:
+            return False
+        value = values.get(target.lower(), values.get(f"@{domain}"))
+        return value is None or value.startswith("error:")
+
+    kept: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    for key, value in mapping:
+        targets = value.split(", ")
+        good = [t for t in targets if not fails(t)]
+        if good and len(good) < len(targets):
+            dropped += [f"{t} (from {key})" for t in targets if t not in good]
+            value = ", ".join(good)
+        kept.append((key, value))
+    if dropped:
+        _hosted_note(
+            ctx,
+            delivery,
+            "approximated",
+            rules.HOSTED_PARTIAL_ALIAS,
+            "alias targets that fail are left out of their aliases (smtpd would refuse the whole alias; exim "
+            "delivered the rest and bounced those copies): " + ", ".join(dropped[:10]),
+        )
+    return kept
 
 
 def _hosted_result(
@@ -349,7 +399,7 @@ def _hosted_result(
 
 
 def _hosted_domain(
-    ctx: Context, delivery: Delivery, domain: str, account: str, identity: Identity, skipped: list[str]
+    ctx: Context, delivery: Delivery, domain: str, account: str | None, identity: Identity, skipped: list[str]
 ) -> list[tuple[str, str]]:
     """One domain's keys, router by router: the first router that knows a local part decides it.
 
@@ -368,7 +418,7 @@ def _hosted_domain(
             if data is None:
                 continue
             if source.role == "mailboxes":
-                return account
+                return account  # None: no owner to deliver as, so it fails
             value = _virtual_value(data, qualify)
             if value is None:
                 skipped.append(f"{local_part}@{domain} ({data or 'no data'})")
@@ -392,7 +442,7 @@ def _hosted_domain(
                     mapping.append((f"{local_part}@{domain}", value))
         if keys.catch_all is not None:
             # this router takes every other local part: no later router sees the domain, but its own targets here
-            value = account if source.role == "mailboxes" else _virtual_value(keys.catch_all, qualify)
+            value = (account or None) if source.role == "mailboxes" else _virtual_value(keys.catch_all, qualify)
             if value is None:
                 skipped.append(f"*@{domain} ({keys.catch_all or 'no data'})")
                 break
@@ -420,7 +470,7 @@ def _hosted_sources(
         try:
             keys = hosted.domain_keys(source, domain, ctx.store.read)
         except OSError as exc:
-            shown = ctx.store.shown(f"{source.path}/{domain}" if source.per_domain else source.path)
+            shown = ctx.store.shown(source.file(domain))
             _hosted_note(
                 ctx,
                 delivery,
@@ -431,6 +481,40 @@ def _hosted_sources(
             continue
         preserve = source.router.option("qualify_preserve_domain") is not None
         found.append((source, keys, domain if preserve else (identity.qualify_domain or identity.hostname)))
+    return found
+
+
+def _domain_owners(ctx: Context, delivery: Delivery, domains: tuple[str, ...]) -> dict[str, str]:
+    """Each hosted domain's owner, the system user its mailboxes are delivered as (exim's per-domain ``user``)."""
+    assert delivery.owners is not None
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    try:
+        for domain in domains:
+            owner = hosted.owner_of(delivery.owners, domain, ctx.store.read)
+            if owner is not None and re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*", owner):
+                found[domain] = owner
+            else:
+                missing.append(domain)
+    except OSError as exc:
+        shown = ctx.store.shown(delivery.owners[1])
+        _hosted_note(
+            ctx,
+            delivery,
+            "approximated",
+            rules.HOSTED_FILES,
+            f"{shown}: {exc.strerror or exc}; no domain's owner is known, so smtpd refuses their mailboxes",
+        )
+        return {}
+    group = delivery.group or "(the owner's own)"
+    message = (
+        f"hosted mailboxes are delivered as each domain's owner from {delivery.owners[1]} "
+        f"({', '.join(sorted(set(found.values()))[:5]) or 'none found'}), as exim did; exim wrote them with group "
+        f"{group}, smtpd with the owner's primary group"
+    )
+    if missing:
+        message += f"; no owner for {', '.join(missing[:5])}: exim deferred their mail, smtpd refuses it"
+    _hosted_note(ctx, delivery, "approximated", rules.HOSTED_OWNER, message)
     return found
 
 

@@ -76,8 +76,11 @@ def _accepted_before(
     statements = ctx.acls[name].statements
     position = next(i for i, st in enumerate(statements) if st is denied.statement)
     earlier = {id(st) for st in statements[:position]}
-    exempt = []
+    # smtpd's socket is sendmail(8): exim's non-SMTP path, which never runs the RCPT ACL
+    exempt = [c for c in clients if c.name == LOCAL_CLIENT]
     for client in clients:
+        if client.name == LOCAL_CLIENT:
+            continue
         for recipient in RECIPIENT_CLASSES:
             verdict = evaluator.run(name, client.name, recipient)
             if verdict.result == ACCEPT and id(verdict.decided_by) in earlier:

@@ -89,6 +89,7 @@ class Delivery:
     route_files: list[str] = field(default_factory=list)  # relay maps the routes were read from
     hosted: list[HostedSource] = field(default_factory=list)  # hosted domains: alias and mailbox lookups, in order
     user: str | None = None  # the fixed user (and group) a hosted delivery ran as
+    owners: tuple[str, str] | None = None  # or each domain's owner: (lookup type, file) of ``user = ${lookup...}``
     group: str | None = None
 
     @property
@@ -105,6 +106,7 @@ class Router:
     universe: ClassUniverse
     store: LookupStore
     relay_names: list[str] = field(default_factory=list)  # every relay domain, lookup files included
+    hosted_names: tuple[str, ...] = ()  # the hosted domains, lookup files included (per-domain file conditions)
     notes: list[Claim] = field(default_factory=list)
 
     def deliveries(self) -> dict[str, Delivery]:
@@ -206,6 +208,11 @@ class Router:
                 continue
             if name in ("local_parts", "condition") and recipient == HOSTED_DOMAINS and _hosted_list(router):
                 continue  # the hosted domains' mailbox list: a virtual table's keys
+            if name == "condition" and recipient == HOSTED_DOMAINS:
+                if router.driver == "redirect" and hosted.redundant_condition(router):
+                    continue  # "no exact alias" before an lsearch* catch-all: what lsearch* does anyway
+                if self._no_domain_has(router):
+                    return False
             if name == "local_parts" and _only_exclusions(option):
                 self._note(
                     option,
@@ -234,6 +241,22 @@ class Router:
                 f"router {router.name}: require_files is tested per address; the router is left out",
             )
             return False
+        return True
+
+    def _no_domain_has(self, router: Driver) -> bool:
+        """A router run only where a per-domain file exists, and no hosted domain has it (under --root)."""
+        template = hosted.exists_condition(router)
+        if template is None or not self.hosted_names:
+            return False
+        if any(self.store.is_file(template.replace("$domain", domain)) for domain in self.hosted_names):
+            return False
+        self._note(
+            router,
+            "approximated",
+            rules.HOSTED_FILE_CONDITION,
+            f"router {router.name}: runs only for a domain with {template}, and none of the "
+            f"{len(self.hosted_names)} hosted domains has one (under --root): it is left out",
+        )
         return True
 
     def _route(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
@@ -333,22 +356,28 @@ class Router:
         transport = self._transport(router)
         if source is None or transport is None:
             return False
-        if self._hosted_method(transport, delivery) is None:
+        user = _option_text(transport, "user") or _option_text(router, "user") or None
+        owners = hosted.owner_lookup(user) if user else None
+        if self._hosted_method(transport, delivery, user if owners else None) is None:
             return False
         delivery.hosted.append(source)
         delivery.kind = "local"
         delivery.drivers += [router, transport]
-        delivery.user = _option_text(transport, "user") or _option_text(router, "user") or None
+        delivery.user, delivery.owners = (None, owners) if owners else (user, None)
         delivery.group = _option_text(transport, "group") or _option_text(router, "group") or None
         if source.path or source.query:
             self._later_hosted_routers(router, delivery)
         return True
 
     def _later_hosted_routers(self, mailboxes: Driver, delivery: Delivery) -> None:
-        """Routers after a mailbox list that could take what it does not list: smtpd's table refuses those.
+        """Routers after a mailbox list that could take what it does not list.
 
-        An SQL catch-all alias (keyed on the domain alone) is the exception: it
-        answers smtpd's ``@domain`` key, which smtpd asks after the address.
+        An alias file (the domain's catch-all, or /etc/aliases for every
+        domain) gives more keys of the same virtual table: smtpd asks for the
+        address, then ``@domain``, and the table holds each router's answer in
+        exim's order. An SQL catch-all (keyed on the domain alone) answers
+        smtpd's ``@domain`` key. Anything else went on to a router smtpd has no
+        equivalent for: those local parts are refused.
         """
         after = self.config.routers[self.config.routers.index(mailboxes) + 1 :]
         for router in after:
@@ -356,11 +385,17 @@ class Router:
             if router.option("verify_only") is not None:
                 continue
             value = domains.value if domains is not None else None
-            known = value is not None and value.expansion is None
+            known = domains is None or (value is not None and value.expansion is None)
             if known and value and self.universe.domains_match(value.text, HOSTED_DOMAINS) is False:
                 continue
+            if self._not_for_hosted(router):
+                continue
             source = hosted.alias_source(router) if router.driver == "redirect" else None
-            if known and source is not None and source.catch_all and _conditions_only_domains(router):
+            others = [n for n in (*PER_ADDRESS, "require_files", "check_local_user") if n != "condition"]
+            only_domains = all(router.option(n) is None for n in others) and (
+                router.option("condition") is None or hosted.redundant_condition(router)
+            )
+            if known and source is not None and (source.catch_all or not source.sql) and only_domains:
                 delivery.hosted.append(source)
                 delivery.drivers.append(router)
                 continue
@@ -373,6 +408,16 @@ class Router:
                 "list those local parts in the mailbox files, or add them to the hosted virtual table by hand",
             )
 
+    def _not_for_hosted(self, router: Driver) -> bool:
+        """A condition no hosted domain meets: ``$domain`` is the host name, or a per-domain file none has."""
+        if router.option("condition") is None or not self.hosted_names:
+            return False
+        hostname = _option_text_config(self.config, "primary_hostname")
+        only = hosted.domain_condition(router, hostname)
+        if only is not None:
+            return only not in self.hosted_names
+        return self._no_domain_has(router)
+
     def _hosted_end(self, delivery: Delivery, left_out: bool) -> Delivery:
         """Only aliases for hosted domains: forward-only, when no router that may have delivered was left out."""
         if delivery.kind == "none" and delivery.hosted and not left_out:
@@ -383,14 +428,19 @@ class Router:
             delivery.hosted.clear()
         return delivery
 
-    def _hosted_method(self, transport: Driver, delivery: Delivery) -> str | None:
-        """A hosted mailbox's transport as an smtpd delivery method (paths in smtpd's format specifiers)."""
+    def _hosted_method(self, transport: Driver, delivery: Delivery, owner: str | None = None) -> str | None:
+        """A hosted mailbox's transport as an smtpd delivery method (paths in smtpd's format specifiers).
+
+        ``owner`` is the per-domain user lookup: where the path names it, it is smtpd's ``%{user.username}``.
+        """
         driver = transport.driver
         if driver in ("lmtp", "smtp"):
             return self._local_method(transport, delivery)
         option = transport.option("command" if driver == "pipe" else "directory")
         text = option.value.text.strip() if option is not None and option.value is not None else ""
-        translated = _translate(text, hosted.VARIABLES) if text else None
+        if owner:
+            text = text.replace(owner, "${exim2smtpd_owner}")
+        translated = _translate(text, {**hosted.VARIABLES, "exim2smtpd_owner": "%{user.username}"}) if text else None
         if driver == "appendfile" and translated and transport.option("maildir_format") is not None:
             delivery.method, delivery.path = "maildir", translated
             return "maildir"
@@ -657,9 +707,9 @@ def _hosted_list(router: Driver) -> bool:
 PER_ADDRESS = ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix")
 
 
-def _conditions_only_domains(router: Driver) -> bool:
-    """Nothing but ``domains`` decides whether the router runs (no local_parts, condition, senders...)."""
-    return all(router.option(name) is None for name in (*PER_ADDRESS, "require_files"))
+def _option_text_config(config: EximConfig, name: str) -> str | None:
+    option = config.options.get(name)
+    return option.value.text.strip() if option is not None and option.value is not None else None
 
 
 def _only_exclusions(option: Option) -> bool:

@@ -23,6 +23,8 @@ def domain_lists(ctx: Context) -> tuple[str | None, str | None]:
     """exim's conventional names; an empty list makes an empty (absent) class."""
     lists = ctx.config.named_lists
     local = "local_domains" if "local_domains" in lists and lists["local_domains"].items else None
+    if ctx.local_hosted:
+        local = None  # its domains are the hosted class (hosted_list)
     relay = "relay_to_domains" if "relay_to_domains" in lists and lists["relay_to_domains"].items else None
     if relay is not None and relays_everywhere(ctx):
         relay = None  # every domain: no class of its own, "+relay_to_domains" then matches every recipient
@@ -41,6 +43,12 @@ def hosted_list(ctx: Context) -> tuple[str | None, str | None]:
     ACL statement instead. Returns the list's name and, for an inline one, the
     item that stands for it. Two candidates, or domains that are local domains
     too, stay unmapped: the classes must not overlap.
+
+    A control panel's configuration makes the local domains themselves the
+    hosted ones (``domainlist local_domains = lsearch;/etc/virtual/domains``,
+    the routers ``domains = lsearch;/etc/virtual/domains``): then local_domains
+    is the hosted list and there is no other local class. (Without a mailbox
+    router for them they stay local domains with per-domain alias files.)
     """
     name, inline = _named_hosted(ctx), None
     if name is None:
@@ -48,10 +56,30 @@ def hosted_list(ctx: Context) -> tuple[str | None, str | None]:
     if name is None:
         return None, None
     local = domain_lists(ctx)[0]
-    if local is not None and _literal_keys(ctx, name) & _literal_keys(ctx, local):
+    if local is not None and inline is not None and _sole_item(ctx, local) == inline and _mailboxes_in(ctx, inline):
+        ctx.inline_lists.pop(HOSTED_INLINE, None)
+        ctx.local_hosted = True
+        return local, inline
+    if local is not None and literal_keys(ctx, name) & literal_keys(ctx, local):
         ctx.inline_lists.pop(HOSTED_INLINE, None)
         return None, None
     return name, inline
+
+
+def _mailboxes_in(ctx: Context, lookup: str) -> bool:
+    """Some accept router delivers the domains of the inline list ``lookup``."""
+    for router in ctx.config.routers:
+        domains = router.option("domains")
+        value = domains.value if domains is not None else None
+        if router.driver == "accept" and value is not None and value.text.strip() == lookup:
+            return True
+    return False
+
+
+def _sole_item(ctx: Context, name: str) -> str | None:
+    """The one item of a named list (its text), if it has exactly one."""
+    items = ctx.config.named_lists[name].items
+    return items[0].text.strip() if len(items) == 1 and not items[0].negated else None
 
 
 def _named_hosted(ctx: Context) -> str | None:
@@ -96,7 +124,7 @@ def _router_domains(ctx: Context) -> list[tuple[Option, str, tuple[ListItem, ...
     return found
 
 
-def _literal_keys(ctx: Context, name: str) -> set[str]:
+def literal_keys(ctx: Context, name: str) -> set[str]:
     """The domains a list names literally or in files it reads (nothing booked: only to test for overlap)."""
     named = ctx.named_list(name)
     keys: set[str] = set()

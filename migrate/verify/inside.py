@@ -89,8 +89,8 @@ def main() -> None:
     os.makedirs("/var/spool/smtpd", exist_ok=True)
     _sh("mount", "--bind", str(work / "spool"), "/var/spool/smtpd")
     _sh("mount", "--bind", str(work / "run"), "/run")
-    if spec.get("auth"):
-        _probe_user(work, spec["auth"])
+    if spec.get("auth") or spec.get("accounts"):
+        _users(work, spec.get("auth"), spec.get("accounts") or [])
     log_path = work / "smtpd.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
@@ -118,14 +118,19 @@ def main() -> None:
             proc.wait()
 
 
-def _probe_user(work: Path, auth: dict) -> None:
-    """A user smtpd can authenticate (system passwords), in this namespace's /etc/passwd and /etc/shadow only."""
-    for name, line in (
-        ("passwd", f"{auth['user']}:x:64999:64999::/nonexistent:/usr/sbin/nologin\n"),
-        ("shadow", f"{auth['user']}:{auth['hash']}:19000:0:99999:7:::\n"),
-    ):
+def _users(work: Path, auth: dict | None, accounts: list[str]) -> None:
+    """The server's accounts the tables deliver to, and a user smtpd can authenticate (system passwords),
+    in this namespace's /etc/passwd and /etc/shadow only."""
+    passwd = "".join(f"{line}\n" for line in accounts)
+    shadow = ""
+    if auth:
+        passwd += f"{auth['user']}:x:64999:64999::/nonexistent:/usr/sbin/nologin\n"
+        shadow = f"{auth['user']}:{auth['hash']}:19000:0:99999:7:::\n"
+    for name, extra in (("passwd", passwd), ("shadow", shadow)):
+        if not extra:
+            continue
         copy = work / name
-        copy.write_text(Path(f"/etc/{name}").read_text() + line)
+        copy.write_text(Path(f"/etc/{name}").read_text() + extra)
         os.chmod(copy, 0o644 if name == "passwd" else 0o640)
         _sh("mount", "--bind", str(copy), f"/etc/{name}")
 

@@ -95,6 +95,7 @@ def ask(
                 "conf": str(conf),
                 "port": port,
                 "auth": auth,
+                "accounts": server_accounts(files or {}, root),
                 "cases": [asdict(c) for c in cases],
             }
         )
@@ -115,6 +116,28 @@ def ask(
 
 
 PROBE_USER = "exim2smtpd-probe"
+_USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
+
+
+def server_accounts(files: dict[str, str], root: Path | None) -> list[str]:
+    """The server's /etc/passwd lines (from ``root``) of the system users the written virtual tables deliver to.
+
+    A hosted domain delivered as its owner names that owner in the virtual
+    table; smtpd refuses the address when getpwnam does not know the user, so
+    the namespace's passwd gets the server's own line for it (nothing else).
+    """
+    passwd = Path(f"{root}/etc/passwd") if root is not None else None
+    if passwd is None or not passwd.is_file():
+        return []
+    named: set[str] = set()
+    for name, text in files.items():
+        if "/" in name or name.endswith((".conf", ".md", ".txt")):
+            continue
+        for line in text.splitlines():
+            _, _, value = line.partition(" ")
+            named |= {v.strip() for v in value.split(",") if _USERNAME.fullmatch(v.strip())}
+    lines = passwd.read_text(errors="replace").splitlines()
+    return [line for line in lines if line.split(":", 1)[0] in named and line.split(":", 1)[0] != "root"]
 
 
 def _auth_listener(conf: str, workdir: Path) -> dict[str, object] | None:

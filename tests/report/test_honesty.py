@@ -8,6 +8,7 @@ fails here as well as a wrong booking.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -244,13 +245,40 @@ def test_an_unquoted_sql_query_is_named_injectable() -> None:
     assert {s.service.name for s in result.report.lost} == {"hosted", "submission"}
 
 
-def test_aliases_beside_mailbox_routers_left_out_are_not_forward_only() -> None:
-    """A control panel's hosted mailboxes are routers the output leaves out: inbound is lost, and said so.
+def test_aliases_beside_mailbox_routers_left_out_are_not_forward_only(tmp_path: Path) -> None:
+    """A control panel's hosted mailboxes are routers the output leaves out: their mail is lost, and said so.
 
-    Calling the rest forward-only would have kept only /etc/aliases for every hosted domain and reported
-    inbound mail as kept.
+    Calling the rest forward-only would have kept only the aliases for every hosted domain and reported
+    their mail as kept. (Here the mailbox transport's path is a dbm lookup, which has no smtpd equivalent.)
     """
-    result = _convert("directadmin-like")
+    shutil.copytree(FIXTURES / "directadmin-like", tmp_path / "case")
+    configure = tmp_path / "case" / "configure"
+    text = configure.read_text()
+    path = "/home/${lookup{$domain_data}lsearch*{/etc/virtual/domainowners}{$value}}/imap/"
+    assert path in text
+    configure.write_text(text.replace(path, "/home/${lookup{$domain_data}dbm{/etc/virtual/owners.db}}/imap/"))
+    result = convert(str(configure), root=str(tmp_path / "case" / "root"))
     assert "forward-only" not in result.files["smtpd.conf"]
-    assert "inbound" in {s.service.name for s in result.report.lost}
-    assert summary_lines(result.report)[1].startswith("  LOST inbound delivery")
+    assert "hosted" in {s.service.name for s in result.report.lost}
+    assert summary_lines(result.report)[1].startswith("  LOST ")
+
+
+def test_a_control_panels_hosted_domains_keep_their_mailboxes_and_aliases() -> None:
+    """DirectAdmin's shape: the local domains are the hosted ones, each delivered as its owner."""
+    result = _convert("directadmin-like")
+    conf = result.files["smtpd.conf"]
+    assert (
+        'maildir "/home/%{user.username}/imap/%{dest.domain:lowercase}/%{dest.user:lowercase}/Maildir" '
+        "virtual <hosted_users>" in conf
+    )
+    users = dict(line.split(" ", 1) for line in result.files["hosted_users"].splitlines())
+    assert users["alice@example.com"] == "webuser1" and users["bob@example.net"] == "webuser2"  # the owners
+    assert users["@example.com"] == "alice@example.com"  # the lsearch* catch-all, after the mailboxes
+    assert users["info@example.com"] == "alice@example.com"  # sales@example.net is :fail:, left out of it
+    assert users["postmaster@example.net"] == "root@server1.example.org"  # /etc/aliases, for every domain
+    assert "root@example.com" not in users  # the catch-all took it before /etc/aliases
+    kept = {s.service.name for s in result.report.services if s.kept}
+    assert {"hosted", "forwarding", "sendmail"} <= kept
+    assert {s.service.name for s in result.report.lost} == {"relay", "submission"}  # AUTH: not yet
+    found = {f.rule.id for f in result.policy.findings}
+    assert {"EXIM-HOSTED-OWNER", "EXIM-HOSTED-FILE-CONDITION", "EXIM-HOSTED-PARTIAL-ALIAS"} <= found
