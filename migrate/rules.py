@@ -514,6 +514,13 @@ ACL_DENY_LOCAL_PARTS = rule(
     "denied local parts are refused by a rcpt-to regex reject rule ahead of all others",
     "nothing to do unless an earlier accept sent mail to such addresses",
 )
+ACL_DOMAIN_FILE = rule(
+    "EXIM-ACL-DOMAIN-FILE",
+    ACL,
+    "approximated",
+    "a deny decided by a file per domain (a panel's suspension flag): the domains flagged now are refused",
+    "refuse a domain suspended later by hand (or regenerate the configuration)",
+)
 ACL_DISCARD = rule(
     "EXIM-ACL-DISCARD",
     ACL,

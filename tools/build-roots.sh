@@ -6,8 +6,9 @@
 #
 #   unstable  OpenSMTPD 7.9 (the target: OpenBSD 7.9's), its filters and table
 #             backends, rspamd 4, redis, swaks, python3 (and dkimpy) for the
-#             probe harness, and exim 4.100 unpacked under /opt/exim4
-#             (tools/root-exim.sh)
+#             probe harness, MariaDB and PostgreSQL servers (started only by
+#             the tests, on sockets in their own temporary directories), and
+#             exim 4.100 unpacked under /opt/exim4 (tools/root-exim.sh)
 #   trixie    OpenSMTPD 7.6 (Debian 13), its table backends
 #   bookworm  OpenSMTPD 6.8 (Debian 12), the table backends of opensmtpd-extras
 #
@@ -58,7 +59,7 @@ build() {
 
 tables=opensmtpd-table-sqlite,opensmtpd-table-mysql,opensmtpd-table-postgres
 build unstable unstable \
-    opensmtpd,opensmtpd-filter-rspamd,opensmtpd-filter-dkimsign,$tables,rspamd,redis-server,openssl,swaks,iproute2,mount,netbase,python3,python3-dkim \
+    opensmtpd,opensmtpd-filter-rspamd,opensmtpd-filter-dkimsign,$tables,rspamd,redis-server,openssl,swaks,iproute2,mount,netbase,python3,python3-dkim,mariadb-server,postgresql \
     "sh $here/root-exim.sh \"\$1\""
 build trixie trixie opensmtpd,$tables,openssl,netbase
 build bookworm bookworm opensmtpd,opensmtpd-extras,openssl,iproute2,mount,netbase,python3

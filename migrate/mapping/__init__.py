@@ -22,6 +22,7 @@ from migrate.mapping import (
     clients,
     decisions,
     delivery,
+    domain_files,
     filters,
     identity,
     limits,
@@ -38,6 +39,7 @@ from migrate.mapping.routing import Delivery, Router
 from migrate.model import (
     ANY_DOMAIN,
     AUTHENTICATED,
+    HOSTED_DOMAINS,
     LOCAL_DOMAINS,
     RECIPIENT_CLASSES,
     Action,
@@ -93,6 +95,30 @@ def _denied_local_parts(
     return tables, [*rejects, *rules]
 
 
+def _flagged_domains(
+    ctx: Context,
+    universe: ClassUniverse,
+    tables: list[Table],
+    rules: list[MatchRule],
+    hosted_names: tuple[str, ...],
+    evaluator: AclEvaluator,
+    classes: list[ClientClass],
+) -> tuple[list[Table], list[MatchRule]]:
+    """Reject rules for the domains a deny refuses while a file per domain exists (a panel's suspension)."""
+    local = next((t for t in tables if t.name == "local_domains"), None)
+    names = {HOSTED_DOMAINS: hosted_names} if hosted_names else {}
+    if local is not None and not local.backend:
+        names[LOCAL_DOMAINS] = tuple(d for d in local.entries if "*" not in d)
+    rejects = []
+    for denied in domain_files.find(ctx, universe, names, evaluator, classes):
+        domain_files.book(ctx, denied)
+        if denied.domains:
+            refused = domain_files.table(denied)
+            tables.append(refused)
+            rejects.append(domain_files.reject_rule(denied, refused))
+    return tables, [*rejects, *rules]
+
+
 def _unused_sql(ctx: Context, used: set[str | None]) -> None:
     """A domain list's SQL table no rule or action names (its class was not migrated) carries nothing over."""
     for name, statements in ctx.sql_sources.items():
@@ -142,6 +168,7 @@ def _build(ctx: Context) -> Policy:
         rules = [clients.blocklist_rule(ctx, table), *rules]
     evaluator = decisions.acl_evaluator(ctx, universe, deliveries)
     tables, rules = _denied_local_parts(ctx, universe, tables, rules, who, evaluator, classes)
+    tables, rules = _flagged_domains(ctx, universe, tables, rules, hosted_names, evaluator, classes)
     virtual = deliveries[LOCAL_DOMAINS].virtual
     if virtual is not None and any(a.name == "local" for a in actions):
         alias_files = [path for path, _ in deliveries[LOCAL_DOMAINS].alias_files]

@@ -183,12 +183,19 @@ def owner_of(owners: tuple[str, str], domain: str, read: Callable[[str], str]) -
 
 
 def exists_condition(router: Driver) -> str | None:
-    """``condition = ${if exists{DIR/$domain/FILE}{yes}{no}}``: the per-domain file, with ``$domain`` in it."""
-    args = _if_args(_option_text(router, "condition"), "exists")
+    """``condition = ${if exists{DIR/$domain/FILE}{yes}{no}}``: the per-domain file, with ``${domain}`` in it."""
+    return file_test(_option_text(router, "condition"))
+
+
+def file_test(text: str) -> str | None:
+    """``${if exists{DIR/$domain/FILE}{yes}{no}}`` (or without the answers): that file, with ``${domain}`` in it."""
+    args = _if_args(text.strip(), "exists")
     if args is None or len(args) not in (1, 3) or (len(args) == 3 and _answers(args[1:]) is not True):
         return None
-    path = re.sub(r"\$\{?domain(?:_data)?\}?", "$domain", args[0].strip())
-    return path if path.startswith("/") and "$domain" in path and not re.search(r"\$(?!domain)|[{}]", path) else None
+    path = re.sub(r"\$\{?domain(?:_data)?\}?", "\0", args[0].strip())
+    if not path.startswith("/") or "\0" not in path or re.search(r"[${}]", path):
+        return None
+    return path.replace("\0", "${domain}")
 
 
 def domain_condition(router: Driver, hostname: str | None) -> str | None:

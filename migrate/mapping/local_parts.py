@@ -14,6 +14,7 @@ other statement stays unmapped as before.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypeVar
 
 from migrate import rules
 from migrate.mapping.acl import ACCEPT, AclEvaluator
@@ -23,6 +24,9 @@ from migrate.model import ANY_DOMAIN, LOCAL_CLIENT, RECIPIENT_CLASSES, ClientCla
 from migrate.reader.expansion import parse_expansion
 from migrate.reader.lists import parse_list
 from migrate.reader.tree import AclStatement
+
+if TYPE_CHECKING:
+    from migrate.mapping.domain_files import DomainFileDeny
 
 # Characters that stand for themselves in both dialects outside a bracket expression.
 _PLAIN = frozenset("@%!/_=-#~&'`,;:<>")
@@ -54,27 +58,28 @@ def find(
     client class an earlier statement accepts never reaches the deny: the
     rule leaves it out where smtpd's one ``from`` can say so.
     """
-    name = _rcpt_acl(ctx)
+    name = rcpt_acl(ctx)
     if name is None:
         return []
     found = []
     for denied in _find(ctx, name, universe, tables):
-        exempt = _accepted_before(ctx, name, denied, evaluator, clients)
-        found.append(_with_source(denied, exempt, clients))
+        exempt = accepted_before(ctx, name, denied.statement, evaluator, clients)
+        found.append(with_source(denied, exempt))
     return found
 
 
-def _rcpt_acl(ctx: Context) -> str | None:
+def rcpt_acl(ctx: Context) -> str | None:
     option = ctx.config.options.get("acl_smtp_rcpt")
     name = option.value.text.strip() if option is not None and option.value is not None else ""
     return name if name in ctx.acls else None
 
 
-def _accepted_before(
-    ctx: Context, name: str, denied: DeniedLocalParts, evaluator: AclEvaluator, clients: list[ClientClass]
+def accepted_before(
+    ctx: Context, name: str, statement: AclStatement, evaluator: AclEvaluator, clients: list[ClientClass]
 ) -> list[ClientClass]:
+    """The client classes that never reach ``statement``: the socket, and those an earlier statement accepts."""
     statements = ctx.acls[name].statements
-    position = next(i for i, st in enumerate(statements) if st is denied.statement)
+    position = next(i for i, st in enumerate(statements) if st is statement)
     earlier = {id(st) for st in statements[:position]}
     # smtpd's socket is sendmail(8): exim's non-SMTP path, which never runs the RCPT ACL
     exempt = [c for c in clients if c.name == LOCAL_CLIENT]
@@ -89,7 +94,11 @@ def _accepted_before(
     return exempt
 
 
-def _with_source(denied: DeniedLocalParts, exempt: list[ClientClass], clients: list[ClientClass]) -> DeniedLocalParts:
+_Denied = TypeVar("_Denied", bound="DeniedLocalParts | DomainFileDeny")
+
+
+def with_source(denied: _Denied, exempt: list[ClientClass]) -> _Denied:
+    """The reject rule's ``from``: leaving out the one class that never reaches the deny, else refusing it too."""
     if not exempt:
         return denied
     if len(exempt) == 1 and exempt[0].name == LOCAL_CLIENT and exempt[0].table != "loopback":

@@ -248,7 +248,7 @@ class Router:
         template = hosted.exists_condition(router)
         if template is None or not self.hosted_names:
             return False
-        if any(self.store.is_file(template.replace("$domain", domain)) for domain in self.hosted_names):
+        if any(self.store.is_file(template.replace("${domain}", domain)) for domain in self.hosted_names):
             return False
         self._note(
             router,
@@ -447,6 +447,18 @@ class Router:
         if driver == "pipe" and translated:
             delivery.method, delivery.path = "mda", translated
             return "mda"
+        if re.search(r"\$\{lookup\s*(mysql|pgsql|sqlite|ldap\w*|redis)\s*\{", text):
+            self._note(
+                option or transport,
+                "unmapped",
+                rules.TRANSPORT_HOSTED,
+                f"transport {transport.name}: the mailbox path is read from the database for each address; "
+                "smtpd builds a delivery path from the address alone, so these mailboxes are not migrated",
+                "if every row's path is DOMAIN/LOCAL_PART/ under one directory, write maildir "
+                '"/DIR/%{dest.domain:lowercase}/%{dest.user:lowercase}/" on a hosted action by hand; '
+                "or hand the mail to Dovecot's LMTP socket, which can read the path from the same database",
+            )
+            return None
         self._note(
             option or transport,
             "unmapped",

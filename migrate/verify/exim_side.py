@@ -114,16 +114,23 @@ def _dialogue(
     if len(replies) > 1 and replies[1][0] >= 400:  # the HELO ACL refused the client: no MAIL gets through
         return [(replies[1][0], f"{EHLO_REFUSED}{replies[1][1]}")] * len(recipients)
     body = replies[2:]  # banner, EHLO
-    if len(body) < 3 * len(recipients):
+    found: list[tuple[int | None, str]] = []
+    for index in range(len(recipients)):
+        if len(body) < 3 * index + 2:
+            break
+        mail, rcpt = body[3 * index], body[3 * index + 1]
+        answer = mail if mail[0] >= 400 else rcpt
+        found.append(answer)
+        if len(body) == 3 * index + 2 and index + 1 < len(recipients) and answer[0] >= 500:
+            # a "drop" statement: exim answered and closed the session; the rest get a session of their own
+            rest = _dialogue(exim, config, defines, client, authenticated, recipients[index + 1 :])
+            return found + rest
+    if len(found) < len(recipients):
         raise SideError(
             "exim",
             f"exim -bh {client} gave {len(replies)} replies for {len(recipients)} recipients",
             result.stderr.splitlines(),
         )
-    found: list[tuple[int | None, str]] = []
-    for index in range(len(recipients)):
-        mail, rcpt = body[3 * index], body[3 * index + 1]
-        found.append(mail if mail[0] >= 400 else rcpt)
     return found
 
 

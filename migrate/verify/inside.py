@@ -88,7 +88,10 @@ def main() -> None:
         os.chmod(work / name, mode)
     os.makedirs("/var/spool/smtpd", exist_ok=True)
     _sh("mount", "--bind", str(work / "spool"), "/var/spool/smtpd")
-    _sh("mount", "--bind", str(work / "run"), "/run")
+    for name, directory in (spec.get("run_dirs") or {}).items():  # database sockets stay reachable
+        (work / "run" / name).mkdir(exist_ok=True)
+        _sh("mount", "--bind", directory, str(work / "run" / name))
+    _sh("mount", "--rbind", str(work / "run"), "/run")
     if spec.get("auth") or spec.get("accounts"):
         _users(work, spec.get("auth"), spec.get("accounts") or [])
     log_path = work / "smtpd.log"

@@ -96,6 +96,7 @@ def ask(
                 "port": port,
                 "auth": auth,
                 "accounts": server_accounts(files or {}, root),
+                "run_dirs": database_sockets(root),
                 "cases": [asdict(c) for c in cases],
             }
         )
@@ -116,6 +117,26 @@ def ask(
 
 
 PROBE_USER = "exim2smtpd-probe"
+DATABASE_RUN_DIRS = ("mariadbd", "mysqld", "postgresql")  # where MariaDB/MySQL and PostgreSQL keep their sockets
+
+
+def database_sockets(root: Path | None) -> dict[str, str]:
+    """The database servers' socket directories smtpd's table backends reach under /run.
+
+    The harness gives smtpd a /run of its own; these stay reachable: from
+    under ``root`` when a copy of the server runs a database there (verify
+    reads what the configuration names from ``root``), else the machine's own.
+    """
+    found = {}
+    for name in DATABASE_RUN_DIRS:
+        for base in ([str(root)] if root is not None else []) + [""]:
+            directory = Path(f"{base}/run/{name}")
+            if directory.is_dir():
+                found[name] = str(directory)
+                break
+    return found
+
+
 _USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 
 

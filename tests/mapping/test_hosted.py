@@ -72,7 +72,7 @@ def test_conditions_decided_by_the_domain_alone(tmp_path: Path) -> None:
     assert hosted.domain_condition(only, "Server1.example.org") == "server1.example.org"
     assert hosted.domain_condition(only, None) is None  # exim's own host name: unknown here
     filtered = _router(tmp_path, "condition = ${if exists{/etc/virtual/${domain_data}/filter}{yes}{no}}")
-    assert hosted.exists_condition(filtered) == "/etc/virtual/$domain/filter"
+    assert hosted.exists_condition(filtered) == "/etc/virtual/${domain}/filter"
     assert hosted.exists_condition(_router(tmp_path, "condition = ${if exists{/etc/$local_part}}")) is None
 
 

@@ -7,6 +7,8 @@ finds no difference.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,36 @@ def test_verify_never_runs_what_the_configuration_names(
     assert decided and all(o.verdict == "not comparable" for o in decided)
     assert any(o.case.recipient_class == "other-domains" for o in decided)  # the ${perl} gate of outbound mail
     assert any("never executed" in note for note in result.notes)
+
+
+@pytest.mark.exim
+def test_a_suspended_hosted_domain_is_refused_as_exim_refused_it(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """The panel suspends a domain with a flag file: the domains flagged under --root get a reject rule first."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-suspended-"))  # exim's user reads it: not pytest's 0700 tree
+    try:
+        _suspended_case(exim, smtpd, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _suspended_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "directadmin-like", tmp_path / "case")
+    root = tmp_path / "case" / "root"
+    (root / "etc/virtual/example.net_off").write_text("")
+    configure = str(tmp_path / "case" / "configure")
+    converted = convert(configure, root=str(root))
+    first = next(line for line in converted.files["smtpd.conf"].splitlines() if line.startswith("match "))
+    assert first == "match ! from socket for domain <refused_domains_line34> reject"
+    assert '"example.net"' in converted.files["smtpd.conf"].split('table "refused_domains_line34"', 1)[1][:40]
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cases = tmp_path / "cases"
+    cases.write_text("198.18.0.77 bob@example.net\n198.18.0.77 alice@example.com\nsocket bob@example.net\n")
+    result = verify(configure, root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS]
+    mine = {(o.case.client, o.case.recipient): o.smtpd.code for o in result.outcomes if o.case.note.startswith("from")}
+    assert mine == {
+        ("198.18.0.77", "bob@example.net"): 550,  # suspended
+        ("198.18.0.77", "alice@example.com"): 250,
+        ("socket", "bob@example.net"): 250,  # sendmail never ran the RCPT ACL
+    }

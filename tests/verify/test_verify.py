@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from migrate.commands.convert import convert
-from migrate.verify import DIFFERS, SAME, verify
+from migrate.verify import DIFFERS, NOT_COMPARABLE, SAME, verify
 from migrate.verify.cases import ODD_LOCAL_PART, UNKNOWN_DOMAIN
 from migrate.verify.exim_side import SideError
 from tests.conftest import FIXTURES, IN_CI, Corpus, Exim
@@ -352,6 +352,113 @@ def _sql_hosted_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
         assert (outcome.smtpd.code == 250) == (code == 250), outcome
         if action:
             assert outcome.smtpd.route == action, outcome
+
+
+# The same hosting in MariaDB and PostgreSQL: exim's server setting, how the script and queries are written there
+SQL_SERVERS = {
+    "mysql": "hide mysql_servers = localhost(/run/mariadbd/mysqld.sock)/mail/exim/secret",
+    "pgsql": "hide pgsql_servers = (/run/postgresql/.s.PGSQL.5432)/mail/exim/secret",
+}
+
+
+def _dialect(kind: str, text: str) -> str:
+    """sql-hosting's configuration or SQL script for another database (``user`` is reserved in PostgreSQL)."""
+    text = text.replace("quote_sqlite", f"quote_{kind}").replace("lookup sqlite{", f"lookup {kind}{{")
+    text = text.replace("= sqlite;", f"= {kind};").replace("TEXT PRIMARY KEY", "VARCHAR(255) PRIMARY KEY")
+    text = "\n".join(SQL_SERVERS[kind] if line.startswith("sqlite_dbfile") else line for line in text.split("\n"))
+    return text.replace("(user TEXT", "(local_part TEXT").replace("WHERE user=", "WHERE local_part=")
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("kind", sorted(SQL_SERVERS))
+def test_sql_hosted_users_agree_on_a_database_server(kind: str, exim: Exim, smtpd: str, namespaces: None) -> None:
+    """The query_alias written for table-mysql and table-postgres, asked by smtpd 7.9 of a real server."""
+    from tests.conftest import system_root
+    from tests.verify import databases
+
+    system = system_root("7.9")
+    if not (system / "usr/sbin/mariadbd").exists():
+        pytest.fail("the unstable root has no MariaDB server: run make test-deps")
+    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sql-"))
+    tmp_path.chmod(0o755)  # the database servers and exim run as their own users
+    fixture = FIXTURES / "sql-hosting"
+    root = tmp_path / "root"
+    shutil.copytree(fixture / "root", root)
+    configure = tmp_path / "configure"
+    configure.write_text(_dialect(kind, (fixture / "configure").read_text()))
+    assert f"lookup {kind}{{" in configure.read_text() and "sqlite{" not in configure.read_text()
+    script = _dialect(kind, (root / "var/lib/exim/mail.sql").read_text())
+    cases = tmp_path / "cases"
+    cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_HOSTED))
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    server = databases.mariadb if kind == "mysql" else databases.postgresql
+    try:
+        with server(system, tmp_path / "server", root, script):
+            converted = convert(str(configure), root=str(root))
+            backend = "mysql" if kind == "mysql" else "postgres"
+            assert f'table "hosted_users" "{backend}:' in converted.files["smtpd.conf"]
+            result = verify(str(configure), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
+        assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
+        mine = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note.startswith("from")}
+        for key, (code, action) in SQL_HOSTED.items():
+            outcome = mine[key]
+            assert outcome.verdict == SAME, outcome
+            assert (outcome.smtpd.code == 250) == (code == 250), outcome
+            if action:
+                assert outcome.smtpd.route == action, outcome
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+# sql-virtual: (client, recipient) → smtpd's code; exim accepts every hosted address smtpd refuses (reported lost)
+SQL_VIRTUAL = {
+    # a mailbox whose path is in the database: lost, and said so ("not comparable: the converter reports ...")
+    ("198.18.0.77", "mia@shop.example"): 550,
+    ("198.18.0.77", "sales@shop.example"): 550,
+    ("198.18.0.77", "nobody@old.example"): 550,  # a disabled domain: both refuse
+    ("198.18.0.77", "someone@elsewhere.example"): 550,  # no relaying for outsiders
+    ("127.0.0.1", "someone@elsewhere.example"): 250,
+    ("198.18.0.77", "postmaster@mx.example.org"): 250,
+}
+
+
+@pytest.mark.exim
+def test_sql_virtual_differs_only_where_the_report_says_lost(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """A MariaDB-backed hosting whose mailbox paths live in the database: only the hosted mail differs."""
+    from tests.conftest import system_root
+    from tests.verify import databases
+
+    system = system_root("7.9")
+    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sqlv-"))
+    tmp_path.chmod(0o755)
+    fixture = FIXTURES / "sql-virtual"
+    root = tmp_path / "root"
+    shutil.copytree(fixture / "root", root)
+    script = (root / "var/lib/mysql-dump/mailserver.sql").read_text()
+    cases = tmp_path / "cases"
+    cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_VIRTUAL))
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    links = ("var/run/mysqld/mysqld.sock",)  # where the configuration's mysql_servers names the socket
+    try:
+        with databases.mariadb(system, tmp_path / "server", root, script, "mailserver", links):
+            converted = convert(str(fixture / "configure"), root=str(root))
+            result = verify(
+                str(fixture / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases)
+            )
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+    assert {s.service.name for s in converted.report.lost} == {"hosted", "submission"}
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS]
+    lost = [o for o in result.outcomes if o.verdict == NOT_COMPARABLE]
+    assert lost and all(o.case.recipient.endswith(("@shop.example", "@blog.example")) for o in lost), lost
+    assert all(o.exim.code == 250 and o.smtpd.code == 550 and "converter reports" in o.reason for o in lost)
+    mine = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note.startswith("from")}
+    for key, code in SQL_VIRTUAL.items():
+        assert mine[key].smtpd.code == code, mine[key]
+    assert mine[("198.18.0.77", "mia@shop.example")].exim.code == 250  # exim found her row
+    assert mine[("198.18.0.77", "nobody@old.example")].exim.code == 550
 
 
 def test_a_missing_sqlite_database_is_named_before_exim_is_asked(tmp_path: Path) -> None:
