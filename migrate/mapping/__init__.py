@@ -140,7 +140,7 @@ def _build(ctx: Context) -> Policy:
     config = ctx.config
     who = identity.identity(ctx)
     client_tables = tuple(clients.client_tables(ctx))
-    ctx.blocklists = clients.find_blocklists(ctx)
+    ctx.blocklists = clients.find_blocklists(ctx, client_tables)
     hosted_domains, hosted_inline = tables_step.hosted_list(ctx)
     ctx.hosted_list = hosted_domains
     universe = ClassUniverse(

@@ -11,7 +11,8 @@ import ipaddress
 
 from migrate import rules
 from migrate.mapping.classes import ClassUniverse
-from migrate.mapping.context import Context
+from migrate.mapping.context import Blocklist, Context
+from migrate.mapping.tables import network_entries
 from migrate.model import ANYONE, AUTHENTICATED, LOCAL_CLIENT, ClientClass, MatchRule, Table
 from migrate.reader.lists import parse_list
 from migrate.reader.tree import AclCondition, AclStatement, NamedList
@@ -40,12 +41,16 @@ def client_tables(ctx: Context) -> list[str]:
     return found
 
 
-def find_blocklists(ctx: Context) -> list[tuple[AclStatement, NamedList]]:
+def find_blocklists(ctx: Context, trusted: tuple[str, ...] = ()) -> list[Blocklist]:
     """``deny hosts = 192.0.2.0/24 : ...`` (nothing else but messages) in the ACLs up to RCPT.
 
     smtpd cannot split a client class by them, but it can refuse those hosts
     outright with a reject rule ahead of all others. That is exact, or
     stricter where exim accepted some of them in a statement above the deny.
+    The list may be named (``+bad_hosts``, not a trusted class) and read its
+    networks from files: ``/etc/exim4/bad_hosts``, ``net-lsearch;``,
+    ``net24-lsearch;`` (read as exim matches them; anything else in the
+    list, a host name say, leaves the statement as it was).
     """
     names: list[str] = []
     for option in (*PRE_RCPT_ACLS[:3], "acl_smtp_rcpt"):
@@ -59,28 +64,67 @@ def find_blocklists(ctx: Context) -> list[tuple[AclStatement, NamedList]]:
             if statement.verb not in ("deny", "drop") or len(conditions) != 1:
                 continue
             cond = conditions[0]
-            if cond.name != "hosts" or cond.negated or cond.value is None:
+            if cond.name != "hosts" or cond.negated or cond.value is None or cond.value.expansion is not None:
                 continue
-            inline = inline_hosts(ctx, cond, prefix="denied_hosts")
-            if inline is not None:
-                found.append((statement, inline))
+            blocklist = _blocklist(ctx, statement, cond, trusted)
+            if blocklist is not None:
+                found.append(blocklist)
     return found
+
+
+def _blocklist(ctx: Context, statement: AclStatement, cond: AclCondition, trusted: tuple[str, ...]) -> Blocklist | None:
+    assert cond.value is not None
+    inline = inline_hosts(ctx, cond, prefix="denied_hosts")
+    if inline is not None:
+        return Blocklist(statement, inline, tuple(_network_text(i.value) for i in inline.items))
+    separator, items = parse_list(cond.value.text, "host")
+    if len(items) == 1 and items[0].kind == "named" and not items[0].negated:
+        named = ctx.config.named_lists.get(items[0].value)
+        if named is None or named.kind != "host" or named.name in trusted:
+            return None
+    elif items and all(i.kind in ("address", "network", "lookup", "file") and not i.negated for i in items):
+        name = f"denied_hosts_line{cond.span.line}"
+        named = NamedList(cond.span, cond.source, cond.macros, "host", name, cond.value, separator, items)
+    else:
+        return None
+    entries, problems, _, sources = network_entries(ctx, named)
+    ctx.lookup_notes.clear()
+    if problems or not entries:
+        return None
+    if named.name.startswith("denied_hosts_line"):
+        ctx.inline_lists[named.name] = named
+    return Blocklist(statement, named, tuple(_network_text(e) for e in entries), tuple(sources))
+
+
+def _network_text(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=False)) if "/" in value else value
 
 
 def blocklist_table(ctx: Context) -> Table:
     """Every denied address and network in one table: one reject rule, however many deny statements."""
     entries: list[str] = []
-    for _, named in ctx.blocklists:
-        entries += [
-            str(ipaddress.ip_network(i.value, strict=False)) if "/" in i.value else i.value for i in named.items
-        ]
-        ctx.ledger.mark(named, "mapped")
-    origin = tuple(statement.span for statement, _ in ctx.blocklists)
-    return Table("denied_hosts", "networks", entries=tuple(dict.fromkeys(entries)), origin=origin)
+    sources: list[str] = []
+    for found in ctx.blocklists:
+        entries += found.entries
+        sources += found.sources
+        ctx.ledger.mark(found.named, "mapped")
+    origin = tuple(found.statement.span for found in ctx.blocklists)
+    origin += tuple(f.named.span for f in ctx.blocklists if f.named.name in ctx.config.named_lists)
+    generated = bool(sources)  # read from the server's files: written beside smtpd.conf, as lookup files are
+    return Table(
+        "denied_hosts",
+        "networks",
+        entries=tuple(dict.fromkeys(entries)),
+        origin=origin,
+        generated=generated,
+        file=ctx.table_file("denied_hosts") if generated else "",
+        sources=tuple(dict.fromkeys(sources)),
+    )
 
 
 def blocklist_rule(ctx: Context, table: Table) -> MatchRule:
-    for statement, _ in ctx.blocklists:
+    for found in ctx.blocklists:
+        statement = found.statement
         ctx.ledger.resolve(
             statement,
             "approximated",

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from migrate.mapping.decisions import ChosenAcls
 
 
+@dataclass(frozen=True)
+class Blocklist:
+    """A deny statement smtpd enforces with its host reject rule, and the networks its list names."""
+
+    statement: AclStatement
+    named: NamedList
+    entries: tuple[str, ...]
+    sources: tuple[str, ...] = ()  # the files the entries were read from
+
+
 @dataclass
 class Context:
     """One mapping run."""
@@ -33,7 +43,7 @@ class Context:
     sql_tables: dict[str, Table] = field(default_factory=dict)  # domain lists' SQL lookups, by table name
     sql_sources: dict[str, tuple[Statement, ...]] = field(default_factory=dict)  # the list and options of each
     domain_tables: dict[str, Table] = field(default_factory=dict)
-    blocklists: list[tuple[AclStatement, NamedList]] = field(default_factory=list)  # "deny hosts = <networks>"
+    blocklists: list[Blocklist] = field(default_factory=list)  # "deny hosts = <networks>" (mapping.clients)
     used_acls: set[str] = field(default_factory=set)
     hosted_list: str | None = None  # the domain list that is the hosted domains (mapping.tables.hosted_list)
     local_hosted: bool = False  # local_domains is that list: a control panel's per-domain files (tables.hosted_list)
@@ -54,4 +64,4 @@ class Context:
     @property
     def blocked(self) -> frozenset[int]:
         """The deny statements smtpd.conf enforces with its host blocklist rule."""
-        return frozenset(id(statement) for statement, _ in self.blocklists)
+        return frozenset(id(found.statement) for found in self.blocklists)

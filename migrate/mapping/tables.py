@@ -254,11 +254,13 @@ def _lookup(
         return False
     try:
         store = ctx.store
-        keys = (
-            dsearch_keys(store.listdir(item.value))
-            if lookup_type == "dsearch"
-            else lsearch_keys(store.read(item.value))
-        )
+        if lookup_type == "dsearch":
+            keys = dsearch_keys(store.listdir(item.value))
+        elif lookup_type == "file":  # a file of list items, one per line (an IPv6 network keeps its colons)
+            keys = [line.split("#", 1)[0].strip() for line in store.read(item.value).splitlines()]
+            keys = [key for key in keys if key]
+        else:
+            keys = lsearch_keys(store.read(item.value))
     except OSError as exc:
         problems.append(f"{item.text} ({ctx.store.shown(item.value)}: {exc.strerror or exc})")
         return False
@@ -298,6 +300,21 @@ def _domain_lookup(
 
 def network_table(ctx: Context, list_name: str) -> Table:
     named = ctx.named_list(list_name)
+    entries, problems, generated, sources = network_entries(ctx, named)
+    _book_list(ctx, named, problems, "networks")
+    return Table(
+        list_name,
+        "networks",
+        entries=tuple(entries),
+        origin=(named.span,),
+        generated=generated,
+        file=ctx.table_file(list_name) if generated else "",
+        sources=tuple(sources),
+    )
+
+
+def network_entries(ctx: Context, named: NamedList) -> tuple[list[str], list[str], bool, list[str]]:
+    """A host list's addresses and networks, its lookup files read: (entries, problems, from files, files)."""
     generated = False
     sources: list[str] = []
     entries: list[str] = []
@@ -323,16 +340,7 @@ def network_table(ctx: Context, list_name: str) -> Table:
             problems.append(f"{item.value} (overlaps an earlier exclusion; left out)")
         else:
             entries.append(str(network) if "/" in item.value else item.value)
-    _book_list(ctx, named, problems, "networks")
-    return Table(
-        list_name,
-        "networks",
-        entries=tuple(entries),
-        origin=(named.span,),
-        generated=generated,
-        file=ctx.table_file(list_name) if generated else "",
-        sources=tuple(sources),
-    )
+    return entries, problems, generated, sources
 
 
 def _own_name(ctx: Context, named: NamedList, identity: Identity, entries: list[str], problems: list[str]) -> None:

@@ -44,6 +44,8 @@ GOLDEN = {
     "vhost-catchall": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
+    # issue 15: blocklists in files
+    "blocklist-files": ("openbsd",),
     # the wrong claims of issue 12, each in its own configuration
     "regress-dkim-expanded": ("openbsd",),
     "regress-dnsbl-deny": ("openbsd",),

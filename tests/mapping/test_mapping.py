@@ -403,6 +403,47 @@ def test_a_host_blocklist_becomes_a_reject_rule_ahead_of_all(smtpd: str, tmp_pat
     assert check.returncode == 0, check.stderr
 
 
+BLOCKLIST_FILE = (
+    "primary_hostname = mx.example.org\n"
+    "domainlist local_domains = @\n"
+    "hostlist relay_from_hosts = 192.0.2.0/24\n"
+    "hostlist bad_hosts = /etc/exim/bad_hosts\n"
+    "acl_smtp_rcpt = acl_check_rcpt\n"
+    "begin acl\nacl_check_rcpt:\n  deny    hosts = +bad_hosts\n"
+    "  accept  domains = +local_domains\n  accept  hosts = +relay_from_hosts\n"
+    "begin routers\ndnslookup:\n  driver = dnslookup\n  domains = ! +local_domains\n"
+    "  transport = remote_smtp\n  no_more\n"
+    "begin transports\nremote_smtp:\n  driver = smtp\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("listed", "table"),
+    [
+        ("192.0.2.9\n2001:db8:bad::/48 # by hand\n", ("192.0.2.9", "2001:db8:bad::/48")),
+        ("192.0.2.9\nspam.example.net\n", None),  # a host name: smtpd cannot test it, the class stays refused
+    ],
+)
+def test_a_blocklist_in_a_file_is_read_into_the_reject_rule(
+    tmp_path: Path, listed: str, table: tuple[str, ...] | None
+) -> None:
+    """A file-backed deny refused the whole trusted class (it might hold 192.0.2.9); now only the listed hosts."""
+    (tmp_path / "root/etc/exim").mkdir(parents=True)
+    (tmp_path / "root/etc/exim/bad_hosts").write_text(listed)
+    (tmp_path / "configure").write_text(BLOCKLIST_FILE)
+    result = convert(str(tmp_path / "configure"), root=str(tmp_path / "root"))
+    relays = result.policy.decision("relay_from_hosts", "other-domains")
+    if table is None:
+        assert result.policy.table("denied_hosts") is None
+        assert relays is not None and not relays.accept
+        return
+    assert result.policy.table("denied_hosts").entries == table
+    assert result.files["denied_hosts"].splitlines() == ["192.0.2.9", "[2001:db8:bad::/48]"]
+    first = next(line for line in result.files["smtpd.conf"].splitlines() if line.startswith("match "))
+    assert first == "match from src <denied_hosts> for any reject"
+    assert relays is not None and relays.accept
+
+
 def test_a_deny_for_part_of_a_trusted_table_refuses_that_class(tmp_path: Path) -> None:
     """Found by the fuzzer: 'deny hosts = 127.0.0.1 domains = +local_domains' above a trusted list holding it."""
     config = tmp_path / "configure"

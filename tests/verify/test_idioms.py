@@ -46,6 +46,8 @@ IDIOMS = {
     # ${if exists} guards, mailboxes delivered as each domain's owner; AUTH (per-domain passwd files) is #15's, and
     # port 587's "hosts = * + authenticated" is counted as a relay class
     "directadmin-like": {"submission": "no listener offers AUTH", "relay auth_relay_hosts": "refused"},
+    # clients refused from files (issue 15): a list file, net-lsearch, net24-lsearch inline; one reject rule
+    "blocklist-files": {},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
     "run-perl": {
         "relay relay_from_hosts": "refused",
@@ -177,3 +179,39 @@ def _suspended_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
         ("198.18.0.77", "alice@example.com"): 250,
         ("socket", "bob@example.net"): 250,  # sendmail never ran the RCPT ACL
     }
+
+
+BLOCKED = {  # client → smtpd's answer for postmaster@mx.example.org (exim's is the same: verify compares)
+    "198.18.0.66": 550,  # /etc/exim/blocked_hosts, refused by exim at connect
+    "203.0.113.9": 550,  # a network in that file
+    "2001:db8:bad::5": 550,  # an IPv6 network in it
+    "198.18.0.99": 550,  # net-lsearch;/etc/exim/spam_sources
+    "198.18.7.5": 550,  # net24-lsearch, written inline in the ACL
+    "198.18.0.77": 250,  # listed nowhere
+    "198.18.8.5": 250,  # beside the /24
+}
+
+
+@pytest.mark.exim
+def test_blocklisted_clients_are_refused_and_others_are_not(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """Host lists in files become one reject rule: each listed client refused, an unlisted one accepted."""
+    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-blocklist-"))
+    try:
+        cases = tmp_path / "cases"
+        cases.write_text("".join(f"{client} postmaster@mx.example.org\n" for client in BLOCKED))
+        tmp_path.chmod(0o755)
+        cases.chmod(0o644)
+        case = "blocklist-files"
+        result = verify(
+            str(FIXTURES / case / "configure"),
+            root=_root(case),
+            exim=str(exim.binary),
+            smtpd=smtpd,
+            cases_file=str(cases),
+        )
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS]
+    mine = {o.case.client: o for o in result.outcomes if o.case.note.startswith("from")}
+    assert {client: o.smtpd.code for client, o in mine.items()} == BLOCKED
+    assert all(o.verdict == "same" for o in mine.values()), mine
