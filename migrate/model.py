@@ -50,6 +50,7 @@ class Service:
     recipients: tuple[str, ...] = ()  # sendmail: the recipient classes exim delivered for the socket
     origin: Origin = ()
     needs_auth: bool = False  # outbound: exim's smarthost transport logged in to every host (hosts_require_auth = *)
+    left_out: tuple[str, ...] = ()  # hosted: routers for those domains the output does not carry (their mail is lost)
 
 
 @dataclass(frozen=True, slots=True)

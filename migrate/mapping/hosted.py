@@ -30,9 +30,16 @@ _NO_YES = r"\{(?:no|false|0)\}\{(?:yes|true|1)\}"
 # ${lookup{$local_part}lsearch{FILE}}
 _DATA = (
     (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True, False),
+    (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True, True),
     (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}\}}"), False, True),
     (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}\}}\}}"), False, False),
 )
+# ${lookup{*}lsearch{DIR/$domain}}: the file's "*" line alone, a catch-all after the routers that took the rest
+_STAR = (
+    (re.compile(rf"\$\{{lookup\{{\*\}}(?P<type>lsearch)\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True),
+    (re.compile(rf"\$\{{lookup\{{\*\}}(?P<type>lsearch)\{{{_PATH}\}}\}}"), False),
+)
+STAR = "star"  # HostedSource.lookup_type of such a lookup
 # local_parts = lsearch;DIR/$domain or lsearch;FILE
 _LOCAL_PARTS = (
     (re.compile(rf"{_TYPE};\s*{_PATH}/{_DOM}{_SUFFIX}"), True),
@@ -123,12 +130,14 @@ def _file_lookup(text: str) -> _Lookup | None:
     if guarded is not None and len(guarded) != 2:
         return None
     inner = guarded[1].strip() if guarded else text
-    for pattern, per_domain, by_address in _DATA:
+    patterns = [(p, d, a, False) for p, d, a in _DATA] + [(p, d, False, True) for p, d in _STAR]
+    for pattern, per_domain, by_address, star in patterns:
         found = pattern.fullmatch(inner)
         if found is None:
             continue
         groups = found.groupdict()
-        lookup = _Lookup(found["path"], groups.get("suffix") or "", found["type"], per_domain, by_address, False)
+        kind = STAR if star else found["type"]
+        lookup = _Lookup(found["path"], groups.get("suffix") or "", kind, per_domain, by_address, False)
         if guarded is None:
             return lookup
         file = f"{lookup.path}/$domain{lookup.suffix}" if per_domain else lookup.path
@@ -331,6 +340,8 @@ def domain_keys(source: HostedSource, domain: str, read: Callable[[str], str]) -
         if source.optional:
             return Keys((), None)
         raise
+    if source.lookup_type == STAR:
+        return Keys((), next((data for key, data in entries if key == "*"), None))
     mapping: list[tuple[str, str]] = []
     catch_all = None
     seen: set[str] = set()

@@ -105,7 +105,12 @@ def services(
     hosted: list[Span] = [r.span for r in config.routers if virtual_files(r) is not None and not _hosted(universe, r)]
     if universe.hosted_domains is not None and accepts(ANYONE, HOSTED_DOMAINS):
         hosted.insert(0, ctx.named_list(universe.hosted_domains).span)
-    found.append(_service("hosted", listening and bool(hosted), origin=tuple(hosted)))
+    left_out = tuple(  # the hosting routers (mailboxes, aliases) for those domains that the output leaves out
+        r.name
+        for r in config.routers
+        if r.driver in ("accept", "redirect") and _hosted(universe, r) and ctx.ledger.bucket(r) == "unmapped"
+    )
+    found.append(replace(_service("hosted", listening and bool(hosted), origin=tuple(hosted)), left_out=left_out))
     scanning = _content_statements(ctx)
     found.append(_service("content", bool(scanning), origin=tuple(scanning)))
     signing = [o for t in config.transports if t.driver == "smtp" for o in t.options if o.name == "dkim_private_key"]

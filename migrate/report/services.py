@@ -64,10 +64,14 @@ class _Probe:
             return False, "smtpd listens on no network address"
         return self._delivers("any", "local", "mail from the internet to a local domain")
 
-    def _hosted(self, _: Service) -> tuple[bool, str]:
+    def _hosted(self, service: Service) -> tuple[bool, str]:
         if not self._network_listeners():
             return False, "smtpd listens on no network address"
-        return self._delivers("any", "hosted", "mail from the internet to a hosted domain")
+        kept, why = self._delivers("any", "hosted", "mail from the internet to a hosted domain")
+        if kept and service.left_out:
+            routers = ", ".join(service.left_out)
+            return False, f"{why}, but not what router{'s' * (len(service.left_out) > 1)} {routers} took: refused"
+        return kept, why
 
     def _relay(self, service: Service) -> tuple[bool, str]:
         if not self._network_listeners():

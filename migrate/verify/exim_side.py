@@ -41,6 +41,7 @@ class Answer:
     code: int | None  # SMTP reply code for the RCPT (None: no answer, or deferred by routing)
     text: str
     route: str | None = None  # exim: router name; smtpd: action name ("reject" / None)
+    routes: tuple[str, ...] = ()  # smtpd: every action matched, the RCPT's and its expansions' (an alias's targets)
     decided_by_commands: bool = False  # exim: the answer changed with ${run}/${perl} failing or succeeding
 
 

@@ -50,12 +50,12 @@ class Log:
     def mark(self) -> None:
         self.offset = self.path.stat().st_size
 
-    def decision(self) -> str | None:
-        """The action of the rule that matched the RCPT, or of its expansion (alias, .forward).
+    def decisions(self) -> list[str]:
+        """The actions of the rules that matched the RCPT and each of its expansions (alias, .forward), in order.
 
         smtpd expands local recipients at RCPT and matches every expanded
-        address again; exim reports the route of the final address, so the
-        last match is the one to compare.
+        address again; exim reports the route of a final address, so the
+        last match is the one to compare (the others: an alias's other targets).
         """
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
@@ -68,9 +68,9 @@ class Log:
                 _action(line) for line in text.splitlines() if "no rule matched" in line or " matched: match " in line
             ]
             if found:
-                return found[-1]
+                return found
             time.sleep(0.02)
-        return None
+        return []
 
 
 def _action(line: str) -> str:
@@ -163,14 +163,15 @@ def _sendmail(case: dict, log: Log) -> dict:
     done = subprocess.run(
         ["sendmail", "-f", case["sender"], case["recipient"]], input=MESSAGE, capture_output=True, text=True, timeout=30
     )
-    route = log.decision()
+    routes = log.decisions()
+    route = routes[-1] if routes else None
     if done.returncode == 0:
-        return {"code": 250, "text": "accepted", "route": route}
+        return {"code": 250, "text": "accepted", "route": route, "routes": routes}
     text = (done.stderr.strip().splitlines() or [""])[-1]
     code = (
         int(text.split("failed: ")[-1][:3]) if "failed: " in text and text.split("failed: ")[-1][:3].isdigit() else 550
     )
-    return {"code": code, "text": text, "route": route}
+    return {"code": code, "text": text, "route": route, "routes": routes}
 
 
 def _authenticated(case: dict, auth: dict, log: Log) -> dict:
@@ -217,9 +218,10 @@ def _smtp(
                 return {"code": code, "text": text.decode(errors="replace"), "route": None}
             log.mark()
             code, text = session.rcpt(case["recipient"])
-            route = log.decision()
+            routes = log.decisions()
             session.rset()
-            return {"code": code, "text": text.decode(errors="replace"), "route": route}
+            route = routes[-1] if routes else None
+            return {"code": code, "text": text.decode(errors="replace"), "route": route, "routes": routes}
     except smtplib.SMTPConnectError as exc:  # refused in the banner
         error = cast(bytes, exc.smtp_error)  # smtplib raises it with the banner's bytes
         return {"code": exc.smtp_code, "text": error.decode(errors="replace"), "route": None}

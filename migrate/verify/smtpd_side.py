@@ -113,7 +113,10 @@ def ask(
     report = json.loads(done.stdout)
     if "error" in report:
         raise SideError("smtpd", report["error"], report.get("log", []))
-    return {case: Answer(r["code"], r["text"], r["route"]) for case, r in zip(cases, report["results"], strict=True)}
+    return {
+        case: Answer(r["code"], r["text"], r["route"], routes=tuple(r.get("routes") or ()))
+        for case, r in zip(cases, report["results"], strict=True)
+    }
 
 
 PROBE_USER = "exim2smtpd-probe"

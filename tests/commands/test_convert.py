@@ -37,6 +37,7 @@ GOLDEN = {
     "sql-virtual": ("openbsd",),
     "sql-hosting": ("openbsd", "debian"),
     "directadmin-like": ("openbsd",),
+    "cpanel-like": ("openbsd",),
     "virtual-maildir": ("openbsd", "debian"),
     "dovecot-lmtp": ("openbsd",),
     "dovecot-lda": ("openbsd",),

@@ -83,3 +83,24 @@ def test_each_domain_delivered_as_its_owner() -> None:
     assert hosted.owner_of(lookup, "EXAMPLE.com", store.read) == "webuser1"
     assert hosted.owner_of(lookup, "example.net", store.read) == "nobody"  # lsearch*: the "*" key
     assert hosted.owner_of(("lsearch", lookup[1]), "example.net", store.read) is None
+
+
+def test_a_per_domain_file_keyed_by_address(tmp_path: Path) -> None:
+    """cPanel's /etc/valiases/DOMAIN: full addresses as keys, one file per domain."""
+    file = "/etc/valiases/$domain_data"
+    data = "${if exists{" + file + "}{${lookup{$local_part@$domain_data}lsearch{" + file + "}}}}"
+    source = hosted.alias_source(_router(tmp_path, f"data = {data}"))
+    assert source is not None and source.per_domain and source.by_address and source.optional
+    store = MemoryStore({"/etc/valiases/shop.example": "info@shop.example: ann@shop.example\n*: ann@shop.example\n"})
+    keys = hosted.domain_keys(source, "shop.example", store.read)
+    assert keys.mapping == (("info", "ann@shop.example"),) and keys.catch_all is None  # exim looks up info@..., never *
+
+
+def test_the_star_line_alone_is_a_catch_all(tmp_path: Path) -> None:
+    data = "${if exists{/etc/valiases/$domain_data}{${lookup{*}lsearch{/etc/valiases/$domain_data}}}}"
+    source = hosted.alias_source(_router(tmp_path, f"data = {data}"))
+    assert source is not None and source.lookup_type == hosted.STAR
+    store = MemoryStore({"/etc/valiases/shop.example": "info@shop.example: x@shop.example\n*: ann@shop.example\n"})
+    assert hosted.domain_keys(source, "shop.example", store.read) == hosted.Keys((), "ann@shop.example")
+    store = MemoryStore({"/etc/valiases/shop.example": "info@shop.example: x@shop.example\n"})
+    assert hosted.domain_keys(source, "shop.example", store.read) == hosted.Keys((), None)

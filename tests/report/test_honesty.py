@@ -282,3 +282,16 @@ def test_a_control_panels_hosted_domains_keep_their_mailboxes_and_aliases() -> N
     assert {s.service.name for s in result.report.lost} == {"relay", "submission"}  # AUTH: not yet
     found = {f.rule.id for f in result.policy.findings}
     assert {"EXIM-HOSTED-OWNER", "EXIM-HOSTED-FILE-CONDITION", "EXIM-HOSTED-PARTIAL-ALIAS"} <= found
+
+
+def test_hosted_mail_a_router_left_out_took_is_lost_not_kept(tmp_path: Path) -> None:
+    """cPanel's "*" forwarder written another way: smtpd refuses what that router took, so the service is lost."""
+    shutil.copytree(FIXTURES / "cpanel-like", tmp_path / "case")
+    configure = tmp_path / "case" / "configure"
+    text = configure.read_text()
+    assert "{${lookup{*}lsearch{" in text
+    configure.write_text(text.replace("{${lookup{*}lsearch{", "{${lookup{**}lsearch{"))
+    result = convert(str(configure), root=str(tmp_path / "case" / "root"))
+    (hosted,) = [s for s in result.report.lost if s.service.name == "hosted"]
+    assert "virtual_aliases" in hosted.why and "refused" in hosted.why
+    assert _convert("cpanel-like").report.lost == []

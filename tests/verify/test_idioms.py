@@ -46,6 +46,9 @@ IDIOMS = {
     # ${if exists} guards, mailboxes delivered as each domain's owner; AUTH (per-domain passwd files) is #15's, and
     # port 587's "hosts = * + authenticated" is counted as a relay class
     "directadmin-like": {"submission": "no listener offers AUTH", "relay auth_relay_hosts": "refused"},
+    # cPanel's layout: forwarders per domain keyed by address with a "*" line, a passwd file per domain,
+    # a blocked-IP file and suspension flags
+    "cpanel-like": {},
     # clients refused from files (issue 15): a list file, net-lsearch, net24-lsearch inline; one reject rule
     "blocklist-files": {},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost

@@ -469,3 +469,18 @@ def test_a_missing_sqlite_database_is_named_before_exim_is_asked(tmp_path: Path)
         verify(str(FIXTURES / "sql-lookups" / "configure"), root=str(root), exim="/nonexistent/exim")
     assert "sqlite_dbfile /var/db/exim/domains.sqlite" in str(caught.value) and "configure:8" in str(caught.value)
     assert not database.exists()
+
+
+def test_an_alias_whose_targets_go_two_ways_is_the_same_when_smtpd_took_exims_route() -> None:
+    """exim names the route of one target (the mailbox), smtpd logs the last expansion (the outside one)."""
+    from migrate.verify import compare
+    from migrate.verify.cases import Case
+    from migrate.verify.exim_side import Answer
+
+    policy = convert(str(FIXTURES / "cpanel-like" / "configure"), root=str(FIXTURES / "cpanel-like" / "root")).policy
+    case = Case("198.18.0.77", "sales@shop.example", "anyone", "hosted-domains")
+    exim = Answer(250, "Accepted", "virtual_user")
+    both = Answer(250, "ok", "outbound", routes=("hosted", "hosted", "outbound"))
+    assert compare(policy, case, exim, both).verdict == SAME
+    alone = Answer(250, "ok", "outbound", routes=("outbound",))  # no expansion: smtpd relayed the address itself
+    assert compare(policy, case, exim, alone).verdict == DIFFERS
