@@ -114,6 +114,21 @@ def exim() -> Iterator[Exim]:
     shutil.rmtree(spool, ignore_errors=True)
 
 
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A temporary directory exim's user and the database servers can read (pytest's own tree is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="exim2smtpd-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def readable(tree: Path) -> None:
+    """Everything under ``tree`` readable by other users, as a copy of the server's files would be for exim."""
+    for path in [tree, *tree.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def _exim_ids(system: Path) -> tuple[int, int]:
     """Debian-exim's uid and gid in that root's /etc/passwd (not the host's: exim runs with the root's)."""
     for line in (system / "etc" / "passwd").read_text().splitlines():

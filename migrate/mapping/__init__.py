@@ -152,7 +152,9 @@ def _build(ctx: Context) -> Policy:
         hosted_inline=hosted_inline,
     )
     hosted_names = tuple(sorted(tables_step.literal_keys(ctx, hosted_domains))) if hosted_domains else ()
-    router = Router(config, universe, ctx.store, _relay_names(ctx, universe, who), hosted_names=hosted_names)
+    router = Router(
+        config, universe, ctx.store, _relay_names(ctx, universe, who), hosted_names=hosted_names, hostname=who.hostname
+    )
     deliveries = router.deliveries()
     server_auth = auth.server_auth(ctx)
     classes = clients.clients(ctx, universe, bool(server_auth))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from migrate.lookups import lsearch_entries, sql_keyed
+from migrate.reader.expansion import ExpansionSyntaxError, Group, Item, item_end, parse_expansion
 from migrate.reader.tree import Driver
 
 _LP = r"(?:\$local_part(?:_data)?|\$\{local_part(?:_data)?\})"
@@ -50,9 +51,8 @@ _CONDITION = (
     (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}{_YES_NO}\}}"), True, False),
     (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}{_YES_NO}\}}"), False, True),
 )
-# ${if exists{FILE}{LOOKUP}}: a control panel's guard, so that a domain without the file declines instead of
-# deferring; ${if eq{}{LOOKUP}{no}{yes}}: a non-empty value ({yes}{no}: no non-empty value)
-_IF = re.compile(r"\$\{if\s*(?P<test>exists|eq)\s*")
+# ${if exists{FILE}{LOOKUP}} is a control panel's guard, so that a domain without the file declines instead of
+# deferring; ${if eq{}{LOOKUP}{no}{yes}} asks for a non-empty value ({yes}{no}: no non-empty value)
 # ${lookup mysql{QUERY}} as a redirect's data; ${lookup mysql{QUERY}{yes}{no}} as a mailbox condition
 _SQL_DATA = re.compile(r"\$\{lookup\s*(mysql|pgsql|sqlite)\s*\{(.*)\}\s*\}", re.DOTALL)
 _SQL_CONDITION = re.compile(rf"\$\{{lookup\s*(mysql|pgsql|sqlite)\s*\{{(.*)\}}\s*{_YES_NO}\s*\}}", re.DOTALL)
@@ -149,7 +149,7 @@ def _file_lookup(text: str) -> _Lookup | None:
 
 def alias_source(router: Driver) -> HostedSource | None:
     """A redirect router's ``data`` as a lookup of hosted addresses (nothing around it but an exists guard)."""
-    text = _option_text(router, "data")
+    text = option_text(router, "data")
     lookup = _file_lookup(text)
     if lookup is not None:
         return lookup.source(router, "aliases")
@@ -163,7 +163,7 @@ def redundant_condition(router: Driver) -> bool:
     before it took every exact key with a value, so the condition changes
     nothing: the catch-all is what the ``*`` key says.
     """
-    found = _empty_test(_option_text(router, "condition"))
+    found = _empty_test(option_text(router, "condition"))
     source = alias_source(router)
     if found is None or source is None or source.lookup_type == "lsearch" or found[1]:
         return False
@@ -193,7 +193,7 @@ def owner_of(owners: tuple[str, str], domain: str, read: Callable[[str], str]) -
 
 def exists_condition(router: Driver) -> str | None:
     """``condition = ${if exists{DIR/$domain/FILE}{yes}{no}}``: the per-domain file, with ``${domain}`` in it."""
-    return file_test(_option_text(router, "condition"))
+    return file_test(option_text(router, "condition"))
 
 
 def file_test(text: str) -> str | None:
@@ -209,7 +209,7 @@ def file_test(text: str) -> str | None:
 
 def domain_condition(router: Driver, hostname: str | None) -> str | None:
     """``condition = ${if eq{$domain}{$primary_hostname}{yes}{no}}``: the one domain the router runs for."""
-    args = _if_args(_option_text(router, "condition"), "eq")
+    args = _if_args(option_text(router, "condition"), "eq")
     if args is None or len(args) not in (2, 4) or (len(args) == 4 and _answers(args[2:]) is not True):
         return None
     if re.fullmatch(r"\$\{?domain\}?", args[0].strip()) is None:
@@ -227,7 +227,7 @@ def mailbox_source(router: Driver) -> HostedSource | None:
         return None
     if local_parts is None and condition is None:
         return HostedSource(router, "mailboxes", "", False, False)
-    text = _option_text(router, "local_parts" if local_parts is not None else "condition")
+    text = option_text(router, "local_parts" if local_parts is not None else "condition")
     if local_parts is not None:
         for pattern, per_domain in _LOCAL_PARTS:
             found = pattern.fullmatch(text)
@@ -270,42 +270,24 @@ def _answers(pair: list[str]) -> bool | None:
 
 
 def _if_args(text: str, test: str) -> list[str] | None:
-    """The brace arguments of ``${if TEST{...}...}`` when that is the whole of ``text``, else None."""
-    found = _IF.match(text)
-    if found is None or found["test"] != test:
+    """The brace arguments of ``${if TEST{...}...}`` when that is the whole of ``text``, else None.
+
+    The reader's expansion parser finds the item and its groups by exim's
+    brace rules; each argument is returned as written, for the patterns here.
+    """
+    text = text.strip()
+    try:
+        parts = parse_expansion(text).parts
+    except ExpansionSyntaxError:
         return None
-    args: list[str] = []
-    index = found.end()
-    while index < len(text) and text[index] == "{":
-        end = _closing(text, index)
-        if end is None:
-            return None
-        args.append(text[index + 1 : end])
-        index = end + 1
-        while index < len(text) and text[index].isspace():
-            index += 1
-    return args if text[index:].strip() == "}" else None
+    if len(parts) != 1 or not isinstance(parts[0], Item) or parts[0].name != "if" or parts[0].words() != [test]:
+        return None
+    groups = [arg for arg in parts[0].args if isinstance(arg, Group)]
+    ends = [group.offset for group in groups[1:]] + [item_end(text, parts[0].offset) - 1]
+    return [text[group.offset + 1 : end].rstrip()[:-1] for group, end in zip(groups, ends, strict=True)]
 
 
-def _closing(text: str, start: int) -> int | None:
-    """The index of the brace that closes the one at ``start`` (backslash escapes skipped)."""
-    depth, index = 0, start
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    return None
-
-
-def _option_text(router: Driver, name: str) -> str:
+def option_text(router: Driver, name: str) -> str:
     option = router.option(name)
     return option.value.text.strip() if option is not None and option.value is not None else ""
 

@@ -107,6 +107,7 @@ class Router:
     store: LookupStore
     relay_names: list[str] = field(default_factory=list)  # every relay domain, lookup files included
     hosted_names: tuple[str, ...] = ()  # the hosted domains, lookup files included (per-domain file conditions)
+    hostname: str | None = None  # primary_hostname (Identity.hostname): $primary_hostname in router conditions
     notes: list[Claim] = field(default_factory=list)
 
     def deliveries(self) -> dict[str, Delivery]:
@@ -356,7 +357,7 @@ class Router:
         transport = self._transport(router)
         if source is None or transport is None:
             return False
-        user = _option_text(transport, "user") or _option_text(router, "user") or None
+        user = hosted.option_text(transport, "user") or hosted.option_text(router, "user") or None
         owners = hosted.owner_lookup(user) if user else None
         if self._hosted_method(transport, delivery, user if owners else None) is None:
             return False
@@ -364,7 +365,7 @@ class Router:
         delivery.kind = "local"
         delivery.drivers += [router, transport]
         delivery.user, delivery.owners = (None, owners) if owners else (user, None)
-        delivery.group = _option_text(transport, "group") or _option_text(router, "group") or None
+        delivery.group = hosted.option_text(transport, "group") or hosted.option_text(router, "group") or None
         if source.path or source.query:
             self._later_hosted_routers(router, delivery)
         return True
@@ -412,8 +413,7 @@ class Router:
         """A condition no hosted domain meets: ``$domain`` is the host name, or a per-domain file none has."""
         if router.option("condition") is None or not self.hosted_names:
             return False
-        hostname = _option_text_config(self.config, "primary_hostname")
-        only = hosted.domain_condition(router, hostname)
+        only = hosted.domain_condition(router, self.hostname)
         if only is not None:
             return only not in self.hosted_names
         return self._no_domain_has(router)
@@ -499,11 +499,11 @@ class Router:
                 return None
             delivery.method, delivery.path = "lmtp", socket.value.text.strip()
             return "lmtp"
-        if driver == "smtp" and _option_text(transport, "protocol") == "lmtp":
-            hosts = _option_text(transport, "hosts")
+        if driver == "smtp" and hosted.option_text(transport, "protocol") == "lmtp":
+            hosts = hosted.option_text(transport, "hosts")
             if not hosts or "$" in hosts:
                 return None
-            port = _option_text(transport, "port") or "24"
+            port = hosted.option_text(transport, "port") or "24"
             delivery.method, delivery.path = "lmtp", f"{split_list(hosts)[1][0].text}:{port}"
             return "lmtp"
         if driver == "pipe":
@@ -692,9 +692,9 @@ class Router:
         transport = self._transport(router)
         if transport is None:
             return "smtp"
-        if _option_text(transport, "protocol") == "smtps":
+        if hosted.option_text(transport, "protocol") == "smtps":
             return "smtps"
-        if _option_text(transport, "hosts_require_tls") == "*":
+        if hosted.option_text(transport, "hosts_require_tls") == "*":
             return "smtp+tls"
         return "smtp"
 
@@ -702,11 +702,6 @@ class Router:
         transport = self._transport(router)
         if transport is not None:
             delivery.drivers.append(transport)
-
-
-def _option_text(driver: Driver, name: str) -> str:
-    option = driver.option(name)
-    return option.value.text.strip() if option is not None and option.value is not None else ""
 
 
 def _hosted_list(router: Driver) -> bool:
@@ -717,11 +712,6 @@ def _hosted_list(router: Driver) -> bool:
 
 # Router options that pick addresses one by one (smtpd's match rules and tables cannot).
 PER_ADDRESS = ("local_parts", "condition", "senders", "local_part_prefix", "local_part_suffix")
-
-
-def _option_text_config(config: EximConfig, name: str) -> str | None:
-    option = config.options.get(name)
-    return option.value.text.strip() if option is not None and option.value is not None else None
 
 
 def _only_exclusions(option: Option) -> bool:

@@ -12,16 +12,20 @@ lost) unless the difference is one the report lists.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from migrate.commands.convert import convert
+from migrate.commands.convert import Result, convert
 from migrate.model import (
     ANY_DOMAIN,
     ANYONE,
@@ -30,6 +34,7 @@ from migrate.model import (
     LOCAL_CLIENT,
     LOCAL_DOMAINS,
     RELAY_DOMAINS,
+    MatchRule,
     Policy,
 )
 from migrate.verify.oracle import dns_free_config
@@ -287,22 +292,22 @@ def test_debian_configs_agree_with_exim(exim: Exim, debian_corpus: Corpus, tmp_p
     assert problems == []
 
 
+def _mutate(monkeypatch: pytest.MonkeyPatch, change: Callable[[Policy], Policy]) -> None:
+    """``_check`` converts as usual, then ``change`` alters the policy: a mutation the check must catch."""
+    real = convert
+
+    def mutated(path: str, **kwargs: Any) -> Result:
+        result = real(path, **kwargs)
+        return dataclasses.replace(result, policy=change(result.policy))
+
+    monkeypatch.setattr(sys.modules[__name__], "convert", mutated)
+
+
 @pytest.mark.exim
 def test_the_check_catches_an_open_relay(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Proof that the property test can fail: add 'match from any for any' and it must complain."""
-    import dataclasses
-
-    import tests.mapping.test_permissiveness as module
-    from migrate.model import MatchRule
-
-    real = module.convert
-
-    def open_relay(path: str, **kwargs):  # type: ignore[no-untyped-def]
-        result = real(path, **kwargs)
-        rules = (*result.policy.rules, MatchRule("any", None, "any", None, "outbound"))
-        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, rules=rules))
-
-    monkeypatch.setattr(module, "convert", open_relay)
+    open_relay = MatchRule("any", None, "any", None, "outbound")
+    _mutate(monkeypatch, lambda policy: dataclasses.replace(policy, rules=(*policy.rules, open_relay)))
     problems = _check(exim, FIXTURES / "article-mx" / "configure", {}, tmp_path)
     assert any(p.startswith("MORE PERMISSIVE") and "elsewhere.example" in p for p in problems)
 
@@ -310,21 +315,15 @@ def test_the_check_catches_an_open_relay(exim: Exim, tmp_path: Path, monkeypatch
 @pytest.mark.exim
 def test_the_check_catches_a_hosted_catch_all(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Proof that the hosted-domain check can fail: a catch-all the mailbox files do not have must be caught."""
-    import dataclasses
 
-    import tests.mapping.test_permissiveness as module
-
-    real = module.convert
-
-    def catch_all(path: str, **kwargs):  # type: ignore[no-untyped-def]
-        result = real(path, **kwargs)
+    def catch_all(policy: Policy) -> Policy:
         tables = tuple(
             dataclasses.replace(t, mapping=(*t.mapping, ("@example.com", "vmail"))) if t.name == "hosted_users" else t
-            for t in result.policy.tables
+            for t in policy.tables
         )
-        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, tables=tables))
+        return dataclasses.replace(policy, tables=tables)
 
-    monkeypatch.setattr(module, "convert", catch_all)
+    _mutate(monkeypatch, catch_all)
     case = FIXTURES / "virtual-maildir"
     problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
     assert any(p.startswith("MORE PERMISSIVE") and "no-such-user-4711@example.com" in p for p in problems), problems
@@ -333,19 +332,13 @@ def test_the_check_catches_a_hosted_catch_all(exim: Exim, tmp_path: Path, monkey
 @pytest.mark.exim
 def test_the_check_catches_odd_local_parts(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Proof that the denied-local-parts rule matters: without it a hosted catch-all takes odd%path@."""
-    import dataclasses
 
-    import tests.mapping.test_permissiveness as module
+    def without_rcpt_regex(policy: Policy) -> Policy:
+        rules = tuple(r for r in policy.rules if r.rcpt_regex_table is None)
+        assert len(rules) < len(policy.rules)
+        return dataclasses.replace(policy, rules=rules)
 
-    real = module.convert
-
-    def without_rcpt_regex(path: str, **kwargs):  # type: ignore[no-untyped-def]
-        result = real(path, **kwargs)
-        rules = tuple(r for r in result.policy.rules if r.rcpt_regex_table is None)
-        assert len(rules) < len(result.policy.rules)
-        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, rules=rules))
-
-    monkeypatch.setattr(module, "convert", without_rcpt_regex)
+    _mutate(monkeypatch, without_rcpt_regex)
     case = FIXTURES / "vhost-catchall"
     problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
     assert any(p.startswith("MORE PERMISSIVE") and "odd%path@shop.example" in p for p in problems), problems
@@ -354,19 +347,12 @@ def test_the_check_catches_odd_local_parts(exim: Exim, tmp_path: Path, monkeypat
 @pytest.mark.exim
 def test_the_check_catches_subaddresses(exim: Exim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Proof that sub-addr-delim matters: with smtpd's default "+", postmaster+tag4711@ reaches postmaster."""
-    import dataclasses
 
-    import tests.mapping.test_permissiveness as module
+    def default_delimiter(policy: Policy) -> Policy:
+        assert policy.limits.sub_addr_delim == ":"
+        return dataclasses.replace(policy, limits=dataclasses.replace(policy.limits, sub_addr_delim=None))
 
-    real = module.convert
-
-    def default_delimiter(path: str, **kwargs):  # type: ignore[no-untyped-def]
-        result = real(path, **kwargs)
-        assert result.policy.limits.sub_addr_delim == ":"
-        limits = dataclasses.replace(result.policy.limits, sub_addr_delim=None)
-        return dataclasses.replace(result, policy=dataclasses.replace(result.policy, limits=limits))
-
-    monkeypatch.setattr(module, "convert", default_delimiter)
+    _mutate(monkeypatch, default_delimiter)
     case = FIXTURES / "virtual-maildir"
     problems = _check(exim, case / "configure", {}, tmp_path, case / "root")
     assert any(p.startswith("MORE PERMISSIVE") and "postmaster+tag4711@example.com" in p for p in problems), problems

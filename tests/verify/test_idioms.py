@@ -8,7 +8,6 @@ finds no difference.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from migrate.commands.convert import Result, convert
 from migrate.verify import DIFFERS, verify
 from migrate.verify.cases import Case
-from tests.conftest import FIXTURES, Exim
+from tests.conftest import FIXTURES, Exim, readable
 
 # fixture -> the services it must lose, with why (everything else exim provided is kept); a relay is named
 # with its client table
@@ -152,16 +151,11 @@ def test_verify_never_runs_what_the_configuration_names(
 
 
 @pytest.mark.exim
-def test_a_suspended_hosted_domain_is_refused_as_exim_refused_it(exim: Exim, smtpd: str, namespaces: None) -> None:
+def test_a_suspended_hosted_domain_is_refused_as_exim_refused_it(
+    exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path
+) -> None:
     """The panel suspends a domain with a flag file: the domains flagged under --root get a reject rule first."""
-    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-suspended-"))  # exim's user reads it: not pytest's 0700 tree
-    try:
-        _suspended_case(exim, smtpd, tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
-
-
-def _suspended_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
+    tmp_path = shared_tmp  # exim's user reads it
     shutil.copytree(FIXTURES / "directadmin-like", tmp_path / "case")
     root = tmp_path / "case" / "root"
     (root / "etc/virtual/example.net_off").write_text("")
@@ -170,8 +164,7 @@ def _suspended_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
     first = next(line for line in converted.files["smtpd.conf"].splitlines() if line.startswith("match "))
     assert first == "match ! from socket for domain <refused_domains_line34> reject"
     assert '"example.net"' in converted.files["smtpd.conf"].split('table "refused_domains_line34"', 1)[1][:40]
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    readable(tmp_path)
     cases = tmp_path / "cases"
     cases.write_text("198.18.0.77 bob@example.net\n198.18.0.77 alice@example.com\nsocket bob@example.net\n")
     result = verify(configure, root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
@@ -196,24 +189,15 @@ BLOCKED = {  # client → smtpd's answer for postmaster@mx.example.org (exim's i
 
 
 @pytest.mark.exim
-def test_blocklisted_clients_are_refused_and_others_are_not(exim: Exim, smtpd: str, namespaces: None) -> None:
+def test_blocklisted_clients_are_refused_and_others_are_not(
+    exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path
+) -> None:
     """Host lists in files become one reject rule: each listed client refused, an unlisted one accepted."""
-    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-blocklist-"))
-    try:
-        cases = tmp_path / "cases"
-        cases.write_text("".join(f"{client} postmaster@mx.example.org\n" for client in BLOCKED))
-        tmp_path.chmod(0o755)
-        cases.chmod(0o644)
-        case = "blocklist-files"
-        result = verify(
-            str(FIXTURES / case / "configure"),
-            root=_root(case),
-            exim=str(exim.binary),
-            smtpd=smtpd,
-            cases_file=str(cases),
-        )
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
+    cases = shared_tmp / "cases"
+    cases.write_text("".join(f"{client} postmaster@mx.example.org\n" for client in BLOCKED))
+    readable(shared_tmp)
+    configure, root = str(FIXTURES / "blocklist-files" / "configure"), _root("blocklist-files")
+    result = verify(configure, root=root, exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
     assert not [o for o in result.outcomes if o.verdict == DIFFERS]
     mine = {o.case.client: o for o in result.outcomes if o.case.note.startswith("from")}
     assert {client: o.smtpd.code for client, o in mine.items()} == BLOCKED

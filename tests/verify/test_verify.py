@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from migrate.commands.convert import convert
 from migrate.verify import DIFFERS, NOT_COMPARABLE, SAME, VerifyResult, verify
 from migrate.verify.cases import ODD_LOCAL_PART, UNKNOWN_DOMAIN
 from migrate.verify.exim_side import SideError
-from tests.conftest import FIXTURES, IN_CI, Corpus, Exim
+from tests.conftest import FIXTURES, IN_CI, Corpus, Exim, readable
 
 ARTICLE = FIXTURES / "article-mx" / "configure"
 ARTICLE_ROOT = FIXTURES / "article-mx" / "root"
@@ -253,14 +252,9 @@ def test_debian_directory_agrees(exim: Exim, smtpd: str, namespaces: None, tmp_p
 
 
 @pytest.mark.exim
-def test_sqlite_domain_list_agrees(exim: Exim, smtpd: str, namespaces: None) -> None:
+def test_sqlite_domain_list_agrees(exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path) -> None:
     """exim's sqlite lookup and smtpd's table-sqlite answer the same for domains in and out of the file."""
-    # exim -bh reads the database as its own user: pytest's tmp tree is root-only.
-    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sql-"))
-    try:
-        _sqlite_case(exim, smtpd, tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
+    _sqlite_case(exim, smtpd, shared_tmp)  # exim -bh reads the database as its own user
 
 
 def _database(path: Path, script: Path) -> None:
@@ -294,8 +288,7 @@ def _sqlite_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
             for rcpt in ("root@sql-one.example", "root@SQL-Two.example", "root@not-in-db.example")
         )
     )
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    readable(tmp_path)
     result = verify(str(configure), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
     assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
     verdicts = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note.startswith("from")}
@@ -321,13 +314,9 @@ SQL_HOSTED = {
 }
 
 
-def test_sql_hosted_users_agree(exim: Exim, smtpd: str, namespaces: None) -> None:
+def test_sql_hosted_users_agree(exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path) -> None:
     """Hosted mailboxes, forwards and a catch-all in SQLite: exim's lookups and smtpd's one query_alias agree."""
-    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sql-"))
-    try:
-        _sql_hosted_case(exim, smtpd, tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
+    _sql_hosted_case(exim, smtpd, shared_tmp)
 
 
 def _sql_hosted_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
@@ -339,8 +328,7 @@ def _sql_hosted_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
     _database(root / "var/lib/exim/mail.sqlite", root / "var/lib/exim/mail.sql")
     cases = tmp_path / "cases"
     cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_HOSTED))
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    readable(tmp_path)
     result = verify(
         str(fixture / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases)
     )
@@ -376,7 +364,9 @@ def _dialect(kind: str, text: str) -> str:
 
 @pytest.mark.exim
 @pytest.mark.parametrize("kind", sorted(SQL_SERVERS))
-def test_sql_hosted_users_agree_on_a_database_server(kind: str, exim: Exim, smtpd: str, namespaces: None) -> None:
+def test_sql_hosted_users_agree_on_a_database_server(
+    kind: str, exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path
+) -> None:
     """The query_alias written for table-mysql and table-postgres, asked by smtpd 7.9 of a real server."""
     from tests.conftest import system_root
     from tests.verify import databases
@@ -384,8 +374,7 @@ def test_sql_hosted_users_agree_on_a_database_server(kind: str, exim: Exim, smtp
     system = system_root("7.9")
     if not (system / "usr/sbin/mariadbd").exists():
         pytest.fail("the unstable root has no MariaDB server: run make test-deps")
-    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sql-"))
-    tmp_path.chmod(0o755)  # the database servers and exim run as their own users
+    tmp_path = shared_tmp  # the database servers and exim run as their own users
     fixture = FIXTURES / "sql-hosting"
     root = tmp_path / "root"
     shutil.copytree(fixture / "root", root)
@@ -395,18 +384,14 @@ def test_sql_hosted_users_agree_on_a_database_server(kind: str, exim: Exim, smtp
     script = _dialect(kind, (root / "var/lib/exim/mail.sql").read_text())
     cases = tmp_path / "cases"
     cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_HOSTED))
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    readable(tmp_path)
     server = databases.mariadb if kind == "mysql" else databases.postgresql
-    try:
-        with server(system, tmp_path / "server", root, script):
-            converted = convert(str(configure), root=str(root))
-            backend = "mysql" if kind == "mysql" else "postgres"
-            assert f'table "hosted_users" "{backend}:' in converted.files["smtpd.conf"]
-            result = verify(str(configure), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
-        _agrees_on_sql_hosted(result)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
+    with server(system, tmp_path / "server", root, script):
+        converted = convert(str(configure), root=str(root))
+        backend = "mysql" if kind == "mysql" else "postgres"
+        assert f'table "hosted_users" "{backend}:' in converted.files["smtpd.conf"]
+        result = verify(str(configure), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
+    _agrees_on_sql_hosted(result)
 
 
 # sql-virtual: (client, recipient) → smtpd's code; exim accepts every hosted address smtpd refuses (reported lost)
@@ -422,31 +407,28 @@ SQL_VIRTUAL = {
 
 
 @pytest.mark.exim
-def test_sql_virtual_differs_only_where_the_report_says_lost(exim: Exim, smtpd: str, namespaces: None) -> None:
+def test_sql_virtual_differs_only_where_the_report_says_lost(
+    exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path
+) -> None:
     """A MariaDB-backed hosting whose mailbox paths live in the database: only the hosted mail differs."""
     from tests.conftest import system_root
     from tests.verify import databases
 
     system = system_root("7.9")
-    tmp_path = Path(tempfile.mkdtemp(prefix="exim2smtpd-sqlv-"))
-    tmp_path.chmod(0o755)
+    tmp_path = shared_tmp
     fixture = FIXTURES / "sql-virtual"
     root = tmp_path / "root"
     shutil.copytree(fixture / "root", root)
     script = (root / "var/lib/mysql-dump/mailserver.sql").read_text()
     cases = tmp_path / "cases"
     cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_VIRTUAL))
-    for path in [tmp_path, *tmp_path.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    readable(tmp_path)
     links = ("var/run/mysqld/mysqld.sock",)  # where the configuration's mysql_servers names the socket
-    try:
-        with databases.mariadb(system, tmp_path / "server", root, script, "mailserver", links):
-            converted = convert(str(fixture / "configure"), root=str(root))
-            result = verify(
-                str(fixture / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases)
-            )
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
+    with databases.mariadb(system, tmp_path / "server", root, script, "mailserver", links):
+        converted = convert(str(fixture / "configure"), root=str(root))
+        result = verify(
+            str(fixture / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases)
+        )
     assert {s.service.name for s in converted.report.lost} == {"hosted", "submission"}
     assert not [o for o in result.outcomes if o.verdict == DIFFERS]
     lost = [o for o in result.outcomes if o.verdict == NOT_COMPARABLE]
