@@ -178,6 +178,24 @@ class Corpus:
     defines: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+def debian_script(exim: Exim, base: Path, mailname: Path) -> Path:
+    """Debian's update-exim4.conf reading its host files under ``base``: nothing of this machine's /etc
+    (no /etc/mailname, no Debian-exim group: the tests run on a machine without exim)."""
+    text = (exim.root / "usr/sbin/update-exim4.conf").read_text()
+    for old, new in (
+        ("< /etc/mailname", f"< {mailname}"),
+        ('-e "/etc/exim4/exim4.conf.localmacros"', f'-e "{base}/etc/exim4/exim4.conf.localmacros"'),
+        ('LOCALMACROS="/etc/exim4/exim4.conf.localmacros"', f'LOCALMACROS="{base}/etc/exim4/exim4.conf.localmacros"'),
+        ("hostname --fqdn", f"cat {base}/etc/hostname"),
+        ("chown root:Debian-exim", ": chown"),
+    ):
+        assert old in text, f"Debian's script changed: {old!r} not found"
+        text = text.replace(old, new)
+    script = base / "update-exim4.conf"
+    script.write_text(text)
+    return script
+
+
 def _generate(exim: Exim, workdir: Path, name: str, values: dict[str, str], split: bool) -> Path:
     conf = workdir / f"conf-{name}{'-split' if split else ''}"
     shutil.copytree(exim.root / "etc/exim4", conf)
@@ -188,8 +206,11 @@ def _generate(exim: Exim, workdir: Path, name: str, values: dict[str, str], spli
     )
     (conf / "update-exim4.conf.conf").write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))
     out = workdir / f"{name}{'-split' if split else ''}.conf"
+    (workdir / "etc").mkdir(exist_ok=True)
+    (workdir / "etc/hostname").write_text("mx.example.org\n")
+    (workdir / "etc/mailname").write_text("mx.example.org\n")
     result = subprocess.run(
-        ["sh", str(exim.root / "usr/sbin/update-exim4.conf"), "-d", str(conf), "-o", str(out)],
+        ["sh", str(debian_script(exim, workdir, workdir / "etc/mailname")), "-d", str(conf), "-o", str(out)],
         capture_output=True,
         text=True,
         timeout=60,

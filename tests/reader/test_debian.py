@@ -21,7 +21,7 @@ from migrate.commands.convert import convert
 from migrate.errors import ConfigError
 from migrate.reader import format_like_exim
 from migrate.reader.debian import read_debian, resolve
-from tests.conftest import DEBIAN_DEFAULTS
+from tests.conftest import DEBIAN_DEFAULTS, debian_script
 
 BASE = DEBIAN_DEFAULTS
 
@@ -83,18 +83,7 @@ def _debian_tree(exim, base: Path, values: dict[str, str], extra: str = "") -> P
 
 def _debian_script(exim, base: Path) -> Path:
     """Debian's update-exim4.conf with its host paths pointed under ``base``."""
-    text = (exim.root / "usr/sbin/update-exim4.conf").read_text()
-    for old, new in (
-        ("< /etc/mailname", f"< {base}/etc/mailname"),
-        ('-e "/etc/exim4/exim4.conf.localmacros"', f'-e "{base}/etc/exim4/exim4.conf.localmacros"'),
-        ('LOCALMACROS="/etc/exim4/exim4.conf.localmacros"', f'LOCALMACROS="{base}/etc/exim4/exim4.conf.localmacros"'),
-        ("hostname --fqdn", f"cat {base}/etc/hostname"),
-    ):
-        assert old in text, f"Debian's script changed: {old!r} not found"
-        text = text.replace(old, new)
-    script = base / "update-exim4.conf"
-    script.write_text(text)
-    return script
+    return debian_script(exim, base, base / "etc/mailname")
 
 
 def _debian_output(exim, base: Path, confdir: Path) -> str:
