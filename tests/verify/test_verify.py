@@ -16,6 +16,7 @@ from migrate.commands.convert import convert
 from migrate.verify import DIFFERS, NOT_COMPARABLE, SAME, VerifyResult, verify
 from migrate.verify.cases import ODD_LOCAL_PART, UNKNOWN_DOMAIN
 from migrate.verify.exim_side import SideError
+from migrate.verify.system import chosen
 from tests.conftest import FIXTURES, IN_CI, Corpus, Exim, readable
 
 ARTICLE = FIXTURES / "article-mx" / "configure"
@@ -267,8 +268,13 @@ def _database(path: Path, script: Path) -> None:
     database.close()
 
 
+def _table_sqlite() -> bool:
+    """The SQLite table backend of the smtpd verify runs: the system root's (the tests'), else this machine's."""
+    return Path(f"{chosen() or ''}/usr/libexec/opensmtpd/table-sqlite").exists()
+
+
 def _sqlite_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
-    if not Path("/usr/libexec/opensmtpd/table-sqlite").exists():
+    if not _table_sqlite():
         if IN_CI:
             pytest.fail("table-sqlite (opensmtpd-extras) is missing; under CI=true that is a failure")
         pytest.skip("table-sqlite (opensmtpd-extras) is missing")  # only outside CI: CI=true fails above
@@ -320,7 +326,7 @@ def test_sql_hosted_users_agree(exim: Exim, smtpd: str, namespaces: None, shared
 
 
 def _sql_hosted_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
-    if not Path("/usr/libexec/opensmtpd/table-sqlite").exists() and not IN_CI:
+    if not _table_sqlite() and not IN_CI:
         pytest.skip("table-sqlite (opensmtpd-extras) is missing")  # only outside CI: verify fails there
     fixture = FIXTURES / "sql-hosting"
     root = tmp_path / "root"
