@@ -22,6 +22,8 @@ _HEADER_NAME = re.compile(r"[^\s:{}]*:")
 # exim itself has no limit, but no real configuration nests this deep, and a
 # bound keeps hostile input from exhausting Python's stack.
 MAX_DEPTH = 100
+# conditions whose argument is a brace of further conditions (and, or) or of strings (saslauthd)
+_CONDITION_LISTS = ("and", "or", "saslauthd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +314,32 @@ class _Parser:
             return Operator(name, self.sequence(start, closing=True), start)
         return Item(name, self.arguments(start), start)
 
+    def condition_list(self, start: int, *, sub_conditions: bool) -> Expansion:
+        """``and {{c1}{c2}}`` / ``or``: a brace of conditions, each an item without its ``$``
+        (``saslauthd {{user}{password}...}``: a brace of strings, each a group)."""
+        text = self.text
+        self.pos = start + 1
+        parts: list[Part] = []
+        while True:
+            while self.pos < len(text) and text[self.pos] in " \t\n\r":
+                self.pos += 1
+            if self.pos >= len(text):
+                raise ExpansionSyntaxError("missing } to close this {", start)
+            if text[self.pos] == "}":
+                self.pos += 1
+                return Expansion(tuple(parts))
+            if text[self.pos] != "{":
+                raise ExpansionSyntaxError("expected { to open a condition", self.pos)
+            opened = self.pos
+            self.pos += 1
+            if not sub_conditions:
+                parts.append(Group(self.sequence(opened, closing=True), opened))
+                continue
+            args = self.arguments(opened)
+            if not args or not isinstance(args[0], Word):
+                raise ExpansionSyntaxError("expected a condition name", opened)
+            parts.append(Item(args[0].text, args[1:], opened))
+
     def arguments(self, start: int) -> tuple[Word | Group, ...]:
         """Read an item's words and ``{...}`` groups up to its closing brace."""
         text = self.text
@@ -327,6 +355,10 @@ class _Parser:
                 return tuple(args)
             if ch == "{":
                 opened = self.pos
+                previous = args[-1].text.lstrip("!") if args and isinstance(args[-1], Word) else ""
+                if previous in _CONDITION_LISTS:
+                    args.append(Group(self.condition_list(opened, sub_conditions=previous != "saslauthd"), opened))
+                    continue
                 self.pos += 1
                 args.append(Group(self.sequence(opened, closing=True), opened))
                 continue

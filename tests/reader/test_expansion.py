@@ -45,6 +45,23 @@ def test_nested_and_or_conditions_stay_balanced() -> None:
     assert [o.name for o in tree.walk() if isinstance(o, Operator)] == ["eval"]
 
 
+def test_and_or_and_saslauthd_take_a_brace_of_arguments() -> None:
+    (check,) = parse_expansion("${if and {{eq{$auth2}{user}}{eq{$auth3}{secret}}}}").items("if")
+    (conditions,) = check.groups()
+    assert [(c.name, [g.literal() for g in c.groups()]) for c in conditions.parts if isinstance(c, Item)] == [
+        ("eq", [None, "user"]),
+        ("eq", [None, "secret"]),
+    ]
+    (sasl,) = parse_expansion("${if saslauthd{{$auth2}{$auth3}{smtp}}{yes}{no}}").items("if")
+    strings, yes, no = sasl.groups()
+    assert [g.body.variables() or g.body.literal() for g in strings.parts if isinstance(g, Group)] == [
+        ["auth2"],
+        ["auth3"],
+        "smtp",
+    ]
+    assert (yes.literal(), no.literal()) == ("yes", "no")
+
+
 def test_header_variables_keep_their_colon() -> None:
     tree = parse_expansion("$h_subject: and ${h_X-Spam-Flag:} and $rheader_from:")
     assert tree.variables() == ["h_subject:", "h_X-Spam-Flag:", "rheader_from:"]
@@ -116,7 +133,17 @@ BRACES = [
     # "else": the condition can never refuse anyone, whatever its author meant
     "${if match {${lc:HELO}\\}{host}{no}{yes}}",
     "${if match {nothing}{o}{yes}}",
+    # and/or take a brace of conditions (the authenticators' literal user and password, a router's two checks)
+    "${if and {{eq{a}{a}}{eq{b}{b}}}{yes}{no}}",
+    "${if and{ {eq{a}{a}} {eq{x}{y}} }{yes}{no}}",
+    "${if or {{eq{a}{b}}{match{abc}{b}}}{yes}{no}}",
 ]
+
+
+def _holds(test: str, args) -> bool:  # type: ignore[no-untyped-def]
+    values = [_evaluate(g.body) for g in args if isinstance(g, Group)]
+    assert test in ("eq", "match")
+    return values[0] == values[1] if test == "eq" else re.search(values[1], values[0]) is not None
 
 
 def _evaluate(expansion) -> str:  # type: ignore[no-untyped-def]
@@ -130,10 +157,16 @@ def _evaluate(expansion) -> str:  # type: ignore[no-untyped-def]
             out.append({"lc": value.lower(), "uc": value.upper()}[part.name])
         elif isinstance(part, Item) and part.name == "if":
             test, *groups = part.args
-            values = [_evaluate(g.body) for g in groups if isinstance(g, Group)]
-            assert isinstance(test, Word) and test.text in ("eq", "match")
-            holds = values[0] == values[1] if test.text == "eq" else re.search(values[1], values[0]) is not None
-            branches = values[2:]
+            assert isinstance(test, Word)
+            if test.text in ("and", "or"):
+                first, *groups = groups
+                assert isinstance(first, Group)
+                held = [_holds(c.name, c.args) for c in first.body.parts if isinstance(c, Item)]
+                holds = all(held) if test.text == "and" else any(held)
+            else:
+                holds = _holds(test.text, groups[:2])
+                groups = groups[2:]
+            branches = [_evaluate(g.body) for g in groups if isinstance(g, Group)]
             out.append(branches[0] if holds else (branches[1] if len(branches) > 1 else ""))
         else:
             raise AssertionError(f"not in the corpus evaluator: {part}")
