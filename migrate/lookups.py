@@ -113,24 +113,29 @@ def lsearch_keys(text: str) -> list[str]:
 
 
 def lsearch_entries(text: str) -> list[tuple[str, str]]:
-    """Key and data of each lsearch item, in file order.
+    """Key and data of each lsearch item, in file order."""
+    return [(key, data) for _, key, data in lsearch_lines(text)]
+
+
+def lsearch_lines(text: str) -> list[tuple[int, str, str]]:
+    """Line number, key and data of each lsearch item, in file order.
 
     The data is the rest of the line after the key and an optional colon;
     continuation lines (leading blanks) join it with a single space. Empty and
     ``#`` lines are skipped even inside an item, as exim does.
     """
-    entries: list[tuple[str, str]] = []
-    for line in text.splitlines():
+    entries: list[tuple[int, str, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line[:1] in (" ", "\t"):
             if entries:
-                key, data = entries[-1]
-                entries[-1] = (key, f"{data} {line.strip()}".strip())
+                first, key, data = entries[-1]
+                entries[-1] = (first, key, f"{data} {line.strip()}".strip())
             continue
         key, rest = _split_key(line)
         if key:
-            entries.append((key, rest))
+            entries.append((number, key, rest))
     return entries
 
 

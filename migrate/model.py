@@ -58,7 +58,8 @@ class Table:
     """A named set or mapping for smtpd.conf: domains, networks, routes, aliases."""
 
     name: str
-    kind: str  # "domains" | "networks" | "routes" | "aliases" | "virtual" | "credentials" | "addresses" | "regexes"
+    # "domains" | "networks" | "routes" | "aliases" | "virtual" | "credentials" | "logins" | "addresses" | "regexes"
+    kind: str
     entries: tuple[str, ...] = ()  # list tables
     mapping: tuple[tuple[str, str], ...] = ()  # mapping tables
     file: str = ""  # a file-backed table (e.g. the aliases file)
@@ -103,6 +104,7 @@ class Listener:
     filters: tuple[str, ...] = ()
     submission: bool = False
     hostname: str | None = None  # the name it greets with (exim's primary_hostname)
+    logins: str | None = None  # the credentials table AUTH checks; None: the system passwords
 
 
 @dataclass(frozen=True, slots=True)

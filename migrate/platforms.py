@@ -41,6 +41,8 @@ class Platform:
     mail_log: str
     family: str = ""  # the system its names and commands come from (debian12 and linux: debian)
     smtpd_version: str = ""  # the OpenSMTPD this platform ships, which its output is checked with
+    # the crypt(3) hashes smtpd's credentials check reads there: OpenBSD's crypt_checkpass reads bcrypt only
+    crypt_schemes: tuple[str, ...] = ("$1$", "$2a$", "$2b$", "$5$", "$6$")
 
     @property
     def system(self) -> str:
@@ -72,6 +74,7 @@ PLATFORMS: dict[str, Platform] = {
         "/usr/local/sbin/exim-disable   # restores /etc/mailer.conf to smtpd",
         "/var/log/maillog",
         smtpd_version="7.9",
+        crypt_schemes=("$2a$", "$2b$"),
     ),
     "debian": Platform(
         "debian",
@@ -96,6 +99,7 @@ PLATFORMS: dict[str, Platform] = {
         "# the opensmtpd package provides /usr/sbin/sendmail",
         "/var/log/mail.log",
         smtpd_version="7.6",
+        crypt_schemes=("$1$", "$2a$", "$2b$", "$5$", "$6$", "$y$", "$gy$", "$7$"),  # libxcrypt
     ),
     "freebsd": Platform(
         "freebsd",

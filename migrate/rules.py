@@ -416,8 +416,67 @@ AUTH_SERVER = rule(
     "EXIM-AUTH-SERVER",
     AUTH,
     "unmapped",
-    "a server authenticator smtpd cannot reproduce (only system passwords are migrated)",
-    "create a credentials table with smtpctl encrypt and add 'auth <table>' by hand",
+    "a server authenticator whose passwords smtpd cannot check (not system passwords, an lsearch file, a literal "
+    "pair or dovecot's passwd-file)",
+    "create a credentials table with smtpctl encrypt and add 'auth <table>' to the listeners by hand",
+)
+AUTH_SYSTEM_VIA = rule(
+    "EXIM-AUTH-SYSTEM-VIA",
+    AUTH,
+    "approximated",
+    "exim asked saslauthd or dovecot, which checked the system passwords; smtpd checks them itself",
+    "check that the accounts saslauthd or dovecot accepted are system accounts smtpd can check (PAM on Linux, "
+    "bsd_auth on OpenBSD)",
+)
+AUTH_CREDENTIALS = rule(
+    "EXIM-AUTH-CREDENTIALS",
+    AUTH,
+    "approximated",
+    "the passwords exim checked are copied into a 0600 credentials table of crypt(3) hashes, read at conversion",
+    "install the credentials file 0600, owned by root; convert again (or 'smtpctl update table') after a "
+    "password changes in the original",
+)
+AUTH_LOGIN_LOST = rule(
+    "EXIM-AUTH-LOGIN-LOST",
+    AUTH,
+    "approximated",
+    "some logins exim accepted cannot log in to smtpd: their password is in a form smtpd's crypt(3) does not check",
+    "have those users set a new password, and add it with 'smtpctl encrypt' to the credentials table",
+)
+AUTH_PASSWORD_FILE = rule(
+    "EXIM-AUTH-PASSWORD-FILE",
+    AUTH,
+    "unmapped",
+    "a password file that cannot be read, or a line of one that holds no password where exim looks",
+    "make the file readable under --root (or fix the line) and convert again",
+)
+AUTH_CRAM = rule(
+    "EXIM-AUTH-CRAM",
+    AUTH,
+    "approximated",
+    "smtpd offers no CRAM-MD5: its users log in with PLAIN or LOGIN (over TLS) with the same secret",
+    "switch those mail clients to PLAIN or LOGIN over TLS",
+)
+AUTH_CLEAR = rule(
+    "EXIM-AUTH-CLEAR",
+    AUTH,
+    "approximated",
+    "exim offered AUTH without TLS too; smtpd offers it only over TLS",
+    "check that the mail clients use STARTTLS on 587 (or implicit TLS on 465) before they log in",
+)
+AUTH_NO_TLS = rule(
+    "EXIM-AUTH-NO-TLS",
+    AUTH,
+    "unmapped",
+    "smtpd offers AUTH only over TLS, and no listener has TLS",
+    "migrate the certificate (tls_certificate, tls_privatekey as literal files) so the listeners offer TLS",
+)
+AUTH_ONE_SOURCE = rule(
+    "EXIM-AUTH-ONE-SOURCE",
+    AUTH,
+    "unmapped",
+    "smtpd checks every login against one source (system passwords or one table); this authenticator used another",
+    "merge the users into one credentials table, or choose which source stays",
 )
 AUTH_CLIENT = rule(
     "EXIM-AUTH-CLIENT",

@@ -29,6 +29,7 @@ from migrate.mapping import (
     local_parts,
     matches,
 )
+from migrate.mapping import logins as logins_step
 from migrate.mapping import services as services_step
 from migrate.mapping import tables as tables_step
 from migrate.mapping.acl import AclEvaluator
@@ -156,8 +157,8 @@ def _build(ctx: Context) -> Policy:
         config, universe, ctx.store, _relay_names(ctx, universe, who), hosted_names=hosted_names, hostname=who.hostname
     )
     deliveries = router.deliveries()
-    server_auth = auth.server_auth(ctx)
-    classes = clients.clients(ctx, universe, bool(server_auth))
+    server_auth = logins_step.server_auth(ctx, _login_domains(ctx, universe, hosted_names))
+    classes = clients.clients(ctx, universe, server_auth is not None)
     decided = decisions.decisions(ctx, universe, classes, deliveries)
     if tables_step.relays_everywhere(ctx):
         decided = _relaying_everywhere(ctx, decided)
@@ -192,8 +193,14 @@ def _build(ctx: Context) -> Policy:
     _unused_sql(ctx, used)
     name = identity.pki_name(ctx, who)
     pki = certificate(config, name, ctx.ledger)
-    offers_auth = bool(server_auth) and any(d.client == AUTHENTICATED and d.accept for d in decided)
-    listen = listeners(config, ctx.platform, pki, offers_auth, ctx.ledger)
+    offers_auth = server_auth is not None and any(d.client == AUTHENTICATED and d.accept for d in decided)
+    logins = server_auth.table if server_auth is not None and offers_auth else None
+    listen = listeners(config, ctx.platform, pki, offers_auth, ctx.ledger, logins.name if logins else None)
+    if offers_auth and not any(li.auth != "none" for li in listen):
+        logins_step.no_tls(ctx)
+        offers_auth, logins = False, None
+    if logins is not None:
+        tables.append(logins)
     if who.hostname and name == who.hostname:  # exim greets and says HELO with primary_hostname
         listen = [replace(li, hostname=name) for li in listen]
         actions = [replace(a, helo=name) if a.method == "relay" else a for a in actions]
@@ -229,7 +236,7 @@ def _build(ctx: Context) -> Policy:
         findings=tuple(sorted(ctx.ledger.findings, key=lambda f: (f.span.file, f.span.line, f.span.col, f.rule.id))),
         accounting=tuple((node.span, ctx.ledger.status[id(node)][1]) for node in config.statements()),
         services=tuple(provided),
-        auth_origin=server_auth if offers_auth else (),
+        auth_origin=server_auth.origin if server_auth is not None and offers_auth else (),
         exim_accepting=accepting,
         policy_origin=_policy_origin(ctx, universe),
     )
@@ -255,6 +262,12 @@ def _hosted(
         )
     action, hosted_tables = built
     return [*actions, action], tables + hosted_tables, rules
+
+
+def _login_domains(ctx: Context, universe: ClassUniverse, hosted_names: tuple[str, ...]) -> list[str]:
+    """The domains whose password file (one per domain, as control panels keep them) holds logins."""
+    local = sorted(tables_step.literal_keys(ctx, universe.local_domains)) if universe.local_domains else []
+    return [d for d in dict.fromkeys([*local, *hosted_names]) if "*" not in d]
 
 
 def _relaying_everywhere(ctx: Context, decided: list[Decision]) -> list[Decision]:

@@ -1,9 +1,8 @@
-"""SMTP AUTH: exim's server authenticators → ``auth`` on smtpd's listeners; client ones → relay credentials.
+"""SMTP AUTH as a client: exim's client authenticators → the credentials smtpd sends its smarthost.
 
-The server side maps only where smtpd can check the same passwords (system
-passwords through PAM). The client side follows exim: a smarthost whose
-transport names hosts for AUTH gets the user and password an authenticator
-sends it, kept in a 0600 secrets table and never shown.
+It follows exim: a smarthost whose transport names hosts for AUTH gets the
+user and password an authenticator sends it, kept in a 0600 secrets table and
+never shown. The server side (who may log in to smtpd) is ``logins``.
 """
 
 from __future__ import annotations
@@ -12,45 +11,14 @@ import re
 from dataclasses import replace
 
 from migrate import rules
-from migrate.errors import Span
 from migrate.lookups import lsearch_entries
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
 from migrate.model import ANY_DOMAIN, RELAY_DOMAINS, Action, Table
 from migrate.reader.lists import split_list
-from migrate.reader.tree import Driver, Option
+from migrate.reader.tree import Driver
 
 _PASSWD_CLIENT = re.compile(r"nwildlsearch\{([^{}]*passwd\.client)\}")
-
-
-def server_auth(ctx: Context) -> tuple[Span, ...]:
-    """The authenticators smtpd can reproduce (system passwords): their spans, none when there are none."""
-    usable: list[Span] = []
-    for auth in ctx.config.authenticators:
-        condition = auth.option("server_condition")
-        if auth.driver == "plaintext" and _uses_pam(condition):
-            usable += [auth.span, *(o.span for o in auth.options)]
-            ctx.ledger.mark_driver(auth, "mapped")
-            continue
-        if auth.option("server_condition") is not None or auth.driver in ("dovecot", "cyrus_sasl"):
-            ctx.ledger.mark_driver(
-                auth,
-                "unmapped",
-                rules.AUTH_SERVER,
-                f"authenticator {auth.name}: smtpd authenticates against system passwords or a "
-                "table of bcrypt hashes, not this",
-                "create a credentials table with smtpctl encrypt and add 'auth <table>' by hand",
-            )
-        else:
-            ctx.ledger.mark_driver(
-                auth,
-                "unmapped",
-                rules.AUTH_CLIENT,
-                f"authenticator {auth.name}: no migrated relay authenticates with it (no smarthost whose "
-                "transport names hosts for AUTH, or no user and password found for that host)",
-                "put passwd.client under --root, or add 'auth <secrets>' to the relay action by hand",
-            )
-    return tuple(usable)
 
 
 def smarthost_credentials(
@@ -160,10 +128,3 @@ def _literal_credentials(auth: Driver) -> tuple[str, str] | None:
         user, password = words[1], words[2]
         return (user, password) if user and password else None
     return None
-
-
-def _uses_pam(condition: Option | None) -> bool:
-    """``server_condition = ${if pam{...}}``: exim checks the system passwords, as smtpd does."""
-    if condition is None or condition.value is None or condition.value.expansion is None:
-        return False
-    return any("pam" in item.words() for item in condition.value.expansion.items("if"))

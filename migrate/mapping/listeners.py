@@ -89,8 +89,11 @@ def certificate(config: EximConfig, hostname: str, ledger: Ledger) -> Certificat
     return Certificate(hostname, cert.value.text.strip(), key_path, origin)
 
 
-def listeners(config: EximConfig, platform: str, pki: Certificate | None, auth: bool, ledger: Ledger) -> list[Listener]:
-    """One listener per address and port, with TLS and AUTH as exim offered them."""
+def listeners(
+    config: EximConfig, platform: str, pki: Certificate | None, auth: bool, ledger: Ledger, logins: str | None = None
+) -> list[Listener]:
+    """One listener per address and port, with TLS and AUTH as exim offered them (``logins``: the credentials
+    table AUTH checks, else the system passwords)."""
     port_list = ports(config, ledger)
     smtps = set()
     on_connect = config.options.get("tls_on_connect_ports")
@@ -133,6 +136,7 @@ def listeners(config: EximConfig, platform: str, pki: Certificate | None, auth: 
                     pki.name if pki and tls != "none" else None,
                     origin,
                     submission=port == SUBMISSION,
+                    logins=logins if auth_mode != "none" else None,
                 )
             )
     return found

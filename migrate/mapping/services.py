@@ -17,6 +17,7 @@ from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.mapping.context import Context
 from migrate.mapping.decisions import exim_accepts
+from migrate.mapping.logins import is_server
 from migrate.mapping.routing import virtual_files
 from migrate.model import (
     ANY_DOMAIN,
@@ -60,7 +61,7 @@ def services(
     # exim routes a class some router may take (whatever we made of that router), others only by DNS or a smarthost
     routable = {r: _some_router(config, universe, r) for r in RECIPIENT_CLASSES} | {ANY_DOMAIN: bool(outbound)}
     evaluator = AclEvaluator(universe, ctx.acls, routable)
-    servers = [a for a in config.authenticators if _is_server(a)]
+    servers = [a for a in config.authenticators if is_server(a)]
     verdicts = {  # nobody authenticates to an exim without a server authenticator
         (client, recipient): exim_accepts(ctx, evaluator, client, recipient)
         for client in (LOCAL_CLIENT, *universe.client_tables, *([AUTHENTICATED] if servers else []), ANYONE)
@@ -161,13 +162,6 @@ def _service(
     origin: tuple[Span, ...] = (),
 ) -> Service:
     return Service(name, TITLES[name].format(table=table), provided, table, recipients, origin)
-
-
-def _is_server(auth: Driver) -> bool:
-    """An authenticator that lets clients log in (it has server_* options, or a server driver)."""
-    return auth.driver in ("dovecot", "cyrus_sasl", "heimdal_gssapi", "gsasl") or any(
-        o.name.startswith("server_") for o in auth.options
-    )
 
 
 def _hosted(universe: ClassUniverse, router: Driver) -> bool:

@@ -57,6 +57,7 @@ _TABLE_WHAT = {
     "hosted": "hosted domains' mailboxes and aliases as one virtual table",
     "userbase": "the account hosted mailboxes are delivered as (uid:gid:home)",
     "credentials": "smarthost credentials (a separate file, mode 0600)",
+    "logins": "who may log in: crypt(3) hashes of the passwords exim checked (a separate file, mode 0600)",
     "addresses": "addresses",
     "regexes": "recipient addresses exim refused (regular expressions)",
 }
@@ -163,10 +164,11 @@ def _listen_line(listener: Listener) -> str:
         parts.append(f"pki {quote(listener.pki)}")
     if listener.hostname:
         parts.append(f"hostname {quote(listener.hostname)}")
+    logins = f" <{listener.logins}>" if listener.logins else ""
     if listener.auth == "optional":
-        parts.append("auth-optional")
+        parts.append("auth-optional" + logins)
     elif listener.auth == "required":
-        parts.append("auth")
+        parts.append("auth" + logins)
     return " ".join(parts) + _filter_ref(listener.filters)
 
 

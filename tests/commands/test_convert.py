@@ -45,8 +45,10 @@ GOLDEN = {
     "vhost-catchall": ("openbsd",),
     "lookup-files": ("openbsd", "debian"),
     "sql-lookups": ("openbsd", "debian"),
-    # issue 15: blocklists in files
+    # issue 15: blocklists in files; logins from a password file (SHA-512 checkable on Linux only)
     "blocklist-files": ("openbsd",),
+    "auth-passwd-file": ("openbsd", "linux"),
+    "dovecot-passwd-file": ("openbsd", "linux"),
     # the wrong claims of issue 12, each in its own configuration
     "regress-dkim-expanded": ("openbsd",),
     "regress-dnsbl-deny": ("openbsd",),
