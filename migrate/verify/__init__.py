@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from migrate import rules
 from migrate.commands.convert import convert
 from migrate.mapping.routing import virtual_files
 from migrate.model import Policy
@@ -21,12 +22,16 @@ from migrate.options import Options
 from migrate.reader.debian import resolve
 from migrate.reader.tree import EximConfig
 from migrate.verify import exim_side, smtpd_side
+from migrate.verify.adapt import throwaway_pki
 from migrate.verify.cases import Case, generate, read_cases
 from migrate.verify.exim_side import Answer, SideError
 from migrate.verify.oracle import COMMAND, FAIL, SUCCEED, dns_free_config
 from migrate.verify.system import chosen
 
 SAME, DIFFERS, NOT_COMPARABLE = "same", "differs", "not comparable"
+INHERENT_UNROUTABLE = (
+    "inherent difference: exim accepts at RCPT what its routers then fail (it bounces later); smtpd refuses it at once"
+)
 INHERENT_UNKNOWN_USER = "inherent difference: smtpd refuses unknown local users at RCPT, exim accepts and bounces later"
 
 
@@ -122,7 +127,7 @@ def verify(
     cases += _hosted_cases(result.config, root_path, cases)
     cases += _mailbox_cases(policy, cases)
     if cases_file:
-        cases += read_cases(Path(cases_file))
+        cases += _on_each_auth_port(policy, read_cases(Path(cases_file)))
     workdir = Path(tempfile.mkdtemp(prefix="exim2smtpd-verify-"))
     try:
         workdir.chmod(0o755)  # exim -bh reads the config as the exim user
@@ -131,6 +136,7 @@ def verify(
             source = workdir / "update-exim4.conf.out"
             source.write_text(generated.text, errors="surrogateescape")
         dropped: list[str] = []
+        certificate = _exim_certificate(workdir)
 
         def oracle_config(name: str, replacement: str) -> Path:
             return dns_free_config(
@@ -143,6 +149,7 @@ def verify(
                 root_path,
                 dropped,
                 replacement,
+                certificate,
             )
 
         oracle = oracle_config("exim.conf", FAIL)
@@ -169,6 +176,21 @@ def verify(
         for name in dropped
     )
     return VerifyResult(tuple(outcomes), notes)
+
+
+def _on_each_auth_port(policy: Policy, cases: list[Case]) -> list[Case]:
+    """A login case without a port, once per port where smtpd offers AUTH (exim is asked about each)."""
+    ports = sorted({li.port for li in policy.listeners if li.auth != "none"}) or [587]
+    return [replace(c, port=p) for c in cases for p in (ports if c.login and not c.port else [c.port])]
+
+
+def _exim_certificate(workdir: Path) -> tuple[Path, Path]:
+    """A throw-away certificate and key exim's user can read: exim starts TLS for the logins with it."""
+    directory = workdir / "exim-tls"
+    directory.mkdir()
+    cert, key = throwaway_pki(directory)
+    key.chmod(0o644)  # exim -bh starts TLS as the exim user; the key guards nothing
+    return cert, key
 
 
 def _private_spool(workdir: Path) -> Path:
@@ -345,12 +367,19 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks
         )
     if smtpd_ok and not exim_ok:
         return Outcome(case, exim, smtpd, DIFFERS, "SECURITY REGRESSION: smtpd accepts what exim refused", True)
+    lost = _lost_login(policy, case) if exim_ok and not smtpd_ok and smtpd.text.startswith("AUTH") else None
+    if lost is not None:
+        return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"the converter reports this login lost: {lost}")
     if exim_ok and not smtpd_ok:
         # smtpd matched a local action and found no such user or alias; exim accepted
         # at RCPT but its routers fail the address (it bounces later).
         if smtpd.route in ("local", "virtual", "hosted") and exim.route is None:
             return Outcome(case, exim, smtpd, NOT_COMPARABLE, INHERENT_UNKNOWN_USER)
+        if exim.unroutable:
+            return Outcome(case, exim, smtpd, NOT_COMPARABLE, INHERENT_UNROUTABLE)
         return Outcome(case, exim, smtpd, DIFFERS, "exim accepts, smtpd refuses: mail would be lost")
+    if not exim_ok and case.login and exim.text.startswith("AUTH") and smtpd.text.startswith("AUTH"):
+        return Outcome(case, exim, smtpd, SAME, f"both refuse the login of {case.login}")
     if not exim_ok:
         return Outcome(case, exim, smtpd, SAME, "both refuse")
     if exim.route is None:
@@ -375,6 +404,14 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks
     return Outcome(
         case, exim, smtpd, DIFFERS, f"exim routes via {exim.route} (smtpd action {expected}), smtpd chose {smtpd.route}"
     )
+
+
+def _lost_login(policy: Policy, case: Case) -> str | None:
+    """The finding that names ``case.login`` among the logins smtpd cannot check, if any."""
+    for finding in policy.findings:
+        if case.login and finding.rule == rules.AUTH_LOGIN_LOST and f"{case.login} (" in finding.message:
+            return f"[{finding.rule.id}] {finding.message}"
+    return None
 
 
 def _explain(

@@ -78,6 +78,7 @@ def adapt(
                 original.read_text(errors="surrogateescape") if original is not None and original.is_file() else "",
                 errors="surrogateescape",
             )
+        path.chmod(0o600)  # a credentials table's hashes: smtpd reads its tables as root
         return f'"file:{path}"'
 
     def relocate_backend(match: re.Match[str]) -> str:

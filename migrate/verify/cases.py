@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from migrate.model import ANYONE, AUTHENTICATED, LOCAL_CLIENT, Policy
@@ -27,6 +27,7 @@ UNKNOWN_DOMAIN = "elsewhere.example"
 ODD_LOCAL_PART = "odd%path"
 # smtpd delivers user+tag to user unless told otherwise; exim only where a router strips the suffix.
 TAG = "tag4711"
+WRONG_PASSWORD = "exim2smtpd-wrong-password-4711"  # no one's: the login must fail on both sides
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ class Case:
     authenticated: bool = False
     sender: str = SENDER
     note: str = ""
+    login: str = ""  # logs in as this user with ``password`` (exim checks it too); "": exim takes the session
+    password: str = field(default="", repr=False)  # as authenticated, smtpd as a probe user it can check
+    port: int = 0  # the listener's port (0: port 25, or every listener offering AUTH)
+
+    @property
+    def wrong_password(self) -> bool:
+        """A login case whose password is verify's own invention: both must refuse the login."""
+        return self.password == WRONG_PASSWORD
 
 
 def generate(policy: Policy, domains: dict[str, list[str]]) -> list[Case]:
@@ -53,6 +62,33 @@ def generate(policy: Policy, domains: dict[str, list[str]]) -> list[Case]:
         Case(address, rcpt, klass, rclass, authenticated=auth)
         for klass, address, auth in clients
         for rclass, rcpt in recipients
+    ] + _wrong_passwords(policy)
+
+
+def _wrong_passwords(policy: Policy) -> list[Case]:
+    """A real login with a wrong password on each AUTH listener's port: both must refuse it.
+
+    The login is the credentials table's first (a user exim knows); the
+    right passwords are the admin's to give (``--cases``), never invented.
+    """
+    table = next((t for t in policy.tables if t.kind == "logins"), None)
+    ports = sorted({li.port for li in policy.listeners if li.auth != "none"})
+    if table is None or not table.mapping or not ports:
+        return []
+    login = table.mapping[0][0]
+    recipient = f"someone@{UNKNOWN_DOMAIN}"
+    return [
+        Case(
+            OUTSIDE_V4[0],
+            recipient,
+            AUTHENTICATED,
+            "other-domains",
+            True,
+            login=login,
+            password=WRONG_PASSWORD,
+            port=port,
+        )
+        for port in ports
     ]
 
 
@@ -127,15 +163,36 @@ def _concrete(entries: list[str]) -> list[str]:
 
 
 def read_cases(path: Path) -> list[Case]:
-    """Extra cases: lines of ``CLIENT RECIPIENT [auth]`` (CLIENT an address or 'socket'); # comments."""
+    """Extra cases, one per line (# comments)::
+
+        CLIENT RECIPIENT                         # CLIENT an address or 'socket'
+        CLIENT RECIPIENT auth                    # as an authenticated user (exim told so, smtpd a probe user)
+        CLIENT RECIPIENT auth USER PASSWORD [PORT]   # a real login, checked by both
+
+    A real login is tried on every listener offering AUTH, or on PORT only.
+    """
     cases = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        if len(words) not in (2, 3) or (len(words) == 3 and words[2] != "auth") or "@" not in words[1]:
-            raise ValueError(f"{path}:{number}: expected 'CLIENT RECIPIENT [auth]'")
+        login = words[2:3] == ["auth"] and len(words) in (5, 6) and (len(words) == 5 or words[5].isdigit())
+        if not (len(words) == 2 or (len(words) == 3 and words[2] == "auth") or login) or "@" not in words[1]:
+            raise ValueError(f"{path}:{number}: expected 'CLIENT RECIPIENT [auth [USER PASSWORD [PORT]]]'")
         if words[0] != "socket":
             ipaddress.ip_address(words[0])
-        cases.append(Case(words[0], words[1], "user", "user", authenticated=len(words) == 3, note="from " + path.name))
+        user, password, port = (words[3], words[4], int(words[5]) if len(words) == 6 else 0) if login else ("", "", 0)
+        cases.append(
+            Case(
+                words[0],
+                words[1],
+                "user",
+                "user",
+                authenticated=len(words) >= 3,
+                note="from " + path.name,
+                login=user,
+                password=password,
+                port=port,
+            )
+        )
     return cases

@@ -2,7 +2,8 @@
 
 ``exim -bh ADDRESS`` runs an SMTP dialogue through the ACLs without
 delivering (one process per client, MAIL/RCPT/RSET per recipient so that
-per-message counters never carry over); ``exim -bt`` tells which router and
+per-message counters never carry over; a real login has a session of its
+own, ``exim_login``); ``exim -bt`` tells which router and
 transport take an address, and stands in for the local socket, where exim
 accepts every submission and only routing can refuse it. Both run on the
 DNS-free variant of the configuration (see ``oracle``).
@@ -15,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrate.verify import exim_login
 from migrate.verify.cases import Case
 
 EHLO_REFUSED = "refused at EHLO: "
@@ -43,6 +45,7 @@ class Answer:
     route: str | None = None  # exim: router name; smtpd: action name ("reject" / None)
     routes: tuple[str, ...] = ()  # smtpd: every action matched, the RCPT's and its expansions' (an alias's targets)
     decided_by_commands: bool = False  # exim: the answer changed with ${run}/${perl} failing or succeeding
+    unroutable: bool = False  # exim: its routers fail the address (accepted at RCPT, it bounces later)
 
 
 def _run(cmd: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -69,6 +72,12 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
     routes = _routes(exim, config, defines, sorted({c.recipient for c in cases}))
     groups: dict[tuple[str, bool], list[Case]] = {}
     for case in cases:
+        if case.login:  # a real login: a session of its own
+            code, text = exim_login.login(exim, str(config), _d(defines), case)
+            routed = routes.get(case.recipient)
+            router = routed[1] if routed and routed[0] == "routed" and code and code < 300 else None
+            answers[case] = Answer(code, text, router, unroutable=routed is not None and routed[0] == "failed")
+            continue
         groups.setdefault((case.client, case.authenticated), []).append(case)
     for (client, authenticated), group in groups.items():
         if client == "socket":
@@ -88,7 +97,8 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
         for case, (code, text) in zip(group, replies, strict=True):
             routed = routes.get(case.recipient)
             router = routed[1] if routed and routed[0] == "routed" else None
-            answers[case] = Answer(code, text, router if code and code < 300 else None)
+            failed = routed is not None and routed[0] == "failed"
+            answers[case] = Answer(code, text, router if code and code < 300 else None, unroutable=failed)
     return answers
 
 

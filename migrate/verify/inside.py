@@ -175,10 +175,16 @@ def _sendmail(case: dict, log: Log) -> dict:
 
 
 def _authenticated(case: dict, auth: dict, log: Log) -> dict:
-    """One answer for the case from every AUTH listener, with PLAIN and with LOGIN: the first that disagrees."""
+    """One answer for the case from every AUTH listener (the case's port only, when it names one), with PLAIN
+    and with LOGIN: the first that disagrees. A case with a login of its own logs in as that user."""
+    if case.get("login"):
+        auth = {**auth, "user": case["login"], "password": case["password"]}
+    listeners = [li for li in auth["listeners"] if not case.get("port") or li["port"] == case["port"]]
+    if not listeners:
+        return {"code": None, "text": f"no listener on port {case['port']} offers AUTH", "route": None}
     answers = [
         (listener, mechanism, _smtp(case, listener["port"], log, auth, listener["smtps"], mechanism))
-        for listener in auth["listeners"]
+        for listener in listeners
         for mechanism in ("PLAIN", "LOGIN")
     ]
     first = answers[0][2]

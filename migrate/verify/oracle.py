@@ -35,6 +35,7 @@ def dns_free_config(
     root: Path | None = None,
     dropped: list[str] | None = None,
     commands: str = FAIL,
+    certificate: tuple[Path, Path] | None = None,
 ) -> Path:
     """Write the DNS-free variant of ``path`` to ``out`` and return it.
 
@@ -55,6 +56,10 @@ def dns_free_config(
     while answering; each is replaced by ``commands`` — a forced failure
     (``FAIL``) or a plain ``yes`` (``SUCCEED``) — so nothing is ever executed,
     and Perl is never started. Asking both ways tells which answers they decide.
+
+    ``certificate`` (a throw-away certificate and key) replaces literal
+    ``tls_certificate`` and ``tls_privatekey`` files, so that exim can start
+    TLS for the logins wherever the server's own files are.
     """
     config = read_config(str(path), defines)
     tables = exim_builtins()
@@ -96,6 +101,8 @@ def dns_free_config(
         elif section == "main" and _TLS_LIBRARY_OPTION.match(line):
             if dropped is not None:
                 dropped.append(line.split("=")[0].strip())
+        elif certificate is not None and section == "main" and (tls := _LITERAL_TLS_FILE.match(line)):
+            lines.append(f"{tls.group(1)} = {certificate[0 if tls.group(1) == 'tls_certificate' else 1]}")
         elif not (spool is not None and section == "main" and re.match(r"spool_directory\s*=", line)):
             lines.append(line)
     flush()
@@ -128,6 +135,7 @@ def without_commands(text: str, replacement: str) -> str:
     return _PERL_OPTIONS.sub("", "".join(out))
 
 
+_LITERAL_TLS_FILE = re.compile(r"(tls_certificate|tls_privatekey)\s*=\s*[^$\s]+\s*$")
 _TLS_LIBRARY_OPTION = re.compile(r"(openssl_options|gnutls_[a-z0-9_]+)\s*=")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w./])/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)+")
 

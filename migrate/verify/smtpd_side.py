@@ -87,6 +87,7 @@ def ask(
     if check.returncode != 0:
         raise SideError("smtpd", "smtpd -n rejects the generated configuration", check.stderr.splitlines())
     spec = workdir / "spec.json"
+    spec.touch(mode=0o600)  # it holds the passwords of the cases that log in
     spec.write_text(
         json.dumps(
             {
@@ -167,19 +168,29 @@ def server_accounts(files: dict[str, str], root: Path | None) -> list[str]:
 def _auth_listener(conf: str, workdir: Path) -> dict[str, object] | None:
     """Where and as whom authenticated cases log in: every TLS listener that offers AUTH.
 
-    smtpd checks system passwords; the harness adds a user with a throw-away
-    password to the namespace's copy of /etc/passwd and /etc/shadow.
+    With the system passwords, the harness adds a user with a throw-away
+    password to the namespace's copy of /etc/passwd and /etc/shadow; with a
+    credentials table, that user is added to verify's copy of the table. A
+    case with a login of its own logs in as that user instead.
     """
     listeners = []
+    tables = set()
     for line in conf.splitlines():
-        found = re.match(r"listen on lo port (\d+|submission) (tls|smtps) .*\bauth(-optional)?\b", line)
+        found = re.match(r"listen on lo port (\d+|submission) (tls|smtps) .*\bauth(?:-optional)?(?: <([^>]+)>)?", line)
         if found:
             port = 587 if found.group(1) == "submission" else int(found.group(1))
             listeners.append({"port": port, "smtps": found.group(2) == "smtps"})
+            if found.group(3):
+                tables.add(found.group(3))
     if not listeners:
         return None
     password = secrets.token_hex(12)
     crypted = subprocess.run(
         ["openssl", "passwd", "-6", password], capture_output=True, text=True, timeout=30, check=True
     ).stdout.strip()
+    for name in tables:
+        table = re.search(rf'^table "{re.escape(name)}" "file:([^"]+)"', conf, re.MULTILINE)
+        if table is not None:
+            with open(table.group(1), "a", encoding="utf-8") as copy:
+                copy.write(f"{PROBE_USER} {crypted}\n")
     return {"listeners": listeners, "user": PROBE_USER, "password": password, "hash": crypted}

@@ -50,6 +50,10 @@ IDIOMS = {
     "cpanel-like": {},
     # clients refused from files (issue 15): a list file, net-lsearch, net24-lsearch inline; one reject rule
     "blocklist-files": {},
+    # logins from Debian's documented /etc/exim4/passwd (issue 15): a credentials table of the same hashes
+    "auth-passwd-file": {},
+    # exim asks Dovecot's auth socket; Dovecot's passwd-file under --root gives smtpd the same hashes
+    "dovecot-passwd-file": {},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
     "run-perl": {
         "relay relay_from_hosts": "refused",
@@ -175,6 +179,35 @@ def test_a_suspended_hosted_domain_is_refused_as_exim_refused_it(
         ("198.18.0.77", "alice@example.com"): 250,
         ("socket", "bob@example.net"): 250,  # sendmail never ran the RCPT ACL
     }
+
+
+LOGINS = {  # (login, port) -> both daemons' answer for someone@elsewhere.example (fixtures/auth-passwd-file/cases)
+    **{("anna@example.net", p): 250 for p in (25, 465, 587)},  # a $2y$ hash, read as 2b
+    **{("carla@example.com", p): 250 for p in (25, 465, 587)},
+}
+
+
+@pytest.mark.exim
+def test_real_logins_are_checked_alike(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """Good and wrong passwords, over STARTTLS on 25 and 587 and implicit TLS on 465: exim and smtpd agree."""
+    fixture = FIXTURES / "auth-passwd-file"
+    result = verify(
+        str(fixture / "configure"),
+        root=str(fixture / "root"),
+        exim=str(exim.binary),
+        smtpd=smtpd,
+        cases_file=str(fixture / "cases"),
+    )
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS]
+    logins = [o for o in result.outcomes if o.case.login]
+    accepted = {(o.case.login, o.case.port): o.smtpd.code for o in logins if o.verdict == "same" and o.exim.code == 250}
+    assert accepted == LOGINS
+    refused = [o for o in logins if o.reason.startswith("both refuse the login")]
+    assert {o.case.login for o in refused} == {"anna@example.net", "nobody@example.net"}  # wrong password, unknown
+    assert all(o.exim.code == o.smtpd.code == 535 for o in refused)
+    assert any(o.case.wrong_password for o in refused)  # verify's own wrong-password case
+    ben = [o for o in logins if o.case.login == "ben@example.net"]  # SHA-512: OpenBSD's crypt checks bcrypt only
+    assert ben and all(o.verdict == "not comparable" and "EXIM-AUTH-LOGIN-LOST" in o.reason for o in ben)
 
 
 BLOCKED = {  # client → smtpd's answer for postmaster@mx.example.org (exim's is the same: verify compares)
