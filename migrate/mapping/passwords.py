@@ -277,6 +277,9 @@ def read_file(store: LookupStore, source: PasswordSource, domains: list[str], sc
                     found.problems.append(Problem(path, number, f"{key}: no field {source.column} in its value"))
                     continue
                 password = fields[source.column - 1]
+            if not password.strip():  # exim refuses the login too; the admin should know the line is empty
+                found.problems.append(Problem(path, number, f"{key}: no password where exim looks"))
+                continue
             add_login(found, login, source.prefix + password, hashed=source.hashed, schemes=schemes, key=text)
     return found
 

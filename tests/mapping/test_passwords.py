@@ -158,3 +158,44 @@ def test_dovecot_system_and_sql_passdbs() -> None:
     found = dovecot.passdb(sql)
     assert isinstance(found, dovecot.Passdb) and found.driver == "sql"
     assert dovecot.passdb(MemoryStore()) is None
+
+
+FIXTURE = Path(__file__).parents[1].parent / "fixtures" / "auth-passwd-file"
+
+
+def test_no_hash_leaves_the_credentials_file(tmp_path: Path) -> None:
+    """The hashes are in the 0600 credentials file only: not in smtpd.conf, the report or MIGRATION.md."""
+    import stat
+
+    from migrate.commands.convert import convert, write_output
+    from migrate.report.formats import render
+
+    result = convert(str(FIXTURE / "configure"), root=str(FIXTURE / "root"))
+    hashes = [line.split(":")[1] for line in (FIXTURE / "root/etc/exim4/passwd").read_text().splitlines()[1:4]]
+    write_output(result, str(tmp_path / "out"))
+    written = {p.name: p.read_text() for p in (tmp_path / "out").iterdir()}
+    shown = [text for name, text in written.items() if name != "credentials"]
+    shown += [render(result.report, fmt) for fmt in ("text", "json", "sarif")]
+    for value in hashes:
+        assert not any(value in text for text in shown)
+    assert stat.S_IMODE((tmp_path / "out" / "credentials").stat().st_mode) == 0o600
+    assert "$2b$" in written["credentials"]
+
+
+def test_a_missing_or_broken_password_file_is_a_located_finding(tmp_path: Path) -> None:
+    import shutil
+
+    from migrate.commands.convert import convert
+
+    root = tmp_path / "root"
+    shutil.copytree(FIXTURE / "root", root)
+    (root / "etc/exim4/passwd").unlink()
+    missing = convert(str(FIXTURE / "configure"), root=str(root)).policy
+    found = [f for f in missing.findings if f.rule.id == "EXIM-AUTH-PASSWORD-FILE"]
+    assert found and all("/etc/exim4/passwd" in f.message and "cannot be read" in f.message for f in found)
+    assert not any(t.kind == "logins" for t in missing.tables)
+    (root / "etc/exim4/passwd").write_text("anna@example.net\n" + f"carl@example.net:{BCRYPT}:x\n")
+    short = convert(str(FIXTURE / "configure"), root=str(root)).policy
+    located = [f for f in short.findings if f.rule.id == "EXIM-AUTH-PASSWORD-FILE"]
+    assert [(f.span.file, f.span.line) for f in located] == [("/etc/exim4/passwd", 1)]
+    assert [k for k, _ in next(t for t in short.tables if t.kind == "logins").mapping] == ["carl@example.net"]
