@@ -97,7 +97,7 @@ class Listener:
 
     address: str  # "all", "0.0.0.0", "::", an address, or "socket"
     port: int
-    tls: str  # "none" | "starttls" | "smtps"
+    tls: str  # "none" | "starttls" | "require" (STARTTLS before anything) | "smtps"
     auth: str = "none"  # "none" | "optional" | "required"
     pki: str | None = None
     origin: Origin = ()
@@ -105,6 +105,7 @@ class Listener:
     submission: bool = False
     hostname: str | None = None  # the name it greets with (exim's primary_hostname)
     logins: str | None = None  # the credentials table AUTH checks; None: the system passwords
+    tag: str | None = None  # the policy of its port, where exim's differs by port (match tag ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +286,7 @@ class Decision:
     accept: bool
     action: str | None
     origin: Origin = ()
+    tag: str | None = None  # the listeners (by port) it holds for, when exim's policy differs by port
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +303,7 @@ class MatchRule:
     rcpt_regex_table: str | None = None  # also only for recipients matching this table of regexes
     negate_source: bool = False  # "! from socket", "! from src <table>"
     negate_destination: bool = False  # "! for domain <table>"
+    tag: str | None = None  # only for sessions on the listeners of this tag (exim's policy for their ports)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,9 @@ from migrate.mapping import tables as tables_step
 from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
+from migrate.mapping.ledger import Ledger
 from migrate.mapping.listeners import certificate, listeners
+from migrate.mapping.listeners import ports as listening_ports
 from migrate.mapping.routing import Delivery, Router
 from migrate.model import (
     ANY_DOMAIN,
@@ -47,6 +49,7 @@ from migrate.model import (
     ClientClass,
     Decision,
     Identity,
+    Listener,
     MatchRule,
     Policy,
     Table,
@@ -91,7 +94,8 @@ def _denied_local_parts(
     rejects = []
     for denied in local_parts.find(ctx, universe, class_tables, evaluator, classes):
         regexes = local_parts.table(denied)
-        tables.append(regexes)
+        if regexes.name not in {t.name for t in tables}:  # one ACL chosen for two tags: one table
+            tables.append(regexes)
         rejects.append(local_parts.reject_rule(ctx, denied, regexes))
     return tables, [*rejects, *rules]
 
@@ -159,6 +163,7 @@ def _build(ctx: Context) -> Policy:
     deliveries = router.deliveries()
     server_auth = logins_step.server_auth(ctx, _login_domains(ctx, universe, hosted_names))
     classes = clients.clients(ctx, universe, server_auth is not None)
+    ctx.ports = listening_ports(config, Ledger())  # booked when the listeners are
     decided = decisions.decisions(ctx, universe, classes, deliveries)
     if tables_step.relays_everywhere(ctx):
         decided = _relaying_everywhere(ctx, decided)
@@ -195,12 +200,15 @@ def _build(ctx: Context) -> Policy:
     pki = certificate(config, name, ctx.ledger)
     offers_auth = server_auth is not None and any(d.client == AUTHENTICATED and d.accept for d in decided)
     logins = server_auth.table if server_auth is not None and offers_auth else None
-    listen = listeners(config, ctx.platform, pki, offers_auth, ctx.ledger, logins.name if logins else None)
+    listen = listeners(
+        config, ctx.platform, pki, offers_auth, ctx.ledger, logins.name if logins else None, ctx.port_tags
+    )
     if offers_auth and not any(li.auth != "none" for li in listen):
         logins_step.no_tls(ctx)
         offers_auth, logins = False, None
     if logins is not None:
         tables.append(logins)
+    listen = [_login_first(li, decided) for li in listen]
     if who.hostname and name == who.hostname:  # exim greets and says HELO with primary_hostname
         listen = [replace(li, hostname=name) for li in listen]
         actions = [replace(a, helo=name) if a.method == "relay" else a for a in actions]
@@ -262,6 +270,14 @@ def _hosted(
         )
     action, hosted_tables = built
     return [*actions, action], tables + hosted_tables, rules
+
+
+def _login_first(listener: Listener, decided: list[Decision]) -> Listener:
+    """A port where exim takes no recipient before a login: smtpd's listener requires TLS and AUTH there."""
+    group = [d for d in decided if d.tag is not None and d.tag == listener.tag]
+    if not group or listener.auth == "none" or any(d.accept for d in group if d.client != AUTHENTICATED):
+        return listener
+    return replace(listener, auth="required", tls="require" if listener.tls == "starttls" else listener.tls)
 
 
 def _login_domains(ctx: Context, universe: ClassUniverse, hosted_names: tuple[str, ...]) -> list[str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate import rules
+from migrate.mapping import ports
 from migrate.mapping.classes import ClassUniverse, Tri
 from migrate.mapping.ledger import Claim, claim
 from migrate.model import ANYONE, AUTHENTICATED
@@ -53,6 +54,7 @@ class AclEvaluator:
     blocklists: frozenset[int] = frozenset()  # ids of "deny hosts = <networks>" statements smtpd refuses first
     delivered_here: frozenset[str] = frozenset()  # recipient classes exim delivers through local transports
     visited: set[str] = field(default_factory=set)  # every ACL run, nested ones too
+    port: int | None = None  # the port the client connected to (None: any; a test of it is then unknown)
 
     def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
         """Evaluate ACL ``name`` for one client class (and recipient class, at RCPT)."""
@@ -147,6 +149,8 @@ class AclEvaluator:
     def _positive(self, cond: AclCondition, client: str, recipient: str | None, depth: int) -> Tri:
         text = cond.value.text if cond.value is not None else ""
         if cond.value is not None and cond.value.expansion is not None:
+            if cond.name == "condition" and self.port is not None:
+                return ports.holds(cond.value.expansion, self.port)  # a test of the port: decided per listener
             return None  # depends on an expansion: decided per message
         name = cond.name
         if name == "hosts":

@@ -36,8 +36,9 @@ def client_tables(ctx: Context) -> list[str]:
                     continue
                 for name in _named_refs(cond.value.text):
                     lists = ctx.config.named_lists
-                    if name in lists and lists[name].kind == "host" and name not in found:
-                        found.append(name)
+                    everyone = name in lists and any(i.kind == "any" for i in lists[name].items)
+                    if name in lists and lists[name].kind == "host" and name not in found and not everyone:
+                        found.append(name)  # a list holding "*" is everyone, not a trusted network
     return found
 
 

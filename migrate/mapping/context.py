@@ -48,6 +48,8 @@ class Context:
     hosted_list: str | None = None  # the domain list that is the hosted domains (mapping.tables.hosted_list)
     local_hosted: bool = False  # local_domains is that list: a control panel's per-domain files (tables.hosted_list)
     chosen: ChosenAcls | None = None  # the ACLs the acl_smtp_* options select (mapping.decisions)
+    ports: list[int] = field(default_factory=list)  # where exim listens (mapping.listeners), for per-port policy
+    port_tags: dict[int, str] = field(default_factory=dict)  # each port's listener tag, where the policy differs
     acls: dict[str, Acl] = field(init=False)
 
     def __post_init__(self) -> None:

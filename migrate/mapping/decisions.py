@@ -8,10 +8,12 @@ statement, after every class has been evaluated.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from migrate import rules
 from migrate.errors import Span
+from migrate.mapping import ports
 from migrate.mapping.acl import ACCEPT, AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.clients import PRE_RCPT_ACLS
@@ -28,6 +30,7 @@ from migrate.model import (
     ClientClass,
     Decision,
 )
+from migrate.reader.expansion import Expansion
 from migrate.reader.tree import Acl, AclStatement
 from migrate.rules import Rule
 
@@ -85,6 +88,14 @@ class ChosenAcls:
     rcpt: list[str] | None
     pre: dict[str, list[str] | None]
     not_smtp: list[str] | None
+    rcpt_by_port: Expansion | None = None  # acl_smtp_rcpt = ${if eq{$received_port}{587}{A}{B}}
+
+    def rcpt_for(self, port: int | None) -> list[str] | None:
+        """The RCPT ACL exim runs for a client on ``port`` (every one of them when the port is not known)."""
+        if port is None or self.rcpt_by_port is None:
+            return self.rcpt
+        name = ports.chosen_name(self.rcpt_by_port, port)
+        return [name] if name is not None and self.rcpt is not None and name in self.rcpt else self.rcpt
 
 
 def chosen_acls(ctx: Context) -> ChosenAcls:
@@ -99,13 +110,52 @@ def chosen_acls(ctx: Context) -> ChosenAcls:
             rules.ACL_RCPT_UNSET,
             "acl_smtp_rcpt is not set, so exim refuses every SMTP recipient; only local submissions are migrated",
         )
+    option = ctx.config.options.get("acl_smtp_rcpt")
+    by_port = option.value.expansion if option is not None and option.value is not None else None
     ctx.chosen = ChosenAcls(
-        rcpt, {name: _acl_names(ctx, name) for name in PRE_RCPT_ACLS}, _acl_names(ctx, "acl_not_smtp")
+        rcpt,
+        {name: _acl_names(ctx, name) for name in PRE_RCPT_ACLS},
+        _acl_names(ctx, "acl_not_smtp"),
+        by_port if ports.mentions_port(by_port) and rcpt else None,
     )
     return ctx.chosen
 
 
-def acl_evaluator(ctx: Context, universe: ClassUniverse, deliveries: dict[str, Delivery]) -> AclEvaluator:
+def depends_on_port(ctx: Context) -> bool:
+    """Whether exim's answer may differ by the port a client connected to: tags then keep it per listener."""
+    options = [o for n, o in ctx.config.options.items() if n.startswith("acl_smtp_") and o.value is not None]
+    if any(ports.mentions_port(o.value.expansion) for o in options if o.value is not None):
+        return True
+    return any(
+        c.name == "condition" and c.value is not None and ports.mentions_port(c.value.expansion)
+        for acl in ctx.config.acls
+        for st in acl.statements
+        for c in st.conditions
+    )
+
+
+def port_groups(
+    ctx: Context, decide: Callable[[int | None], list[Decision]]
+) -> list[tuple[tuple[int, ...], list[Decision]]]:
+    """The listeners' ports grouped by exim's decisions on each; one group (no port) when nothing differs."""
+    if not ctx.ports or not depends_on_port(ctx):
+        return [((), decide(None))]
+    groups: dict[tuple[tuple[str, str, bool, str | None], ...], tuple[list[int], list[Decision]]] = {}
+    for port in sorted(set(ctx.ports)):
+        found = decide(port)
+        key = tuple((d.client, d.recipient, d.accept, d.action) for d in found)
+        groups.setdefault(key, ([], found))[0].append(port)
+    return [(tuple(found_ports), found) for found_ports, found in groups.values()]
+
+
+def tag_name(group: tuple[int, ...]) -> str:
+    """The listener tag of a group of ports: port25, port465_587."""
+    return "port" + "_".join(str(p) for p in group)
+
+
+def acl_evaluator(
+    ctx: Context, universe: ClassUniverse, deliveries: dict[str, Delivery], port: int | None = None
+) -> AclEvaluator:
     """exim's ACLs as exim runs them here: a class verifies where it has a route."""
     routable = {r: d.routable for r, d in deliveries.items()}
     here = frozenset(
@@ -113,17 +163,44 @@ def acl_evaluator(ctx: Context, universe: ClassUniverse, deliveries: dict[str, D
         for r, d in deliveries.items()
         if d.kind == "local" and d.method != "forward-only" and not any(t.driver == "smtp" for t in d.drivers)
     )
-    return AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here)
+    return AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here, port=port)
 
 
 def decisions(
     ctx: Context, universe: ClassUniverse, clients: list[ClientClass], deliveries: dict[str, Delivery]
 ) -> list[Decision]:
-    """exim's answer for each client class and recipient class, where smtpd can route it."""
-    evaluator = acl_evaluator(ctx, universe, deliveries)
+    """exim's answer for each client class and recipient class, where smtpd can route it.
+
+    Where the answer differs by port, each group of ports gets its decisions
+    with the group's tag (the socket's are the same everywhere, untagged).
+    """
+    notes: list[tuple[Claim, str, str, bool]] = []
+    groups = port_groups(ctx, lambda port: _decisions_on(ctx, universe, clients, deliveries, port, notes))
+    _book_notes(ctx, notes)
+    _book_acl_statements(ctx)
+    if len(groups) == 1:
+        return groups[0][1]
+    option = ctx.config.options.get("acl_smtp_rcpt")
+    if option is not None and ctx.chosen is not None and ctx.chosen.rcpt_by_port is not None:
+        ctx.ledger.settle_mapped(option)  # each branch holds for its own listeners, by tag
+    found = [d for d in groups[0][1] if d.client == LOCAL_CLIENT]
+    for group, decided in groups:
+        found += [replace(d, tag=tag_name(group)) for d in decided if d.client != LOCAL_CLIENT]
+        ctx.port_tags.update(dict.fromkeys(group, tag_name(group)))
+    return found
+
+
+def _decisions_on(
+    ctx: Context,
+    universe: ClassUniverse,
+    clients: list[ClientClass],
+    deliveries: dict[str, Delivery],
+    port: int | None,
+    verdict_notes: list[tuple[Claim, str, str, bool]],
+) -> list[Decision]:
+    evaluator = acl_evaluator(ctx, universe, deliveries, port)
     chosen = chosen_acls(ctx)
     found: list[Decision] = []
-    verdict_notes: list[tuple[Claim, str, str, bool]] = []
     present = {
         LOCAL_DOMAINS: universe.local_domains is not None,
         HOSTED_DOMAINS: universe.hosted_domains is not None,
@@ -142,8 +219,6 @@ def decisions(
                 accepted, action = False, None
             found.append(Decision(client.name, recipient, accepted, action, origin))
             verdict_notes += [(n, client.name, recipient, accepted) for n in notes]
-    _book_notes(ctx, verdict_notes)
-    _book_acl_statements(ctx)
     return found
 
 
@@ -156,6 +231,10 @@ def exim_accepts(ctx: Context, evaluator: AclEvaluator, client: str, recipient: 
     }
     if absent.get(recipient):  # an empty list: nobody's mail is for that class
         return False, ()
+    if evaluator.port is None and ctx.ports and depends_on_port(ctx):  # exim accepts what it accepts on some port
+        answers = [exim_accepts(ctx, replace(evaluator, port=p), client, recipient) for p in sorted(set(ctx.ports))]
+        accepted_somewhere = [a for a in answers if a[0]]
+        return (True, accepted_somewhere[0][1]) if accepted_somewhere else (False, ())
     accepted, origin, notes = _decide(ctx, evaluator, client, recipient, chosen_acls(ctx), evaluator.routable)
     maybe = any(note.rule is rules.ACL_CONDITIONAL_ACCEPT for _, note in notes)  # reported on its own
     return accepted or maybe, origin if accepted else ()
@@ -178,9 +257,10 @@ def _decide(
         accepted, origin = _pass_all(ctx, evaluator, names or [], client, None, notes)
         if not accepted:
             return False, origin, notes
-    if not chosen.rcpt:
+    rcpt = chosen.rcpt_for(evaluator.port)
+    if not rcpt:
         return False, (), notes
-    accepted, origin = _pass_all(ctx, evaluator, chosen.rcpt, client, recipient, notes)
+    accepted, origin = _pass_all(ctx, evaluator, rcpt, client, recipient, notes)
     return accepted, origin, notes
 
 

@@ -18,7 +18,7 @@ from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.hosted import file_test
-from migrate.mapping.local_parts import accepted_before, rcpt_acl, with_source
+from migrate.mapping.local_parts import accepted_before, rcpt_acls, with_source
 from migrate.model import RECIPIENT_CLASSES, ClientClass, MatchRule, Table
 from migrate.reader.tree import AclStatement
 
@@ -42,14 +42,13 @@ def find(
     clients: list[ClientClass],
 ) -> list[DomainFileDeny]:
     """The RCPT ACL's denies that test a per-domain file for one recipient class whose domains ``names`` lists."""
-    name = rcpt_acl(ctx)
-    if name is None:
-        return []
     found = []
-    for statement in ctx.acls[name].statements:
-        denied = _denied(statement, universe, names, ctx.store)
-        if denied is not None:
-            found.append(with_source(denied, accepted_before(ctx, name, statement, evaluator, clients)))
+    # an ACL chosen by port: its denies hold for every port here, which is stricter, never wider
+    for name in dict.fromkeys(name for name, _, _ in rcpt_acls(ctx)):
+        for statement in ctx.acls[name].statements:
+            denied = _denied(statement, universe, names, ctx.store)
+            if denied is not None:
+                found.append(with_source(denied, accepted_before(ctx, name, statement, evaluator, clients)))
     return found
 
 

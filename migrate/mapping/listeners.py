@@ -90,7 +90,13 @@ def certificate(config: EximConfig, hostname: str, ledger: Ledger) -> Certificat
 
 
 def listeners(
-    config: EximConfig, platform: str, pki: Certificate | None, auth: bool, ledger: Ledger, logins: str | None = None
+    config: EximConfig,
+    platform: str,
+    pki: Certificate | None,
+    auth: bool,
+    ledger: Ledger,
+    logins: str | None = None,
+    tags: dict[int, str] | None = None,
 ) -> list[Listener]:
     """One listener per address and port, with TLS and AUTH as exim offered them (``logins``: the credentials
     table AUTH checks, else the system passwords)."""
@@ -137,6 +143,7 @@ def listeners(
                     origin,
                     submission=port == SUBMISSION,
                     logins=logins if auth_mode != "none" else None,
+                    tag=(tags or {}).get(port),
                 )
             )
     return found

@@ -43,6 +43,7 @@ class DeniedLocalParts:
     destination: tuple[str, str | None, bool]  # ("any" | "domain", table, negated)
     source: tuple[str, str | None, bool] = ("any", None, False)  # ("any" | "socket" | "src", table, negated)
     exact: bool = True  # False: the rule also refuses clients an earlier accept let through
+    tag: str | None = None  # the listeners whose RCPT ACL holds it, where exim chooses that ACL by port
 
 
 def find(
@@ -58,20 +59,29 @@ def find(
     client class an earlier statement accepts never reaches the deny: the
     rule leaves it out where smtpd's one ``from`` can say so.
     """
-    name = rcpt_acl(ctx)
-    if name is None:
-        return []
     found = []
-    for denied in _find(ctx, name, universe, tables):
-        exempt = accepted_before(ctx, name, denied.statement, evaluator, clients)
-        found.append(with_source(denied, exempt))
+    for name, tag, port in rcpt_acls(ctx):
+        on_port = replace(evaluator, port=port)
+        for denied in _find(ctx, name, universe, tables):
+            exempt = accepted_before(ctx, name, denied.statement, on_port, clients)
+            found.append(replace(with_source(denied, exempt), tag=tag))
     return found
 
 
-def rcpt_acl(ctx: Context) -> str | None:
+def rcpt_acls(ctx: Context) -> list[tuple[str, str | None, int | None]]:
+    """The RCPT ACL exim runs, with the listener tag (and a port) of each where the ACL is chosen by port."""
     option = ctx.config.options.get("acl_smtp_rcpt")
     name = option.value.text.strip() if option is not None and option.value is not None else ""
-    return name if name in ctx.acls else None
+    if name in ctx.acls:
+        return [(name, None, None)]
+    if ctx.chosen is None or not ctx.port_tags:
+        return []
+    found: dict[str, tuple[str, str | None, int | None]] = {}
+    for port, tag in sorted(ctx.port_tags.items()):
+        chosen = ctx.chosen.rcpt_for(port)
+        if chosen and len(chosen) == 1 and tag not in found:
+            found[tag] = (chosen[0], tag, port)
+    return list(found.values())
 
 
 def accepted_before(
@@ -263,6 +273,7 @@ def reject_rule(ctx: Context, denied: DeniedLocalParts, regexes: Table) -> Match
         "exim denies these local parts",
         regexes.origin,
         rcpt_regex_table=regexes.name,
+        tag=denied.tag,
         negate_source=negated_source,
         negate_destination=negated,
     )

@@ -51,7 +51,53 @@ def client_span(clients: list[ClientClass], tables: list[Table]) -> Span:
 def match_rules(
     ctx: Context, clients: list[ClientClass], decisions: list[Decision], tables: list[Table], identity: Identity
 ) -> list[MatchRule]:
-    """The match lines for every client class and recipient class, in the order smtpd reads them."""
+    """The match lines for every client class and recipient class, in the order smtpd reads them.
+
+    Where exim's policy differs by port, each tag's rules come first (they
+    match only sessions on its listeners), then the socket's and loopback's,
+    untagged, as exim's port-25 policy has them.
+    """
+    tags = list(dict.fromkeys(d.tag for d in decisions if d.tag))
+    if not tags:
+        return _match_rules(ctx, clients, decisions, tables, identity)
+    local = [d for d in decisions if d.client == LOCAL_CLIENT]
+    found: list[MatchRule] = []
+    for tag in tags:
+        group = local + [d for d in decisions if d.tag == tag]
+        found += [
+            replace(r, tag=tag)
+            for r in _match_rules(ctx, clients, group, tables, identity)
+            if r.source not in ("socket", "local")
+        ]
+    # loopback on another tag's listeners: that tag's rules above decided it; what they left, exim refused
+    found += [
+        MatchRule(
+            "local",
+            None,
+            "any",
+            None,
+            None,
+            "loopback on this port: what the rules above left, exim refused",
+            tag=tag,
+        )
+        for tag in tags[1:]
+    ]
+    first = local + [d for d in decisions if d.tag == tags[0]]
+    networks = [c for c in clients if c.name != ANYONE]  # so that the socket's own rules are written out
+    # smtpd re-matches alias expansions as local mail, not the socket's: where a tag lets anyone deliver
+    # to a class, so does 'from local' (what only local processes, who have sendmail anyway, connect from)
+    open_to_anyone = {(r.destination, r.destination_table) for r in found if r.source == "any" and r.action}
+    for rule in _match_rules(ctx, networks, first, tables, identity):
+        if rule.source == "socket" and rule.action and (rule.destination, rule.destination_table) in open_to_anyone:
+            rule = replace(rule, source="local")
+        if rule.source in ("socket", "local"):
+            found.append(rule)
+    return found
+
+
+def _match_rules(
+    ctx: Context, clients: list[ClientClass], decisions: list[Decision], tables: list[Table], identity: Identity
+) -> list[MatchRule]:
 
     def accepted(client: str, recipient: str) -> bool:
         return any(d.accept for d in decisions if d.client == client and d.recipient == recipient)

@@ -158,6 +158,8 @@ def _listen_line(listener: Listener) -> str:
     parts = [f"listen on {where} port {port}"]
     if listener.tls == "starttls":
         parts.append("tls")
+    elif listener.tls == "require":
+        parts.append("tls-require")
     elif listener.tls == "smtps":
         parts.append("smtps")
     if listener.pki:
@@ -169,6 +171,8 @@ def _listen_line(listener: Listener) -> str:
         parts.append("auth-optional" + logins)
     elif listener.auth == "required":
         parts.append("auth" + logins)
+    if listener.tag:
+        parts.append(f"tag {quote(listener.tag)}")
     return " ".join(parts) + _filter_ref(listener.filters)
 
 
@@ -274,7 +278,8 @@ def _match_line(rule: MatchRule) -> str:
     if rule.rcpt_regex_table:
         destination += f" rcpt-to regex <{rule.rcpt_regex_table}>"
     decision = f"action {quote(rule.action)}" if rule.action else "reject"
-    return f"match {source} {destination} {decision}"
+    tag = f"tag {quote(rule.tag)} " if rule.tag else ""
+    return f"match {tag}{source} {destination} {decision}"
 
 
 def _matches(policy: Policy) -> Block:

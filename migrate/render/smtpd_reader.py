@@ -261,6 +261,9 @@ def _match(tokens: list[str]) -> dict[str, object]:
         if word == "action":
             found["action"] = tokens[index + 1]
             index += 2
+        elif word == "tag" and index + 1 < len(tokens):
+            found[prefix + "tag"] = tokens[index + 1].strip('"')
+            index += 2
         elif word == "reject":
             found["action"] = "reject"
             index += 1

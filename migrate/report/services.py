@@ -62,12 +62,12 @@ class _Probe:
     def _inbound(self, _: Service) -> tuple[bool, str]:
         if not self._network_listeners():
             return False, "smtpd listens on no network address"
-        return self._delivers("any", "local", "mail from the internet to a local domain")
+        return self._delivers("any", "local", "mail from the internet to a local domain", port="25")
 
     def _hosted(self, service: Service) -> tuple[bool, str]:
         if not self._network_listeners():
             return False, "smtpd listens on no network address"
-        kept, why = self._delivers("any", "hosted", "mail from the internet to a hosted domain")
+        kept, why = self._delivers("any", "hosted", "mail from the internet to a hosted domain", port="25")
         if kept and service.left_out:
             routers = ", ".join(service.left_out)
             return False, f"{why}, but not what router{'s' * (len(service.left_out) > 1)} {routers} took: refused"
@@ -143,18 +143,36 @@ class _Probe:
             return any(command in self.conf.filters.get(part, "") for part in text.split()[2:-1] if part != ",")
         return command in text
 
-    def _first(self, source: object, destination: str) -> dict[str, object] | None:
-        """The action the first matching rule picks (None: refused, or nothing matches)."""
+    def _first(self, source: object, destination: str, port: str | None = None) -> dict[str, object] | None:
+        """The action the first matching rule picks for a session on some listener (on ``port``, if given)
+        or the socket: the first listener tag whose rules pick one (None: refused, or nothing matches)."""
+        tags: list[str | None] = [None] if source == "socket" else self._tags(port)
+        for tag in tags:
+            action = self._first_on(source, destination, tag)
+            if action is not None:
+                return action
+        return None
+
+    def _first_on(self, source: object, destination: str, tag: str | None) -> dict[str, object] | None:
         for rule in self.conf.rules:
             if "rcpt-to" in rule or "!rcpt-to" in rule:
                 continue  # it decides for some addresses only, not for the service
+            if "tag" in rule and rule["tag"] != tag:
+                continue  # for sessions on another port's listeners
             if _from_matches(rule, source) and _for_matches(rule, destination):
                 action = rule.get("action")
                 return self.conf.actions.get(str(action)) if action != "reject" else None
         return None
 
-    def _delivers(self, source: object, destination: str, what: str) -> tuple[bool, str]:
-        action = self._first(source, destination)
+    def _tags(self, port: str | None) -> list[str | None]:
+        """The tags of the network listeners (on ``port``, when one listens there)."""
+        listeners = self._network_listeners()
+        on_port = [li for li in listeners if str(li.get("port", "25")) == port] if port else []
+        tags = [str(li["tag"]).strip('"') if li.get("tag") else None for li in on_port or listeners]
+        return list(dict.fromkeys(tags)) or [None]
+
+    def _delivers(self, source: object, destination: str, what: str, port: str | None = None) -> tuple[bool, str]:
+        action = self._first(source, destination, port)
         if action is None:
             return False, f"{what} is refused"
         if action.get("method") == "relay":

@@ -58,11 +58,22 @@ def generate(policy: Policy, domains: dict[str, list[str]]) -> list[Case]:
         domains = {**domains, "local": [*domains.get("local", []), socket.gethostname().lower()]}
     clients = _clients(policy)
     recipients = _recipients(domains)
+    ports = tagged_ports(policy) or [0]
     return [
-        Case(address, rcpt, klass, rclass, authenticated=auth)
+        Case(address, rcpt, klass, rclass, authenticated=auth, port=0 if address == "socket" else port)
         for klass, address, auth in clients
         for rclass, rcpt in recipients
+        for port in (ports if address != "socket" else [0])
     ] + _wrong_passwords(policy)
+
+
+def tagged_ports(policy: Policy) -> list[int]:
+    """One port per listener tag, where the output keeps exim's policy per port (STARTTLS ports first)."""
+    chosen: dict[str, int] = {}
+    for listener in sorted(policy.listeners, key=lambda li: (li.tls == "smtps", li.port)):
+        if listener.tag and listener.tag not in chosen:
+            chosen[listener.tag] = listener.port
+    return sorted(chosen.values())
 
 
 def _wrong_passwords(policy: Policy) -> list[Case]:

@@ -70,7 +70,7 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
     """exim's answer for every case (authenticated cases included)."""
     answers: dict[Case, Answer] = {}
     routes = _routes(exim, config, defines, sorted({c.recipient for c in cases}))
-    groups: dict[tuple[str, bool], list[Case]] = {}
+    groups: dict[tuple[str, bool, int], list[Case]] = {}
     for case in cases:
         if case.login:  # a real login: a session of its own
             code, text = exim_login.login(exim, str(config), _d(defines), case)
@@ -78,8 +78,8 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
             router = routed[1] if routed and routed[0] == "routed" and code and code < 300 else None
             answers[case] = Answer(code, text, router, unroutable=routed is not None and routed[0] == "failed")
             continue
-        groups.setdefault((case.client, case.authenticated), []).append(case)
-    for (client, authenticated), group in groups.items():
+        groups.setdefault((case.client, case.authenticated, case.port), []).append(case)
+    for (client, authenticated, port), group in groups.items():
         if client == "socket":
             for case in group:
                 routed = routes.get(case.recipient)
@@ -93,7 +93,7 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
         replies: list[tuple[int | None, str]] = []
         for start in range(0, len(group), BATCH):  # exim drops a session after 10 RSETs
             batch = group[start : start + BATCH]
-            replies += _dialogue(exim, config, defines, client, authenticated, [c.recipient for c in batch])
+            replies += _dialogue(exim, config, defines, client, authenticated, [c.recipient for c in batch], port)
         for case, (code, text) in zip(group, replies, strict=True):
             routed = routes.get(case.recipient)
             router = routed[1] if routed and routed[0] == "routed" else None
@@ -109,13 +109,21 @@ def routing_chain(exim: str, config: Path, defines: dict[str, str], address: str
 
 
 def _dialogue(
-    exim: str, config: Path, defines: dict[str, str], client: str, authenticated: bool, recipients: list[str]
+    exim: str,
+    config: Path,
+    defines: dict[str, str],
+    client: str,
+    authenticated: bool,
+    recipients: list[str],
+    port: int = 0,
 ) -> list[tuple[int | None, str]]:
     lines = ["EHLO probe.example"]
     for recipient in recipients:
         lines += ["MAIL FROM:<probe@probe.example>", f"RCPT TO:<{recipient}>", "RSET"]
     lines.append("QUIT")
     cmd = [exim, "-C", str(config), *_d(defines), "-bh", client]
+    if port:  # $received_port, as on the listener the case is sent to
+        cmd += ["-oMi", f"{'::1' if ':' in client else '127.0.0.1'}.{port}"]
     if authenticated:
         cmd += ["-oMaa", "PLAIN", "-oMai", "probe"]
     result = _run(cmd, "\r\n".join(lines) + "\r\n")
@@ -134,7 +142,7 @@ def _dialogue(
         found.append(answer)
         if len(body) == 3 * index + 2 and index + 1 < len(recipients) and answer[0] >= 500:
             # a "drop" statement: exim answered and closed the session; the rest get a session of their own
-            rest = _dialogue(exim, config, defines, client, authenticated, recipients[index + 1 :])
+            rest = _dialogue(exim, config, defines, client, authenticated, recipients[index + 1 :], port)
             return found + rest
     if len(found) < len(recipients):
         raise SideError(

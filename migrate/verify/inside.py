@@ -153,8 +153,9 @@ def run_cases(spec: dict, log: Log) -> list[dict]:
             results.append(_authenticated(case, spec["auth"], log))
         elif case["client"] == "socket":
             results.append(_sendmail(case, log))
-        else:
-            results.append(_smtp(case, spec["port"], log))
+        else:  # on the case's port (a listener tag's policy), else the first plaintext one
+            port = case.get("port") or spec["port"]
+            results.append(_smtp(case, port, log, implicit=port in spec.get("smtps", [])))
     return results
 
 

@@ -95,6 +95,9 @@ def ask(
                 "smtpd": smtpd,
                 "conf": str(conf),
                 "port": port,
+                "smtps": sorted(
+                    {int(p) for p in re.findall(r"^listen on lo port (\d+) smtps", conf.read_text(), re.MULTILINE)}
+                ),
                 "auth": auth,
                 "accounts": server_accounts(files or {}, root),
                 "run_dirs": database_sockets(root),
@@ -176,7 +179,9 @@ def _auth_listener(conf: str, workdir: Path) -> dict[str, object] | None:
     listeners = []
     tables = set()
     for line in conf.splitlines():
-        found = re.match(r"listen on lo port (\d+|submission) (tls|smtps) .*\bauth(?:-optional)?(?: <([^>]+)>)?", line)
+        found = re.match(
+            r"listen on lo port (\d+|submission) (tls-require|tls|smtps) .*\bauth(?:-optional)?(?: <([^>]+)>)?", line
+        )
         if found:
             port = 587 if found.group(1) == "submission" else int(found.group(1))
             listeners.append({"port": port, "smtps": found.group(2) == "smtps"})

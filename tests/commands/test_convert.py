@@ -49,6 +49,7 @@ GOLDEN = {
     "blocklist-files": ("openbsd",),
     "auth-passwd-file": ("openbsd", "linux"),
     "dovecot-passwd-file": ("openbsd", "linux"),
+    "per-port-submission": ("openbsd", "debian12"),
     # the wrong claims of issue 12, each in its own configuration
     "regress-dkim-expanded": ("openbsd",),
     "regress-dnsbl-deny": ("openbsd",),

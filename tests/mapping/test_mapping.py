@@ -251,8 +251,8 @@ def test_negated_network_is_excluded_from_the_table(tmp_path: Path) -> None:
     assert any(f.rule.id == "EXIM-LIST-ITEMS" for f in policy.findings)
 
 
-def test_per_port_acls_grant_only_what_both_allow(tmp_path: Path) -> None:
-    main = "acl_smtp_rcpt = ${if ={587}{$received_port}{acl_submit}{acl_check_rcpt}}"
+def test_per_port_acls_hold_each_on_its_own_listeners(tmp_path: Path) -> None:
+    main = "daemon_smtp_ports = 25 : 587\nacl_smtp_rcpt = ${if ={587}{$received_port}{acl_submit}{acl_check_rcpt}}"
     acl = (
         STANDARD_ACL
         + """
@@ -270,9 +270,12 @@ acl_submit:
         )
     )
     policy = convert(str(path)).policy
-    assert _accepts(policy, "relay_from_hosts", ANY_DOMAIN)
-    assert not _accepts(policy, ANYONE, LOCAL_DOMAINS)  # acl_submit refuses it
-    assert any(f.rule.id == "EXIM-ACL-PER-PORT" for f in policy.findings)
+    decided = {(d.tag, d.client, d.recipient): d.accept for d in policy.decisions}
+    assert decided[("port25", ANYONE, LOCAL_DOMAINS)] and not decided[("port587", ANYONE, LOCAL_DOMAINS)]
+    assert decided[("port25", "relay_from_hosts", ANY_DOMAIN)] and decided[("port587", "relay_from_hosts", ANY_DOMAIN)]
+    assert {li.port: li.tag for li in policy.listeners} == {25: "port25", 587: "port587"}
+    assert {r.tag for r in policy.rules if r.source == "any"} == {"port25"}  # nobody's mail on 587 but the network's
+    assert not any(f.rule.id == "EXIM-ACL-PER-PORT" for f in policy.findings)  # mapped: each ACL where exim ran it
 
 
 def test_authenticated_relay_needs_a_pam_authenticator(tmp_path: Path) -> None:

@@ -50,9 +50,25 @@ class Client:
     klass: str
     address: str | None  # None: the local socket
     authenticated: bool = False
+    port: int = 0  # the listener's port, where the policy keeps one per port (listener tags)
 
 
 def clients(policy: Policy) -> list[Client]:
+    """One client per class, on a port of each listener tag where the policy has them."""
+    ports = sorted({min(li.port for li in policy.listeners if li.tag == tag) for tag in _tags(policy)})
+    found = _classes(policy)
+    if not ports:
+        return found
+    return [c for c in found if c.address is None] + [
+        dataclasses.replace(c, port=port) for port in ports for c in found if c.address is not None
+    ]
+
+
+def _tags(policy: Policy) -> set[str]:
+    return {li.tag for li in policy.listeners if li.tag}
+
+
+def _classes(policy: Policy) -> list[Client]:
     found = []
     for client in policy.clients:
         if client.name == LOCAL_CLIENT:
@@ -102,7 +118,10 @@ def _plain_domain(text: str) -> bool:
 def smtpd_accepts(policy: Policy, client: Client, address: str, depth: int = 0) -> bool:
     """First-match evaluation of the generated match rules (smtpd.conf(5) semantics)."""
     domain = address.rsplit("@", 1)[1].lower()
+    tag = next((li.tag for li in policy.listeners if client.port and li.port == client.port), None)
     for rule in policy.rules:
+        if rule.tag is not None and rule.tag != tag:
+            continue  # for sessions on another port's listeners
         if _source(policy, rule.source, rule.source_table, client) == rule.negate_source:
             continue
         if _destination(policy, rule.destination, rule.destination_table, domain) == rule.negate_destination:
@@ -178,6 +197,8 @@ def exim_verdict(exim: Exim, config: Path, defines: dict[str, str], client: Clie
         return {0: "accept", 2: "refuse"}.get(result.returncode, "unsure")
     dialogue = f"EHLO probe.example\r\nMAIL FROM:<probe@probe.example>\r\nRCPT TO:<{rcpt}>\r\nQUIT\r\n"
     args = ["-bh", client.address]
+    if client.port:
+        args += ["-oMi", f"127.0.0.1.{client.port}"]
     if client.authenticated:
         args += ["-oMaa", "PLAIN", "-oMai", "alice"]
     import subprocess

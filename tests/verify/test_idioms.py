@@ -42,9 +42,9 @@ IDIOMS = {
     # a '*' catch-all alias whose target is one of the domain's own mailboxes; mailboxes keyed by address
     "vhost-catchall": {},
     # a control panel's hosting: the local domains are hosted ones, per-domain alias and passwd files behind
-    # ${if exists} guards, mailboxes delivered as each domain's owner; AUTH (per-domain passwd files) is #15's, and
-    # port 587's "hosts = * + authenticated" is counted as a relay class
-    "directadmin-like": {"submission": "no listener offers AUTH", "relay auth_relay_hosts": "refused"},
+    # ${if exists} guards, mailboxes delivered as each domain's owner; port 587 only after a login (a listener
+    # tag); its logins are SHA-512 hashes, which OpenBSD's crypt does not check, so submission is lost there
+    "directadmin-like": {"submission": "no listener offers AUTH"},
     # cPanel's layout: forwarders per domain keyed by address with a "*" line, a passwd file per domain,
     # a blocked-IP file and suspension flags
     "cpanel-like": {},
@@ -52,6 +52,8 @@ IDIOMS = {
     "blocklist-files": {},
     # logins from Debian's documented /etc/exim4/passwd (issue 15): a credentials table of the same hashes
     "auth-passwd-file": {},
+    # acl_smtp_rcpt chosen by $received_port: port 25 for the MX, 587 for logged-in users only (listener tags)
+    "per-port-submission": {},
     # exim asks Dovecot's auth socket; Dovecot's passwd-file under --root gives smtpd the same hashes
     "dovecot-passwd-file": {},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
@@ -179,6 +181,24 @@ def test_a_suspended_hosted_domain_is_refused_as_exim_refused_it(
         ("198.18.0.77", "alice@example.com"): 250,
         ("socket", "bob@example.net"): 250,  # sendmail never ran the RCPT ACL
     }
+
+
+@pytest.mark.exim
+def test_each_port_keeps_its_own_policy(exim: Exim, smtpd: str, namespaces: None) -> None:
+    """Port 25 takes mail for the local domains from anyone; 587 nothing before a login, then anything."""
+    fixture = FIXTURES / "per-port-submission"
+    result = verify(str(fixture / "configure"), root=str(fixture / "root"), exim=str(exim.binary), smtpd=smtpd)
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS]
+    anyone = {
+        (o.case.port, o.case.recipient_class): o
+        for o in result.outcomes
+        if o.case.client_class == "anyone" and o.case.recipient.startswith("postmaster@")
+    }
+    assert anyone[(25, "local-domains")].smtpd.code == 250
+    assert anyone[(587, "local-domains")].exim.code == 550  # exim: "authentication required"
+    assert anyone[(587, "local-domains")].smtpd.code == 530  # smtpd: tls-require, then auth, on that listener
+    submitted = [o for o in result.outcomes if o.case.authenticated and o.case.recipient_class == "other-domains"]
+    assert {o.case.port: o.smtpd.code for o in submitted} == {25: 550, 587: 250}  # port 25's ACL relays no one
 
 
 LOGINS = {  # (login, port) -> both daemons' answer for someone@elsewhere.example (fixtures/auth-passwd-file/cases)
