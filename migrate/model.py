@@ -106,6 +106,7 @@ class Listener:
     hostname: str | None = None  # the name it greets with (exim's primary_hostname)
     logins: str | None = None  # the credentials table AUTH checks; None: the system passwords
     tag: str | None = None  # the policy of its port, where exim's differs by port (match tag ...)
+    sni: tuple[str, ...] = ()  # more pki names after ``pki``: certificates chosen by the name a client asks for
 
 
 @dataclass(frozen=True, slots=True)

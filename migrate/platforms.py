@@ -43,6 +43,7 @@ class Platform:
     smtpd_version: str = ""  # the OpenSMTPD this platform ships, which its output is checked with
     # the crypt(3) hashes smtpd's credentials check reads there: OpenBSD's crypt_checkpass reads bcrypt only
     crypt_schemes: tuple[str, ...] = ("$1$", "$2a$", "$2b$", "$5$", "$6$")
+    sni: bool = True  # a listener takes several pki and picks one by the name the client asks for (7.x)
 
     @property
     def system(self) -> str:
@@ -133,6 +134,7 @@ PLATFORMS["debian12"] = replace(
     multiline_tables=False,
     family="debian",
     smtpd_version="6.8",
+    sni=False,
 )
 PLATFORMS["linux"] = replace(
     PLATFORMS["debian"],

@@ -403,6 +403,13 @@ TLS_EXPANDED = rule(
     "the certificate is chosen by an expansion (per SNI?): smtpd needs one pki per name",
     "add a 'pki NAME cert FILE key FILE' line per host name and 'pki NAME' on the listeners",
 )
+TLS_SNI = rule(
+    "EXIM-TLS-SNI",
+    LISTEN,
+    "approximated",
+    "certificates chosen per host name (SNI) become one pki per name found under --root",
+    "add a pki line (and 'pki NAME' on the listeners) for each name whose certificate is added later",
+)
 TLS_NO_CERTIFICATE = rule(
     "EXIM-TLS-NO-CERTIFICATE",
     LISTEN,

@@ -36,7 +36,7 @@ from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.ledger import Ledger
-from migrate.mapping.listeners import certificate, listeners
+from migrate.mapping.listeners import certificates, listeners
 from migrate.mapping.listeners import ports as listening_ports
 from migrate.mapping.routing import Delivery, Router
 from migrate.model import (
@@ -197,11 +197,19 @@ def _build(ctx: Context) -> Policy:
     tables = [t for t in tables if t.name in used]
     _unused_sql(ctx, used)
     name = identity.pki_name(ctx, who)
-    pki = certificate(config, name, ctx.ledger)
+    found_pki = certificates(config, name, ctx.ledger, ctx.store, ctx.platform)
+    pki = found_pki[0] if found_pki else None
     offers_auth = server_auth is not None and any(d.client == AUTHENTICATED and d.accept for d in decided)
     logins = server_auth.table if server_auth is not None and offers_auth else None
     listen = listeners(
-        config, ctx.platform, pki, offers_auth, ctx.ledger, logins.name if logins else None, ctx.port_tags
+        config,
+        ctx.platform,
+        pki,
+        offers_auth,
+        ctx.ledger,
+        logins.name if logins else None,
+        ctx.port_tags,
+        tuple(c.name for c in found_pki[1:]),
     )
     if offers_auth and not any(li.auth != "none" for li in listen):
         logins_step.no_tls(ctx)
@@ -231,7 +239,7 @@ def _build(ctx: Context) -> Policy:
         platform=ctx.platform,
         identity=who,
         tables=tuple(tables),
-        certificates=(pki,) if pki else (),
+        certificates=found_pki,
         listeners=tuple(listen),
         actions=tuple(actions),
         clients=tuple(classes),

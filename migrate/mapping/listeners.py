@@ -8,7 +8,10 @@ configuration, so a Debian config alone listens on 25 only.
 
 from __future__ import annotations
 
+import re
+
 from migrate import rules
+from migrate.lookups import LookupStore
 from migrate.mapping.ledger import Ledger
 from migrate.model import Certificate, Listener
 from migrate.platforms import platform as get_platform
@@ -64,6 +67,66 @@ def _address_and_port(text: str) -> tuple[str, int | None]:
     return text, None
 
 
+_SNI = r"\$(?:\{tls_(?:in_)?sni\}|tls_(?:in_)?sni\b)"
+# ${if exists{DIR/${tls_sni}SUFFIX}{DIR/${tls_sni}SUFFIX}{DEFAULT}}: a file per name the client asks for
+_PER_SNI = re.compile(
+    rf"\$\{{if\s*exists\s*\{{(?P<dir>/[^{{}}$]+)/{_SNI}(?P<suffix>[^{{}}$/]*)\}}\s*"
+    rf"\{{(?P=dir)/{_SNI}(?P=suffix)\}}\s*\{{(?P<default>/[^{{}}$]+)\}}\s*\}}"
+)
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+
+
+def certificates(
+    config: EximConfig, hostname: str, ledger: Ledger, store: LookupStore, platform: str
+) -> tuple[Certificate, ...]:
+    """The TLS certificates: the default first, then one per host name a per-SNI choice has files for."""
+    cert, key = config.options.get("tls_certificate"), config.options.get("tls_privatekey")
+    if cert is None or cert.value is None or key is None or key.value is None:
+        found = certificate(config, hostname, ledger)
+        return (found,) if found else ()
+    by_cert, by_key = _PER_SNI.fullmatch(cert.value.text.strip()), _PER_SNI.fullmatch(key.value.text.strip())
+    if by_cert is None or by_key is None:
+        found = certificate(config, hostname, ledger)
+        return (found,) if found else ()
+    origin = (cert.span, key.span)
+    default = Certificate("default", by_cert.group("default"), by_key.group("default"), origin)  # not a host name
+    names = _names(store, by_cert.group("dir"), by_cert.group("suffix"), by_key.group("dir"), by_key.group("suffix"))
+    names = [n for n in names if f"{by_cert.group('dir')}/{n}{by_cert.group('suffix')}" != default.cert]  # its own
+    cert_file, key_file = (
+        by_cert.group("dir") + "/{}" + by_cert.group("suffix"),
+        by_key.group("dir") + "/{}" + by_key.group("suffix"),
+    )
+    extra = tuple(Certificate(n, cert_file.format(n), key_file.format(n), origin) for n in names)
+    sni = get_platform(platform).sni
+    message = (
+        f"{cert.name}/{key.name} are chosen per host name (SNI): the default and one pki per name with both files "
+        f"under --root ({', '.join(names) or 'none'}), all on every TLS listener; smtpd picks the one whose "
+        "certificate names the host the client asks for (exim: the file named after it), else the default; a "
+        "name whose files are added later needs its own pki line"
+    )
+    if not sni:
+        message = (
+            f"{cert.name}/{key.name} are chosen per host name (SNI); OpenSMTPD {get_platform(platform).smtpd_version} "
+            "takes one pki per listener, so every client gets the default certificate"
+        )
+    for option in (cert, key):
+        ledger.mark(option, "approximated", rules.TLS_SNI, message)
+    return (default, *extra) if sni else (default,)
+
+
+def _names(store: LookupStore, cert_dir: str, cert_suffix: str, key_dir: str, key_suffix: str) -> list[str]:
+    try:
+        entries = store.listdir(cert_dir)
+    except OSError:
+        return []
+    found = []
+    for entry in sorted(entries):
+        name = entry[: -len(cert_suffix)] if cert_suffix and entry.endswith(cert_suffix) else ""
+        if name and _HOST.fullmatch(name.lower()) and store.is_file(f"{key_dir}/{name}{key_suffix}"):
+            found.append(name)
+    return found
+
+
 def certificate(config: EximConfig, hostname: str, ledger: Ledger) -> Certificate | None:
     """The TLS certificate, when exim names literal files for it."""
     cert = config.options.get("tls_certificate")
@@ -97,6 +160,7 @@ def listeners(
     ledger: Ledger,
     logins: str | None = None,
     tags: dict[int, str] | None = None,
+    sni: tuple[str, ...] = (),
 ) -> list[Listener]:
     """One listener per address and port, with TLS and AUTH as exim offered them (``logins``: the credentials
     table AUTH checks, else the system passwords)."""
@@ -143,6 +207,7 @@ def listeners(
                     origin,
                     submission=port == SUBMISSION,
                     logins=logins if auth_mode != "none" else None,
+                    sni=sni if tls != "none" else (),
                     tag=(tags or {}).get(port),
                 )
             )

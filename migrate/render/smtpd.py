@@ -164,6 +164,7 @@ def _listen_line(listener: Listener) -> str:
         parts.append("smtps")
     if listener.pki:
         parts.append(f"pki {quote(listener.pki)}")
+    parts += [f"pki {quote(name)}" for name in listener.sni]  # the default first: libtls falls back to it
     if listener.hostname:
         parts.append(f"hostname {quote(listener.hostname)}")
     logins = f" <{listener.logins}>" if listener.logins else ""

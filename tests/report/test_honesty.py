@@ -100,7 +100,10 @@ def test_effects_of_what_is_called_carried_over(case: str, platform: str) -> Non
     options = {o: result.config.options[o] for o in result.config.options}
     if ("tls_certificate", "main") in carried:
         path = options["tls_certificate"].value.text.strip()  # type: ignore[union-attr]
-        assert re.search(rf'^pki "[^"]+" cert "{re.escape(path)}"', conf, re.M)
+        if "$" in path:  # chosen per host name: the default and one pki per name
+            assert re.search(r'^pki "default" cert "/', conf, re.M)
+        else:
+            assert re.search(rf'^pki "[^"]+" cert "{re.escape(path)}"', conf, re.M)
     if ("tls_on_connect_ports", "main") in carried:
         for port in re.findall(r"\d+", options["tls_on_connect_ports"].value.text):  # type: ignore[union-attr]
             assert any(f" port {port} smtps" in line for line in _listen_lines(result)), port
@@ -178,14 +181,22 @@ def test_a_dnsbl_deny_is_never_ignored() -> None:
     assert result.report.grade == "C"
 
 
-def test_expanded_certificate_and_implicit_tls_are_not_called_mapped() -> None:
+def test_certificates_chosen_per_name_are_one_pki_each_and_implicit_tls_listens() -> None:
+    """Once 'mapped' with no pki; then unmapped; now a pki per name under --root, and smtps on 465."""
     result = _convert("regress-tls-expanded")
-    for option in ("tls_certificate", "tls_privatekey", "tls_on_connect_ports"):
-        assert _row(result, option).severity == "unmapped", option  # type: ignore[attr-defined]
-    assert not re.search(r"^pki ", result.files["smtpd.conf"], re.M)
-    assert not any(" port 465" in line for line in _listen_lines(result))
-    assert "submission" in [s.service.name for s in result.report.lost]
-    assert result.report.grade == "C"
+    for option in ("tls_certificate", "tls_privatekey"):
+        assert _row(result, option).severity == "approximated", option  # type: ignore[attr-defined]
+    assert _row(result, "tls_on_connect_ports").severity == "mapped"  # type: ignore[attr-defined]
+    pkis = re.findall(r'^pki "([^"]+)" cert "([^"]+)"', result.files["smtpd.conf"], re.M)
+    assert pkis == [
+        ("default", "/etc/ssl/exim/default.crt"),
+        ("mail.example.com", "/etc/ssl/exim/mail.example.com.crt"),
+        ("mail.example.org", "/etc/ssl/exim/mail.example.org.crt"),
+    ]
+    assert any(" port 465 smtps " in line for line in _listen_lines(result))
+    assert "submission" in [s.service.name for s in result.report.lost]  # dovecot, nothing of it under --root
+    six_eight = _convert("regress-tls-expanded", "debian12")  # one pki per listener there: the default
+    assert re.findall(r'^pki "([^"]+)" cert', six_eight.files["smtpd.conf"], re.M) == ["default"]
 
 
 def test_a_forward_only_server_keeps_inbound_mail_as_forward_only() -> None:
