@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from migrate import rules
 from migrate.mapping.ledger import Claim, claim
+from migrate.mapping.logins import is_server
 from migrate.model import (
     Antivirus,
     Content,
@@ -53,13 +54,17 @@ class ContentMapper:
     _forced: list[ForcedAction] = field(default_factory=list)
     _rates: list[RateLimit] = field(default_factory=list)
     _maps: list[Multimap] = field(default_factory=list)
+    _logins_accepted: bool = True  # in the ACL being walked, an earlier "accept authenticated = *"
 
     def build(self) -> Content:
         """Walk the ACLs and transports; return the content policy."""
         acls = {a.name: a for a in self.config.acls}
+        logins = any(is_server(a) for a in self.config.authenticators)  # without them nobody logs in
         for name in self.acl_names:
+            self._logins_accepted = not logins  # until an "accept authenticated = *" in this ACL
             for statement in acls[name].statements if name in acls else ():
                 self._statement(statement)
+                self._logins_accepted = self._logins_accepted or _accepts_logins(statement)
         spam = None
         if self._thresholds:
             t = self._thresholds
@@ -217,6 +222,11 @@ class ContentMapper:
                     )
                 )
         when = "at the end of DATA, not at RCPT as in exim"
+        if not self._logins_accepted:
+            approximations.append(
+                "rspamd leaves authenticated users out of its DNS blocklist checks (its default), which exim "
+                "applied to them here"
+            )
         self._note(
             st,
             "approximated",
@@ -405,3 +415,16 @@ def _smtp_text(message: str) -> str:
     if "$" in message:
         return ""
     return message.strip()
+
+
+def _accepts_logins(statement: AclStatement) -> bool:
+    """``accept authenticated = *`` and nothing else that could fail: no logged-in client gets past it."""
+    tests = [c for c in statement.conditions if not c.modifier]
+    return (
+        statement.verb == "accept"
+        and len(tests) == 1
+        and tests[0].name == "authenticated"
+        and not tests[0].negated
+        and tests[0].value is not None
+        and tests[0].value.text.strip() == "*"
+    )

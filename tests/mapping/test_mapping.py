@@ -9,6 +9,7 @@ import pytest
 from migrate.commands.convert import convert
 from migrate.model import ANY_DOMAIN, ANYONE, AUTHENTICATED, LOCAL_CLIENT, LOCAL_DOMAINS, RELAY_DOMAINS, Policy
 from migrate.verify import adapt as smtpd_check
+from tests.conftest import FIXTURES
 
 BASE = """keep_environment =
 primary_hostname = mx.example.org
@@ -462,3 +463,19 @@ def test_a_deny_for_part_of_a_trusted_table_refuses_that_class(tmp_path: Path) -
         d for d in result.policy.decisions if d.client.startswith("trusted_hosts") and d.recipient == LOCAL_DOMAINS
     ]
     assert trusted and not any(d.accept for d in trusted)
+
+
+def test_a_dnsbl_exim_applied_to_logged_in_users_says_rspamd_does_not(tmp_path: Path) -> None:
+    """rspamd's rbl leaves authenticated users out by default; where exim's deny reached them, the report says so."""
+    text = (FIXTURES / "per-port-submission" / "configure").read_text()
+    deny = "  deny    message = listed at $dnslist_domain\n          dnslists = zen.spamhaus.org\n"
+    reached = text.replace("  accept  hosts = +relay_from_hosts\n", "  accept  hosts = +relay_from_hosts\n" + deny)
+    skipped = text.replace("  accept  hosts = +relay_from_hosts\n", "  accept  authenticated = *\n" + deny)
+    messages = {}
+    for name, body in (("reached", reached), ("skipped", skipped)):
+        (tmp_path / name).write_text(body)
+        policy = convert(str(tmp_path / name)).policy
+        (found,) = [f.message for f in policy.findings if f.rule.id == "EXIM-CONTENT-DNSBL"]
+        messages[name] = found
+    assert "leaves authenticated users out" in messages["reached"]
+    assert "leaves authenticated users out" not in messages["skipped"]
