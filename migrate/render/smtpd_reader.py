@@ -200,12 +200,12 @@ def _options(tokens: list[str], first: str, value: str) -> dict[str, object]:
     index = 0
     while index < len(rest):
         word = rest[index]
-        if word in flags:
+        if word in ("auth", "auth-optional") and index + 1 < len(rest) and rest[index + 1].startswith("<"):
+            found[word] = rest[index + 1]  # auth <credentials>: the table, not the next option's name
+            index += 2
+        elif word in flags:
             found[word] = True
             index += 1
-        elif word in ("auth", "auth-optional") and index + 1 < len(rest) and rest[index + 1].startswith("<"):
-            found[word] = rest[index + 1]
-            index += 2
         else:
             found[word] = rest[index + 1] if index + 1 < len(rest) else True
             index += 2

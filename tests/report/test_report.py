@@ -75,6 +75,25 @@ def test_sarif_is_valid_sarif_2_1_0(case: str) -> None:
     assert {r["level"] for r in results} <= {"error", "warning"}
 
 
+def test_smtpd_reader_keeps_a_listeners_credentials_table_and_tag() -> None:
+    from migrate.render.smtpd_reader import read_smtpd_conf
+
+    text = 'listen on "::" port submission tls-require pki "mx" auth <credentials> tag "port587"\n'
+    (listener,) = read_smtpd_conf(text).listeners
+    assert (listener["auth"], listener["tag"], listener["port"]) == ("<credentials>", "port587", "587")
+
+
+def test_a_panels_tagged_ports_keep_their_services_where_the_logins_carry_over() -> None:
+    """DirectAdmin's shape on Linux (its SHA-512 logins checkable there): each tag's rules are probed on its own."""
+    result = convert(
+        str(FIXTURES / "directadmin-like" / "configure"),
+        root=str(FIXTURES / "directadmin-like" / "root"),
+        platform="linux",
+    )
+    assert not result.report.lost, [(s.service.name, s.why) for s in result.report.lost]
+    assert "auth-optional <credentials> tag" in result.files["smtpd.conf"]
+
+
 @pytest.mark.exim
 @pytest.mark.parametrize("name", ["internet", "smarthost", "satellite", "local"])
 def test_debian_reports_are_complete_and_valid(debian_corpus: Corpus, name: str) -> None:
