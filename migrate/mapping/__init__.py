@@ -35,7 +35,6 @@ from migrate.mapping import tables as tables_step
 from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
-from migrate.mapping.ledger import Ledger
 from migrate.mapping.listeners import certificates, listeners
 from migrate.mapping.listeners import ports as listening_ports
 from migrate.mapping.routing import Delivery, Router
@@ -163,7 +162,7 @@ def _build(ctx: Context) -> Policy:
     deliveries = router.deliveries()
     server_auth = logins_step.server_auth(ctx, _login_domains(ctx, universe, hosted_names))
     classes = clients.clients(ctx, universe, server_auth is not None)
-    ctx.ports = listening_ports(config, Ledger())  # booked when the listeners are
+    ctx.ports = listening_ports(config, ctx.ledger)  # a bad port is one finding: the ledger keeps it once
     decided = decisions.decisions(ctx, universe, classes, deliveries)
     if tables_step.relays_everywhere(ctx):
         decided = _relaying_everywhere(ctx, decided)

@@ -114,13 +114,13 @@ def _sense(branches: list[Expansion]) -> bool:
 
 
 def _only_item(expansion: Expansion, name: str) -> Item | None:
-    parts = [p for p in expansion.parts if not (isinstance(p, Text) and not p.text.strip())]
+    parts = expansion.significant
     return parts[0] if len(parts) == 1 and isinstance(parts[0], Item) and parts[0].name == name else None
 
 
 def _auth_variable(expansion: Expansion) -> int | None:
     """N for ``$authN`` alone."""
-    parts = [p for p in expansion.parts if not (isinstance(p, Text) and not p.text.strip())]
+    parts = expansion.significant
     if len(parts) == 1 and isinstance(parts[0], Variable) and re.fullmatch(r"auth[1-3]", parts[0].name):
         return int(parts[0].name[-1])
     return None
@@ -205,7 +205,7 @@ def _file_source(lookup: Lookup, password: int, hashed: bool, fieldno: int) -> P
 
 def _operand(expansion: Expansion, operator: str) -> int | None:
     """N for ``${operator:$authN}`` alone."""
-    parts = [p for p in expansion.parts if not (isinstance(p, Text) and not p.text.strip())]
+    parts = expansion.significant
     if len(parts) == 1 and isinstance(parts[0], Operator) and parts[0].name == operator:
         return _auth_variable(parts[0].arg)
     return None
@@ -232,7 +232,7 @@ def _yields_value(results: tuple[Expansion | str, ...], hashed: bool, column: in
 
 
 def _only_variable(expansion: Expansion) -> str | None:
-    parts = [p for p in expansion.parts if not (isinstance(p, Text) and not p.text.strip())]
+    parts = expansion.significant
     return parts[0].name if len(parts) == 1 and isinstance(parts[0], Variable) else None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from migrate.reader.expansion import Expansion, Group, Item, Text, Variable, Word
+from migrate.reader.expansion import Expansion, Group, Item, Variable, Word
 
 PORT_VARIABLES = ("received_port", "interface_port")
 _YES = ("yes", "true", "1")
@@ -20,14 +20,10 @@ _NO = ("no", "false", "0", "")
 
 def holds(expansion: Expansion, port: int) -> bool | None:
     """A ``condition =`` value on ``port``: True, False, or None when it is not a test of the port alone."""
-    check = _only_if(expansion)
-    if check is None:
+    found = _branch(expansion, port)
+    if found is None:
         return None
-    test, branches = check
-    truth = _condition(test, port)
-    if truth is None:
-        return None
-    values = [b.literal() for b in branches]
+    truth, values = found
     if not values:
         return truth
     chosen = values[0] if truth else (values[1] if len(values) > 1 else "")
@@ -39,16 +35,20 @@ def holds(expansion: Expansion, port: int) -> bool | None:
 
 def chosen_name(expansion: Expansion, port: int) -> str | None:
     """The literal an ``${if PORT-TEST {A}{B}}`` yields on ``port`` (an ACL's name), None if it is not one."""
+    found = _branch(expansion, port)
+    if found is None or len(found[1]) != 2 or None in found[1]:
+        return None
+    return str(found[1][0 if found[0] else 1]).strip()
+
+
+def _branch(expansion: Expansion, port: int) -> tuple[bool, list[str | None]] | None:
+    """The port test's truth on ``port`` and the literal values of its branches; None if it is not one."""
     check = _only_if(expansion)
     if check is None:
         return None
     test, branches = check
     truth = _condition(test, port)
-    values = [b.literal() for b in branches]
-    if truth is None or len(values) != 2 or None in values:
-        return None
-    found = values[0] if truth else values[1]
-    return found.strip() if found is not None else None
+    return (truth, [b.literal() for b in branches]) if truth is not None else None
 
 
 def mentions_port(expansion: Expansion | None) -> bool:
@@ -56,20 +56,8 @@ def mentions_port(expansion: Expansion | None) -> bool:
     return expansion is not None and any(name in PORT_VARIABLES for name in expansion.variables())
 
 
-def ports_named(expansion: Expansion | None) -> set[int]:
-    """The port numbers written in a string that looks at the port (the ports whose policy may differ)."""
-    if not mentions_port(expansion):
-        return set()
-    assert expansion is not None
-    found: set[int] = set()
-    for part in expansion.walk():
-        if isinstance(part, Text):
-            found |= {int(n) for n in re.findall(r"\b\d{1,5}\b", part.text) if 0 < int(n) < 65536}
-    return found
-
-
 def _only_if(expansion: Expansion) -> tuple[tuple[str, list[Expansion] | Expansion], list[Expansion]] | None:
-    parts = [p for p in expansion.parts if not (isinstance(p, Text) and not p.text.strip())]
+    parts = expansion.significant
     if len(parts) != 1 or not isinstance(parts[0], Item) or parts[0].name != "if":
         return None
     args = parts[0].args
@@ -126,5 +114,5 @@ def _compare(name: str, left: Expansion, right: Expansion, port: int) -> bool | 
 
 
 def _is_port(expansion: Expansion) -> bool:
-    parts = [p for p in expansion.parts if not (isinstance(p, Text) and not p.text.strip())]
+    parts = expansion.significant
     return len(parts) == 1 and isinstance(parts[0], Variable) and parts[0].name in PORT_VARIABLES

@@ -116,6 +116,11 @@ class Expansion:
         return "".join(p.text for p in self.parts) if self.is_literal else None  # type: ignore[union-attr]
 
     @property
+    def significant(self) -> tuple[Part, ...]:
+        """The parts without blank text between them (``{ $auth3 }`` is ``$auth3``)."""
+        return tuple(p for p in self.parts if not (isinstance(p, Text) and not p.text.strip()))
+
+    @property
     def opaque(self) -> str | None:
         """Why the reader could not follow this string, or None when it could."""
         return next((p.reason for p in self.parts if isinstance(p, Opaque)), None)
