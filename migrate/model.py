@@ -218,6 +218,7 @@ class Content:
     greylist: str = "off"  # "off": OpenBSD spamd (or nothing) greylists; "rspamd": rspamd does
     multimaps: tuple[Multimap, ...] = ()
     headers_origin: Origin = ()  # the statements that added spam headers to every message
+    greylisting: Origin = ()  # the statements that greylisted (rspamd's greylist module carries them out)
 
     @property
     def needs_rspamd(self) -> bool:
@@ -247,7 +248,8 @@ class Content:
                 spans += part.origin
         if self.dkim is not None:
             spans += self.dkim.origin
-        return (*spans, *self.headers_origin)
+        greylists = self.greylisting if self.greylist == "rspamd" else ()
+        return (*spans, *self.headers_origin, *greylists)
 
 
 @dataclass(frozen=True, slots=True)

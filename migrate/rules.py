@@ -1119,6 +1119,20 @@ GREYLIST_OFF = rule(
     "rspamd's greylisting is off: OpenBSD spamd in front greylists; --greylist rspamd turns it on",
     "run --greylist rspamd if nothing greylists in front",
 )
+GREYLIST_RSPAMD = rule(
+    "EXIM-GREYLIST-RSPAMD",
+    CONTENT,
+    "approximated",
+    "exim's greylisting becomes rspamd's greylist module, which defers only mail scoring above its threshold",
+    "lower 'greylist' in actions.conf to greylist more mail; rspamd keeps its greylist in Redis",
+)
+GREYLIST_LOST = rule(
+    "EXIM-GREYLIST-LOST",
+    CONTENT,
+    "unmapped",
+    "exim greylisted here; with --greylist off nothing in the output greylists",
+    "run with --greylist rspamd, or greylist in front of smtpd (OpenBSD spamd)",
+)
 CONTENT_NO_FILTER = rule(
     "EXIM-CONTENT-NO-FILTER",
     CONTENT,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from migrate import rules
-from migrate.mapping import ports
+from migrate.mapping import greylisting, ports
 from migrate.mapping.classes import ClassUniverse, Tri
 from migrate.mapping.ledger import Claim, claim
 from migrate.model import ANYONE, AUTHENTICATED
@@ -55,29 +55,33 @@ class AclEvaluator:
     delivered_here: frozenset[str] = frozenset()  # recipient classes exim delivers through local transports
     visited: set[str] = field(default_factory=set)  # every ACL run, nested ones too
     port: int | None = None  # the port the client connected to (None: any; a test of it is then unknown)
+    greylist: str = "off"  # who greylists in the output (--greylist): rspamd, or nobody
 
     def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
         """Evaluate ACL ``name`` for one client class (and recipient class, at RCPT)."""
         acl = self.acls[name]
         self.visited.add(name)
-        notes: list[Claim] = []
+        walk = _Walk(greylisting.statements(acl))
         for statement in acl.statements:
-            outcome = self._statement(statement, client, recipient, notes, depth)
+            outcome = self._statement(statement, client, recipient, walk, depth)
             if outcome != CONTINUE:
-                return Verdict(outcome, statement, notes)
-        return Verdict(REJECT, None, notes)
+                return Verdict(outcome, statement, walk.notes)
+        return Verdict(REJECT, None, walk.notes)
 
     # -- verbs --------------------------------------------------------------
 
-    def _statement(self, st: AclStatement, client: str, recipient: str | None, notes: list[Claim], depth: int) -> str:
+    def _statement(self, st: AclStatement, client: str, recipient: str | None, walk: _Walk, depth: int) -> str:
         verb = st.verb
         if verb == "warn":
             return CONTINUE
+        notes = walk.notes
         before, after = _split_endpass(st.conditions)
-        values = [self._condition(c, client, recipient, depth) for c in before]
+        values = [self._condition(c, client, recipient, walk, depth) for c in before]
         if False in values:
             return REJECT if verb == "require" else CONTINUE
         unknown = [c for c, v in zip(before, values, strict=True) if v is None]
+        if not after and any(st is g for g in walk.greylisting) and not _splits_class(unknown):
+            return self._greylisting(st, unknown, walk)
         if verb in ("accept", "discard"):
             if unknown:
                 notes.append(
@@ -90,7 +94,7 @@ class AclEvaluator:
                     )
                 )
                 return CONTINUE
-            post = [self._condition(c, client, recipient, depth) for c in after]
+            post = [self._condition(c, client, recipient, walk, depth) for c in after]
             if False in post or None in post:
                 return REJECT
             if verb == "discard":
@@ -136,17 +140,33 @@ class AclEvaluator:
     def _note(self, st: AclStatement, severity: str, rule: Rule, message: str, advice: str = "") -> Claim:
         return claim(st, severity, rule, message, advice)
 
+    def _greylisting(self, st: AclStatement, unknown: list[AclCondition], walk: _Walk) -> str:
+        """A greylisting statement refuses a class nothing: a retry passes it.
+
+        A ``defer`` that may or may not fire lets the statements after it
+        decide, as a retried message finds them. One that fires for the whole
+        class accepts it only where an earlier greylisting ``accept`` (the
+        retry's pass) could have: otherwise exim never accepts that class.
+        """
+        walk.notes.append(greylisting.finding(st, self.greylist))
+        if st.verb == "accept":
+            walk.retry_passes = walk.retry_passes or bool(unknown)
+            return CONTINUE if unknown else ACCEPT
+        if unknown:
+            return CONTINUE
+        return ACCEPT if walk.retry_passes else REJECT
+
     # -- conditions ---------------------------------------------------------
 
-    def _condition(self, cond: AclCondition, client: str, recipient: str | None, depth: int) -> Tri:
+    def _condition(self, cond: AclCondition, client: str, recipient: str | None, walk: _Walk, depth: int) -> Tri:
         if cond.modifier:
             return True
-        value = self._positive(cond, client, recipient, depth)
+        value = self._positive(cond, client, recipient, walk, depth)
         if value is None:
             return None
         return not value if cond.negated else value
 
-    def _positive(self, cond: AclCondition, client: str, recipient: str | None, depth: int) -> Tri:
+    def _positive(self, cond: AclCondition, client: str, recipient: str | None, walk: _Walk, depth: int) -> Tri:
         text = cond.value.text if cond.value is not None else ""
         if cond.value is not None and cond.value.expansion is not None:
             if cond.name == "condition" and self.port is not None:
@@ -173,7 +193,7 @@ class AclEvaluator:
                 return self.routable.get(recipient, False)
             return None
         if name == "acl":
-            return self._nested(text.strip(), client, recipient, depth)
+            return self._nested(text.strip(), client, recipient, walk, depth)
         if name == "condition":
             lowered = text.strip().lower()
             if lowered in ("true", "yes", "1"):
@@ -182,13 +202,35 @@ class AclEvaluator:
                 return False
         return None
 
-    def _nested(self, name: str, client: str, recipient: str | None, depth: int) -> Tri:
+    def _nested(self, name: str, client: str, recipient: str | None, walk: _Walk, depth: int) -> Tri:
+        """A sub-ACL's answer; one that accepts whichever way its untestable statements go is an answer too.
+
+        Its conditional accepts (taken as not firing, and the class accepted
+        anyway) and its greylisting (which a retry passes) leave the answer
+        certain; their findings go up with it.
+        """
         if name not in self.acls or depth >= MAX_NESTING:
             return None
         verdict = self.run(name, client, recipient, depth + 1)
-        if verdict.notes:
-            return None
-        return verdict.result == ACCEPT
+        if not verdict.notes:
+            return verdict.result == ACCEPT
+        if verdict.result == ACCEPT and all(n.rule in PASSED_ON for _, n in verdict.notes):
+            walk.notes += verdict.notes
+            return True
+        return None
+
+
+@dataclass
+class _Walk:
+    """One run through one ACL: its findings so far, and whether a greylisting accept could have passed a retry."""
+
+    greylisting: list[AclStatement]
+    notes: list[Claim] = field(default_factory=list)
+    retry_passes: bool = False
+
+
+# Findings of a sub-ACL that accepted which do not make its answer uncertain.
+PASSED_ON = frozenset((rules.ACL_CONDITIONAL_ACCEPT, rules.GREYLIST_RSPAMD, rules.GREYLIST_LOST))
 
 
 def _callout_only(text: str) -> bool:
@@ -212,11 +254,16 @@ def _narrows_class(verb: str, unknown: list[AclCondition], client: str) -> bool:
     content checks do. For a trusted network table it refuses: there the
     overlap is part of a finite, known set of hosts (the fuzzer's fourth find).
     """
-    if not all(c.name in CLASS_CONDITIONS and not (c.value and c.value.expansion) for c in unknown):
+    if not all(_splits_class([c]) for c in unknown):
         return False  # a per-message check (sender, content, lookups): a filter rspamd may take over
     if verb == "require" or any(c.negated or _has_negated_item(c) for c in unknown):
         return True
     return any(c.name != "hosts" for c in unknown) or client not in (ANYONE, AUTHENTICATED)
+
+
+def _splits_class(unknown: list[AclCondition]) -> bool:
+    """Some untestable condition is about who connects or which domain is asked for, not about the message."""
+    return any(c.name in CLASS_CONDITIONS and not (c.value and c.value.expansion) for c in unknown)
 
 
 def _has_negated_item(cond: AclCondition) -> bool:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from migrate import rules
+from migrate.mapping import greylisting
 from migrate.mapping.ledger import Claim, claim
 from migrate.mapping.logins import is_server
 from migrate.model import (
@@ -54,6 +55,7 @@ class ContentMapper:
     _forced: list[ForcedAction] = field(default_factory=list)
     _rates: list[RateLimit] = field(default_factory=list)
     _maps: list[Multimap] = field(default_factory=list)
+    _greylisting: list = field(default_factory=list)
     _logins_accepted: bool = True  # in the ACL being walked, an earlier "accept authenticated = *"
 
     def build(self) -> Content:
@@ -63,6 +65,9 @@ class ContentMapper:
         for name in self.acl_names:
             self._logins_accepted = not logins  # until an "accept authenticated = *" in this ACL
             for statement in acls[name].statements if name in acls else ():
+                if greylisting.is_greylisting(statement, acls[name]):
+                    self._greylisting.append(statement.span)
+                    continue
                 self._statement(statement)
                 self._logins_accepted = self._logins_accepted or _accepts_logins(statement)
         spam = None
@@ -82,6 +87,7 @@ class ContentMapper:
             self.greylist,
             tuple(self._maps),
             tuple(self._headers),
+            tuple(self._greylisting),
         )
 
     def _note(self, st: AclStatement, severity: str, rule: Rule, message: str, advice: str = "") -> None:

@@ -163,7 +163,7 @@ def acl_evaluator(
         for r, d in deliveries.items()
         if d.kind == "local" and d.method != "forward-only" and not any(t.driver == "smtp" for t in d.drivers)
     )
-    return AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here, port=port)
+    return AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here, port=port, greylist=ctx.greylist)
 
 
 def decisions(

@@ -60,7 +60,7 @@ def services(
     outbound = [r for r in config.routers if _routes_out(r)]
     # exim routes a class some router may take (whatever we made of that router), others only by DNS or a smarthost
     routable = {r: _some_router(config, universe, r) for r in RECIPIENT_CLASSES} | {ANY_DOMAIN: bool(outbound)}
-    evaluator = AclEvaluator(universe, ctx.acls, routable)
+    evaluator = AclEvaluator(universe, ctx.acls, routable, greylist=ctx.greylist)
     servers = [a for a in config.authenticators if is_server(a)]
     verdicts = {  # nobody authenticates to an exim without a server authenticator
         (client, recipient): exim_accepts(ctx, evaluator, client, recipient)

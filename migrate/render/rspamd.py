@@ -40,7 +40,8 @@ RSPAMD_FILES = frozenset(
 def _modules(content: Content) -> dict[str, tuple[Span, ...]]:
     """The module files this content policy needs, with the exim statements each one carries out."""
     spam = content.spam.origin if content.spam else ()
-    wanted: dict[str, tuple[Span, ...]] = {"actions": spam, "greylist": ()} if content.scans else {}
+    greylists = content.greylisting if content.greylist == "rspamd" else ()
+    wanted: dict[str, tuple[Span, ...]] = {"actions": spam, "greylist": greylists} if content.scans else {}
     if content.antivirus:
         wanted["antivirus"] = content.antivirus.origin
     if content.dnsbls:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from migrate import rules
+from migrate.mapping import greylisting
 from migrate.mapping.content import CONTENT_CONDITIONS
-from migrate.reader.tree import AclStatement, Driver, Option, RetryRule, Statement
+from migrate.reader.tree import Acl, AclStatement, Driver, Option, RetryRule, Statement
 from migrate.render import Target
 from migrate.rules import Rule
 
@@ -43,6 +44,10 @@ def _signs(effects: Effects) -> bool:
     return "rspamd:dkim_signing" in effects and (
         "listen:filter:rspamd" in effects or "listen:filter:rspamd_sign" in effects
     )
+
+
+def _greylists(effects: Effects) -> bool:
+    return "rspamd:greylist" in effects and "listen:filter:rspamd" in effects
 
 
 def _scans(effects: Effects) -> bool:
@@ -88,6 +93,12 @@ def requirement(node: Statement, parent: Statement | None, accepting: frozenset)
     if isinstance(node, Driver):
         return Requirement(_prefix("action"), rules.NO_EFFECT, "no action of the output carries it")
     if isinstance(node, AclStatement):
+        if isinstance(parent, Acl) and greylisting.is_greylisting(node, parent):
+            return Requirement(
+                _greylists,
+                rules.GREYLIST_LOST,
+                "the output has no rspamd greylist module with filter-rspamd on a listener",
+            )
         if any(c.name in CONTENT_CONDITIONS for c in node.conditions):
             return Requirement(
                 _scans, rules.CONTENT_NO_FILTER, "the output has no rspamd module with filter-rspamd on a listener"

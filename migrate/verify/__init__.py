@@ -212,7 +212,8 @@ def _command_notes(commands: list[str]) -> list[str]:
     where = ", ".join(commands[:5]) + (" ..." if len(commands) > 5 else "")
     return [
         f"${{run}}, ${{perl}}, ${{readsocket}} or ${{dlfunc}} at {where}: never executed. exim was asked with each "
-        "failing and again with each giving 'yes'; a case whose answer changes is not comparable"
+        "failing (a readsocket with its own fail string) and again with each giving 'yes'; a case whose answer "
+        "changes is not comparable, unless 'yes' only defers it (greylisting): the retry's answer stands"
     ]
 
 
@@ -222,11 +223,17 @@ _BY_COMMANDS = "exim's answer depends on ${run}/${perl}/${readsocket}/${dlfunc},
 def _decided_by_commands(
     failing: dict[Case, Answer], succeeding: dict[Case, Answer], commands: list[str]
 ) -> dict[Case, Answer]:
-    """The answers with commands failing, each one that changes when they succeed marked as theirs."""
+    """The answers with commands failing, each one that changes when they succeed marked as theirs.
+
+    Where succeeding commands only defer (a greylisting daemon saying "not
+    yet"), the failing answer is the one the sender's retry gets: it stands.
+    """
     found = dict(failing)
     for case, answer in failing.items():
         other = succeeding[case]
         if _accepted(answer) == _accepted(other) and answer.route == other.route:
+            continue
+        if other.code is not None and other.code // 100 == 4 and answer.code is not None and answer.code < 300:
             continue
         why = (
             f"{_BY_COMMANDS} ({', '.join(commands[:3])}): with them failing exim says {answer.code} {answer.text}; "

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from migrate.reader import read_config
-from migrate.reader.expansion import ExpansionSyntaxError, item_end
+from migrate.reader.expansion import ExpansionSyntaxError, Group, Item, item_end, parse_expansion
 from migrate.reader.source import exim_builtins
 
 NEXT_HOP = "192.0.2.250"
@@ -54,7 +54,8 @@ def dns_free_config(
 
     exim would run ``${run}``, ``${perl}``, ``${readsocket}`` and ``${dlfunc}``
     while answering; each is replaced by ``commands`` — a forced failure
-    (``FAIL``) or a plain ``yes`` (``SUCCEED``) — so nothing is ever executed,
+    (``FAIL``; for ``${readsocket}`` its own fail string, as when the socket is
+    down) or a plain ``yes`` (``SUCCEED``) — so nothing is ever executed,
     and Perl is never started. Asking both ways tells which answers they decide.
 
     ``certificate`` (a throw-away certificate and key) replaces literal
@@ -130,9 +131,29 @@ def without_commands(text: str, replacement: str) -> str:
             index = item_end(text, found.start())
         except ExpansionSyntaxError:
             index = len(text)  # unterminated: nothing after it is exim's to run either
-        out.append(replacement)
+        out.append(_failed(text[found.start() : index]) if replacement == FAIL else replacement)
     out.append(text[index:])
     return _PERL_OPTIONS.sub("", "".join(out))
+
+
+def _failed(command: str) -> str:
+    """What exim makes of a command that cannot run: ``${readsocket}``'s own fail string, else a forced failure.
+
+    A greylisting daemon's socket asked with ``{...}{false}`` answers "false"
+    when the daemon is down, exactly as on the retry that passes.
+    """
+    try:
+        parts = parse_expansion(command).parts
+    except ExpansionSyntaxError:
+        return FAIL
+    item = parts[0] if parts else None
+    if not isinstance(item, Item) or item.name != "readsocket":
+        return FAIL
+    groups = [a for a in item.args if isinstance(a, Group)]
+    if len(groups) < 5:
+        return FAIL
+    body = command[groups[4].offset + 1 :].rstrip()
+    return body.removesuffix("}").rstrip().removesuffix("}")
 
 
 _LITERAL_TLS_FILE = re.compile(r"(tls_certificate|tls_privatekey)\s*=\s*[^$\s]+\s*$")

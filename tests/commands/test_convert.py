@@ -47,6 +47,7 @@ GOLDEN = {
     "sql-lookups": ("openbsd", "debian"),
     # issue 15: blocklists in files; logins from a password file (SHA-512 checkable on Linux only)
     "blocklist-files": ("openbsd",),
+    "greylisting": ("openbsd",),
     "auth-passwd-file": ("openbsd", "linux"),
     "dovecot-passwd-file": ("openbsd", "linux"),
     "per-port-submission": ("openbsd", "debian12"),

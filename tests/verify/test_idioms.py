@@ -56,6 +56,9 @@ IDIOMS = {
     "per-port-submission": {},
     # exim asks Dovecot's auth socket; Dovecot's passwd-file under --root gives smtpd the same hashes
     "dovecot-passwd-file": {},
+    # greylisting (issue 15): a sub-ACL asking greylistd, and an inline defer for postmaster; exim is asked as
+    # on the retry that passes (the daemon's socket down gives its fail string)
+    "greylisting": {},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
     "run-perl": {
         "relay relay_from_hosts": "refused",

@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from migrate.reader import format_like_exim, read_config
-from migrate.verify.oracle import dns_free_config
+from migrate.verify import _decided_by_commands
+from migrate.verify.cases import Case
+from migrate.verify.exim_side import Answer
+from migrate.verify.oracle import FAIL, dns_free_config, without_commands
 from tests.conftest import FIXTURES, Corpus, Exim
 
 CORPUS = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
@@ -99,3 +102,28 @@ def test_options_of_one_tls_library_are_left_out_and_said(exim: Exim, tmp_path: 
     oracle = dns_free_config(config, {}, tmp_path / "oracle.conf", dropped=dropped)
     assert dropped == ["openssl_options"]
     assert exim.error(oracle) == "" and "qualify_domain = example.org" in oracle.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a greylisting daemon's socket with a fail string: exim answers it when the daemon is down
+        ("condition = ${readsocket{/run/greylistd/socket}{--grey $sender_address}{5s}{}{false}}", "condition = false"),
+        ("x ${readsocket{/s}{r}{5s}{\\n}{${if eq{1}{1}{no}}} } y", "x ${if eq{1}{1}{no}} y"),
+        # without one, and every other command: a forced failure
+        ("condition = ${readsocket{/s}{r}{5s}}", f"condition = {FAIL}"),
+        ("condition = ${run{/bin/true}{yes}{no}}", f"condition = {FAIL}"),
+    ],
+)
+def test_a_command_fails_as_exim_would_make_it_fail(text: str, expected: str) -> None:
+    assert without_commands(text, FAIL) == expected
+
+
+def test_an_answer_that_commands_only_defer_stands() -> None:
+    """A greylisting daemon saying "not yet" defers: the retry gets the answer without it."""
+    case = Case("198.18.0.7", "postmaster@example.org", "anyone", "local-domains")
+    accepted = Answer(250, "Accepted", "localuser")
+    failing = {case: accepted}
+    assert _decided_by_commands(failing, {case: Answer(451, "greylisted")}, ["configure:9"]) == failing
+    refused = _decided_by_commands(failing, {case: Answer(550, "blocked")}, ["configure:9"])
+    assert refused[case].decided_by_commands
