@@ -513,6 +513,21 @@ def sql_alias_query(kind: str, by_address: list[str], by_domain: list[str]) -> s
     )
 
 
+def sql_credentials_query(kind: str, query: str) -> str | None:
+    """``query_credentials``: the login and what exim's query (reading KEY) selected for it; None unless one column.
+
+    The login is bound once and read as KEY; a login without a row answers
+    no row, as smtpd wants, never a NULL password.
+    """
+    if _SELECT_ONE.fullmatch(query) is None:
+        return None
+    placeholder = {"mysql": "?", "pgsql": "$1::text"}[kind]
+    return (
+        f"SELECT {KEY}, p FROM (SELECT {KEY}, ({query}) AS p FROM (SELECT {placeholder} AS {KEY}) AS q) AS r "
+        "WHERE p IS NOT NULL"
+    )
+
+
 def sql_connection(kind: str, options: dict[str, str]) -> list[str] | str:
     """The backend's connection lines (``dbpath`` for sqlite) from exim's options, or why there are none."""
     if kind == "sqlite":

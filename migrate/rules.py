@@ -424,7 +424,7 @@ AUTH_SERVER = rule(
     AUTH,
     "unmapped",
     "a server authenticator whose passwords smtpd cannot check (not system passwords, an lsearch file, a literal "
-    "pair or dovecot's passwd-file)",
+    "pair, dovecot's passwd-file or an SQL query of hashes)",
     "create a credentials table with smtpctl encrypt and add 'auth <table>' to the listeners by hand",
 )
 AUTH_SYSTEM_VIA = rule(
@@ -477,6 +477,13 @@ AUTH_NO_TLS = rule(
     "unmapped",
     "smtpd offers AUTH only over TLS, and no listener has TLS",
     "migrate the certificate (tls_certificate, tls_privatekey as literal files) so the listeners offer TLS",
+)
+AUTH_SQL = rule(
+    "EXIM-AUTH-SQL",
+    AUTH,
+    "approximated",
+    "an authenticator whose hashes are in exim's SQL database: smtpd asks it with the backend's query_credentials",
+    "check that the rows hold hashes the target's crypt(3) checks, and log in once with verify --cases",
 )
 AUTH_ONE_SOURCE = rule(
     "EXIM-AUTH-ONE-SOURCE",

@@ -8,16 +8,26 @@ offers AUTH over TLS only; whatever does not carry over is booked with why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from migrate import rules
 from migrate.errors import Span
+from migrate.lookups import SQL_BACKENDS, sql_connection, sql_credentials_query
 from migrate.mapping import dovecot, passwords
 from migrate.mapping.context import Context
 from migrate.mapping.passwords import Logins
 from migrate.model import Table
 from migrate.platforms import platform as get_platform
 from migrate.reader.tree import Driver
+
+
+@dataclass(frozen=True)
+class SqlLogins:
+    """Logins smtpd asks exim's database for: a table backend's configuration (it holds the database password)."""
+
+    backend: str
+    config: str = field(repr=False)
+    origin: tuple[Span, ...] = ()  # the server option the connection came from
 
 
 @dataclass(frozen=True)
@@ -35,9 +45,10 @@ def server_auth(ctx: Context, domains: list[str]) -> ServerAuth | None:
     is read for.
     """
     schemes = get_platform(ctx.platform).crypt_schemes
-    chosen: str | None = None  # "system" or "table": smtpd has one source per listener
+    chosen: str | None = None  # "system", "table" or "sql": smtpd has one source per listener
     usable: list[Span] = []
     logins = Logins()
+    database: SqlLogins | None = None
     for auth in ctx.config.authenticators:
         if not is_server(auth):
             _client_only(ctx, auth)
@@ -45,8 +56,8 @@ def server_auth(ctx: Context, domains: list[str]) -> ServerAuth | None:
         found = _password_source(ctx, auth, domains, schemes)
         if found is None:
             continue
-        kind = "system" if found == passwords.SYSTEM else "table"
-        if chosen is not None and kind != chosen:
+        kind = "system" if found == passwords.SYSTEM else "sql" if isinstance(found, SqlLogins) else "table"
+        if chosen is not None and (kind != chosen or (isinstance(found, SqlLogins) and found != database)):
             ctx.ledger.mark_driver(
                 auth,
                 "unmapped",
@@ -60,16 +71,32 @@ def server_auth(ctx: Context, domains: list[str]) -> ServerAuth | None:
         usable += [auth.span, *(o.span for o in auth.options)]
         if isinstance(found, Logins):
             _merge(logins, found)
+        if isinstance(found, SqlLogins):
+            database = found
     if chosen is None:
         return None
     if chosen == "system":
         return ServerAuth(tuple(usable))
+    origin = tuple(a.span for a in ctx.config.authenticators if a.span in usable)
+    if database is not None:
+        file = f"{ctx.table_file('credentials')}.conf"
+        table = Table(
+            "credentials",
+            "logins",
+            file=file,
+            origin=origin + database.origin,
+            generated=True,
+            secret=True,
+            backend=database.backend,
+            backend_config=database.config,
+        )
+        return ServerAuth(tuple(usable), table)
     table = Table(
         "credentials",
         "logins",
         mapping=tuple(sorted(logins.hashes.items())),
         file=ctx.table_file("credentials"),
-        origin=tuple(a.span for a in ctx.config.authenticators if a.span in usable),
+        origin=origin,
         generated=True,
         secret=True,
         sources=tuple(logins.files),
@@ -77,7 +104,9 @@ def server_auth(ctx: Context, domains: list[str]) -> ServerAuth | None:
     return ServerAuth(tuple(usable), table)
 
 
-def _password_source(ctx: Context, auth: Driver, domains: list[str], schemes: tuple[str, ...]) -> Logins | str | None:
+def _password_source(
+    ctx: Context, auth: Driver, domains: list[str], schemes: tuple[str, ...]
+) -> Logins | SqlLogins | str | None:
     """The logins an authenticator checks, booked in the ledger; passwords.SYSTEM for the system passwords."""
     source = passwords.recognise(auth)
     if source is not None and source.kind == passwords.DOVECOT:
@@ -88,9 +117,12 @@ def _password_source(ctx: Context, auth: Driver, domains: list[str], schemes: tu
             "unmapped",
             rules.AUTH_SERVER,
             f"authenticator {auth.name}: its password check is not one smtpd can make (system passwords, an "
-            "lsearch file of passwords or hashes, a literal user and password, dovecot's passwd-file)",
+            "lsearch file of passwords or hashes, a literal user and password, dovecot's passwd-file, "
+            "a MySQL or PostgreSQL query of hashes)",
         )
         return None
+    if source.kind == passwords.SQL:
+        return _sql(ctx, auth, source)
     if source.kind == passwords.SYSTEM:
         if source.via == "PAM" and _in_clear(ctx, auth) is None:
             ctx.ledger.mark_driver(auth, "mapped")
@@ -114,6 +146,48 @@ def _password_source(ctx: Context, auth: Driver, domains: list[str], schemes: tu
         shown = source.path.replace(passwords.DOMAIN, "DOMAIN")
         where = f"{shown}{' (one file per domain)' if source.by_local_part else ''}"
     return _book_logins(ctx, auth, found, where)
+
+
+def _sql(ctx: Context, auth: Driver, source: passwords.PasswordSource) -> SqlLogins | None:
+    """exim's crypteq against a hash its database holds → the same query as the backend's query_credentials."""
+    backend = SQL_BACKENDS[source.sql]
+    options = {k: o.value.text for k, o in ctx.config.options.items() if o.value is not None}
+    connection = sql_connection(source.sql, options)
+    query = sql_credentials_query(source.sql, source.path)
+    why = ""
+    if not source.hashed:
+        why = "the database holds cleartext passwords (eq), and smtpd checks only crypt(3) hashes"
+    elif source.prefix and source.prefix.lower() != "{crypt}":
+        why = f"the database holds {source.prefix} digests, which smtpd's crypt(3) does not check"
+    elif query is None:
+        why = "its query does not select exactly one column"
+    elif isinstance(connection, str):
+        why = connection
+    if why or query is None or isinstance(connection, str):
+        ctx.ledger.mark_driver(
+            auth,
+            "unmapped",
+            rules.AUTH_SQL,
+            f"authenticator {auth.name}: its logins are in a {source.sql} database smtpd cannot ask the same way: "
+            f"{why}",
+            rules.AUTH_SQL.advice,
+        )
+        return None
+    servers = ctx.config.options.get(f"{source.sql}_servers")
+    if servers is not None:
+        ctx.ledger.mark(servers, "mapped")  # carried into the backend's configuration
+    schemes = get_platform(ctx.platform).crypt_schemes
+    _approximate(
+        ctx,
+        auth,
+        rules.AUTH_SQL,
+        f"authenticator {auth.name}: smtpd asks the same {source.sql} database for the login's hash "
+        f"(query_credentials of table-{backend}, exim's query), as exim's crypteq did, and checks it with crypt(3), "
+        f"which on this target checks {', '.join(schemes)} hashes only: a user whose row holds another kind "
+        "cannot log in until the password is stored again in one of those",
+    )
+    config = "\n".join([*connection, f"query_credentials {query}"]) + "\n"
+    return SqlLogins(backend, config, (servers.span,) if servers is not None else ())
 
 
 def no_tls(ctx: Context) -> None:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 
 import bcrypt
 
-from migrate.lookups import LookupStore, lsearch_lines
+from migrate.lookups import KEY, LookupStore, lsearch_lines
 from migrate.reader.expansion import Expansion, Group, Item, Lookup, Operator, Text, Variable, Word
 from migrate.reader.tree import Driver
 
-SYSTEM, FILE, LITERAL, DOVECOT = "system", "file", "literal", "dovecot"
+SYSTEM, FILE, LITERAL, DOVECOT, SQL = "system", "file", "literal", "dovecot", "sql"
 DOMAIN = "{domain}"  # where a per-domain file's name holds the login's domain
 YES = ("yes", "true", "1")
 NO = ("no", "false", "0", "")
@@ -46,6 +46,7 @@ class PasswordSource:
     user: str = ""  # LITERAL
     password: str = field(default="", repr=False)  # LITERAL (never shown)
     via: str = ""  # SYSTEM: what checked the system passwords in exim (pam, saslauthd)
+    sql: str = ""  # SQL: the lookup type (mysql, pgsql); ``path`` is then its query, the login read as KEY
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,10 @@ def _compared(password: Expansion, looked_up: Expansion, *, hashed: bool) -> Pas
     if found is None:
         return None
     lookup, fieldno = found
-    source = _file_source(lookup, number, hashed, fieldno)
+    if lookup.type in SQL_LOGIN_LOOKUPS and lookup.key is None and fieldno == 0:
+        source = _sql_source(lookup, number, hashed)
+    else:
+        source = _file_source(lookup, number, hashed, fieldno)
     return replace(source, prefix=prefix) if source is not None else None
 
 
@@ -201,6 +205,32 @@ def _file_source(lookup: Lookup, password: int, hashed: bool, fieldno: int) -> P
     if not path.startswith("/") or by_local_part != (DOMAIN in path):
         return None
     return PasswordSource(FILE, path=path, hashed=hashed, by_local_part=by_local_part, column=fieldno)
+
+
+SQL_LOGIN_LOOKUPS = ("mysql", "pgsql")
+_USER = "\0user\0"
+
+
+def _sql_source(lookup: Lookup, password: int, hashed: bool) -> PasswordSource | None:
+    """``${lookup mysql{SELECT pw FROM t WHERE login='${quote_mysql:$authU}'}{$value}fail}``: one quoted login."""
+    if not _yields_value(lookup.results, hashed, 0):
+        return None
+    pieces: list[str] = []
+    for part in lookup.source.parts:
+        if isinstance(part, Text):
+            pieces.append(part.text)
+        elif isinstance(part, Operator) and part.name == f"quote_{lookup.type}":
+            user = _auth_variable(part.arg)
+            if user is None or user == password:
+                return None
+            pieces.append(_USER)
+        else:
+            return None
+    query = "".join(pieces)
+    quoted = f"'{_USER}'"
+    if query.count(quoted) != 1 or _USER in query.replace(quoted, ""):
+        return None
+    return PasswordSource(SQL, path=query.replace(quoted, KEY).strip(), hashed=hashed, sql=lookup.type)
 
 
 def _operand(expansion: Expansion, operator: str) -> int | None:

@@ -64,7 +64,11 @@ _TABLE_WHAT = {
 
 
 def _table_block(table: Table, platform: str) -> Block:
-    block = Block([f"{cite(table.origin)}: {_TABLE_WHAT[table.kind]}"] if table.origin else [_TABLE_WHAT[table.kind]])
+    what = _TABLE_WHAT[table.kind]
+    if table.kind == "logins" and table.backend:
+        what = f"who may log in: the hashes in exim's database, asked by table-{table.backend} (its file holds the "
+        what += "database password, mode 0600)"
+    block = Block([f"{cite(table.origin)}: {what}"] if table.origin else [what])
     name = quote(table.name)
     if table.backend:
         block.add(f"table {name} {quote(table.backend + ':' + table.file)}", table.origin, "table")

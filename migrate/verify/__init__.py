@@ -358,6 +358,16 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks
     """The verdict for one case; ``helo_checks``: what the converter reported of exim's HELO ACL."""
     if case.authenticated and smtpd.code is None:
         return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"AUTH: {smtpd.text}")
+    database = next((t for t in policy.tables if t.kind == "logins" and t.backend), None)
+    if case.authenticated and not case.login and database is not None:
+        return Outcome(
+            case,
+            exim,
+            smtpd,
+            NOT_COMPARABLE,
+            f"verify's probe user cannot be added to exim's database, which smtpd asks with table-{database.backend}: "
+            "real logins given with --cases (auth USER PASSWORD) are compared",
+        )
     if exim.code is None or exim.code // 100 == 4:
         return Outcome(case, exim, smtpd, NOT_COMPARABLE, f"exim deferred: {exim.text}")
     if smtpd.code is None or smtpd.code // 100 == 4:

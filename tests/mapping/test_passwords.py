@@ -199,3 +199,90 @@ def test_a_missing_or_broken_password_file_is_a_located_finding(tmp_path: Path) 
     located = [f for f in short.findings if f.rule.id == "EXIM-AUTH-PASSWORD-FILE"]
     assert [(f.span.file, f.span.line) for f in located] == [("/etc/exim4/passwd", 1)]
     assert [k for k, _ in next(t for t in short.tables if t.kind == "logins").mapping] == ["carl@example.net"]
+
+
+SQL_PLAIN = (
+    "${if crypteq{$auth3}{${lookup mysql{SELECT password FROM users WHERE email='${quote_mysql:$auth2}' "
+    "AND active=1}{$value}fail}}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        # PLAIN: $auth2 is the login, quoted into the query once
+        (SQL_PLAIN, ("mysql", "SELECT password FROM users WHERE email=exim2smtpd_key AND active=1", True, "")),
+        # LOGIN ($auth1 the login), PostgreSQL, crypteq's {crypt} prefix
+        (
+            "${if crypteq{$auth2}{\\{crypt\\}${lookup pgsql{SELECT pw FROM u WHERE login='${quote_pgsql:$auth1}'}}}}",
+            ("pgsql", "SELECT pw FROM u WHERE login=exim2smtpd_key", True, "{crypt}"),
+        ),
+        # cleartext in the database: recognised, and reported (smtpd checks hashes only)
+        (
+            SQL_PLAIN.replace("crypteq", "eq"),
+            ("mysql", "SELECT password FROM users WHERE email=exim2smtpd_key AND active=1", False, ""),
+        ),
+    ],
+)
+def test_sql_password_lookups_are_recognised(
+    tmp_path: Path, condition: str, expected: tuple[str, str, bool, str]
+) -> None:
+    source = passwords.recognise(_auth(tmp_path, f"server_condition = {condition}"))
+    assert source is not None and source.kind == passwords.SQL
+    assert (source.sql, source.path, source.hashed, source.prefix) == expected
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        # the login unquoted, quoted twice, or the password in the query: smtpd binds one login, nothing else
+        SQL_PLAIN.replace("'${quote_mysql:$auth2}'", "${quote_mysql:$auth2}"),
+        SQL_PLAIN.replace("AND active=1", "AND alias='${quote_mysql:$auth2}'"),
+        SQL_PLAIN.replace("$auth2}", "$auth3}"),
+        SQL_PLAIN.replace("quote_mysql", "quote_pgsql"),
+    ],
+)
+def test_other_sql_queries_are_not_taken_for_a_login_lookup(tmp_path: Path, condition: str) -> None:
+    assert passwords.recognise(_auth(tmp_path, f"server_condition = {condition}")) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "condition", "found"),
+    [
+        (
+            "mysql",
+            SQL_PLAIN,
+            "query_credentials SELECT exim2smtpd_key, p FROM (SELECT exim2smtpd_key, (SELECT password",
+        ),
+        ("pgsql", SQL_PLAIN.replace("mysql", "pgsql"), "(SELECT $1::text AS exim2smtpd_key) AS q"),
+        ("mysql", SQL_PLAIN.replace("crypteq", "eq"), "cleartext passwords"),
+        ("mysql", SQL_PLAIN.replace("{${lookup", "{\\{md5\\}${lookup"), "{md5} digests"),
+    ],
+)
+def test_sql_logins_become_query_credentials_or_say_why_not(
+    tmp_path: Path, kind: str, condition: str, found: str
+) -> None:
+    from migrate.commands.convert import convert
+    from tests.mapping.test_mapping import BASE, DNS_ROUTERS, LOCAL_ROUTER, STANDARD_ACL
+
+    main = f"hide {kind}_servers = db.example.net/mail/exim/Db-Secret\ntls_certificate = /etc/ssl/mx.pem\n"
+    main += "tls_privatekey = /etc/ssl/mx.key"
+    acl = "  accept  authenticated = *\n" + STANDARD_ACL
+    transports = "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data"
+    configure = tmp_path / "configure"
+    configure.write_text(
+        BASE.format(main=main, acl=acl, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}", transports=transports)
+        + "begin authenticators\nplain:\n  driver = plaintext\n  public_name = PLAIN\n"
+        + f"  server_condition = {condition}\n"
+    )
+    result = convert(str(configure), platform="linux")
+    table = result.policy.table("credentials")
+    findings = {f.rule.id: f for f in result.report.findings()}
+    if "query_credentials" in found or "$1::text" in found:
+        assert table is not None and table.secret and table.backend == {"mysql": "mysql", "pgsql": "postgres"}[kind]
+        assert found in result.files["credentials.conf"]
+        assert findings["EXIM-AUTH-SQL"].severity == "approximated"
+        assert "auth-optional <credentials>" in result.files["smtpd.conf"]
+    else:
+        assert table is None and "credentials.conf" not in result.files
+        assert findings["EXIM-AUTH-SQL"].severity == "unmapped" and found in findings["EXIM-AUTH-SQL"].message

@@ -344,7 +344,7 @@ def _sql_hosted_case(exim: Exim, smtpd: str, tmp_path: Path) -> None:
 def _agrees_on_sql_hosted(result: VerifyResult) -> None:
     """No difference, and each SQL_HOSTED case answered as listed by both daemons."""
     assert result.counts()[DIFFERS] == 0, [o for o in result.outcomes if o.verdict == DIFFERS]
-    mine = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note.startswith("from")}
+    mine = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note and not o.case.login}
     for key, (code, action) in SQL_HOSTED.items():
         outcome = mine[key]
         assert outcome.verdict == SAME, outcome
@@ -410,6 +410,14 @@ SQL_VIRTUAL = {
     ("127.0.0.1", "someone@elsewhere.example"): 250,
     ("198.18.0.77", "postmaster@mx.example.org"): 250,
 }
+# logins exim checks with crypteq against the mailboxes table, smtpd with table-mysql's query_credentials:
+# (user, password) → smtpd's code for relaying on port 587 (the fixture's SQL script names the passwords)
+SQL_LOGINS = {
+    ("mia@shop.example", "mia-sql-secret"): 250,  # a SHA-512 crypt hash: Linux's crypt(3) checks it
+    ("noah@blog.example", "noah-sql-secret"): 250,  # bcrypt
+    ("noah@blog.example", "not-noahs-password"): 535,
+    ("left@shop.example", "noah-sql-secret"): 535,  # the right hash, but the row is inactive
+}
 
 
 @pytest.mark.exim
@@ -427,7 +435,10 @@ def test_sql_virtual_differs_only_where_the_report_says_lost(
     shutil.copytree(fixture / "root", root)
     script = (root / "var/lib/mysql-dump/mailserver.sql").read_text()
     cases = tmp_path / "cases"
-    cases.write_text("".join(f"{client} {rcpt}\n" for client, rcpt in SQL_VIRTUAL))
+    cases.write_text(
+        "".join(f"{client} {rcpt}\n" for client, rcpt in SQL_VIRTUAL)
+        + "".join(f"198.18.0.77 someone@elsewhere.example auth {u} {p} 587\n" for u, p in SQL_LOGINS)
+    )
     readable(tmp_path)
     links = ("var/run/mysqld/mysqld.sock",)  # where the configuration's mysql_servers names the socket
     with databases.mariadb(system, tmp_path / "server", root, script, "mailserver", links):
@@ -435,16 +446,76 @@ def test_sql_virtual_differs_only_where_the_report_says_lost(
         result = verify(
             str(fixture / "configure"), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases)
         )
-    assert {s.service.name for s in converted.report.lost} == {"hosted", "submission"}
-    assert not [o for o in result.outcomes if o.verdict == DIFFERS]
-    lost = [o for o in result.outcomes if o.verdict == NOT_COMPARABLE]
+    assert {s.service.name for s in converted.report.lost} == {"hosted"}
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS], [
+        (o.case, o.exim, o.smtpd) for o in result.outcomes if o.verdict == DIFFERS
+    ]
+    logins = {(o.case.login, o.case.password): o for o in result.outcomes if o.case.login and o.case.note}
+    assert set(logins) == set(SQL_LOGINS), logins
+    for key, code in SQL_LOGINS.items():
+        assert logins[key].verdict == SAME and logins[key].smtpd.code == code, logins[key]
+    lost = [o for o in result.outcomes if o.verdict == NOT_COMPARABLE and not o.case.authenticated]
     assert lost and all(o.case.recipient.endswith(("@shop.example", "@blog.example")) for o in lost), lost
     assert all(o.exim.code == 250 and o.smtpd.code == 550 and "converter reports" in o.reason for o in lost)
-    mine = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note.startswith("from")}
+    mine = {(o.case.client, o.case.recipient): o for o in result.outcomes if o.case.note and not o.case.login}
     for key, code in SQL_VIRTUAL.items():
         assert mine[key].smtpd.code == code, mine[key]
     assert mine[("198.18.0.77", "mia@shop.example")].exim.code == 250  # exim found her row
     assert mine[("198.18.0.77", "nobody@old.example")].exim.code == 550
+
+
+GOOD_LOGINS = (("anna@example.net", "anna-phone-2024"), ("ben@example.net", "ben-laptop-77"))
+GOOD_LOGINS += (("carla@example.com", "carla-garden-hose"),)
+BAD_LOGINS = (("anna@example.net", "anna-phone-2023"), ("nobody@example.net", "anything"))
+# auth-passwd-file's logins moved into PostgreSQL: exim's crypteq reads the hash with a pgsql lookup, smtpd with
+# table-postgres's query_credentials. (login, port) → both daemons' answer for someone@elsewhere.example.
+PG_LOGINS = {
+    **{(login, password, port): 250 for login, password in GOOD_LOGINS for port in (25, 465, 587)},
+    **{(login, password, port): 535 for login, password in BAD_LOGINS for port in (25, 465, 587)},
+}
+
+
+def _logins_in_postgresql(configure: str) -> str:
+    """auth-passwd-file's authenticators asking PostgreSQL instead of /etc/exim4/passwd."""
+    for user in ("auth2", "auth1"):
+        lsearch = f"${{extract{{1}}{{:}}{{${{lookup{{${user}}}lsearch{{CONFDIR/passwd}}{{$value}}{{*:*}}}}}}}}"
+        query = f"${{lookup pgsql{{SELECT hash FROM logins WHERE address='${{quote_pgsql:${user}}}'}}{{$value}}fail}}"
+        assert lsearch in configure
+        configure = configure.replace(lsearch, query)
+    return "hide pgsql_servers = (/run/postgresql/.s.PGSQL.5432)/mail/exim/secret\n" + configure
+
+
+@pytest.mark.exim
+def test_sql_logins_agree_on_postgresql(exim: Exim, smtpd: str, namespaces: None, shared_tmp: Path) -> None:
+    """Good and wrong passwords on 25, 465 and 587, checked by exim and smtpd 7.9 against one real PostgreSQL."""
+    from tests.conftest import system_root
+    from tests.verify import databases
+
+    system = system_root("7.9")
+    fixture = FIXTURES / "auth-passwd-file"
+    root = shared_tmp / "root"
+    shutil.copytree(fixture / "root", root)
+    configure = shared_tmp / "configure"
+    configure.write_text(_logins_in_postgresql((fixture / "configure").read_text()))
+    rows = [line.split(":")[:2] for line in (root / "etc/exim4/passwd").read_text().splitlines() if ":" in line]
+    values = ", ".join(f"('{address}', '{hashed}')" for address, hashed in rows if not address.startswith("#"))
+    script = f"CREATE TABLE logins (address VARCHAR(255), hash VARCHAR(255));\nINSERT INTO logins VALUES {values};\n"
+    (root / "etc/exim4/passwd").unlink()  # nothing may read the file any more
+    cases = shared_tmp / "cases"
+    cases.write_text((fixture / "cases").read_text())
+    readable(shared_tmp)
+    with databases.postgresql(system, shared_tmp / "server", root, script):
+        converted = convert(str(configure), root=str(root), platform="linux")
+        assert 'table "credentials" "postgres:' in converted.files["smtpd.conf"]
+        assert "submission" not in {s.service.name for s in converted.report.lost}
+        result = verify(str(configure), root=str(root), exim=str(exim.binary), smtpd=smtpd, cases_file=str(cases))
+    assert not [o for o in result.outcomes if o.verdict == DIFFERS], [
+        (o.case, o.exim, o.smtpd) for o in result.outcomes if o.verdict == DIFFERS
+    ]
+    logins = {(o.case.login, o.case.password, o.case.port): o for o in result.outcomes if o.case.login and o.case.note}
+    assert set(logins) == set(PG_LOGINS)
+    for key, code in PG_LOGINS.items():
+        assert logins[key].verdict == SAME and logins[key].exim.code == logins[key].smtpd.code == code, logins[key]
 
 
 def test_a_missing_sqlite_database_is_named_before_exim_is_asked(tmp_path: Path) -> None:
