@@ -485,6 +485,15 @@ AUTH_SQL = rule(
     "an authenticator whose hashes are in exim's SQL database: smtpd asks it with the backend's query_credentials",
     "check that the rows hold hashes the target's crypt(3) checks, and log in once with verify --cases",
 )
+AUTH_LDAP = rule(
+    "EXIM-AUTH-LDAP",
+    AUTH,
+    "unmapped",
+    "an authenticator that asks LDAP (ldapauth binds as the user, or a lookup reads the password attribute): smtpd "
+    "has no LDAP check of its own",
+    "let the system check LDAP (PAM through libpam-ldapd or sssd; on OpenBSD login_ldap as the auth-smtp style) and "
+    "give the listeners 'auth', or serve crypt(3) hashes with opensmtpd-table-ldap's credentials_filter",
+)
 AUTH_ONE_SOURCE = rule(
     "EXIM-AUTH-ONE-SOURCE",
     AUTH,

@@ -70,7 +70,7 @@ def convert(path: str, options: Options | None = None, **settings: object) -> Re
         for e in report.findings()
         if e.severity == "unmapped"
     ]
-    lost = [f"{s.service.title}: {s.why}" for s in report.lost]
+    lost = [(f"{s.service.title}: {s.why}", s.steps) for s in report.lost]
     migration = render_migration(policy, report.grade, manual, lost)
     return Result(config, policy, with_migration(rendered, migration), report)
 

@@ -111,6 +111,9 @@ def _password_source(
     source = passwords.recognise(auth)
     if source is not None and source.kind == passwords.DOVECOT:
         return _dovecot(ctx, auth, domains, schemes)
+    if source is None and passwords.ldap_check(auth):
+        _ldap(ctx, auth, passwords.ldap_check(auth))
+        return None
     if source is None:
         ctx.ledger.mark_driver(
             auth,
@@ -188,6 +191,44 @@ def _sql(ctx: Context, auth: Driver, source: passwords.PasswordSource) -> SqlLog
     )
     config = "\n".join([*connection, f"query_credentials {query}"]) + "\n"
     return SqlLogins(backend, config, (servers.span,) if servers is not None else ())
+
+
+def _ldap(ctx: Context, auth: Driver, how: str) -> None:
+    """exim asked LDAP, which smtpd cannot: the steps that give smtpd the same users, for this target."""
+    system = get_platform(ctx.platform).system
+    if system == "openbsd":
+        through = (
+            "install login_ldap and make ldap the auth-smtp style of the users' login class in /etc/login.conf "
+            "(smtpd checks logins with bsd_auth's auth-smtp)"
+        )
+    else:
+        through = "make PAM check LDAP for smtpd's logins (libpam-ldapd or sssd)"
+    if how == passwords.LDAP_BIND:
+        what = "binds to LDAP as the user (ldapauth), so the directory checks the password and smtpd never sees a hash"
+        steps = f"{through}, then give the submission listeners 'auth'"
+    else:
+        what = "reads the password from LDAP with a lookup"
+        steps = (
+            "if the entries hold crypt(3) hashes the target checks, serve them with opensmtpd-table-ldap "
+            "(credentials_filter for the user's entry, credentials_attributes uid,userPassword) and give the "
+            f"listeners 'auth <table>'; otherwise {through}, then give them 'auth'"
+        )
+    ctx.ledger.mark_driver(
+        auth,
+        "unmapped",
+        rules.AUTH_LDAP,
+        f"authenticator {auth.name}: exim {what}; smtpd has no LDAP check of its own, so these users cannot log in",
+        steps,
+    )
+    for name, option in ctx.config.options.items():
+        if name.startswith("ldap_"):  # the directory exim asked: smtpd does not ask it
+            ctx.ledger.mark(
+                option,
+                "unmapped",
+                rules.AUTH_LDAP,
+                f"{name}: how exim reached the LDAP directory its logins were checked against; smtpd does not ask it",
+                f"give the LDAP client of the way back (see authenticator {auth.name}) the same setting",
+            )
 
 
 def no_tls(ctx: Context) -> None:

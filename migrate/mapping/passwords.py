@@ -83,6 +83,24 @@ def recognise(auth: Driver) -> PasswordSource | None:
     return _condition(expansion) if expansion is not None else None
 
 
+LDAP_BIND, LDAP_LOOKUP = "bind", "lookup"
+_LDAPAUTH = re.compile(r"\bldapauth\s*\{")
+_LDAP_LOOKUP = re.compile(r"\blookup\s*(ldap|ldapm|ldapdn)\s*\{")
+
+
+def ldap_check(auth: Driver) -> str:
+    """How an authenticator asks LDAP: LDAP_BIND (ldapauth binds as the user), LDAP_LOOKUP (reads an attribute), or ''.
+
+    Neither carries over by itself; each has its own way back (PAM or
+    bsd_auth over LDAP, table-ldap's credentials), which the finding names.
+    """
+    condition = auth.option("server_condition")
+    text = condition.value.text if condition is not None and condition.value is not None else ""
+    if _LDAPAUTH.search(text):
+        return LDAP_BIND
+    return LDAP_LOOKUP if _LDAP_LOOKUP.search(text) else ""
+
+
 def _condition(expansion: Expansion) -> PasswordSource | None:
     check = _only_item(expansion, "if")
     if check is None or not check.args or not isinstance(check.args[0], Word):

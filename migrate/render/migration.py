@@ -16,8 +16,11 @@ from migrate.render.rspamd import render_rspamd
 from migrate.render.tables import render_table_files
 
 
-def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[str]) -> str:
-    """MIGRATION.md: the ordered steps for this configuration on this platform."""
+def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[tuple[str, tuple[str, ...]]]) -> str:
+    """MIGRATION.md: the ordered steps for this configuration on this platform.
+
+    ``lost``: each lost service's headline and the steps that restore it.
+    """
     pack = get_platform(policy.platform)
     content = policy.content
     rspamd = content.needs_rspamd

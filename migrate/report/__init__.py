@@ -118,9 +118,18 @@ def build_report(config: EximConfig, policy: Policy, rendered: Rendered) -> Repo
         for f in policy.findings
         if f.span.line == 0 or f.severity == "info"
     )
-    states = tuple(service_states(policy.services, rendered))
+    states = tuple(_with_steps(s, policy.findings) for s in service_states(policy.services, rendered))
     entries = tuple(rows.values())
     return Report(config.path, tuple(config.files), entries, notes, states, _grade(entries, states))
+
+
+def _with_steps(state: ServiceState, findings: tuple[Diagnostic, ...] | list[Diagnostic]) -> ServiceState:
+    """A lost service carries the advice of the unmapped statements it came from: how to restore it."""
+    if state.kept:
+        return state
+    origin = set(state.service.origin)
+    steps = [f.advice or f.rule.advice for f in findings if f.span in origin and f.severity == "unmapped"]
+    return replace(state, steps=tuple(redact_text(s) for s in dict.fromkeys(steps) if s))
 
 
 def _row(

@@ -36,6 +36,7 @@ def summary_lines(report: Report) -> list[str]:
         origin = ", ".join(f"{os.path.basename(s.file)}:{s.line}" for s in state.service.origin[:3] if s.line)
         mark = "kept" if state.kept else "LOST"
         lines.append(f"  {mark} {state.service.title}: {state.why}" + (f" ({origin})" if origin else ""))
+        lines += [f"    to restore: {step}" for step in state.steps]
     counts = report.counts()
     lines.append(
         f"{sum(counts.values())} statements: {counts['mapped']} mapped, {counts['approximated']} approximated, "

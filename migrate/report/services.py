@@ -26,6 +26,7 @@ class ServiceState:
     service: Service
     kept: bool
     why: str
+    steps: tuple[str, ...] = ()  # lost: the advice of the findings at its origin, how to restore it
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (report field ``services``)."""
@@ -35,6 +36,7 @@ class ServiceState:
             "provided": self.service.provided,
             "kept": self.kept,
             "why": self.why,
+            "steps": list(self.steps),
             "origin": [f"{s.file}:{s.line}" for s in self.service.origin if s.line],
         }
 

@@ -286,3 +286,43 @@ def test_sql_logins_become_query_credentials_or_say_why_not(
     else:
         assert table is None and "credentials.conf" not in result.files
         assert findings["EXIM-AUTH-SQL"].severity == "unmapped" and found in findings["EXIM-AUTH-SQL"].message
+
+
+LDAP_BIND = '${if ldapauth{user="uid=${quote_ldap_dn:$auth2},ou=people,dc=example,dc=org" pass=${quote:$auth3} ldap://ldap.example.org/}}'
+LDAP_LOOKUP = (
+    "${if crypteq{$auth3}{${lookup ldap{ldap://ldap.example.org/ou=people,dc=example,dc=org"
+    "?userPassword?sub?(uid=${quote_ldap:$auth2})}}}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("condition", "platform", "step"),
+    [
+        (LDAP_BIND, "openbsd", "login_ldap"),
+        (LDAP_BIND, "linux", "libpam-ldapd or sssd"),
+        (LDAP_LOOKUP, "debian", "credentials_filter"),
+    ],
+)
+def test_ldap_logins_are_lost_with_the_steps_for_the_target(
+    tmp_path: Path, condition: str, platform: str, step: str
+) -> None:
+    from migrate.commands.convert import convert
+    from tests.mapping.test_mapping import BASE, DNS_ROUTERS, LOCAL_ROUTER, STANDARD_ACL
+
+    main = "tls_certificate = /etc/ssl/mx.pem\ntls_privatekey = /etc/ssl/mx.key"
+    acl = "  accept  authenticated = *\n" + STANDARD_ACL
+    transports = "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data"
+    configure = tmp_path / "configure"
+    configure.write_text(
+        BASE.format(main=main, acl=acl, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}", transports=transports)
+        + "begin authenticators\nplain:\n  driver = plaintext\n  public_name = PLAIN\n"
+        + f"  server_condition = {condition}\n"
+    )
+    result = convert(str(configure), platform=platform)
+    finding = next(f for f in result.report.findings() if f.rule.id == "EXIM-AUTH-LDAP")
+    assert finding.severity == "unmapped" and "cannot log in" in finding.message
+    assert step in finding.advice
+    listeners = [line for line in result.files["smtpd.conf"].splitlines() if line.startswith("listen on")]
+    assert listeners and not any(" auth" in line for line in listeners)
+    assert result.policy.table("credentials") is None
+    assert "submission" in [s.service.name for s in result.report.lost]

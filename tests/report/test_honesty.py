@@ -219,6 +219,20 @@ def test_a_lost_service_is_said_first() -> None:
     ].index("## 1.")
 
 
+def test_a_lost_service_says_how_to_restore_it() -> None:
+    case = FIXTURES / "ldap-auth"
+    result = convert(str(case / "configure"), platform="debian", root=str(case / "root"))
+    [submission] = result.report.lost
+    assert submission.service.name == "submission" and len(submission.steps) == 1
+    assert "libpam-ldapd or sssd" in submission.steps[0] and "'auth'" in submission.steps[0]
+    lines = summary_lines(result.report)
+    assert lines[1].startswith("  LOST authenticated submission") and lines[2].startswith("    to restore: make PAM")
+    assert f"  - to restore: {submission.steps[0]}" in result.files["MIGRATION.md"]
+    assert submission.to_dict()["steps"] == list(submission.steps)
+    on_openbsd = convert(str(case / "configure"), platform="openbsd", root=str(case / "root"))
+    assert "login_ldap" in on_openbsd.report.lost[0].steps[0]
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=120)
 

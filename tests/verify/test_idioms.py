@@ -59,6 +59,8 @@ IDIOMS = {
     # greylisting (issue 15): a sub-ACL asking greylistd, and an inline defer for postmaster; exim is asked as
     # on the retry that passes (the daemon's socket down gives its fail string)
     "greylisting": {},
+    # logins checked by binding to LDAP (issue 15): smtpd has no LDAP check, so submission is lost and said so
+    "ldap-auth": {"submission": "no listener offers AUTH"},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
     "run-perl": {
         "relay relay_from_hosts": "refused",
