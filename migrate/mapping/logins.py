@@ -111,8 +111,8 @@ def _password_source(
     source = passwords.recognise(auth)
     if source is not None and source.kind == passwords.DOVECOT:
         return _dovecot(ctx, auth, domains, schemes)
-    if source is None and passwords.ldap_check(auth):
-        _ldap(ctx, auth, passwords.ldap_check(auth))
+    if source is None and (how := passwords.ldap_check(auth)):
+        _ldap(ctx, auth, how)
         return None
     if source is None:
         ctx.ledger.mark_driver(

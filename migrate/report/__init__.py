@@ -123,7 +123,7 @@ def build_report(config: EximConfig, policy: Policy, rendered: Rendered) -> Repo
     return Report(config.path, tuple(config.files), entries, notes, states, _grade(entries, states))
 
 
-def _with_steps(state: ServiceState, findings: tuple[Diagnostic, ...] | list[Diagnostic]) -> ServiceState:
+def _with_steps(state: ServiceState, findings: tuple[Diagnostic, ...]) -> ServiceState:
     """A lost service carries the advice of the unmapped statements it came from: how to restore it."""
     if state.kept:
         return state

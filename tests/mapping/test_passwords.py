@@ -7,6 +7,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from migrate.commands.convert import Result
 from migrate.lookups import MemoryStore
 from migrate.mapping import dovecot, passwords
 from migrate.reader import read_config
@@ -246,6 +247,23 @@ def test_other_sql_queries_are_not_taken_for_a_login_lookup(tmp_path: Path, cond
     assert passwords.recognise(_auth(tmp_path, f"server_condition = {condition}")) is None
 
 
+def _convert_plain(tmp_path: Path, condition: str, platform: str, main: str = "") -> Result:
+    """An MX with TLS whose one PLAIN authenticator checks ``condition``, converted for ``platform``."""
+    from migrate.commands.convert import convert
+    from tests.mapping.test_mapping import BASE, DNS_ROUTERS, LOCAL_ROUTER, STANDARD_ACL
+
+    main += "\ntls_certificate = /etc/ssl/mx.pem\ntls_privatekey = /etc/ssl/mx.key"
+    acl = "  accept  authenticated = *\n" + STANDARD_ACL
+    transports = "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data"
+    configure = tmp_path / "configure"
+    configure.write_text(
+        BASE.format(main=main, acl=acl, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}", transports=transports)
+        + "begin authenticators\nplain:\n  driver = plaintext\n  public_name = PLAIN\n"
+        + f"  server_condition = {condition}\n"
+    )
+    return convert(str(configure), platform=platform)
+
+
 @pytest.mark.parametrize(
     ("kind", "condition", "found"),
     [
@@ -262,20 +280,7 @@ def test_other_sql_queries_are_not_taken_for_a_login_lookup(tmp_path: Path, cond
 def test_sql_logins_become_query_credentials_or_say_why_not(
     tmp_path: Path, kind: str, condition: str, found: str
 ) -> None:
-    from migrate.commands.convert import convert
-    from tests.mapping.test_mapping import BASE, DNS_ROUTERS, LOCAL_ROUTER, STANDARD_ACL
-
-    main = f"hide {kind}_servers = db.example.net/mail/exim/Db-Secret\ntls_certificate = /etc/ssl/mx.pem\n"
-    main += "tls_privatekey = /etc/ssl/mx.key"
-    acl = "  accept  authenticated = *\n" + STANDARD_ACL
-    transports = "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data"
-    configure = tmp_path / "configure"
-    configure.write_text(
-        BASE.format(main=main, acl=acl, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}", transports=transports)
-        + "begin authenticators\nplain:\n  driver = plaintext\n  public_name = PLAIN\n"
-        + f"  server_condition = {condition}\n"
-    )
-    result = convert(str(configure), platform="linux")
+    result = _convert_plain(tmp_path, condition, "linux", f"hide {kind}_servers = db.example.net/mail/exim/Db-Secret")
     table = result.policy.table("credentials")
     findings = {f.rule.id: f for f in result.report.findings()}
     if "query_credentials" in found or "$1::text" in found:
@@ -306,19 +311,7 @@ LDAP_LOOKUP = (
 def test_ldap_logins_are_lost_with_the_steps_for_the_target(
     tmp_path: Path, condition: str, platform: str, step: str
 ) -> None:
-    from migrate.commands.convert import convert
-    from tests.mapping.test_mapping import BASE, DNS_ROUTERS, LOCAL_ROUTER, STANDARD_ACL
-
-    main = "tls_certificate = /etc/ssl/mx.pem\ntls_privatekey = /etc/ssl/mx.key"
-    acl = "  accept  authenticated = *\n" + STANDARD_ACL
-    transports = "local_delivery:\n  driver = appendfile\n  file = /var/mail/$local_part_data"
-    configure = tmp_path / "configure"
-    configure.write_text(
-        BASE.format(main=main, acl=acl, routers=f"{DNS_ROUTERS}\n{LOCAL_ROUTER}", transports=transports)
-        + "begin authenticators\nplain:\n  driver = plaintext\n  public_name = PLAIN\n"
-        + f"  server_condition = {condition}\n"
-    )
-    result = convert(str(configure), platform=platform)
+    result = _convert_plain(tmp_path, condition, platform)
     finding = next(f for f in result.report.findings() if f.rule.id == "EXIM-AUTH-LDAP")
     assert finding.severity == "unmapped" and "cannot log in" in finding.message
     assert step in finding.advice
