@@ -344,6 +344,7 @@ class Policy:
     auth_origin: Origin = ()  # the server authenticators smtpd's ``auth`` on the listeners carries out
     exim_accepting: Origin = ()  # the ACL statements that accepted some class for exim (routes assumed)
     policy_origin: Origin = ()  # the ACL statements the match rules carry out together
+    given: str = ""  # the input as the admin named it (path, --debian, -D names): every header says it
 
     def counts(self) -> dict[str, int]:
         """How many statements landed in each bucket."""

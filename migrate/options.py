@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PLATFORM_CHOICES = ("openbsd", "debian", "debian12", "freebsd", "linux")
 GREYLIST_CHOICES = ("off", "rspamd")
@@ -13,6 +15,32 @@ FAIL_ON: dict[str, tuple[str, ...]] = {
     "approximated": ("unmapped", "approximated"),
     "info": ("unmapped", "approximated", "ignored"),
 }
+
+
+def default_platform(os_release: str = "/etc/os-release", system: str = sys.platform) -> str:
+    """The platform of the machine the tool runs on: an admin converting on the server gets its own smtpd.
+
+    Debian 12 ships OpenSMTPD 6.8 and 13 ships 7.6; a Debian without a release
+    number (testing, unstable) has 7.9, which is the portable ``linux`` pack.
+    Anything else is assumed to be OpenBSD, the grammar's home.
+    """
+    if system.startswith("openbsd"):
+        return "openbsd"
+    if system.startswith("freebsd"):
+        return "freebsd"
+    fields = _os_release(os_release)
+    if fields.get("ID") != "debian":  # derivatives ship other OpenSMTPD versions: say openbsd, the header tells
+        return "openbsd"
+    return {"12": "debian12", "13": "debian"}.get(fields.get("VERSION_ID", ""), "linux")
+
+
+def _os_release(path: str) -> dict[str, str]:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return {}
+    pairs = (line.partition("=") for line in text.splitlines() if "=" in line)
+    return {key.strip(): value.strip().strip('"') for key, _, value in pairs}
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,20 @@ Diagnostics go to stderr so that stdout can be piped.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from migrate import __version__
 from migrate.errors import MigrateError
-from migrate.options import FAIL_ON, GREYLIST_CHOICES, PLATFORM_CHOICES, Options
+from migrate.options import FAIL_ON, GREYLIST_CHOICES, PLATFORM_CHOICES, Options, default_platform
 
 if TYPE_CHECKING:  # the commands load on first use, not with the CLI
     from migrate.commands.convert import Result
@@ -147,9 +149,10 @@ def _conversion_options(func: Callable[..., None]) -> Callable[..., None]:
     wrapper = click.option(
         "--platform",
         type=click.Choice(PLATFORM_CHOICES),
-        default="openbsd",
-        show_default=True,
-        help="The target and its OpenSMTPD: openbsd 7.9, debian (13) 7.6, debian12 6.8, freebsd 7.9, linux 7.9.",
+        default=default_platform,
+        show_default="the system this runs on",
+        help="The target and its OpenSMTPD: openbsd 7.9, debian (13) 7.6, debian12 6.8, freebsd 7.9, "
+        "linux 7.9 (portable, Debian's names). Every generated file's header names it.",
     )(wrapper)
     wrapper = click.option(
         "--greylist",
@@ -195,13 +198,16 @@ def convert(
     report_sarif: str | None,
     fail_on: str,
 ) -> None:
-    """Convert CONFIGURE to smtpd.conf (and rspamd files) in OUTPUT; what did not carry over goes to stderr.
+    """Convert CONFIGURE to smtpd.conf (and rspamd files, MIGRATION.md) in OUTPUT, then say what to do next.
+
+    Prints the files written, every statement that did not carry over as it
+    was, the services kept or lost, the grade and the next steps.
 
     Exit status: 0 converted; 1 error; 2 findings at or above --fail-on (with --dry-run: files would change).
     """
     from migrate.commands.convert import convert as run_convert
     from migrate.commands.convert import write_output
-    from migrate.report.formats import render, summary_lines
+    from migrate.report.formats import closing_lines, count_line, finding_lines, render
 
     result = run_convert(source, options)
     if dry_run:
@@ -211,9 +217,25 @@ def convert(
     for path, fmt in ((report_json, "json"), (report_sarif, "sarif")):
         if path:
             Path(path).write_text(render(report, fmt))
-    for line in (*summary_lines(report), *(f"wrote {p}" for p in written)):
-        click.echo(line, err=True)
+    names = ", ".join(str(p.relative_to(out_dir)) for p in written)
+    lines = [
+        f"wrote {len(written)} file(s) to {out_dir}: {names}" if written else f"{out_dir}: every file was up to date",
+        *finding_lines(report),
+        count_line(report),
+        *closing_lines(report, out_dir, result.policy.given, _platform_label(options.platform)),
+    ]
+    click.echo("\n".join(lines))
     sys.exit(report.return_code(fail_on))
+
+
+def _platform_label(name: str) -> str:
+    """The platform as convert names it, saying so when it was assumed from the running system."""
+    from migrate.platforms import platform
+
+    label = platform(name).label
+    if click.get_current_context().get_parameter_source("platform") == click.core.ParameterSource.DEFAULT:
+        return f"{label} (assumed from this system; --platform chooses another)"
+    return label
 
 
 def _show_drift(result: Result, against: str) -> int:
@@ -279,11 +301,17 @@ def check(source: str, options: Options, against: str, baseline: str | None, fai
 @cli.command()
 @_conversion_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["rich", "text", "json", "sarif"]), default="rich", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["rich", "text", "json", "sarif"]),
+    help="rich: tables (the default on a terminal); text: plain lines, nothing cut (the default when piped); "
+    "json / sarif: for tools and code-scanning dashboards.",
 )
 @click.option("--fail-on", type=FAIL_ON_CHOICE, default="never", show_default=True)
-def report(source: str, options: Options, fmt: str, fail_on: str) -> None:
+def report(source: str, options: Options, fmt: str | None, fail_on: str) -> None:
     """The migration report: the services kept or lost, every statement's bucket, and a grade.
+
+    Written to standard output; on a terminal long output goes through a pager.
 
     Exit status: 0; 2 when a statement lands at or above --fail-on, or a service is lost; 1 error.
     """
@@ -291,13 +319,23 @@ def report(source: str, options: Options, fmt: str, fail_on: str) -> None:
     from migrate.report.formats import render
 
     built = run_convert(source, options).report
+    fmt = fmt or ("rich" if sys.stdout.isatty() else "text")
     if fmt == "rich":
         from migrate.cli.report_view import print_rich
 
         print_rich(built)
     else:
-        click.echo(render(built, fmt), nl=False)
+        _page(render(built, fmt))
     sys.exit(built.return_code(fail_on))
+
+
+def _page(text: str) -> None:
+    """Standard output as it is when piped; through a pager on a terminal when it does not fit."""
+    if sys.stdout.isatty() and text.count("\n") >= shutil.get_terminal_size().lines:
+        os.environ.setdefault("LESS", "FRX")  # colours kept, and less exits when it fits after all
+        click.echo_via_pager(text)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command(name="rules")
@@ -361,17 +399,50 @@ class VerifyFailed(MigrateError):
     """One side could not be asked."""
 
 
-def main() -> None:
-    """Run the command; map every expected failure to exit status 1 without a traceback."""
-    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 byte from the input must not stop the output
+class _PipeSafeOutput(io.FileIO):
+    """Standard output whose reader may leave (``| head``): the rest of the output is dropped, not an error.
+
+    The command then ends with its own exit status, as a shell user expects
+    of a filter whose reader has seen enough.
+    """
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data) or 0
+        except BrokenPipeError:
+            return len(data)
+
+
+def _guard_stdout() -> None:
+    """Put the pipe-safe stream in place of sys.stdout; a non-UTF-8 byte from the input must not stop output."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test harness: leave it
+        descriptor = -1
+    if descriptor >= 0:
+        sys.stdout.flush()
+        raw = _PipeSafeOutput(descriptor, "wb", closefd=False)
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(raw), encoding="utf-8", errors="backslashreplace", line_buffering=raw.isatty()
+        )
+    for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+
+
+def main() -> None:
+    """Run the command; map every expected failure to exit status 1 without a traceback (Ctrl-C: 130)."""
+    _guard_stdout()
     try:
         cli.main(standalone_mode=False)
+    except KeyboardInterrupt:
+        _interrupted()
     except MigrateError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted()
         click.echo("aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
@@ -392,3 +463,9 @@ def main() -> None:
         )
         sys.exit(1)
     sys.exit(0)
+
+
+def _interrupted() -> NoReturn:
+    """Ctrl-C: say so, and exit 128 + SIGINT as shells do; write_output has removed its staging files."""
+    click.echo("interrupted", err=True)
+    sys.exit(130)

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from migrate.report import Report
-from migrate.report.formats import GRADE_REASONS
+from migrate.report.formats import grade_reason
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def print_rich(report: Report) -> None:
-    """Tables grouped by section; colour only on a terminal, NO_COLOR honoured (stderr)."""
+    """Tables grouped by section on standard output, through a pager on a terminal; NO_COLOR honoured.
+
+    Cells wrap and never crop, so rule ids and addresses stay whole at any width.
+    """
     from rich.console import Console
+
+    console = Console(no_color="NO_COLOR" in os.environ or None)
+    if not console.is_terminal:
+        _print_tables(console, report)
+        return
+    os.environ.setdefault("LESS", "FRX")  # colours kept, and less exits when it fits on one screen
+    with console.pager(styles=True):
+        _print_tables(console, report)
+
+
+def _print_tables(console: Console, report: Report) -> None:
     from rich.table import Table
 
-    console = Console(stderr=True, no_color="NO_COLOR" in os.environ or None, soft_wrap=True)
     if report.lost:
         table = Table("service exim provided", "why it is lost", title="LOST SERVICES", title_justify="left")
         for state in report.lost:
@@ -25,7 +42,11 @@ def print_rich(report: Report) -> None:
         rows = [e for e in findings if e.section == section]
         if not rows:
             continue
-        table = Table("where", "bucket", "rule", "what happened", title=section, title_justify="left")
+        table = Table(title=section, title_justify="left")
+        table.add_column("where", no_wrap=True)
+        table.add_column("bucket", no_wrap=True)
+        table.add_column("rule", overflow="fold")
+        table.add_column("what happened", overflow="fold")
         for entry in rows:
             table.add_row(
                 f"{os.path.basename(entry.span.file)}:{entry.span.line}",
@@ -39,5 +60,5 @@ def print_rich(report: Report) -> None:
     console.print(
         f"{sum(counts.values())} statements: {counts['mapped']} mapped, {counts['approximated']} approximated, "
         f"{counts['unmapped']} unmapped, {counts['ignored']} ignored; "
-        f"readiness grade {report.grade} ({GRADE_REASONS[report.grade]})"
+        f"readiness grade {report.grade}: {grade_reason(report)}"
     )

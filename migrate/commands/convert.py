@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from migrate import rules
@@ -63,6 +63,7 @@ def convert(path: str, options: Options | None = None, **settings: object) -> Re
     options = options or Options(**settings)  # type: ignore[arg-type]
     config = read(path, options)
     policy = build_policy(config, options.platform, options.greylist, FileStore(Path(options.root)))
+    policy = replace(policy, given=as_given(path, options))
     rendered = render(policy)
     report = build_report(config, policy, rendered)
     manual = [
@@ -73,6 +74,15 @@ def convert(path: str, options: Options | None = None, **settings: object) -> Re
     lost = [(f"{s.service.title}: {s.why}", s.steps) for s in report.lost]
     migration = render_migration(policy, report.grade, manual, lost)
     return Result(config, policy, with_migration(rendered, migration), report)
+
+
+def as_given(path: str, options: Options) -> str:
+    """The input as command arguments, for the headers: macro names only, their values may be secrets."""
+    words = ["--debian", path] if options.debian else [path]
+    if options.root != "/":
+        words += ["--root", options.root]
+    words += [f"-D {name}" for name in sorted(options.defines)]
+    return " ".join(words)
 
 
 class OutputExistsError(MigrateError):

@@ -11,7 +11,7 @@ import os
 
 from migrate.model import Content, Policy
 from migrate.platforms import platform as get_platform
-from migrate.render.base import finished, make_env
+from migrate.render.base import finished, generated_by, make_env
 from migrate.render.rspamd import render_rspamd
 from migrate.render.tables import render_table_files
 
@@ -49,6 +49,8 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[t
         .get_template("docs/MIGRATION.md.j2")
         .render(
             source=os.path.basename(policy.source),
+            generated=generated_by(policy),
+            args=policy.given or os.path.basename(policy.source),
             p=pack,
             grade=grade,
             manual=manual,

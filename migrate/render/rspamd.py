@@ -6,11 +6,9 @@ policy; the source map points each of them at its module's file.
 
 from __future__ import annotations
 
-import os
-
 from migrate.errors import Span
 from migrate.model import SIGN_ONLY, Content, Policy
-from migrate.render.base import Target, finished, make_env, whole_file
+from migrate.render.base import Target, finished, generated_by, make_env, whole_file
 
 # rspamd's modules.d file names (plus actions.conf and settings.conf): a misspelt local.d file
 # is silently ignored by rspamd, so we only ever write names from this list.
@@ -69,7 +67,7 @@ def render_rspamd(policy: Policy, source_map: dict[Span, list[Target]] | None = 
         return {}
     env = make_env()
     values = {
-        "source": os.path.basename(policy.source),
+        "generated": generated_by(policy),
         "spam": content.spam,
         "antivirus": content.antivirus,
         "dnsbls": content.dnsbls,

@@ -16,7 +16,7 @@ import os
 from migrate.errors import Diagnostic, Span
 from migrate.model import Action, Filter, Listener, MatchRule, Policy, Table
 from migrate.platforms import platform as get_platform
-from migrate.render.base import Block, Emitted, Target, cite, finished, locate, make_env, quote
+from migrate.render.base import Block, Emitted, Target, cite, finished, generated_by, locate, make_env, quote
 
 
 def render_smtpd_conf(policy: Policy, source_map: dict[Span, list[Target]] | None = None) -> str:
@@ -37,8 +37,8 @@ def render_smtpd_conf(policy: Policy, source_map: dict[Span, list[Target]] | Non
         make_env()
         .get_template("opensmtpd/smtpd.conf.j2")
         .render(
-            target=pack.label + f"; install as {pack.smtpd_conf}",
-            source=os.path.basename(policy.source),
+            generated=generated_by(policy),
+            install=pack.smtpd_conf,
             blocks=blocks,
         )
     )

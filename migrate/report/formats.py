@@ -25,33 +25,79 @@ GRADE_REASONS = {
 
 def summary_lines(report: Report) -> list[str]:
     """Lost services, the counts and the grade, then every statement that needs a look."""
-    lines = []
-    if report.services:
-        lost = len(report.lost)
-        lines.append(
-            f"services exim provided: {len(report.services) - lost} kept, {lost} lost"
-            + (" -- do not switch over until the lost ones are restored" if lost else "")
-        )
+    return [*service_lines(report), count_line(report), *finding_lines(report)]
+
+
+def service_lines(report: Report) -> list[str]:
+    """The services exim provided, lost ones first, each lost one with the steps that restore it."""
+    if not report.services:
+        return []
+    lost = len(report.lost)
+    lines = [
+        f"services exim provided: {len(report.services) - lost} kept, {lost} lost"
+        + (" -- do not switch over until the lost ones are restored" if lost else "")
+    ]
     for state in sorted(report.services, key=lambda s: s.kept):
         origin = ", ".join(f"{os.path.basename(s.file)}:{s.line}" for s in state.service.origin[:3] if s.line)
         mark = "kept" if state.kept else "LOST"
         lines.append(f"  {mark} {state.service.title}: {state.why}" + (f" ({origin})" if origin else ""))
         lines += [f"    to restore: {step}" for step in state.steps]
+    return lines
+
+
+def count_line(report: Report) -> str:
+    """How many statements landed in each bucket, and the grade with its reason."""
     counts = report.counts()
-    lines.append(
+    return (
         f"{sum(counts.values())} statements: {counts['mapped']} mapped, {counts['approximated']} approximated, "
         f"{counts['unmapped']} unmapped, {counts['ignored']} ignored; "
         f"readiness grade {report.grade} ({GRADE_REASONS[report.grade]})"
     )
+
+
+def finding_lines(report: Report) -> list[str]:
+    """Every statement that needs a look, where it went, and what to do; then the notes."""
+    lines = []
     for entry in report.findings():
         lines.append(entry.line())
         if entry.targets:
             lines.append(f"    became: {', '.join(entry.targets[:3])}")
         if entry.advice:
             lines.append(f"    advice: {entry.advice}")
-    for note in report.notes:
-        lines.append(note.line())
+    lines += [note.line() for note in report.notes]
     return lines
+
+
+def grade_reason(report: Report) -> str:
+    """Why this configuration got its grade, in its own terms: which services, how many statements."""
+    if report.lost:
+        titles = ", ".join(s.service.title for s in report.lost)
+        return f"{len(report.lost)} service(s) exim provided would be lost: {titles}"
+    whole = [e for e in report.findings() if e.parent is None]
+    unmapped = sum(e.severity == "unmapped" for e in whole)
+    approximated = sum(e.severity == "approximated" for e in whole)
+    if report.grade == "C":
+        return f"{unmapped} statement(s) were not migrated and need a rewrite by hand (listed above)"
+    if report.grade == "B":
+        return f"{approximated} approximated and {unmapped} unmapped statement(s) to review (listed above)"
+    return "every statement carried over"
+
+
+def closing_lines(report: Report, out_dir: str, given: str, platform_label: str) -> list[str]:
+    """What convert says last: the services, the grade and why, and what to do next."""
+    verify_root = "" if "--root " in given else " --root COPY-OF-THE-SERVER"
+    steps = [
+        *(["restore the lost services above by hand: do not switch over before"] if report.lost else []),
+        f"read {os.path.join(out_dir, 'MIGRATION.md')}: the steps for {platform_label}, in order",
+        f"exim2smtpd verify {given} {out_dir}{verify_root}   # the real exim and smtpd, same questions",
+        f"exim2smtpd diff {given} --against {out_dir}   # after any change to the exim configuration",
+    ]
+    return [
+        *service_lines(report),
+        f"readiness grade {report.grade}: {grade_reason(report)}",
+        "next:",
+        *(f"  {number}. {step}" for number, step in enumerate(steps, 1)),
+    ]
 
 
 def to_text(report: Report) -> str:

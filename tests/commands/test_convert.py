@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import shutil
@@ -14,7 +15,7 @@ import pytest
 from migrate.commands.convert import convert, write_output
 from migrate.model import Policy
 from migrate.verify import adapt as smtpd_check
-from tests.conftest import FIXTURES, Corpus
+from tests.conftest import FIXTURES, ROOT, Corpus
 
 GOLDEN = {
     "article-mx": ("openbsd", "linux", "debian", "debian12", "freebsd"),
@@ -66,7 +67,14 @@ ROOTS = {p.parent.name: str(p) for p in FIXTURES.glob("*/root") if p.parent.name
 
 
 def _convert(case: str, platform: str = "openbsd"):  # type: ignore[no-untyped-def]
-    return convert(str(FIXTURES / case / "configure"), platform=platform, root=ROOTS.get(case, "/"))
+    """Convert as an admin would from the checkout: the headers name the paths as given, relative here."""
+    root = ROOTS.get(case)
+    with contextlib.chdir(ROOT):
+        return convert(
+            os.path.relpath(FIXTURES / case / "configure"),
+            platform=platform,
+            root=os.path.relpath(root) if root else "/",
+        )
 
 
 DEBIAN = ["internet", "smarthost", "satellite", "local", "internet-split", "template", "upstream-example"]
@@ -213,14 +221,39 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=60)
 
 
-def test_convert_cli_writes_the_file_and_reports_on_stderr(tmp_path: Path) -> None:
+def test_convert_cli_writes_the_files_and_ends_with_direction(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = _cli("convert", str(FIXTURES / "article-mx" / "configure"), "-o", str(out))
+    configure = str(FIXTURES / "article-mx" / "configure")
+    result = _cli("convert", configure, "-o", str(out), "--platform", "openbsd")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ""
-    assert (out / "smtpd.conf").read_text() == convert(str(FIXTURES / "article-mx" / "configure")).files["smtpd.conf"]
-    assert "mapped" in result.stderr and "configure:60:3: approximated[EXIM-ACL-CONDITIONAL-ACCEPT]" in result.stderr
+    assert result.stderr == ""
+    expected = convert(configure, platform="openbsd").files["smtpd.conf"]
+    assert (out / "smtpd.conf").read_text() == expected
+    lines = result.stdout.splitlines()
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert lines[0].startswith(f"wrote {len(written)} file(s) to {out}: smtpd.conf")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging directory left behind
+    assert "configure:60:3: approximated[EXIM-ACL-CONDITIONAL-ACCEPT]" in result.stdout
+    # last: the services, the grade with its reason, then what to do next
+    grade = next(n for n, line in enumerate(lines) if line.startswith("readiness grade B: "))
+    assert "approximated" in lines[grade] and lines[grade - 1].startswith("  kept ")
+    assert lines[grade + 1 :] == [
+        "next:",
+        f"  1. read {out}/MIGRATION.md: the steps for OpenBSD 7.9, in order",
+        f"  2. exim2smtpd verify {configure} {out} --root COPY-OF-THE-SERVER"
+        "   # the real exim and smtpd, same questions",
+        f"  3. exim2smtpd diff {configure} --against {out}   # after any change to the exim configuration",
+    ]
+
+
+def test_convert_names_the_assumed_platform_and_lost_services_come_first_in_next_steps(tmp_path: Path) -> None:
+    root = FIXTURES / "ldap-auth" / "root"
+    result = _cli("convert", str(FIXTURES / "ldap-auth" / "configure"), "--root", str(root), "-o", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "readiness grade C: 1 service(s) exim provided would be lost: authenticated submission" in result.stdout
+    assert lines[lines.index("next:") + 1] == "  1. restore the lost services above by hand: do not switch over before"
+    assert "(assumed from this system; --platform chooses another)" in result.stdout
 
 
 def test_convert_refuses_to_overwrite(tmp_path: Path) -> None:
