@@ -10,7 +10,7 @@ EXAMPLE := fixtures/article-mx/configure
 DEMO_OUT := .cache/demo
 export EXIM EXIM_ROOT EXIM2SMTPD_ROOTS
 
-.PHONY: demo test lint venv test-deps bench fuzz clean
+.PHONY: demo test lint venv test-deps bench fuzz clean man
 
 $(BIN)/exim2smtpd: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ fuzz: venv test-deps
 bench: venv test-deps
 	$(BIN)/python bench/bench_reader.py
 	$(BIN)/python bench/bench_convert.py
+
+# The man page is written from the click commands; a test checks the committed one is current.
+man: venv
+	$(BIN)/python -m migrate.cli.manpage > docs/exim2smtpd.1
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

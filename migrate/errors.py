@@ -84,11 +84,21 @@ class Diagnostic:
         }
 
 
-def caret_lines(source_line: str, col: int) -> str:
-    """Show a source line and a caret under column ``col``, keeping tabs aligned."""
+def caret_lines(source_line: str, col: int, width: int = 200) -> str:
+    """Show a source line and a caret under column ``col``, keeping tabs aligned.
+
+    At most ``width`` characters of the line are shown (around the caret when
+    it lies beyond), "…" marking each cut end: a binary or minified file given
+    by mistake must not fill the terminal with one "line".
+    """
     line = source_line.rstrip("\n")
-    pad = "".join("\t" if ch == "\t" else " " for ch in line[: max(col - 1, 0)])
-    return f"    {line}\n    {pad}^"
+    at = max(col - 1, 0)
+    start = at - width // 2 if len(line) > width and at >= width else 0
+    shown = line[start : start + width]
+    head = "…" if start else ""
+    tail = "…" if start + width < len(line) else ""
+    pad = " " * len(head) + "".join("\t" if ch == "\t" else " " for ch in shown[: at - start])
+    return f"    {head}{shown}{tail}\n    {pad}^"
 
 
 class MigrateError(Exception):

@@ -1,8 +1,8 @@
 """The ``exim2smtpd`` command: a thin click layer over the library.
 
 Commands call one library function each and turn its result into output and an
-exit status: 0 success, 1 error (unreadable input, syntax error, bad usage).
-Diagnostics go to stderr so that stdout can be piped.
+exit status: 0 success, 1 error (unreadable input, syntax error, bad usage), 2
+findings or drift, 130 interrupted. Results go to stdout; errors to stderr.
 """
 
 from __future__ import annotations
@@ -28,13 +28,32 @@ if TYPE_CHECKING:  # the commands load on first use, not with the CLI
 
 
 def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    """Turn ``-D NAME=VALUE`` (or ``-D NAME``) into a macro dict, as exim's -D does."""
+    """Turn ``-D NAME=VALUE`` (or ``-D NAME``) into a macro dict by exim's own rule for -D.
+
+    exim skips blanks around the name and before the value; the name starts
+    with an upper-case letter and holds only ASCII letters, digits and ``_``;
+    a name given twice is refused. The error names the macro, never its value
+    (a value may be a password).
+    """
+    blanks = " \t\n\r\f\v"
     defines: dict[str, str] = {}
     for item in values:
         name, _, value = item.partition("=")
-        if not name or not name[0].isupper() or not name.replace("_", "").isalnum():
-            raise click.BadParameter(f"{item!r}: a macro name starts with an upper-case letter", param_hint="-D")
-        defines[name] = value
+        name = name.strip(blanks)
+        bad = next((ch for ch in name if not (ch.isascii() and (ch.isalnum() or ch == "_"))), "")
+        if not name:
+            problem = "no macro name before the '='"
+        elif not "A" <= name[0] <= "Z":
+            problem = f"the macro name {name!r} must start with an upper-case letter (A-Z)"
+        elif bad:
+            what = "a space" if bad in blanks else f"the character {bad!r}"
+            problem = f"the macro name {name!r} holds {what}; a macro name is letters, digits and _ only"
+        elif name in defines:
+            problem = f"the macro {name} is defined twice (exim refuses a duplicated -D)"
+        else:
+            defines[name] = value.lstrip(blanks)
+            continue
+        raise MigrateError(f"-D: error: {problem}")
     return defines
 
 
@@ -52,7 +71,18 @@ def _source(configure: str | None, debian: str | None) -> tuple[str, bool]:
     """The input: an exim configure file, or a Debian /etc/exim4 given with --debian (exactly one)."""
     if (configure is None) == (debian is None):
         raise click.UsageError("give either CONFIGURE or --debian DIR (one of them)")
-    return (debian, True) if debian is not None else (configure, False)  # type: ignore[return-value]
+    if debian is not None:
+        return debian, True
+    assert configure is not None
+    if os.path.isdir(configure):  # most often Debian's /etc/exim4 given without --debian
+        import shlex
+
+        debian_like = os.path.exists(os.path.join(configure, "update-exim4.conf.conf")) or os.path.isdir(
+            os.path.join(configure, "conf.d")
+        )
+        advice = f"; for Debian's /etc/exim4 give --debian {shlex.quote(configure)}" if debian_like else ""
+        raise MigrateError(f"{configure}: error: this is a directory, not an exim configure file{advice}")
+    return configure, False
 
 
 DEBIAN = click.option(
@@ -64,12 +94,21 @@ DEBIAN = click.option(
 CONFIGURE = click.argument("configure", required=False, type=click.Path(dir_okay=True, path_type=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="exim2smtpd")
 def cli() -> None:
-    """Migrate an exim 4 configuration to OpenSMTPD.
+    """Migrate an exim 4 configuration to OpenSMTPD (smtpd.conf, rspamd files, a runbook).
 
-    Exit status: 0 success, 1 error (unreadable input, syntax error, bad usage).
+    \b
+    The workflow:
+      exim2smtpd convert /etc/exim/configure -o out      # write out/smtpd.conf, MIGRATION.md
+      exim2smtpd report /etc/exim/configure | less       # what carried over, what did not
+      exim2smtpd verify /etc/exim/configure out          # ask the real exim and smtpd
+      exim2smtpd check /etc/exim/configure --against out # in CI: still the same policy?
+    Debian's generated configuration: --debian /etc/exim4 instead of the file.
+
+    Exit status: 0 success, 1 error (unreadable input, syntax error, bad usage),
+    2 findings or drift (see each command), 130 interrupted.
     """
 
 
@@ -105,7 +144,14 @@ ROOT = click.option(
 def parse(
     configure: str | None, defines: dict[str, str], debian_dir: str | None, root: str, as_json: bool, resolved: bool
 ) -> None:
-    """Read CONFIGURE (or a Debian /etc/exim4) as exim would and print its parse tree."""
+    """Read CONFIGURE (or a Debian /etc/exim4) as exim would and print its parse tree.
+
+    \b
+    Examples:
+      exim2smtpd parse /etc/exim/configure
+      exim2smtpd parse --debian /etc/exim4 --resolved   # like 'exim -bP config'
+      exim2smtpd parse configure -D TLS=yes --json | jq '.routers[].name'
+    """
     from migrate.commands.convert import read
     from migrate.reader import format_like_exim
 
@@ -165,6 +211,11 @@ def _conversion_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 FAIL_ON_CHOICE = click.Choice(list(FAIL_ON))
+FAIL_ON_HELP = (
+    "Exit 2 when a statement lands in this bucket or a worse one, or a service is lost: "
+    "unmapped (not migrated), approximated (carried over with a difference), info (even ignored ones); "
+    "never: exit 0 whatever the findings."
+)
 
 
 @cli.command()
@@ -178,7 +229,11 @@ FAIL_ON_CHOICE = click.Choice(list(FAIL_ON))
     help="Directory to write smtpd.conf (and rspamd/local.d) into; created if missing.",
 )
 @click.option("--dry-run", is_flag=True, help="Write nothing: show what would change (like 'diff').")
-@click.option("--force", is_flag=True, help="Replace existing files, keeping each old one as NAME.bak.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace existing files, keeping each changed one as NAME.bak (unchanged ones are left alone).",
+)
 @click.option("--report-json", type=click.Path(dir_okay=False, path_type=str), help="Also write the JSON report here.")
 @click.option("--report-sarif", type=click.Path(dir_okay=False, path_type=str), help="Also write a SARIF report here.")
 @click.option(
@@ -186,7 +241,7 @@ FAIL_ON_CHOICE = click.Choice(list(FAIL_ON))
     type=FAIL_ON_CHOICE,
     default="never",
     show_default=True,
-    help="Exit 2 when a statement lands in this bucket or a worse one (or a service is lost).",
+    help=FAIL_ON_HELP,
 )
 def convert(
     source: str,
@@ -202,6 +257,12 @@ def convert(
 
     Prints the files written, every statement that did not carry over as it
     was, the services kept or lost, the grade and the next steps.
+
+    \b
+    Examples:
+      exim2smtpd convert /etc/exim/configure -o /root/smtpd-new
+      exim2smtpd convert --debian /etc/exim4 --platform debian -o out
+      exim2smtpd convert configure --root /srv/copy-of-server -o out --fail-on unmapped
 
     Exit status: 0 converted; 1 error; 2 findings at or above --fail-on (with --dry-run: files would change).
     """
@@ -264,6 +325,10 @@ def _show_drift(result: Result, against: str) -> int:
 def diff(source: str, options: Options, against: str) -> None:
     """Show what 'convert' would change in AGAINST, as text and in policy terms; write nothing.
 
+    \b
+    Example:
+      exim2smtpd diff /etc/exim/configure --against /etc/mail
+
     Exit status: 0 nothing would change; 2 something would; 1 error.
     """
     from migrate.commands.convert import convert as run_convert
@@ -284,9 +349,14 @@ def diff(source: str, options: Options, against: str) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     help="A JSON report from before: only findings not in it count for --fail-on.",
 )
-@click.option("--fail-on", type=FAIL_ON_CHOICE, default="unmapped", show_default=True)
+@click.option("--fail-on", type=FAIL_ON_CHOICE, default="unmapped", show_default=True, help=FAIL_ON_HELP)
 def check(source: str, options: Options, against: str, baseline: str | None, fail_on: str) -> None:
     """CI check: do the committed files still implement CONFIGURE's policy, with no new finding?
+
+    \b
+    Example (a CI job):
+      exim2smtpd report exim/configure --format json > baseline.json   # once, committed
+      exim2smtpd check exim/configure --against smtpd/ --baseline baseline.json
 
     Exit status: 0 yes; 2 drift, a lost service, or new findings at or above --fail-on (printed); 1 error.
     """
@@ -307,11 +377,17 @@ def check(source: str, options: Options, against: str, baseline: str | None, fai
     help="rich: tables (the default on a terminal); text: plain lines, nothing cut (the default when piped); "
     "json / sarif: for tools and code-scanning dashboards.",
 )
-@click.option("--fail-on", type=FAIL_ON_CHOICE, default="never", show_default=True)
+@click.option("--fail-on", type=FAIL_ON_CHOICE, default="never", show_default=True, help=FAIL_ON_HELP)
 def report(source: str, options: Options, fmt: str | None, fail_on: str) -> None:
     """The migration report: the services kept or lost, every statement's bucket, and a grade.
 
     Written to standard output; on a terminal long output goes through a pager.
+
+    \b
+    Examples:
+      exim2smtpd report /etc/exim/configure
+      exim2smtpd report /etc/exim/configure --format json > report.json
+      exim2smtpd report /etc/exim/configure --format sarif > exim.sarif
 
     Exit status: 0; 2 when a statement lands at or above --fail-on, or a service is lost; 1 error.
     """
@@ -339,9 +415,21 @@ def _page(text: str) -> None:
 
 
 @cli.command(name="rules")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text: for reading here; markdown: the page docs/rules.md is made of.",
+)
 def rules_command(fmt: str) -> None:
-    """Every rule exim2smtpd can report, by area, with what it means and what to do."""
+    """Every rule exim2smtpd can report, by area, with what it means and what to do.
+
+    \b
+    Example:
+      exim2smtpd rules | grep -A3 EXIM-QUALIFY-DOMAIN
+    """
     from migrate.rules import reference_markdown, reference_text
 
     click.echo(reference_markdown() if fmt == "markdown" else reference_text(), nl=False)
@@ -376,6 +464,11 @@ def verify(
     Uses OUTDIR/smtpd.conf when given, else converts CONFIGURE afresh. Needs
     root (private namespaces). Exit status: 0 all comparable cases agree,
     2 some differ, 1 error.
+
+    \b
+    Examples:
+      exim2smtpd verify /etc/exim/configure
+      exim2smtpd verify /etc/exim/configure out --root /srv/copy-of-server
     """
     from migrate.cli.verify_view import print_outcomes, to_json
     from migrate.verify import verify as run_verify
@@ -397,6 +490,19 @@ def verify(
 
 class VerifyFailed(MigrateError):
     """One side could not be asked."""
+
+
+# One line each in `exim2smtpd --help`; click would cut the docstrings' first sentences.
+for _name, _text in {
+    "parse": "Print the configuration as exim reads it (tree, JSON, or like exim -bP).",
+    "convert": "Write smtpd.conf, rspamd files and MIGRATION.md for the configuration.",
+    "report": "What carried over, what did not, the services kept or lost (text/json/sarif).",
+    "diff": "Show what convert would change in a directory written before.",
+    "check": "CI: do committed files still implement the configuration, with no new finding?",
+    "verify": "Ask the real exim and the real smtpd the same questions and compare.",
+    "rules": "Every rule the report can name, with what it means and what to do.",
+}.items():
+    cli.commands[_name].short_help = _text
 
 
 class _PipeSafeOutput(io.FileIO):
@@ -449,8 +555,9 @@ def main() -> None:
         # click's own default is 2 for usage errors; 2 is reserved for findings.
         exc.show()
         sys.exit(1)
-    except OSError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except OSError as exc:  # a file the user named (--report-json, --cases...): their path, in words
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"{where}error: {(exc.strerror or str(exc)).lower()}", err=True)
         sys.exit(1)
     except Exception as exc:  # a user must never see a traceback, even for our bugs
         if os.environ.get("EXIM2SMTPD_DEBUG"):

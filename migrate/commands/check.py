@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from migrate.commands.convert import convert
 from migrate.commands.diff import compare
+from migrate.errors import MigrateError
 from migrate.options import FAIL_ON, Options
 from migrate.report.formats import fingerprint
 from migrate.rules import by_id
@@ -35,14 +37,11 @@ def run_check(
     baseline: str | None = None,
     fail_on: str = "unmapped",
 ) -> CheckOutcome:
-    """Compare, then look for findings that are new since the baseline."""
+    """Compare, then look for findings that are new since the baseline (read first: a wrong file fails fast)."""
+    known = read_baseline(baseline) if baseline else set()
     result = convert(configure, options or Options())
     drift = compare(result, Path(against))
     report = result.report
-    known: set[str] = set()
-    if baseline:
-        data = json.loads(Path(baseline).read_text())
-        known = {fingerprint(_current_id(s["rule"]), s["source"]) for s in data.get("statements", [])}
     failing = [
         e for e in report.statements if e.severity in FAIL_ON[fail_on] and fingerprint(e.rule.id, e.source) not in known
     ]
@@ -62,6 +61,63 @@ def run_check(
         + ("" if code else " — OK")
     )
     return CheckOutcome(tuple(lines), code)
+
+
+class BaselineError(MigrateError):
+    """The --baseline file is not a JSON report exim2smtpd wrote."""
+
+
+# What every JSON report has held since schema version 1 (report.formats.to_json).
+_REPORT_KEYS = ("schema_version", "tool", "statements")
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+}
+
+
+def read_baseline(path: str) -> set[str]:
+    """The fingerprints of a saved report's statements; refuse, naming the file, anything that is not one.
+
+    A baseline that is silently empty would let every old finding through as
+    new, or, worse, a wrong file would pass unnoticed: so its shape is checked.
+    """
+
+    def refuse(reason: str, where: str = "") -> NoReturn:
+        raise BaselineError(f"{path}{where}: error: not a JSON report from exim2smtpd ({reason})")
+
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise BaselineError(f"{path}: error: cannot read it: {(exc.strerror or str(exc)).lower()}") from exc
+    except json.JSONDecodeError as exc:
+        refuse(f"not JSON: {exc.msg[0].lower()}{exc.msg[1:]}", f":{exc.lineno}:{exc.colno}")
+    except UnicodeDecodeError as exc:
+        refuse(f"not text: byte {exc.start + 1} is not UTF-8")
+    if not isinstance(data, dict):
+        refuse(f"the JSON is {_JSON_TYPES.get(type(data), 'null')}, where a report is an object")
+    missing = [key for key in _REPORT_KEYS if key not in data]
+    if missing:
+        refuse("it has no " + ", no ".join(missing))
+    if not isinstance(data["schema_version"], int) or isinstance(data["schema_version"], bool):
+        refuse("its schema_version is not a number")
+    tool = data["tool"].get("name") if isinstance(data["tool"], dict) else None
+    if tool != "exim2smtpd":
+        refuse(f"its tool is {tool!r}" if isinstance(tool, str) else "its tool has no name")
+    statements = data["statements"]
+    if not isinstance(statements, list):
+        refuse("its statements are not a list")
+    known = set()
+    for number, entry in enumerate(statements, 1):
+        if not (
+            isinstance(entry, dict) and isinstance(entry.get("rule"), str) and isinstance(entry.get("source"), str)
+        ):
+            refuse(f"statement {number} has no rule and source")
+        known.add(fingerprint(_current_id(entry["rule"]), entry["source"]))
+    return known
 
 
 def _current_id(rule_id: str) -> str:

@@ -421,15 +421,17 @@ def read_config(
     defines: dict[str, str] | None = None,
     generated: GeneratedFile | None = None,
     root: str | None = None,
+    stdin: bytes | None = None,
 ) -> EximConfig:
     """Read an exim configuration file as exim would; raise ConfigError if it cannot.
 
     With ``generated``, ``path`` names a configuration held in memory (see
     ``migrate.reader.debian``) whose statements point back at the files it was made from.
     With ``root``, ``.include`` reads absolute paths under it and nothing outside it.
+    With ``stdin``, ``path`` is ``STDIN`` and these are the configuration's bytes.
     """
     generated_files = {path: generated} if generated else {}
-    lexer = PreLexer(path, dict(defines or {}), generated=generated_files, root=root)
+    lexer = PreLexer(path, dict(defines or {}), generated=generated_files, root=root, stdin=stdin)
     lexer.run()
     if not lexer.lines:
         raise ConfigError(

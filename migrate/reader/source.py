@@ -157,6 +157,9 @@ class _OpenFile:
         return self.name, number
 
 
+STDIN = "<stdin>"  # how findings name a configuration read from standard input ("-")
+
+
 @dataclass
 class PreLexer:
     """Reads one exim configuration the way exim's ``get_config_line`` does."""
@@ -171,6 +174,7 @@ class PreLexer:
     files: dict[str, list[str]] = field(default_factory=dict)
     line_kinds: dict[str, list[str]] = field(default_factory=dict)
     generated: dict[str, GeneratedFile] = field(default_factory=dict)
+    stdin: bytes | None = None  # the configuration's bytes when it came on standard input (``path`` is STDIN)
     root: str | None = None  # absolute .include paths are read under here, and never outside it
 
     def __post_init__(self) -> None:
@@ -221,10 +225,13 @@ class PreLexer:
         try:
             if path.is_dir():
                 self._fail_at(raw, f"{what} {name} is a directory, not a file", rules.READ_FILE, name)
-            data = path.read_bytes()
+            data = self.stdin if self.stdin is not None and name == STDIN else path.read_bytes()
         except OSError as exc:
             reason = exc.strerror or str(exc)
             self._fail_at(raw, f"failed to open {what} {name}: {reason}", rules.READ_FILE, name)
+        kind = _not_text(data)
+        if kind:  # blamed on the file itself, included or not, as exim does
+            self._fail_at(None, f"this is {kind}", rules.READ_BINARY, name)
         text = data.decode("utf-8", errors="surrogateescape")
         lines = text.split("\n")
         if lines and lines[-1] == "":
@@ -232,7 +239,11 @@ class PreLexer:
         self.files[name] = lines
         for number, line in enumerate(lines, 1):
             if "\x00" in line:
-                span = Span(name, number, line.index("\x00") + 1, number, line.index("\x00") + 1)
+                col = line.index("\x00") + 1
+                span = Span(name, number, col, number, col)
+                if _binary(line):  # exim refuses these at their first line; showing the bytes helps no one
+                    message = "binary data (a NUL byte), not an exim configuration"
+                    raise ConfigError(Diagnostic(span, "error", rules.READ_BINARY, message))
                 raise ConfigError(
                     Diagnostic(
                         span,
@@ -660,6 +671,35 @@ class PreLexer:
     def macros(self) -> list[Macro]:
         """The user macros in force at the end of the file, in definition order."""
         return list(self._user)
+
+
+# Files given where a configuration belongs that are none: what they are, what to do.
+# exim refuses each at its first line ("option setting expected" and the like).
+_NOT_TEXT = (
+    (re.compile(rb"\x1f\x8b"), "gzip-compressed data, not an exim configuration (gunzip it first)"),
+    (
+        re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)"),
+        "bzip2-compressed data, not an exim configuration (bunzip2 it first)",
+    ),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz-compressed data, not an exim configuration (unxz it first)"),
+    (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd-compressed data, not an exim configuration (unzstd it first)"),
+    (
+        re.compile(rb"\xff\xfe|\xfe\xff|(?:[^\x00]\x00){4}|(?:\x00[^\x00]){4}"),
+        "UTF-16 text, not an exim configuration (convert it to UTF-8 first: iconv -f UTF-16 -t UTF-8)",
+    ),
+    (re.compile(rb"\xef\xbb\xbf"), "text behind a UTF-8 byte order mark, which exim refuses (remove the mark first)"),
+)
+_CONTROL = re.compile(r"[\x01-\x08\x0e-\x1f\x7f]")
+
+
+def _not_text(data: bytes) -> str | None:
+    """What a compressed or UTF-16 file is and how to make it text; None for anything else."""
+    return next((kind for magic, kind in _NOT_TEXT if magic.match(data)), None)
+
+
+def _binary(line: str) -> bool:
+    """Whether a line with a NUL byte is binary data rather than a text line with one stray NUL."""
+    return line.count("\x00") > 1 or _CONTROL.search(line) is not None
 
 
 def _name_end(text: str, pos: int = 0) -> int:

@@ -136,3 +136,20 @@ def test_every_generated_file_names_version_input_and_platform(tmp_path: Path) -
             head = " ".join(path.read_text().splitlines()[:3])
             assert expected in head, path
             assert "secret-value" not in path.read_text()
+
+
+def test_a_dash_reads_the_configuration_from_standard_input(tmp_path: Path) -> None:
+    text = Path(ARTICLE).read_text()
+    out = tmp_path / "out"
+    result = _cli("convert", "-", "-o", str(out), "--platform", "openbsd", input=text)
+    assert result.returncode == 0, result.stderr
+    from migrate.commands.convert import convert
+
+    expected = convert(ARTICLE, platform="openbsd").files["smtpd.conf"].splitlines()[2:]
+    written = (out / "smtpd.conf").read_text().splitlines()[2:]
+    assert [line.replace("<stdin>:", "configure:") for line in written] == expected
+    assert "from standard input for OpenBSD 7.9" in (out / "smtpd.conf").read_text().splitlines()[0]
+    assert "exim2smtpd diff - --against" in result.stdout
+    bad = _cli("report", "-", input="primary_hostnam = x\n")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith('<stdin>:1:1: error: main option "primary_hostnam" unknown')

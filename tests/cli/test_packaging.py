@@ -39,3 +39,31 @@ def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None
     template_dir, matches = out.stdout.split()
     assert template_dir.startswith(str(target))
     assert int(matches) >= 5
+
+
+def test_the_built_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
+    """The README's install from a wheel: build it, install it with its dependencies, convert."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("exim2smtpd-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], capture_output=True, text=True, timeout=600
+    )
+    assert installed.returncode == 0, installed.stderr
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [str(venv / "bin" / "exim2smtpd"), "convert", str(ROOT / "fixtures/article-mx/configure"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (out / "smtpd.conf").read_text().count("match ") >= 5
+    assert "next:" in run.stdout
