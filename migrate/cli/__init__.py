@@ -462,25 +462,34 @@ def verify(
     """Ask the real exim and the real smtpd the same questions and compare.
 
     Uses OUTDIR/smtpd.conf when given, else converts CONFIGURE afresh. Needs
-    root (private namespaces). Exit status: 0 all comparable cases agree,
-    2 some differ, 1 error.
+    root (private namespaces). The daemons: $EXIM and $EXIM2SMTPD_SMTPD_ROOT
+    (or $EXIM2SMTPD_ROOTS) when set, else the roots `make test-deps` built in
+    the source checkout, else exim (exim4) and smtpd on the PATH. On a
+    terminal, progress is shown on stderr.
 
     \b
     Examples:
       exim2smtpd verify /etc/exim/configure
       exim2smtpd verify /etc/exim/configure out --root /srv/copy-of-server
-    """
-    from migrate.cli.verify_view import print_outcomes, to_json
-    from migrate.verify import verify as run_verify
-    from migrate.verify.exim_side import SideError
+      exim2smtpd verify --debian /srv/copy/etc/exim4 --root /srv/copy --json > verify.json
 
+    Exit status: 0 all comparable cases agree, 2 some differ, 1 error.
+    """
+    from migrate.cli.verify_view import print_outcomes, progress_line, to_json
+    from migrate.verify import RootIncomplete, SideError
+    from migrate.verify import verify as run_verify
+
+    progress = progress_line(sys.stderr)  # on a terminal only: piped, verify prints nothing extra
     try:
         source, options = _options(configure, debian_dir, defines, root)
-        result = run_verify(source, outdir, options, cases_file=cases_file)
-    except SideError as exc:
+        result = run_verify(source, outdir, options, cases_file=cases_file, progress=progress)
+    except (SideError, RootIncomplete) as exc:
         raise VerifyFailed(str(exc)) from exc
     except ValueError as exc:
         raise VerifyFailed(f"cases: {exc}") from exc
+    finally:
+        if progress is not None:
+            progress.clear()
     if as_json:
         click.echo(to_json(result))
     else:
@@ -489,7 +498,7 @@ def verify(
 
 
 class VerifyFailed(MigrateError):
-    """One side could not be asked."""
+    """One side could not be asked (not found, or it refused), or the --root copy lacks a file both must read."""
 
 
 # One line each in `exim2smtpd --help`; click would cut the docstrings' first sentences.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict
+from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -24,6 +26,50 @@ def to_json(result: VerifyResult) -> str:
         },
         indent=2,
     )
+
+
+class ProgressLine:
+    """How far verify has got, on one line of a terminal rewritten in place (``verify: asking exim 12/48``).
+
+    verify is silent for seconds otherwise (smtpd answers a case at a time).
+    The line is padded rather than cleared with an escape, so any terminal
+    shows it; ``clear`` blanks it before the outcomes or an error are printed.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
+        self.stream = stream
+        self.interval = interval  # at most one rewrite per interval, and always the last case
+        self.width = 0
+        self.last = 0.0
+
+    def __call__(self, who: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < self.interval:
+            return
+        self.last = now
+        self._show(f"verify: asking {who} {done}/{total}")
+
+    def clear(self) -> None:
+        """Blank the line (nothing when nothing was shown)."""
+        if self.width:
+            self._show("")
+            self.stream.write("\r")
+            self.stream.flush()
+            self.width = 0
+
+    def _show(self, text: str) -> None:
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = max(self.width, len(text))
+
+
+def progress_line(stream: TextIO) -> ProgressLine | None:
+    """A progress line on ``stream`` when it is a terminal; None (nothing shown) when piped or redirected."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # closed, or replaced by something that is not a file
+        terminal = False
+    return ProgressLine(stream) if terminal else None
 
 
 def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:

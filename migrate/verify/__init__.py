@@ -8,7 +8,6 @@ smtpd accepts what exim refused is a security regression and is flagged first.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -21,12 +20,12 @@ from migrate.model import Policy
 from migrate.options import Options
 from migrate.reader.debian import resolve
 from migrate.reader.tree import EximConfig
-from migrate.verify import exim_side, smtpd_side
+from migrate.verify import daemons, exim_side, smtpd_side
 from migrate.verify.adapt import throwaway_pki
 from migrate.verify.cases import Case, generate, read_cases
-from migrate.verify.exim_side import Answer, SideError
+from migrate.verify.exim_side import Answer, Progress, SideError, quiet
 from migrate.verify.oracle import COMMAND, FAIL, SUCCEED, dns_free_config
-from migrate.verify.system import chosen
+from migrate.verify.root_files import RootIncomplete, missing_files
 
 SAME, DIFFERS, NOT_COMPARABLE = "same", "differs", "not comparable"
 INHERENT_UNROUTABLE = (
@@ -67,22 +66,6 @@ class VerifyResult:
         return totals
 
 
-def find_exim() -> str:
-    """$EXIM, else exim4 or exim on PATH or in /usr/sbin."""
-    for candidate in (os.environ.get("EXIM"), shutil.which("exim4"), shutil.which("exim"), "/usr/sbin/exim4"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    raise SideError("exim", "no exim binary found (set EXIM=/path/to/exim)")
-
-
-def find_smtpd() -> str:
-    """smtpd on PATH or in /usr/sbin."""
-    for candidate in (shutil.which("smtpd"), "/usr/sbin/smtpd"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    raise SideError("smtpd", "no smtpd binary found (install opensmtpd)")
-
-
 def verify(
     configure: str,
     out_dir: str | None = None,
@@ -95,6 +78,7 @@ def verify(
     smtpd: str | None = None,
     debian: bool = False,
     system: str | None = None,
+    progress: Progress | None = None,
 ) -> VerifyResult:
     """Ask both daemons every case; raise SideError when either cannot be asked.
 
@@ -103,8 +87,12 @@ def verify(
     (``defines``, ``root`` and ``debian`` build the options when none are given.)
     ``system`` (or $EXIM2SMTPD_SMTPD_ROOT) is a Debian system root whose smtpd is asked
     instead of this machine's (``migrate.verify.system``): the tests run OpenSMTPD that way.
+    ``exim``, ``smtpd`` and ``system`` not given are found as ``daemons.find`` says,
+    after the input is checked. ``progress`` hears how many cases each daemon has answered.
+    Raises RootIncomplete, before either daemon is asked, when the ``root`` copy
+    lacks a file that would make them see different servers (``root_files``).
     """
-    chosen_root = chosen(system)
+    progress = progress or quiet
     options = options or Options(defines=dict(defines or {}), root=root or "/", debian=debian)
     defines = dict(options.defines)
     root = options.root if options.root != "/" else None
@@ -120,6 +108,9 @@ def verify(
         files = {p.name: p.read_text(errors="surrogateescape") for p in Path(out_dir).iterdir() if p.is_file()}
     policy = result.policy
     root_path = Path(root).resolve() if root else None
+    missing = missing_files(result.config, root_path, defines, debian=options.debian)
+    if missing:
+        raise RootIncomplete(tuple(missing))
     relocate = _lookup_files(policy, root_path)
     _sqlite_database(result.config, root_path)
     cases = generate(policy, _domains(policy))
@@ -128,6 +119,7 @@ def verify(
     cases += _mailbox_cases(policy, cases)
     if cases_file:
         cases += _on_each_auth_port(policy, read_cases(Path(cases_file)))
+    found = daemons.find(exim, smtpd, system)
     workdir = Path(tempfile.mkdtemp(prefix="exim2smtpd-verify-"))
     try:
         workdir.chmod(0o755)  # exim -bh reads the config as the exim user
@@ -153,16 +145,16 @@ def verify(
             )
 
         oracle = oracle_config("exim.conf", FAIL)
-        exim_binary = exim or find_exim()
+        exim_binary = found.exim
         exim_side.check_config(exim_binary, oracle, defines)
-        exim_answers = exim_side.ask(exim_binary, oracle, defines, cases)
+        exim_answers = exim_side.ask(exim_binary, oracle, defines, cases, progress)
         if commands:  # asked again with each command succeeding: the answers that change, the commands decide
             succeeding = oracle_config("exim-commands-succeed.conf", SUCCEED)
-            exim_answers = _decided_by_commands(
-                exim_answers, exim_side.ask(exim_binary, succeeding, defines, cases), commands
-            )
-        smtpd_binary = smtpd or ("/usr/sbin/smtpd" if chosen_root else find_smtpd())
-        smtpd_answers = smtpd_side.ask(smtpd_binary, text, cases, workdir / "smtpd", root_path, files, chosen_root)
+            again = exim_side.ask(exim_binary, succeeding, defines, cases, progress, "exim again (commands say yes)")
+            exim_answers = _decided_by_commands(exim_answers, again, commands)
+        smtpd_answers = smtpd_side.ask(
+            found.smtpd, text, cases, workdir / "smtpd", root_path, files, found.system, progress
+        )
         helo = _helo_checks(result.config, policy)
         outcomes = [_compare_or_not(policy, c, exim_answers[c], smtpd_answers[c], helo) for c in cases]
         chains: dict[str, list[str]] = {}
@@ -482,4 +474,14 @@ def _reported(policy: Policy, router: str) -> str | None:
     return None
 
 
-__all__ = ["DIFFERS", "NOT_COMPARABLE", "SAME", "Outcome", "SideError", "VerifyResult", "verify"]
+__all__ = [
+    "DIFFERS",
+    "NOT_COMPARABLE",
+    "SAME",
+    "Outcome",
+    "Progress",
+    "RootIncomplete",
+    "SideError",
+    "VerifyResult",
+    "verify",
+]

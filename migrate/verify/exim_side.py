@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,11 @@ from migrate.verify.cases import Case
 
 EHLO_REFUSED = "refused at EHLO: "
 BATCH = 8  # recipients per exim -bh session (smtp_accept_max_nonmail defaults to 10)
+Progress = Callable[[str, int, int], None]  # (who is asked, cases answered, cases in all): verify reports as it goes
+
+
+def quiet(_who: str, _done: int, _total: int) -> None:
+    """No progress shown (verify's default: the library never prints)."""
 
 
 class SideError(Exception):
@@ -66,9 +72,12 @@ def _d(defines: dict[str, str]) -> list[str]:
     return [f"-D{k}={v}" for k, v in defines.items()]
 
 
-def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> dict[Case, Answer]:
-    """exim's answer for every case (authenticated cases included)."""
+def ask(
+    exim: str, config: Path, defines: dict[str, str], cases: list[Case], progress: Progress = quiet, who: str = "exim"
+) -> dict[Case, Answer]:
+    """exim's answer for every case (authenticated cases included); ``progress`` hears of each one, as ``who``."""
     answers: dict[Case, Answer] = {}
+    progress(who, 0, len(cases))
     routes = _routes(exim, config, defines, sorted({c.recipient for c in cases}))
     groups: dict[tuple[str, bool, int], list[Case]] = {}
     for case in cases:
@@ -77,6 +86,7 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
             routed = routes.get(case.recipient)
             router = routed[1] if routed and routed[0] == "routed" and code and code < 300 else None
             answers[case] = Answer(code, text, router, unroutable=routed is not None and routed[0] == "failed")
+            progress(who, len(answers), len(cases))
             continue
         groups.setdefault((case.client, case.authenticated, case.port), []).append(case)
     for (client, authenticated, port), group in groups.items():
@@ -89,11 +99,13 @@ def ask(exim: str, config: Path, defines: dict[str, str], cases: list[Case]) -> 
                     answers[case] = Answer(550, routed[1])
                 else:
                     answers[case] = Answer(250, "accepted for delivery", routed[1])
+            progress(who, len(answers), len(cases))
             continue
         replies: list[tuple[int | None, str]] = []
         for start in range(0, len(group), BATCH):  # exim drops a session after 10 RSETs
             batch = group[start : start + BATCH]
             replies += _dialogue(exim, config, defines, client, authenticated, [c.recipient for c in batch], port)
+            progress(who, len(answers) + len(replies), len(cases))
         for case, (code, text) in zip(group, replies, strict=True):
             routed = routes.get(case.recipient)
             router = routed[1] if routed and routed[0] == "routed" else None

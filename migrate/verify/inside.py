@@ -3,7 +3,7 @@
 Started by ``smtpd_side`` as ``unshare --mount --net -- python -m migrate.verify.inside SPEC``.
 The namespaces give smtpd its own loopback, spool and control socket, so
 nothing on the host is touched and the daemon dies with the namespace.
-Prints one JSON document on stdout.
+Prints one JSON document on stdout, and a ``PROGRESS`` line on stderr as each case is answered.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import cast
 
 MESSAGE = "Subject: exim2smtpd probe\n\nprobe\n"
+PROGRESS = "exim2smtpd-progress"  # smtpd_side reads these lines: "PROGRESS N", N cases answered
 
 
 def _sh(*cmd: str) -> None:
@@ -156,6 +157,7 @@ def run_cases(spec: dict, log: Log) -> list[dict]:
         else:  # on the case's port (a listener tag's policy), else the first plaintext one
             port = case.get("port") or spec["port"]
             results.append(_smtp(case, port, log, implicit=port in spec.get("smtps", [])))
+        print(PROGRESS, len(results), file=sys.stderr, flush=True)
     return results
 
 

@@ -17,12 +17,14 @@ import secrets
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from migrate.verify import adapt
 from migrate.verify.cases import Case
-from migrate.verify.exim_side import Answer, SideError
+from migrate.verify.exim_side import Answer, Progress, SideError, quiet
 from migrate.verify.system import chosen, inside
 
 # A filter that completes OpenSMTPD's handshake and registers for nothing. It
@@ -69,8 +71,12 @@ def ask(
     root: Path | None = None,
     files: dict[str, str] | None = None,
     system: Path | None = None,
+    progress: Progress = quiet,
 ) -> dict[Case, Answer]:
-    """smtpd's answer for every case; with ``system``, the smtpd (and harness) of that system root."""
+    """smtpd's answer for every case; with ``system``, the smtpd (and harness) of that system root.
+
+    ``progress`` hears of each case as the harness answers it.
+    """
     system = chosen(system)
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         raise SideError("smtpd", "unshare and ip (util-linux, iproute2) are needed to run smtpd privately")
@@ -108,19 +114,58 @@ def ask(
     harness = str(Path(__file__).with_name("inside.py"))  # standard library only: any python3 runs it
     python = "/usr/bin/python3" if system is not None else sys.executable
     cmd = inside(system, [python, harness, str(spec)], net=True)
-    try:
-        done = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=300)
-    except subprocess.TimeoutExpired as exc:
-        raise SideError("smtpd", "the smtpd probe did not finish in 300 s") from exc
-    if done.returncode != 0 or not done.stdout.strip():
-        raise SideError("smtpd", "the smtpd probe failed", (done.stderr or done.stdout).splitlines())
-    report = json.loads(done.stdout)
+    progress("smtpd", 0, len(cases))
+    code, stdout, stderr = _harness(cmd, workdir / "report.json", lambda done: progress("smtpd", done, len(cases)))
+    if code != 0 or not stdout.strip():
+        raise SideError("smtpd", "the smtpd probe failed", stderr or stdout.splitlines())
+    report = json.loads(stdout)
     if "error" in report:
         raise SideError("smtpd", report["error"], report.get("log", []))
     return {
         case: Answer(r["code"], r["text"], r["route"], routes=tuple(r.get("routes") or ()))
         for case, r in zip(cases, report["results"], strict=True)
     }
+
+
+PROGRESS = "exim2smtpd-progress"  # inside.py's line on stderr as each case is answered
+TIMEOUT = 300  # seconds for the whole probe
+
+
+def _harness(cmd: list[str], report: Path, answered: Callable[[int], None]) -> tuple[int, str, list[str]]:
+    """Run the probe harness: its exit status, its report (stdout) and its other stderr lines.
+
+    stderr is read as it comes, for the progress lines; the report goes to a
+    file, so that neither pipe can fill up while the other is read.
+    """
+    with report.open("w+", encoding="utf-8", errors="replace") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, encoding="utf-8", errors="replace")
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        timer = threading.Timer(TIMEOUT, expire)
+        timer.start()
+        other: list[str] = []
+        try:
+            assert proc.stderr is not None  # stderr=PIPE
+            for line in proc.stderr:
+                words = line.split()
+                if len(words) == 2 and words[0] == PROGRESS and words[1].isdigit():
+                    answered(int(words[1]))
+                else:
+                    other.append(line.rstrip("\n"))
+            code = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:  # interrupted while reading: the harness must not outlive verify
+                proc.kill()
+                proc.wait()
+        if expired.is_set():
+            raise SideError("smtpd", f"the smtpd probe did not finish in {TIMEOUT} s")
+        out.seek(0)
+        return code, out.read(), other
 
 
 PROBE_USER = "exim2smtpd-probe"
