@@ -30,6 +30,13 @@ if ! command -v openssl >/dev/null || ! command -v ip >/dev/null || ! command -v
     apt-get install -y -qq --no-install-recommends openssl iproute2 util-linux >/dev/null
 fi
 
+# chromium (a browser, no mail package) renders the HTML report headless in
+# tests/report/test_html.py; DejaVu gives it a font to draw the text with.
+if ! command -v chromium >/dev/null || [ ! -d /usr/share/fonts/truetype/dejavu ]; then
+    need_apt
+    apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
+
 after=$(mail_packages)
 if [ "$before" != "$after" ]; then
     echo "install-test-deps: the host's mail packages changed, which must never happen:" >&2

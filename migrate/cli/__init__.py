@@ -373,12 +373,17 @@ def check(source: str, options: Options, against: str, baseline: str | None, fai
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["rich", "text", "json", "sarif"]),
+    type=click.Choice(["rich", "text", "json", "sarif", "html"]),
     help="rich: tables (the default on a terminal); text: plain lines, nothing cut (the default when piped); "
-    "json / sarif: for tools and code-scanning dashboards.",
+    "json / sarif: for tools and code-scanning dashboards; html: one self-contained page.",
 )
 @click.option("--fail-on", type=FAIL_ON_CHOICE, default="never", show_default=True, help=FAIL_ON_HELP)
-def report(source: str, options: Options, fmt: str | None, fail_on: str) -> None:
+@click.option(
+    "--verify-json",
+    type=click.Path(dir_okay=False, exists=True, path_type=str),
+    help="With --format html: the output of 'verify --json', shown as the client x recipient matrix.",
+)
+def report(source: str, options: Options, fmt: str | None, fail_on: str, verify_json: str | None) -> None:
     """The migration report: the services kept or lost, every statement's bucket, and a grade.
 
     Written to standard output; on a terminal long output goes through a pager.
@@ -388,21 +393,39 @@ def report(source: str, options: Options, fmt: str | None, fail_on: str) -> None
       exim2smtpd report /etc/exim/configure
       exim2smtpd report /etc/exim/configure --format json > report.json
       exim2smtpd report /etc/exim/configure --format sarif > exim.sarif
+      exim2smtpd report /etc/exim/configure --format html --verify-json v.json > report.html
 
     Exit status: 0; 2 when a statement lands at or above --fail-on, or a service is lost; 1 error.
     """
     from migrate.commands.convert import convert as run_convert
     from migrate.report.formats import render
 
-    built = run_convert(source, options).report
+    result = run_convert(source, options)
+    built = result.report
     fmt = fmt or ("rich" if sys.stdout.isatty() else "text")
-    if fmt == "rich":
+    if fmt == "html":
+        from migrate.report.html import to_html
+
+        verify = _verify_result(verify_json) if verify_json else None
+        click.echo(to_html(built, verify, policy=result.policy, rendered=result.rendered), nl=False)
+    elif fmt == "rich":
         from migrate.cli.report_view import print_rich
 
         print_rich(built)
     else:
         _page(render(built, fmt))
     sys.exit(built.return_code(fail_on))
+
+
+def _verify_result(path: str) -> dict[str, object]:
+    """A saved 'verify --json': refused in one sentence when it is something else."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MigrateError(f"{path}: error: not the JSON output of 'exim2smtpd verify --json' ({exc})") from exc
+    if not isinstance(data, dict):
+        raise MigrateError(f"{path}: error: not the JSON output of 'exim2smtpd verify --json'")
+    return data
 
 
 def _page(text: str) -> None:

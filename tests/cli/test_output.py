@@ -153,3 +153,14 @@ def test_a_dash_reads_the_configuration_from_standard_input(tmp_path: Path) -> N
     bad = _cli("report", "-", input="primary_hostnam = x\n")
     assert bad.returncode == 1
     assert bad.stderr.startswith('<stdin>:1:1: error: main option "primary_hostnam" unknown')
+
+
+def test_report_html_is_one_page_on_standard_output_with_the_matrix(tmp_path: Path) -> None:
+    result = _cli("report", str(LDAP / "configure"), "--root", str(LDAP / "root"), "--format", "html")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("<!DOCTYPE html>") and "LOST" in result.stdout
+    assert "from the conversion, not verified" in result.stdout
+    wrong = tmp_path / "v.json"
+    wrong.write_text("[1]")
+    bad = _cli("report", ARTICLE, "--format", "html", "--verify-json", str(wrong))
+    assert bad.returncode == 1 and bad.stderr.startswith(f"{wrong}: error: not the JSON output")
