@@ -6,7 +6,7 @@ import json
 import os
 import time
 from dataclasses import asdict
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -22,10 +22,19 @@ def to_json(result: VerifyResult) -> str:
             "counts": result.counts(),
             "return_code": result.return_code,
             "notes": list(result.notes),
-            "outcomes": [asdict(o) for o in result.outcomes],
+            "outcomes": [_without_passwords(asdict(o)) for o in result.outcomes],
         },
         indent=2,
     )
+
+
+def _without_passwords(value: Any) -> Any:
+    """A case's password (from --cases) never reaches the JSON: asdict ignores repr=False."""
+    if isinstance(value, dict):
+        return {k: ("<hidden>" if k == "password" and v else _without_passwords(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_passwords(v) for v in value]
+    return value
 
 
 class ProgressLine:

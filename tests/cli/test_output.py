@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import signal
@@ -164,3 +165,13 @@ def test_report_html_is_one_page_on_standard_output_with_the_matrix(tmp_path: Pa
     wrong.write_text("[1]")
     bad = _cli("report", ARTICLE, "--format", "html", "--verify-json", str(wrong))
     assert bad.returncode == 1 and bad.stderr.startswith(f"{wrong}: error: not the JSON output")
+
+
+def test_verify_json_never_carries_a_login_password() -> None:
+    from migrate.cli.verify_view import _without_passwords
+
+    outcome = {"case": {"client": "192.0.2.1", "login": "ann", "password": "s3cret"}, "cases": [{"password": "x"}]}
+    shown = _without_passwords(outcome)
+    assert "s3cret" not in json.dumps(shown) and '"x"' not in json.dumps(shown)
+    assert shown["case"]["login"] == "ann" and shown["case"]["password"] == "<hidden>"
+    assert _without_passwords({"password": ""}) == {"password": ""}  # no login: nothing to hide
