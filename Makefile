@@ -33,6 +33,7 @@ demo: venv
 test-deps:
 	sh tools/install-test-deps.sh
 	sh tools/build-roots.sh $(EXIM2SMTPD_ROOTS)
+	sh tools/build-runbook-root.sh $(EXIM2SMTPD_ROOTS)
 
 # Style, types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter]).
 lint: venv

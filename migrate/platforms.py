@@ -44,6 +44,22 @@ class Platform:
     # the crypt(3) hashes smtpd's credentials check reads there: OpenBSD's crypt_checkpass reads bcrypt only
     crypt_schemes: tuple[str, ...] = ("$1$", "$2a$", "$2b$", "$5$", "$6$")
     sni: bool = True  # a listener takes several pki and picks one by the name the client asks for (7.x)
+    # The runbook (MIGRATION.md): what the switch from exim names on this system.
+    restart: str = "service {service} restart"  # a running daemon reads its configuration again only so
+    status: str = "service {service} status"  # exits non-zero when the daemon is not running
+    smtpd_service: str = "opensmtpd"
+    redis_service: str = "redis-server"
+    clamd_service: str = "clamav-daemon"
+    spamd_service: str = "spamd"
+    spamd_packages: tuple[str, ...] = ("spamd", "spamassassin")
+    exim: str = "exim4"  # exim's command
+    exim_etc: str = "/etc/exim4"  # exim's configuration directory, backed up whole
+    smtpctl: str = "/usr/sbin/smtpctl"
+    mailer_conf: str = ""  # mailwrapper's table, pointed at smtpctl (Debian: the package provides sendmail)
+    mailer_names: tuple[str, ...] = ()  # the mailer.conf entries smtpctl takes over
+    enabled_list: str = ""  # prints the daemons enabled at boot, one a line (Debian records packages instead)
+    exim_package_list: str = ""  # prints the exim packages installed
+    follow_log: str = "journalctl -f {units}"  # "{units}": -u for each daemon the output uses
 
     @property
     def system(self) -> str:
@@ -76,6 +92,20 @@ PLATFORMS: dict[str, Platform] = {
         "/var/log/maillog",
         smtpd_version="7.9",
         crypt_schemes=("$2a$", "$2b$"),
+        restart="rcctl restart {service}",
+        status="rcctl check {service}",
+        smtpd_service="smtpd",
+        redis_service="redis",
+        clamd_service="clamd",
+        spamd_service="spamassassin",
+        spamd_packages=("p5-Mail-SpamAssassin",),
+        exim="exim",
+        exim_etc="/etc/exim",
+        mailer_conf="/etc/mailer.conf",
+        mailer_names=("sendmail", "send-mail", "mailq", "makemap", "newaliases"),  # OpenBSD's own mailer.conf
+        enabled_list="rcctl ls on",
+        exim_package_list="pkg_info -q | grep '^exim-'",
+        follow_log="tail -f /var/log/maillog",
     ),
     "debian": Platform(
         "debian",
@@ -90,10 +120,11 @@ PLATFORMS: dict[str, Platform] = {
         ("opensmtpd",),
         ("opensmtpd-filter-rspamd", "rspamd", "redis-server"),
         "_rspamd",
-        "systemctl enable {service}",
-        "systemctl start {service}",
-        "systemctl stop {service}",
-        "systemctl disable {service}",
+        # update-rc.d and service run systemctl under systemd and the init script otherwise
+        "update-rc.d {service} enable",
+        "service {service} start",
+        "service {service} stop",
+        "update-rc.d {service} disable",
         "exim4",
         "apt-get purge",
         ("exim4-base", "exim4-config"),
@@ -101,6 +132,8 @@ PLATFORMS: dict[str, Platform] = {
         "/var/log/mail.log",
         smtpd_version="7.6",
         crypt_schemes=("$1$", "$2a$", "$2b$", "$5$", "$6$", "$y$", "$gy$", "$7$"),  # libxcrypt
+        exim_package_list="dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' 'exim4*'"
+        " | awk '$1 == \"ii\" { print $2 }'",
     ),
     "freebsd": Platform(
         "freebsd",
@@ -125,6 +158,19 @@ PLATFORMS: dict[str, Platform] = {
         "edit /etc/mail/mailer.conf to point sendmail, send-mail and mailq at /usr/local/sbin/smtpctl",
         "/var/log/maillog",
         smtpd_version="7.9",
+        smtpd_service="smtpd",
+        redis_service="redis",
+        clamd_service="clamav-clamd",
+        spamd_service="sa-spamd",
+        spamd_packages=("spamassassin",),
+        exim="exim",
+        exim_etc="/usr/local/etc/exim",
+        smtpctl="/usr/local/sbin/smtpctl",
+        mailer_conf="/etc/mail/mailer.conf",
+        mailer_names=("sendmail", "send-mail", "mailq"),
+        enabled_list="service -e | sed 's|.*/||'",
+        exim_package_list="pkg query %n exim",
+        follow_log="tail -f /var/log/maillog",
     ),
 }
 PLATFORMS["debian12"] = replace(

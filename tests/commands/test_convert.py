@@ -288,10 +288,10 @@ def test_unrepresentable_config_converts_what_it_can() -> None:
 def test_migration_runbook_only_has_the_steps_this_config_needs() -> None:
     plain = convert(str(FIXTURES / "macros-conditionals" / "configure"), platform="debian").files["MIGRATION.md"]
     assert "rspamd" not in plain and "redis" not in plain and "clamav" not in plain
-    assert "apt-get install opensmtpd\n" in plain
+    assert "-o Dpkg::Options::=--force-confold opensmtpd\n" in plain  # apt-get install: opensmtpd alone
     filtered = convert(str(FIXTURES / "content-filters" / "configure"), platform="openbsd").files["MIGRATION.md"]
     assert "pkg_add opensmtpd-filter-rspamd rspamd redis\n" in filtered  # rspamd signs: no filter-dkimsign
-    assert "rcctl enable rspamd && rcctl start rspamd" in filtered
+    assert "rcctl enable rspamd\nrcctl restart rspamd\n" in filtered
     assert "readable by rspamd's user\n(`_rspamd`)" in filtered
     freebsd = convert(str(FIXTURES / "article-mx" / "configure"), platform="freebsd").files["MIGRATION.md"]
     assert "sysrc spamd_enable=NO" in freebsd and "install -m 0644 smtpd.conf /usr/local/etc/mail/smtpd.conf" in freebsd
