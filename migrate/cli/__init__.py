@@ -503,6 +503,7 @@ def verify(
     from migrate.verify import verify as run_verify
 
     progress = progress_line(sys.stderr)  # on a terminal only: piped, verify prints nothing extra
+    configure, outdir = verify_arguments(configure, outdir, debian_dir)
     try:
         source, options = _options(configure, debian_dir, defines, root)
         result = run_verify(source, outdir, options, cases_file=cases_file, progress=progress)
@@ -518,6 +519,15 @@ def verify(
     else:
         print_outcomes(result, show_all=show_all)
     sys.exit(result.return_code)
+
+
+def verify_arguments(
+    configure: str | None, outdir: str | None, debian_dir: str | None
+) -> tuple[str | None, str | None]:
+    """CONFIGURE and OUTDIR; with --debian the one argument given is OUTDIR (`verify --debian DIR OUTDIR`)."""
+    if debian_dir is not None and configure is not None and outdir is None:
+        return None, configure
+    return configure, outdir
 
 
 class VerifyFailed(MigrateError):

@@ -35,20 +35,22 @@ def _help_body(command: click.Command) -> list[str]:
 
 def _options(ctx: click.Context, command: click.Command) -> list[str]:
     out: list[str] = []
+    help_option = command.get_help_option(ctx)
     for param in command.get_params(ctx):
-        if isinstance(param, click.Argument):  # in the usage line already
+        if isinstance(param, click.Argument) or param is help_option:  # the usage line; help comes last, below
             continue
         record = param.get_help_record(ctx)
         if record is None:
             continue
         names, text = record
         out += [".TP", f"\\fB{_escape(names)}\\fR", _escape(text)]
-    return out
+    # from the context, not click's help option: click keeps the first one it built for a command
+    return [*out, ".TP", f"\\fB{_escape(', '.join(ctx.help_option_names))}\\fR", "Show the help and exit."]
 
 
 def manpage() -> str:
     """The whole page: NAME, SYNOPSIS, DESCRIPTION, one section per command, EXIT STATUS, SEE ALSO."""
-    group = click.Context(cli, info_name="exim2smtpd")
+    group = click.Context(cli, info_name="exim2smtpd", **cli.context_settings)  # -h beside --help
     lines = [
         f'.TH EXIM2SMTPD 1 "" "exim2smtpd {__version__}" "User Commands"',
         ".SH NAME",

@@ -56,7 +56,7 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[t
             generated=generated_by(policy),
             args=args,
             report_args=_report_args(args, policy),
-            verify_args=args if policy.given.startswith("--debian ") else f"{args} .",
+            verify_args=f"{args} .",
             defines="-D " in args,
             p=pack,
             debian=pack.system == "debian",

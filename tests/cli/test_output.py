@@ -175,3 +175,23 @@ def test_verify_json_never_carries_a_login_password() -> None:
     assert "s3cret" not in json.dumps(shown) and '"x"' not in json.dumps(shown)
     assert shown["case"]["login"] == "ann" and shown["case"]["password"] == "<hidden>"
     assert _without_passwords({"password": ""}) == {"password": ""}  # no login: nothing to hide
+
+
+def test_the_verify_step_convert_suggests_for_debian_input_is_accepted(tmp_path: Path) -> None:
+    """`verify --debian DIR OUTDIR`: the one argument is the output, as convert's next steps write it."""
+    from migrate.cli import _source, cli, verify_arguments
+
+    etc = tmp_path / "etc" / "exim4"
+    etc.mkdir(parents=True)
+    (etc / "update-exim4.conf.conf").write_text("dc_eximconfig_configtype='local'\ndc_use_split_config='false'\n")
+    (etc / "exim4.conf.template").write_text(Path(ARTICLE).read_text())
+    out = tmp_path / "out"
+    result = _cli("convert", "--debian", str(etc), "-o", str(out), "--platform", "debian")
+    assert result.returncode == 0, result.stderr
+    [line] = [s for s in result.stdout.splitlines() if s.startswith("  2. exim2smtpd verify ")]
+    words = line.split("#")[0].replace("COPY-OF-THE-SERVER", str(tmp_path)).split()[3:]
+    with cli.commands["verify"].make_context("verify", words) as context:
+        params = context.params
+        configure, outdir = verify_arguments(params["configure"], params["outdir"], params["debian_dir"])
+        assert _source(configure, params["debian_dir"]) == (str(etc), True)
+        assert outdir == str(out)

@@ -46,7 +46,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from migrate.cli import _source, cli
+from migrate.cli import _source, cli, verify_arguments
 from migrate.commands.convert import Result, convert, write_output
 from migrate.platforms import Platform, platform
 from migrate.render.migration import BACKUP
@@ -240,7 +240,10 @@ def _check_input_commands(text: str, result: Result) -> None:
     [verify] = re.findall(r"`exim2smtpd verify ([^`]*)`", text)
     command = cli.commands["verify"]
     with command.make_context("verify", shlex.split(verify)) as context:
-        _source(context.params["configure"], context.params["debian_dir"])
+        params = context.params
+        configure, outdir = verify_arguments(params["configure"], params["outdir"], params["debian_dir"])
+        _source(configure, params["debian_dir"])
+        assert outdir == "."
     for line in commands(text, *SWITCH, "Roll back"):
         assert "update-exim4.conf output" not in line and "standard input" not in line
 
