@@ -101,6 +101,11 @@ def caret_lines(source_line: str, col: int, width: int = 200) -> str:
     return f"    {head}{shown}{tail}\n    {pad}^"
 
 
+def os_reason(exc: OSError) -> str:
+    """The system's reason as part of a sentence: "permission denied", never "[Errno 13] ..."."""
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
 class MigrateError(Exception):
     """Base of every error this package raises on purpose."""
 

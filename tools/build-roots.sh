@@ -19,23 +19,12 @@
 set -eu
 dest=${1:?usage: build-roots.sh DIR}
 here=$(cd "$(dirname "$0")" && pwd)
-recipe=$(cat "$0" "$here/root-exim.sh" | sha256sum | cut -c1-16)
+recipe=$(cat "$0" "$here/root-exim.sh" "$here/roots-common.sh" | sha256sum | cut -c1-16)
 
 fail() { echo "build-roots: $*" >&2; exit 1; }
-
-[ "$(id -u)" = 0 ] || fail "must run as root (mmdebstrap --mode=root)"
-if ! command -v mmdebstrap >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; } \
-        || fail "installing mmdebstrap with apt-get failed"
-fi
-
-# The mirror the machine's apt already uses (deb822 or one-line sources);
-# EXIM2SMTPD_MIRROR overrides it.
-mirror=${EXIM2SMTPD_MIRROR:-}
-[ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n 1)
-[ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1)
-[ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list(.d)"
+. "$here/roots-common.sh"
+prepare_host
+find_mirror
 
 build() {
     name=$1 suite=$2 packages=$3 hook=${4:-true}

@@ -23,30 +23,22 @@
 # that changing it rebuilds only this one.
 set -eu
 dest=${1:?usage: build-runbook-root.sh DIR}
-recipe=$(sha256sum < "$0" | cut -c1-16)
+here=$(cd "$(dirname "$0")" && pwd)
+recipe=$(cat "$0" "$here/roots-common.sh" | sha256sum | cut -c1-16)
 name=runbook-trixie
 root="$dest/$name"
 installed=exim4-daemon-light,sysvinit-utils
 downloaded="opensmtpd opensmtpd-filter-rspamd rspamd redis-server"
 
 fail() { echo "build-runbook-root: $*" >&2; exit 1; }
+. "$here/roots-common.sh"
 
 [ "$(id -u)" = 0 ] || fail "must run as root (mmdebstrap --mode=root)"
 if [ -f "$root/.exim2smtpd-recipe" ] && [ "$(cat "$root/.exim2smtpd-recipe")" = "$recipe" ]; then
     exit 0
 fi
-if ! command -v mmdebstrap >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; } \
-        || fail "installing mmdebstrap with apt-get failed"
-fi
-
-# The mirror the machine's apt already uses (deb822 or one-line sources);
-# EXIM2SMTPD_MIRROR overrides it.
-mirror=${EXIM2SMTPD_MIRROR:-}
-[ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n 1)
-[ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1)
-[ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list(.d)"
+prepare_host
+find_mirror
 
 rm -rf "$root" "$root.new"
 mkdir -p "$dest"

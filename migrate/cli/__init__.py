@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from migrate import __version__
-from migrate.errors import MigrateError
+from migrate.errors import MigrateError, os_reason
 from migrate.options import FAIL_ON, GREYLIST_CHOICES, PLATFORM_CHOICES, Options, default_platform
 
 if TYPE_CHECKING:  # the commands load on first use, not with the CLI
@@ -599,7 +599,7 @@ def main() -> None:
         sys.exit(1)
     except OSError as exc:  # a file the user named (--report-json, --cases...): their path, in words
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"{where}error: {(exc.strerror or str(exc)).lower()}", err=True)
+        click.echo(f"{where}error: {os_reason(exc)}", err=True)
         sys.exit(1)
     except Exception as exc:  # a user must never see a traceback, even for our bugs
         if os.environ.get("EXIM2SMTPD_DEBUG"):

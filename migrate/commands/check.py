@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from migrate.commands.convert import convert
 from migrate.commands.diff import compare
-from migrate.errors import MigrateError
+from migrate.errors import MigrateError, os_reason
 from migrate.options import FAIL_ON, Options
 from migrate.report.formats import fingerprint
 from migrate.rules import by_id
@@ -92,7 +92,7 @@ def read_baseline(path: str) -> set[str]:
     try:
         data = json.loads(Path(path).read_bytes())
     except OSError as exc:
-        raise BaselineError(f"{path}: error: cannot read it: {(exc.strerror or str(exc)).lower()}") from exc
+        raise BaselineError(f"{path}: error: cannot read it: {os_reason(exc)}") from exc
     except json.JSONDecodeError as exc:
         refuse(f"not JSON: {exc.msg[0].lower()}{exc.msg[1:]}", f":{exc.lineno}:{exc.colno}")
     except UnicodeDecodeError as exc:

@@ -68,7 +68,7 @@ def finding_lines(report: Report) -> list[str]:
     return lines
 
 
-def grade_reason(report: Report) -> str:
+def grade_reason(report: Report, findings_at: str = "listed above") -> str:
     """Why this configuration got its grade, in its own terms: which services, how many statements."""
     if report.lost:
         titles = ", ".join(s.service.title for s in report.lost)
@@ -77,9 +77,9 @@ def grade_reason(report: Report) -> str:
     unmapped = sum(e.severity == "unmapped" for e in whole)
     approximated = sum(e.severity == "approximated" for e in whole)
     if report.grade == "C":
-        return f"{unmapped} statement(s) were not migrated and need a rewrite by hand (listed above)"
+        return f"{unmapped} statement(s) were not migrated and need a rewrite by hand ({findings_at})"
     if report.grade == "B":
-        return f"{approximated} approximated and {unmapped} unmapped statement(s) to review (listed above)"
+        return f"{approximated} approximated and {unmapped} unmapped statement(s) to review ({findings_at})"
     return "every statement carried over"
 
 

@@ -128,7 +128,7 @@ def to_html(
         platform=_platform(policy),
         grade=report.grade,
         grade_meaning=GRADE_REASONS[report.grade],
-        grade_reason=grade_reason(report).replace("(listed above)", "(the findings below)"),
+        grade_reason=grade_reason(report, "the findings below"),
         counts=report.counts(),
         services=_services(report),
         lost=len(report.lost),

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import IN_CI, ROOT, ROOTS, Exim
 
-SCRIPTS = (ROOT / "tools" / "install-test-deps.sh", ROOT / "tools" / "build-roots.sh")
+SCRIPTS = tuple(ROOT / "tools" / name for name in ("install-test-deps.sh", "build-roots.sh", "roots-common.sh"))
 
 
 def _mail_packages() -> str:

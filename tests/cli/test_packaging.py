@@ -10,14 +10,20 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 
-def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None:
+def _build_wheel(into: Path) -> Path:
+    """The wheel pip builds from this checkout, as the README's install says."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(into), str(ROOT)],
         check=True,
         capture_output=True,
         timeout=300,
     )
-    (wheel,) = tmp_path.glob("exim2smtpd-*.whl")
+    (wheel,) = into.glob("exim2smtpd-*.whl")
+    return wheel
+
+
+def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None:
+    wheel = _build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "migrate/templates/opensmtpd/smtpd.conf.j2" in names
     assert "migrate/reader/exim_builtins.json" in names
@@ -43,13 +49,7 @@ def test_wheel_ships_the_templates_and_renders_from_them(tmp_path: Path) -> None
 
 def test_the_built_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     """The README's install from a wheel: build it, install it with its dependencies, convert."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = tmp_path.glob("exim2smtpd-*.whl")
+    wheel = _build_wheel(tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     installed = subprocess.run(
