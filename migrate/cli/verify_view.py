@@ -91,7 +91,9 @@ def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
         )
     shown = [o for o in result.outcomes if show_all or o.verdict == DIFFERS]
     if shown:
-        table = Table("verdict", "client", "recipient", "exim", "smtpd", "why")
+        table = Table()  # cells fold at any width: an address or a router name is never cut
+        for heading in ("verdict", "client", "recipient", "exim", "smtpd", "why"):
+            table.add_column(heading, overflow="fold")
         for outcome in shown:
             style = "bold red" if outcome.regression else "red" if outcome.verdict == DIFFERS else ""
             client = outcome.case.client + (" (auth)" if outcome.case.authenticated else "")

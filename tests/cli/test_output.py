@@ -195,3 +195,19 @@ def test_the_verify_step_convert_suggests_for_debian_input_is_accepted(tmp_path:
         configure, outdir = verify_arguments(params["configure"], params["outdir"], params["debian_dir"])
         assert _source(configure, params["debian_dir"]) == (str(etc), True)
         assert outdir == str(out)
+
+
+def test_piped_verify_tables_fold_addresses_instead_of_cutting_them(capsys: pytest.CaptureFixture[str]) -> None:
+    from migrate.cli.verify_view import print_outcomes
+    from migrate.verify import DIFFERS, Outcome, VerifyResult
+    from migrate.verify.cases import Case
+    from migrate.verify.exim_side import Answer
+
+    recipient = "a-rather-long-local-part-4711@hosted-customer-domain.example.net"
+    case = Case("2001:db8:ffff:ffff:ffff:ffff:ffff:fffe", recipient, "outside", "hosted")
+    outcome = Outcome(case, Answer(250, "ok", "virtual_user_router"), Answer(550, "no"), DIFFERS, "smtpd refuses")
+    print_outcomes(VerifyResult((outcome,)))
+    shown = capsys.readouterr().out
+    assert "…" not in shown
+    cells = "".join(line.split("│")[3].strip() for line in shown.splitlines() if line.count("│") == 7)
+    assert recipient in cells
