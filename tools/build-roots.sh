@@ -32,7 +32,7 @@ build() {
     if [ -f "$root/.exim2smtpd-recipe" ] && [ "$(cat "$root/.exim2smtpd-recipe")" = "$recipe" ]; then
         return 0
     fi
-    rm -rf "$root" "$root.new"
+    remove_root "$root" "$root.new"
     mkdir -p "$dest"
     echo "build-roots: building $name ($suite) from $mirror" >&2
     if ! mmdebstrap --quiet --variant=apt --mode=root \

@@ -40,7 +40,7 @@ fi
 prepare_host
 find_mirror
 
-rm -rf "$root" "$root.new"
+remove_root "$root" "$root.new"
 mkdir -p "$dest"
 echo "build-runbook-root: building $name (trixie) from $mirror" >&2
 if ! mmdebstrap --quiet --variant=apt --mode=root --skip=cleanup/apt \

@@ -21,3 +21,18 @@ find_mirror() {
     [ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n 1)
     [ -n "$mirror" ] || fail "no Debian mirror found in /etc/apt/sources.list(.d)"
 }
+
+# Removes a root, or a half-built one. A build that was killed (Ctrl-C, CI
+# timeout) can leave mmdebstrap's proc, sys and dev mounts inside it, and a
+# plain rm -rf would walk into them, so they are unmounted first, deepest
+# first, and rm never crosses into another filesystem.
+remove_root() {
+    for path in "$@"; do
+        [ -e "$path" ] || continue
+        awk -v top="$(cd "$path" && pwd -P)" '$2 == top || index($2, top "/") == 1 { print $2 }' /proc/mounts \
+            | sort -r | while read -r mount; do
+                umount -l "$mount" || fail "cannot unmount $mount, left inside $path; unmount it, then rerun"
+            done
+        rm -rf --one-file-system "$path" || fail "cannot remove $path"
+    done
+}

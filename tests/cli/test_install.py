@@ -63,3 +63,32 @@ def test_a_root_that_cannot_be_built_fails_with_one_line(as_root: None, tmp_path
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("build-roots: mmdebstrap of unstable (unstable) failed"), done.stderr
     assert not (tmp_path / "roots" / "unstable").exists()  # no half-built root is kept as a good one
+
+
+def test_a_killed_builds_leftover_mounts_are_unmounted_not_emptied(as_root: None, tmp_path: Path) -> None:
+    """A build killed mid-way leaves proc, dev/shm and bind mounts in root.new; removing it must not empty them."""
+    half_built, outside = tmp_path / "roots" / "unstable.new", tmp_path / "outside"
+    (outside).mkdir()
+    (outside / "precious").write_text("kept\n")
+    for sub in ("proc", "dev/shm", "keep"):
+        (half_built / sub).mkdir(parents=True)
+    mounts = (
+        ["mount", "-t", "proc", "proc", str(half_built / "proc")],
+        ["mount", "-t", "tmpfs", "shm", str(half_built / "dev/shm")],
+        ["mount", "--bind", str(outside), str(half_built / "keep")],
+    )
+    try:
+        for command in mounts:
+            subprocess.run(command, check=True, timeout=60)
+        script = f'fail() {{ echo "$*" >&2; exit 1; }}; . "{SCRIPTS[2]}"; remove_root "$1" "$1.new"'
+        done = subprocess.run(
+            ["sh", "-c", script, "sh", str(tmp_path / "roots" / "unstable")], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        for line in reversed(Path("/proc/mounts").read_text().splitlines()):
+            if str(tmp_path) in line.split()[1]:
+                subprocess.run(["umount", "-l", line.split()[1]], check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not half_built.exists()
+    assert (outside / "precious").read_text() == "kept\n"
+    assert str(tmp_path) not in Path("/proc/mounts").read_text()
