@@ -8,15 +8,42 @@ entry names are the keys. Files are never run.
 The mapping stage never opens a file itself: it asks a ``LookupStore``, which
 the commands make for ``--root`` (``FileStore``) and tests make from strings
 (``MemoryStore``). Each file is read once however often it is named.
+
+A file exim would read but we will not hold (bigger than MAX_FILE_SIZE, a line
+longer than MAX_LINE_LENGTH) is refused as an unreadable one is: the caller
+reports it at the statement naming it. So is anything but a regular file, as
+exim's lsearch refuses it ("is not a regular file"): a FIFO, /dev/zero.
 """
 
 from __future__ import annotations
 
+import codecs
+import errno
+import io
+import locale
 import os
 import re
+import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TextIO, TypeVar
+
+MiB = 1024 * 1024
+# A 200,000-domain hosting list is about 4 MB and a large alias file 100 MB: a bigger "lookup file" is
+# most likely a mistake (a log, a disk image), and would be held in memory several times over.
+MAX_FILE_SIZE = 256 * MiB
+# exim's lsearch reads a line 4096 bytes at a time and joins the pieces of its data, so it takes any
+# length; a line of a megabyte is no key or alias list smtpd's tables would be given.
+MAX_LINE_LENGTH = 1 * MiB
+_CHUNK = 1 * MiB  # read at a time; never more than MAX_LINE_LENGTH, so a longer line spans a chunk's end
+PROGRESS_SIZE = 8 * MiB  # a file bigger than this shows its progress from the start ...
+PROGRESS_AFTER = 1.0  # ... any other once it has taken this many seconds
+_PROGRESS_EVERY = 0.1  # seconds between two rewrites of the progress line
+
+Progress = Callable[[str], None]
+"""Hears one line of progress ("reading FILE: 48 of 120 MB ..."), and "" once the read is over."""
 
 
 class LookupStore(Protocol):
@@ -41,19 +68,36 @@ class LookupStore(Protocol):
 
 @dataclass
 class FileStore:
-    """Files under ``root`` (/ on the server itself), confined to it and read once each."""
+    """Files under ``root`` (/ on the server itself), confined to it and read once each.
+
+    ``progress`` hears how far the read of a big or slow file has got (the
+    CLI gives it on a terminal only); None: nothing is said.
+    """
 
     root: Path = Path("/")
     _texts: dict[str, str | OSError] = field(default_factory=dict)
     _dirs: dict[str, list[str] | OSError] = field(default_factory=dict)
+    progress: Progress | None = None
 
     def read(self, path: str) -> str:
         if path not in self._texts:
             try:
-                self._texts[path] = under(self.root, path).read_text(errors="replace")
+                self._texts[path] = self._read(path)
             except OSError as exc:
                 self._texts[path] = exc
         return _or_raise(self._texts[path])
+
+    def _read(self, path: str) -> str:
+        """The text as ``Path.read_text(errors="replace")`` gives it, for a file within the limits."""
+        file = under(self.root, path)
+        _readable(os.stat(file))  # before opening: opening a FIFO waits for a writer
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            _readable(info)  # the file opened, should it have been replaced since
+            return _read_text(fd, info.st_size, self.shown(path), self.progress)
+        finally:
+            os.close(fd)
 
     def listdir(self, path: str) -> list[str]:
         if path not in self._dirs:
@@ -96,6 +140,111 @@ class MemoryStore:
 
     def shown(self, path: str) -> str:
         return path
+
+
+class LookupRefused(OSError):
+    """A file exim2smtpd does not read: not a regular file, too big, or a line too long.
+
+    Its ``strerror`` is the reason, as the callers put an unreadable file's in their findings.
+    """
+
+
+def _readable(info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise LookupRefused(errno.EINVAL, f"not a regular file ({_kind(info.st_mode)})")
+    if info.st_size > MAX_FILE_SIZE:
+        raise LookupRefused(errno.EFBIG, f"{_size(info.st_size)}, above the {_size(MAX_FILE_SIZE)} exim2smtpd reads")
+
+
+def _kind(mode: int) -> str:
+    kinds = {"a directory": stat.S_ISDIR, "a FIFO": stat.S_ISFIFO, "a character device": stat.S_ISCHR}
+    kinds |= {"a block device": stat.S_ISBLK, "a socket": stat.S_ISSOCK}
+    return next((name for name, test in kinds.items() if test(mode)), "of another kind")
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * MiB:
+        return f"{size / (1024 * MiB):.1f} GB"
+    return f"{size // MiB} MB" if size % MiB == 0 else f"{size / MiB:.1f} MB"
+
+
+def _read_text(fd: int, size: int, shown: str, progress: Progress | None) -> str:
+    """Read and decode ``fd`` a chunk at a time, stopping at once at a line over MAX_LINE_LENGTH.
+
+    Decoded as ``read_text`` does (the locale's encoding, bad bytes replaced,
+    newlines translated). Lines are counted at ``\n`` as exim's lsearch does.
+    """
+    decoder = io.IncrementalNewlineDecoder(
+        codecs.getincrementaldecoder(locale.getpreferredencoding(False))(errors="replace"), translate=True
+    )
+    pieces: list[str] = []
+    chunk_size = min(_CHUNK, MAX_LINE_LENGTH)  # a line within one chunk is never too long
+    done = 0
+    newlines = 0  # before the line being read
+    line = 0  # bytes of that line read so far
+    started = shown_at = time.monotonic()
+    showing = False
+    try:
+        while chunk := os.read(fd, chunk_size):
+            done += len(chunk)
+            if done > MAX_FILE_SIZE:  # it grew since its size was looked at
+                raise LookupRefused(errno.EFBIG, f"over the {_size(MAX_FILE_SIZE)} exim2smtpd reads")
+            first = chunk.find(b"\n")
+            line += len(chunk) if first < 0 else first
+            if line > MAX_LINE_LENGTH:
+                raise LookupRefused(errno.EFBIG, f"line {newlines + 1} is over {_size(MAX_LINE_LENGTH)} long")
+            if first >= 0:
+                newlines += chunk.count(b"\n")
+                line = len(chunk) - chunk.rfind(b"\n") - 1
+            pieces.append(decoder.decode(chunk))
+            now = time.monotonic()
+            late = size > PROGRESS_SIZE or now - started >= PROGRESS_AFTER
+            if progress is not None and late and (not showing or now - shown_at >= _PROGRESS_EVERY):
+                total = f" of {size // MiB}" if size >= done else ""
+                progress(f"reading {shown}: {done // MiB}{total} MB ...")
+                showing, shown_at = True, now
+        pieces.append(decoder.decode(b"", final=True))
+    finally:
+        if showing and progress is not None:
+            progress("")
+    return "".join(pieces)
+
+
+class StatusLine:
+    """One line of a terminal rewritten in place, as verify shows its progress; "" blanks it.
+
+    Padded rather than cleared with an escape, so any terminal shows it, and
+    cut to the terminal's width so that it never wraps.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.width = 0
+
+    def __call__(self, text: str) -> None:
+        if not text and not self.width:
+            return
+        text = text[: self._columns() - 1]
+        self.stream.write("\r" + text.ljust(self.width) + ("" if text else "\r"))
+        self.stream.flush()
+        self.width = max(self.width, len(text)) if text else 0
+
+    def _columns(self) -> int:
+        """The terminal's width; a wide one when it does not say (a pty nobody sized)."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+        return columns if columns >= 20 else 1000
+
+
+def status_line(stream: TextIO) -> StatusLine | None:
+    """A status line on ``stream`` when it is a terminal; None (nothing shown) when piped or redirected."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # closed, or replaced by something that is not a file
+        terminal = False
+    return StatusLine(stream) if terminal else None
 
 
 _T = TypeVar("_T")

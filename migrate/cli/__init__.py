@@ -268,9 +268,10 @@ def convert(
     """
     from migrate.commands.convert import convert as run_convert
     from migrate.commands.convert import write_output
+    from migrate.lookups import status_line
     from migrate.report.formats import closing_lines, count_line, finding_lines, render
 
-    result = run_convert(source, options)
+    result = run_convert(source, options, progress=status_line(sys.stderr))  # on a terminal only
     if dry_run:
         sys.exit(_show_drift(result, out_dir))
     written = write_output(result, out_dir, force=force)
@@ -332,8 +333,9 @@ def diff(source: str, options: Options, against: str) -> None:
     Exit status: 0 nothing would change; 2 something would; 1 error.
     """
     from migrate.commands.convert import convert as run_convert
+    from migrate.lookups import status_line
 
-    sys.exit(_show_drift(run_convert(source, options), against))
+    sys.exit(_show_drift(run_convert(source, options, progress=status_line(sys.stderr)), against))
 
 
 @cli.command()
@@ -398,9 +400,10 @@ def report(source: str, options: Options, fmt: str | None, fail_on: str, verify_
     Exit status: 0; 2 when a statement lands at or above --fail-on, or a service is lost; 1 error.
     """
     from migrate.commands.convert import convert as run_convert
+    from migrate.lookups import status_line
     from migrate.report.formats import render
 
-    result = run_convert(source, options)
+    result = run_convert(source, options, progress=status_line(sys.stderr))
     built = result.report
     fmt = fmt or ("rich" if sys.stdout.isatty() else "text")
     if fmt == "html":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, MigrateError, Span, os_reason
-from migrate.lookups import FileStore
+from migrate.lookups import FileStore, Progress
 from migrate.mapping import build_policy
 from migrate.model import Policy
 from migrate.options import Options
@@ -63,15 +63,18 @@ def read(path: str, options: Options) -> EximConfig:
     return read_config(path, options.defines, root=root)
 
 
-def convert(path: str, options: Options | None = None, **settings: object) -> Result:
+def convert(
+    path: str, options: Options | None = None, *, progress: Progress | None = None, **settings: object
+) -> Result:
     """Read, map and render one exim configuration; files it names are read under ``options.root``.
 
     ``settings`` (defines, platform, greylist, root, debian) build the options
-    when none are given, for callers that want one or two of them.
+    when none are given, for callers that want one or two of them. ``progress``
+    hears how the read of a big lookup file goes (nothing is said without it).
     """
     options = options or Options(**settings)  # type: ignore[arg-type]
     config = read(path, options)
-    policy = build_policy(config, options.platform, options.greylist, FileStore(Path(options.root)))
+    policy = build_policy(config, options.platform, options.greylist, FileStore(Path(options.root), progress=progress))
     policy = replace(policy, given=as_given(path, options))
     rendered = render(policy)
     report = build_report(config, policy, rendered)
