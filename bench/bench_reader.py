@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,17 +40,20 @@ SETTINGS = {
 
 
 def debian_internet_config(workdir: Path) -> Path:
-    """Generate Debian's internet config with Debian's own update-exim4.conf."""
-    exim_root = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "exim-root"))
+    """Generate Debian's internet config with Debian's own update-exim4.conf, reading nothing of this host's /etc."""
+    from tests.conftest import debian_script  # the tests' way: no /etc/mailname, no Debian-exim group needed
+
+    exim_root = Path(os.environ.get("EXIM_ROOT", ROOT / ".cache" / "roots" / "unstable" / "opt" / "exim4"))
     conf = workdir / "conf"
     shutil.copytree(exim_root / "etc/exim4", conf)
     (conf / "update-exim4.conf.conf").write_text("".join(f"{k}='{v}'\n" for k, v in SETTINGS.items()))
+    (workdir / "etc").mkdir(exist_ok=True)
+    (workdir / "etc/hostname").write_text("mx.example.org\n")
+    (workdir / "etc/mailname").write_text("mx.example.org\n")
+    script = debian_script(SimpleNamespace(root=exim_root), workdir, workdir / "etc/mailname")  # type: ignore[arg-type]
     out = workdir / "internet.conf"
-    subprocess.run(
-        ["sh", str(exim_root / "usr/sbin/update-exim4.conf"), "-d", str(conf), "-o", str(out)],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(["sh", str(script), "-d", str(conf), "-o", str(out)], check=True, capture_output=True)
+    out.chmod(0o644)
     return out
 
 

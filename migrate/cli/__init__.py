@@ -163,10 +163,10 @@ def parse(
         text = format_like_exim(config.resolved_lines, hide_secrets=True, secret_macros=config.secret_macros)
         click.echo(text, nl=False)
     elif as_json:
-        from migrate.reader.tree import to_dict
+        from migrate.cli.json_view import write_json
+        from migrate.reader.tree import json_expander
 
-        json.dump(to_dict(config), sys.stdout, indent=2, sort_keys=False)
-        sys.stdout.write("\n")
+        write_json(config, sys.stdout, json_expander(config))
     else:
         from migrate.cli.tree_view import print_tree
 

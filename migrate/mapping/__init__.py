@@ -215,6 +215,7 @@ def _build(ctx: Context) -> Policy:
         offers_auth, logins = False, None
     if logins is not None:
         tables.append(logins)
+    tables = [tables_step.in_file_when_large(ctx, t) for t in tables]
     listen = [_login_first(li, decided) for li in listen]
     if who.hostname and name == who.hostname:  # exim greets and says HELO with primary_hostname
         listen = [replace(li, hostname=name) for li in listen]

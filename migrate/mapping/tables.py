@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import replace
 
 from migrate import rules
 from migrate.lookups import domain_keys, dsearch_keys, lsearch_keys, sql_domain_table
@@ -463,3 +464,16 @@ def _backend_advice(lookup_type: str) -> str:
         f"not converted: OpenSMTPD's {backend} (opensmtpd-extras) can serve this list; "
         "write its configuration with the same query, or export the keys to a file"
     )
+
+
+# Above this many entries a table is written as a file beside smtpd.conf, as
+# lookup files already are: a hosting provider's 200,000 domains inline would
+# make an smtpd.conf nobody can review.
+INLINE_TABLE_LIMIT = 250
+
+
+def in_file_when_large(ctx: Context, table: Table) -> Table:
+    """A large inline table as a table file of the same name (same entries, same rules naming it)."""
+    if table.file or table.backend or len(table.entries) + len(table.mapping) <= INLINE_TABLE_LIMIT:
+        return table
+    return replace(table, generated=True, file=ctx.table_file(table.name))

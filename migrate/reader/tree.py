@@ -9,6 +9,7 @@ where they contain ``$``, the parsed expansion tree.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from migrate.errors import Diagnostic, Span
@@ -238,31 +239,83 @@ def to_dict(node: object, secret_macros: frozenset[str] | None = None) -> object
     nature, and of macros used in them are replaced by ``<hidden>``; so are
     credentials inside lookups (see ``migrate.redact``).
     """
-    if secret_macros is None:
-        secret_macros = node.secret_macros if isinstance(node, EximConfig) else frozenset()
-    if isinstance(node, (Span, Diagnostic)):
-        return node.to_dict()
+    expand = json_expander(node, secret_macros)
+
+    def deep(item: object) -> object:
+        value, done = expand(item)
+        if done:
+            return value
+        if isinstance(value, dict):
+            return {k: deep(v) for k, v in value.items()}
+        return [deep(v) for v in value]  # type: ignore[attr-defined]
+
+    return deep(node)
+
+
+Expander = Callable[[object], tuple[object, bool]]
+
+
+def json_expander(node: object, secret_macros: frozenset[str] | None = None) -> Expander:
+    """``to_dict`` one level at a time, for a writer that streams a big tree instead of copying it.
+
+    It returns ``(value, True)`` for a JSON-ready value, or ``(container, False)``
+    for a dict or sequence whose items still need expanding.
+    """
+    secrets = secret_macros
+    if secrets is None:
+        secrets = node.secret_macros if isinstance(node, EximConfig) else frozenset()
+    return lambda item: _expand(item, secrets)
+
+
+def _expand(node: object, secret_macros: frozenset[str]) -> tuple[object, bool]:
+    # The commonest values first: a 200,000-domain list is 200,000 ListItems of strings.
+    kind = type(node)
+    if kind is str:
+        return redact_text(node), True  # type: ignore[arg-type]
+    if kind is int or kind is bool or node is None:
+        return node, True
+    if kind is tuple or kind is list:
+        return node, False
+    if kind is Span or kind is Diagnostic:
+        return node.to_dict(), True  # type: ignore[attr-defined]
     if isinstance(node, (Option, NamedList)) and (node.hidden or getattr(node, "name", "") in SECRET_OPTIONS):
-        return _redacted(node)
+        return _redacted(node), True
     if isinstance(node, MacroDefinition) and node.name in secret_macros:
-        return {"type": "MacroDefinition", "span": node.span.to_dict(), "name": node.name, "value": HIDDEN}
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        data: dict[str, object] = {"type": type(node).__name__}
-        for f in dataclasses.fields(node):
-            if f.name in ("resolved_lines", "line_kinds"):
-                continue
-            value = getattr(node, f.name)
-            if f.name == "defines":
+        return {"type": "MacroDefinition", "span": node.span.to_dict(), "name": node.name, "value": HIDDEN}, True
+    names = _field_names(kind)
+    if names is not None:  # plain fields converted here: a node of plain fields is ready in one call
+        data: dict[str, object] = {"type": kind.__name__}
+        ready = True
+        for name in names:
+            value = getattr(node, name)
+            if name == "defines":
                 value = tuple((k, HIDDEN if k in secret_macros else v) for k, v in value)
-            data[f.name] = to_dict(value, secret_macros)
-        return data
-    if isinstance(node, (tuple, list)):
-        return [to_dict(item, secret_macros) for item in node]
-    if isinstance(node, dict):
-        return {k: to_dict(v, secret_macros) for k, v in node.items()}
+            plain = type(value)
+            if plain is str:
+                value = redact_text(value)  # idempotent: expanding it again changes nothing
+            elif not (plain is int or plain is bool or value is None):
+                ready = False
+            data[name] = value
+        return data, ready
+    if isinstance(node, (tuple, list, dict)):
+        return node, False
     if isinstance(node, str):
-        return redact_text(node)
-    return node
+        return redact_text(node), True
+    return node, True
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's fields as JSON shows them (looked up once per class), None for other types."""
+    if kind not in _FIELD_NAMES:
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else None
+        shown = (
+            None if fields is None else tuple(f.name for f in fields if f.name not in ("resolved_lines", "line_kinds"))
+        )
+        _FIELD_NAMES[kind] = shown
+    return _FIELD_NAMES[kind]
 
 
 def _redacted(node: Option | NamedList) -> object:

@@ -1,6 +1,6 @@
 """Read smtpd.conf back into a normalised policy, for ``diff`` and ``check``.
 
-A pyparsing tokenizer per logical line (``\\`` continuations, 7.x tables over
+A tokenizer per logical line (``\\`` continuations, 7.x tables over
 several lines, quotes, ``<table>`` references, ``{ ... }`` lists), then one
 small interpreter per statement: ``table``, ``pki``, ``filter``, ``listen``,
 ``action``, ``match`` and the global ``smtp``/``queue``/``bounce`` options.
@@ -11,19 +11,22 @@ comments or other table names compare equal.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import pyparsing as pp
 
 from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 
-QUOTED = pp.QuotedString('"', esc_char="\\").set_name("quoted string")
-TABLE_REF = pp.Regex(r"<[^>\s]+>").set_name("<table>")
-PUNCT = pp.one_of("{ } , =")
-WORD = pp.Regex(r"[^\s\"{},=<]+").set_name("word")
-TOKENS = pp.ZeroOrMore(QUOTED | TABLE_REF | PUNCT | WORD).parse_with_tabs()
+# One regular expression, not a parser combinator: a 200,000-entry inline table
+# is one logical line, and this reads it in one linear pass.
+TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|(<[^>\s]+>|[{},=]|[^\s"{},=<]+))')
+# smtpd's lexer (parse.y) drops a backslash only before the quote, a space or a
+# tab; any other backslash stays in the string.
+ESCAPE = re.compile(r'\\(["\t ])')
+BRACKETED = re.compile(r"^\[([0-9a-f:.]+)\]")
+MAPPING_LINE = re.compile(r"^[ \t]*\S+[ \t]+\S", re.MULTILINE)  # a key, blanks, a value
 
 
 @dataclass
@@ -70,23 +73,43 @@ class SmtpdPolicy:
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """Join ``\\`` continuations and brace blocks over several lines; drop comments."""
     found: list[tuple[int, str]] = []
-    buffer, start, depth = "", 0, 0
+    parts: list[str] = []  # joined once at the end: a table of 200,000 lines is one statement
+    start, depth = 0, 0
     for number, raw in enumerate(text.splitlines(), 1):
-        line = _without_comment(raw)
-        if not line.strip() and not buffer:
+        line = _without_comment(raw).rstrip()
+        if not line.strip() and not parts:
             continue
-        if not buffer:
+        if not parts:
             start = number
-        continued = line.rstrip().endswith("\\")
-        buffer += " " + line.rstrip().rstrip("\\")
+        continued = line.endswith("\\")
+        parts.append(line.rstrip("\\"))
         depth += line.count("{") - line.count("}")
         if continued or depth > 0:
             continue
-        if buffer.strip():
-            found.append((start, buffer.strip()))
-        buffer, depth = "", 0
-    if buffer.strip():
-        found.append((start, buffer.strip()))
+        _flush(found, start, parts)
+        depth = 0
+    _flush(found, start, parts)
+    return found
+
+
+def _flush(found: list[tuple[int, str]], start: int, parts: list[str]) -> None:
+    joined = " ".join(parts).strip()
+    if joined:
+        found.append((start, joined))
+    parts.clear()
+
+
+def tokens_of(line: str) -> list[str]:
+    """The words of one logical line, quotes removed; ValueError with the column of what is not a token."""
+    found, position, end = [], 0, len(line.rstrip())
+    while position < end:
+        match = TOKEN.match(line, position)
+        if match is None:
+            column = len(line) - len(line[position:].lstrip()) + 1
+            raise ValueError(column, f"unexpected {line[column - 1]!r}")
+        quoted, word = match.groups()
+        found.append(ESCAPE.sub(r"\1", quoted) if quoted is not None else word)
+        position = match.end()
     return found
 
 
@@ -104,12 +127,15 @@ def _without_comment(line: str) -> str:
 MACRO = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$')
 
 
-def read_smtpd_conf(text: str, name: str = "smtpd.conf") -> SmtpdPolicy:
+def read_smtpd_conf(text: str, name: str = "smtpd.conf", table_files: Mapping[str, str] | None = None) -> SmtpdPolicy:
     """Parse smtpd.conf text; raise ConfigError naming the line on what we cannot read.
 
     Admins' own additions are understood too: macros (``lan = "10.0.0.0/8"``,
     used as ``$lan`` outside quotes) and ``include`` (refused with a clear
     message: compare the included file's statements in the file itself).
+    ``table_files`` are the files beside smtpd.conf by name: a ``file:``
+    table found there is read as its entries, so an inline table and the same
+    entries in a file compare equal, and a changed file does not.
     """
     policy = SmtpdPolicy()
     macros: dict[str, str] = {}
@@ -134,20 +160,44 @@ def read_smtpd_conf(text: str, name: str = "smtpd.conf") -> SmtpdPolicy:
             line,
         )
         try:
-            tokens = list(TOKENS.parse_string(line, parse_all=True))
-        except pp.ParseBaseException as exc:
+            tokens = tokens_of(line)
+        except ValueError as exc:
+            column, why = exc.args
             raise ConfigError(
                 Diagnostic(
-                    Span(name, number, exc.col, number, exc.col),
+                    Span(name, number, column, number, column),
                     "error",
                     rules.SMTPD_SYNTAX,
-                    f"cannot read this smtpd.conf line: {exc.msg}",
+                    f"cannot read this smtpd.conf line: {why}",
                     line,
                 )
             ) from exc
         if tokens:
             _statement(policy, tokens, name, number, line)
+    if table_files:
+        policy.tables = {k: _file_table(v, table_files) for k, v in policy.tables.items()}
     return policy
+
+
+def _file_table(value: object, table_files: Mapping[str, str]) -> object:
+    """A ``file:`` table's entries, as an inline table with them reads: a sorted list, or a mapping."""
+    if not (isinstance(value, str) and value.startswith("file:")):
+        return value
+    text = table_files.get(os.path.basename(value[len("file:") :]))
+    if text is None:
+        return value
+    if "#" in text:
+        text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    if (" " in text or "\t" in text) and MAPPING_LINE.search(text):
+        pairs = (line.strip().split(None, 1) for line in text.splitlines() if line.strip())
+        return dict(sorted((key.lower(), rest[0].strip() if rest else "") for key, *rest in pairs))
+    entries = text.lower().split()  # one entry per line, and no entry holds a blank: 200,000 in one call
+    return sorted(_unbracketed(e) for e in entries) if "[" in text else sorted(entries)
+
+
+def _unbracketed(entry: str) -> str:
+    """``[2001:db8::]/32`` as a table file writes an IPv6 network, as inline tables write it."""
+    return BRACKETED.sub(r"\1", entry)
 
 
 def _statement(policy: SmtpdPolicy, t: list[str], name: str, number: int, line: str) -> None:
@@ -189,7 +239,7 @@ def _table_value(tokens: list[str]) -> object:
             for index in range(0, len(body), 3):
                 pairs[body[index].lower()] = body[index + 2]
             return dict(sorted(pairs.items()))
-        return sorted(v.lower() for v in body)
+        return sorted(_unbracketed(v.lower()) for v in body)
     return " ".join(tokens)
 
 

@@ -62,6 +62,8 @@ IDIOMS = {
     # logins checked by binding to LDAP (issue 15): smtpd has no LDAP check, so submission is lost and said so
     "ldap-auth": {"submission": "no listener offers AUTH"},
     # outbound mail gated by ${perl} per sender, a ${run} per mailbox: smtpd cannot ask either, so they are lost
+    # issue 17: a hosting box's 300 domains and 262 client networks inline: smtpd reads them from table files
+    "hosting-scale": {},
     "run-perl": {
         "relay relay_from_hosts": "refused",
         "outbound": "no match rule leads to a relay action",
