@@ -29,11 +29,13 @@ demo: venv
 	@cat $(DEMO_OUT)/smtpd.conf
 
 # Nothing of the host's mail system is installed, removed or started: the
-# daemons the tests run live in system roots under .cache/roots.
+# daemons the tests run live in system roots under .cache/roots. One build at a
+# time (flock): a second `make test` waits, then finds the roots built.
 test-deps:
 	sh tools/install-test-deps.sh
-	sh tools/build-roots.sh $(EXIM2SMTPD_ROOTS)
-	sh tools/build-runbook-root.sh $(EXIM2SMTPD_ROOTS)
+	mkdir -p $(EXIM2SMTPD_ROOTS)
+	flock $(EXIM2SMTPD_ROOTS)/.build.lock sh tools/build-roots.sh $(EXIM2SMTPD_ROOTS)
+	flock $(EXIM2SMTPD_ROOTS)/.build.lock sh tools/build-runbook-root.sh $(EXIM2SMTPD_ROOTS)
 
 # Style, types and the import layers (pyproject.toml: [tool.ruff], [tool.mypy], [tool.importlinter]).
 lint: venv
