@@ -15,16 +15,13 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
 from migrate import __version__
 from migrate.errors import MigrateError, os_reason
 from migrate.options import FAIL_ON, GREYLIST_CHOICES, PLATFORM_CHOICES, Options, default_platform
-
-if TYPE_CHECKING:  # the commands load on first use, not with the CLI
-    from migrate.commands.convert import Result
 
 
 def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -273,7 +270,7 @@ def convert(
 
     result = run_convert(source, options, progress=status_line(sys.stderr))  # on a terminal only
     if dry_run:
-        sys.exit(_show_drift(result, out_dir))
+        sys.exit(_show_drift(result.files, result.secret_files, out_dir))
     written = write_output(result, out_dir, force=force)
     report = result.report
     for path, fmt in ((report_json, "json"), (report_sarif, "sarif")):
@@ -300,13 +297,13 @@ def _platform_label(name: str) -> str:
     return label
 
 
-def _show_drift(result: Result, against: str) -> int:
-    from migrate.commands.diff import compare
+def _show_drift(files: dict[str, str], secret_files: frozenset[str], against: str) -> int:
+    from migrate.commands.diff import compare_files
 
     if not Path(against).exists():
         click.echo(f"{against} does not exist: every file would be new", err=True)
         return 2
-    drift = compare(result, Path(against))
+    drift = compare_files(files, secret_files, Path(against))
     for text in drift.text:
         click.echo(text, nl=False)
     for sentence in drift.semantic:
@@ -335,7 +332,10 @@ def diff(source: str, options: Options, against: str) -> None:
     from migrate.commands.convert import convert as run_convert
     from migrate.lookups import status_line
 
-    sys.exit(_show_drift(run_convert(source, options, progress=status_line(sys.stderr)), against))
+    result = run_convert(source, options, progress=status_line(sys.stderr))
+    files, secret_files = result.files, result.secret_files
+    del result  # the tree and the policy: their memory serves reading the other side back
+    sys.exit(_show_drift(files, secret_files, against))
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from migrate.commands.convert import convert
-from migrate.commands.diff import compare
+from migrate.commands.diff import compare_files
 from migrate.errors import MigrateError, os_reason
 from migrate.options import FAIL_ON, Options
 from migrate.report.formats import fingerprint
@@ -40,8 +40,9 @@ def run_check(
     """Compare, then look for findings that are new since the baseline (read first: a wrong file fails fast)."""
     known = read_baseline(baseline) if baseline else set()
     result = convert(configure, options or Options())
-    drift = compare(result, Path(against))
-    report = result.report
+    files, secret_files, report = result.files, result.secret_files, result.report
+    del result  # the tree and the policy: their memory serves reading the committed side back
+    drift = compare_files(files, secret_files, Path(against))
     failing = [
         e for e in report.statements if e.severity in FAIL_ON[fail_on] and fingerprint(e.rule.id, e.source) not in known
     ]

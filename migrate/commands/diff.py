@@ -63,23 +63,31 @@ def existing_files(against: Path, written: frozenset[str] | set[str]) -> dict[st
 
 def compare(result: Result, against: Path) -> Drift:
     """Text and semantic differences between a conversion and what is on disk."""
-    current = existing_files(against, set(result.files))
+    return compare_files(result.files, result.secret_files, against)
+
+
+def compare_files(files: dict[str, str], secret_files: frozenset[str], against: Path) -> Drift:
+    """``compare`` from the written files alone: a caller may let go of the parse tree and the policy first.
+
+    On 200,000 domains those are most of the memory, and reading the other side back needs as much again.
+    """
+    current = existing_files(against, set(files))
     # one smtpd.conf: compare that file alone
-    result_files = {"smtpd.conf": result.files["smtpd.conf"]} if against.is_file() else result.files
+    result_files = {"smtpd.conf": files["smtpd.conf"]} if against.is_file() else files
     text = []
     for name in sorted(set(result_files) | set(current)):
         new, old = result_files.get(name, ""), current.get(name, "")
-        if new != old and name in result.secret_files:  # it holds a password: say so, show nothing
+        if new != old and name in secret_files:  # it holds a password: say so, show nothing
             text.append(f"--- a/{name}\n+++ b/{name}\n(differs; holds a password, so it is not shown)\n")
         elif new != old:
             text.append(
                 "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
             )
     # a directory: its table files are compared by their entries, as inline tables are
-    ours, theirs = ({}, {}) if against.is_file() else (result.files, current)
-    semantic = semantic_diff(result.files.get("smtpd.conf", ""), current.get("smtpd.conf", ""), ours, theirs)
-    for name in sorted(n for n in set(result.files) | set(current) if n.startswith("rspamd/")):
-        if _settings(result.files.get(name, "")) != _settings(current.get(name, "")):
+    ours, theirs = ({}, {}) if against.is_file() else (files, current)
+    semantic = semantic_diff(files.get("smtpd.conf", ""), current.get("smtpd.conf", ""), ours, theirs)
+    for name in sorted(n for n in set(files) | set(current) if n.startswith("rspamd/")):
+        if _settings(files.get(name, "")) != _settings(current.get(name, "")):
             semantic.append(f"{name}: settings differ from what exim's configuration gives")
     return Drift(tuple(text), tuple(semantic))
 
