@@ -538,6 +538,13 @@ LIST_SQL = rule(
     "an SQL lookup that cannot become a table backend",
     "write the backend's configuration by hand (opensmtpd-extras table-mysql/postgres/sqlite)",
 )
+LIST_UNREADABLE = rule(
+    "EXIM-LIST-UNREADABLE",
+    LISTS,
+    "unmapped",
+    "a host list names a file exim2smtpd could not read, so the hosts it lists are unknown",
+    "put a readable copy of the server's file under --root (within the size exim2smtpd reads), then convert again",
+)
 LIST_UNUSED = rule(
     "EXIM-LIST-UNUSED",
     LISTS,
@@ -588,6 +595,13 @@ ACL_DENY_HOSTS = rule(
     "approximated",
     "denied hosts are refused by a reject rule ahead of all others",
     "nothing to do unless an earlier accept for those hosts mattered",
+)
+ACL_DENY_UNREADABLE = rule(
+    "EXIM-ACL-DENY-UNREADABLE",
+    ACL,
+    "unmapped",
+    "a deny whose hosts are listed in a file that could not be read: smtpd refuses every client it may refuse",
+    "put a readable copy of the server's file under --root (within the size exim2smtpd reads), then convert again",
 )
 ACL_DENY_LOCAL_PARTS = rule(
     "EXIM-ACL-DENY-LOCAL-PARTS",

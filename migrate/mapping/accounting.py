@@ -194,14 +194,15 @@ def _transport_referenced(ctx: Context, transport: Driver) -> bool:
 
 def account_rest(ctx: Context) -> None:
     """Put every statement no step booked in its bucket."""
+    main = {id(node) for node in ctx.config.main}  # by identity: comparing statements field by field is slow
     for node in ctx.config.statements():
         if id(node) in ctx.ledger.status:
             continue
         if isinstance(node, MacroDefinition):
             ctx.ledger.mark(node, "ignored", rules.MACRO, "macro: already substituted by the reader")
-        elif isinstance(node, Option) and node in ctx.config.main and node.name in IGNORED_OPTIONS:
+        elif isinstance(node, Option) and id(node) in main and node.name in IGNORED_OPTIONS:
             ctx.ledger.mark(node, "ignored", rules.IGNORED, f"{node.name}: {IGNORED_OPTIONS[node.name]}")
-        elif isinstance(node, Option) and node in ctx.config.main and node.name in MAIN_MAPPED:
+        elif isinstance(node, Option) and id(node) in main and node.name in MAIN_MAPPED:
             ctx.ledger.mark(node, "mapped")
         elif isinstance(node, NamedList):
             ctx.ledger.mark(
@@ -209,7 +210,7 @@ def account_rest(ctx: Context) -> None:
             )
         elif isinstance(node, Acl | AclStatement):
             ctx.ledger.mark(node, "ignored", rules.ACL_UNUSED, "part of an ACL exim never runs")
-        elif isinstance(node, Option) and node in ctx.config.main and node.name in KNOWN_UNMAPPED:
+        elif isinstance(node, Option) and id(node) in main and node.name in KNOWN_UNMAPPED:
             rule, message, advice = KNOWN_UNMAPPED[node.name]
             ctx.ledger.mark(node, "unmapped", rule, f"{node.name}: {message}", advice)
         elif isinstance(node, Driver):

@@ -14,7 +14,11 @@ unknown condition is taken the way that accepts *less*:
 - but a ``require``, or a ``deny`` of everything except some hosts or domains,
   that depends only on *who* connects or *which* domain is asked for refuses
   the class: skipping it would let the whole class relay (the fuzzer found
-  ``require hosts = 127.0.0.1`` followed by ``accept`` doing exactly that).
+  ``require hosts = 127.0.0.1`` followed by ``accept`` doing exactly that);
+- a ``deny`` of hosts listed in a file that cannot be read (missing, not a
+  regular file, too big to read) refuses every class it may refuse, the open
+  ones too: nobody knows whom the file refuses, so nobody it may hold gets
+  through (what that loses is reported as lost services).
   All of these are reported, never dropped silently.
 """
 
@@ -56,12 +60,33 @@ class AclEvaluator:
     visited: set[str] = field(default_factory=set)  # every ACL run, nested ones too
     port: int | None = None  # the port the client connected to (None: any; a test of it is then unknown)
     greylist: str = "off"  # who greylists in the output (--greylist): rspamd, or nobody
+    # ``hosts =`` conditions (by id) naming files that cannot be read: "ITEM (PATH: REASON)" for each file
+    unread: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # what a refusing statement on such hosts does: refuse every class it may refuse (the output), or
+    # refuse only the listed hosts, as exim with the file did (what exim provided: mapping.services)
+    unread_refuses: bool = True
+    # Each answer once: the same ACL is asked about the same classes by several steps. Not copied by
+    # dataclasses.replace (a copy for another port starts afresh); ``visited`` already holds what a hit visited.
+    _verdicts: dict[tuple[str, str, str | None, int], Verdict] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _greylisters: dict[str, list[AclStatement]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def run(self, name: str, client: str, recipient: str | None, depth: int = 0) -> Verdict:
         """Evaluate ACL ``name`` for one client class (and recipient class, at RCPT)."""
+        key = (name, client, recipient, depth)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = self._run(name, client, recipient, depth)
+        return verdict
+
+    def _run(self, name: str, client: str, recipient: str | None, depth: int) -> Verdict:
         acl = self.acls[name]
         self.visited.add(name)
-        walk = _Walk(greylisting.statements(acl))
+        greylisting_statements = self._greylisters.get(name)
+        if greylisting_statements is None:
+            greylisting_statements = self._greylisters[name] = greylisting.statements(acl)
+        walk = _Walk(greylisting_statements)
         for statement in acl.statements:
             outcome = self._statement(statement, client, recipient, walk, depth)
             if outcome != CONTINUE:
@@ -82,14 +107,16 @@ class AclEvaluator:
         unknown = [c for c, v in zip(before, values, strict=True) if v is None]
         if not after and any(st is g for g in walk.greylisting) and not _splits_class(unknown):
             return self._greylisting(st, unknown, walk)
+        unread = [f for c in unknown for f in self.unread.get(id(c), ())]
         if verb in ("accept", "discard"):
             if unknown:
+                unreadable = f" ({', '.join(unread)} cannot be read)" if unread else ""
                 notes.append(
                     self._note(
                         st,
                         "unmapped",
                         rules.ACL_CONDITIONAL_ACCEPT,
-                        f"{verb} only when {_names(unknown)}: smtpd cannot test this, so it is left out",
+                        f"{verb} only when {_names(unknown)}: smtpd cannot test this{unreadable}, so it is left out",
                         "mail of this kind falls through to the statements after it",
                     )
                 )
@@ -110,14 +137,31 @@ class AclEvaluator:
             return ACCEPT
         if unknown and id(st) in self.blocklists:
             return CONTINUE  # its hosts are refused by a reject rule ahead of every other rule
+        if unread and _refuses_listed(verb, unknown):
+            # Who is in the file is unknown: whoever it may hold is refused, as exim refused the listed ones.
+            if not self.unread_refuses:
+                return CONTINUE
+            notes.append(
+                self._note(
+                    st,
+                    "unmapped",
+                    rules.ACL_DENY_UNREADABLE,
+                    f"{verb} when {_names(unknown)}: the hosts it tests are listed in {', '.join(unread)}, which "
+                    "cannot be read; smtpd cannot tell them from other clients, so the output refuses every "
+                    "client this statement may refuse",
+                    rules.ACL_DENY_UNREADABLE.advice,
+                )
+            )
+            return REJECT
+        unreadable = f" ({', '.join(unread)} cannot be read)" if unread else ""
         if unknown and _narrows_class(verb, unknown, client):
             notes.append(
                 self._note(
                     st,
                     "unmapped",
                     rules.ACL_CLASS_SPLIT,
-                    f"{verb} when {_names(unknown)}: exim lets only part of this class of clients or domains "
-                    "through, and smtpd cannot tell which part, so the whole class is refused",
+                    f"{verb} when {_names(unknown)}{unreadable}: exim lets only part of this class of clients or "
+                    "domains through, and smtpd cannot tell which part, so the whole class is refused",
                     "give those hosts or domains a named list of their own and an accept statement",
                 )
             )
@@ -128,7 +172,7 @@ class AclEvaluator:
                     st,
                     "unmapped",
                     rules.ACL_FILTER,
-                    f"{verb} when {_names(unknown)}: no smtpd match rule can test this",
+                    f"{verb} when {_names(unknown)}{unreadable}: no smtpd match rule can test this",
                     "move the check to rspamd (content, DNSBL, rate limits) or accept the difference",
                 )
             )
@@ -259,6 +303,18 @@ def _narrows_class(verb: str, unknown: list[AclCondition], client: str) -> bool:
     if verb == "require" or any(c.negated or _has_negated_item(c) for c in unknown):
         return True
     return any(c.name != "hosts" for c in unknown) or client not in (ANYONE, AUTHENTICATED)
+
+
+def _refuses_listed(verb: str, unknown: list[AclCondition]) -> bool:
+    """A deny (drop, defer) of the hosts a list holds, whatever else it tests being about who connects or
+    which domain is asked for: what a file of hosts that cannot be read leaves unknown is whom it refuses.
+
+    A ``require``, or a negated list (``!hosts``, ``! item``), lets only the listed hosts through: the
+    class split decides those (the whole class is refused).
+    """
+    if verb == "require" or not all(_splits_class([c]) for c in unknown):
+        return False
+    return not any(c.negated or _has_negated_item(c) for c in unknown)
 
 
 def _splits_class(unknown: list[AclCondition]) -> bool:

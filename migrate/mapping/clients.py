@@ -8,16 +8,122 @@ all others (exact, or stricter where an earlier accept let some through).
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from migrate import rules
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Blocklist, Context
 from migrate.mapping.tables import network_entries
 from migrate.model import ANYONE, AUTHENTICATED, LOCAL_CLIENT, ClientClass, MatchRule, Table
-from migrate.reader.lists import parse_list
+from migrate.reader.lists import ListItem, parse_list
 from migrate.reader.tree import AclCondition, AclStatement, NamedList
 
 PRE_RCPT_ACLS = ("acl_smtp_connect", "acl_smtp_helo", "acl_smtp_mail", "acl_smtp_predata", "acl_smtp_data")
+
+
+# The lookups of a host list whose files exim2smtpd reads (as mapping.tables does): a file of items,
+# and the net-/netNN- lookups that key on the client's address.
+_READ_HOST_LOOKUP = re.compile(r"net\d*-(lsearch|iplsearch)")
+
+
+def unread_files(ctx: Context, items: tuple[ListItem, ...], depth: int = 0) -> tuple[list[str], list[NamedList]]:
+    """The files a host list names (its named lists followed) that cannot be read, each as
+    ``ITEM (PATH: REASON)``, and the named lists that name them themselves.
+
+    Who is in such a file is unknown: a statement testing it can be neither
+    carried over nor taken as never matching.
+    """
+    found: list[str] = []
+    lists: list[NamedList] = []
+    for item in items:
+        if item.kind == "named":
+            named = ctx.config.named_lists.get(item.value)
+            if named is None or named.kind != "host" or depth > 8:
+                continue
+            if _own_unread(ctx, named.items):
+                lists = _with(lists, [named])
+            below, below_lists = unread_files(ctx, named.items, depth + 1)
+            found += [f for f in below if f not in found]
+            lists = _with(lists, below_lists)
+        else:
+            found += [f for f in _own_unread(ctx, (item,)) if f not in found]
+    return found, lists
+
+
+def _with(lists: list[NamedList], more: list[NamedList]) -> list[NamedList]:
+    """``lists`` and those of ``more`` not in it yet (the same statement, not an equal one)."""
+    return lists + [n for n in more if all(n is not m for m in lists)]
+
+
+def _own_unread(ctx: Context, items: tuple[ListItem, ...]) -> list[str]:
+    """The files these items name themselves that cannot be read (``ITEM (PATH: REASON)``, as tables says it)."""
+    found = []
+    for item in items:
+        if item.kind == "file" or (item.kind == "lookup" and _READ_HOST_LOOKUP.fullmatch(item.lookup_type)):
+            try:
+                ctx.store.read(item.value)  # read once: the store keeps the text, or the error
+            except OSError as exc:
+                found.append(f"{item.text} ({ctx.store.shown(item.value)}: {exc.strerror or exc})")
+    return found
+
+
+def _host_conditions(ctx: Context, acl_names: set[str] | None = None) -> list[tuple[AclStatement, AclCondition]]:
+    """Every ``hosts =`` condition (not an expansion) of the ACLs (of those named, when given)."""
+    found = []
+    for acl in ctx.config.acls:
+        if acl_names is not None and acl.name not in acl_names:
+            continue
+        for statement in acl.statements:
+            for cond in statement.conditions:
+                if cond.name == "hosts" and cond.value is not None and cond.value.expansion is None:
+                    found.append((statement, cond))
+    return found
+
+
+def unread_conditions(ctx: Context) -> dict[int, tuple[str, ...]]:
+    """For each ``hosts =`` condition naming a file that cannot be read (itself or through a named list),
+    by ``id``: those files, each as ``ITEM (PATH: REASON)``."""
+    found: dict[int, tuple[str, ...]] = {}
+    for _, cond in _host_conditions(ctx):
+        assert cond.value is not None
+        files, _ = unread_files(ctx, parse_list(cond.value.text, "host")[1])
+        if files:
+            found[id(cond)] = tuple(files)
+    return found
+
+
+def unread_lists(ctx: Context, statement: AclStatement) -> list[NamedList]:
+    """The named host lists a statement's ``hosts =`` conditions reach that name a file that cannot be read."""
+    found: list[NamedList] = []
+    for cond in statement.conditions:
+        if cond.name == "hosts" and cond.value is not None and cond.value.expansion is None:
+            found = _with(found, unread_files(ctx, parse_list(cond.value.text, "host")[1])[1])
+    return found
+
+
+def book_unread_lists(ctx: Context, trusted: tuple[str, ...]) -> None:
+    """A host list an ACL exim runs tests, naming a file that cannot be read: unmapped at the list, with the
+    file and why, never "not used". A trusted list (a client class) is booked with its table (tables)."""
+    users: dict[str, list[AclStatement]] = {}
+    named: dict[str, NamedList] = {}
+    for statement, cond in _host_conditions(ctx, ctx.used_acls):
+        assert cond.value is not None
+        for found in unread_files(ctx, parse_list(cond.value.text, "host")[1])[1]:
+            named[found.name] = found
+            if all(statement is not s for s in users.setdefault(found.name, [])):
+                users[found.name].append(statement)
+    for name, found in named.items():
+        if name in trusted:
+            continue
+        where = ", ".join(f"{s.span.file}:{s.span.line}" for s in users[name])
+        ctx.ledger.mark(
+            found,
+            "unmapped",
+            rules.LIST_UNREADABLE,
+            f"{found.kind}list {name}: {', '.join(_own_unread(ctx, found.items))} cannot be read, so the hosts it "
+            f"lists are unknown and no table of the output holds them; what the output does instead is said "
+            f"at {where}",
+        )
 
 
 def client_tables(ctx: Context) -> list[str]:

@@ -50,6 +50,7 @@ class Context:
     chosen: ChosenAcls | None = None  # the ACLs the acl_smtp_* options select (mapping.decisions)
     ports: list[int] = field(default_factory=list)  # where exim listens (mapping.listeners), for per-port policy
     port_tags: dict[int, str] = field(default_factory=dict)  # each port's listener tag, where the policy differs
+    port_dependent: bool | None = None  # whether exim's answer may differ by port (decisions.depends_on_port)
     acls: dict[str, Acl] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -16,12 +16,14 @@ from migrate.errors import Span
 from migrate.mapping import ports
 from migrate.mapping.acl import ACCEPT, AclEvaluator
 from migrate.mapping.classes import ClassUniverse
-from migrate.mapping.clients import PRE_RCPT_ACLS
+from migrate.mapping.clients import PRE_RCPT_ACLS, book_unread_lists, unread_conditions
 from migrate.mapping.context import Context
 from migrate.mapping.ledger import Claim
 from migrate.mapping.routing import Delivery
 from migrate.model import (
     ANY_DOMAIN,
+    ANYONE,
+    AUTHENTICATED,
     HOSTED_DOMAINS,
     LOCAL_CLIENT,
     LOCAL_DOMAINS,
@@ -123,6 +125,12 @@ def chosen_acls(ctx: Context) -> ChosenAcls:
 
 def depends_on_port(ctx: Context) -> bool:
     """Whether exim's answer may differ by the port a client connected to: tags then keep it per listener."""
+    if ctx.port_dependent is None:  # asked for every class: the tree does not change, so the answer does not
+        ctx.port_dependent = _depends_on_port(ctx)
+    return ctx.port_dependent
+
+
+def _depends_on_port(ctx: Context) -> bool:
     options = [o for n, o in ctx.config.options.items() if n.startswith("acl_smtp_") and o.value is not None]
     if any(ports.mentions_port(o.value.expansion) for o in options if o.value is not None):
         return True
@@ -163,7 +171,9 @@ def acl_evaluator(
         for r, d in deliveries.items()
         if d.kind == "local" and d.method != "forward-only" and not any(t.driver == "smtp" for t in d.drivers)
     )
-    return AclEvaluator(universe, ctx.acls, routable, ctx.blocked, here, port=port, greylist=ctx.greylist)
+    return AclEvaluator(
+        universe, ctx.acls, routable, ctx.blocked, here, port=port, greylist=ctx.greylist, unread=unread_conditions(ctx)
+    )
 
 
 def decisions(
@@ -178,6 +188,7 @@ def decisions(
     groups = port_groups(ctx, lambda port: _decisions_on(ctx, universe, clients, deliveries, port, notes))
     _book_notes(ctx, notes)
     _book_acl_statements(ctx)
+    book_unread_lists(ctx, universe.client_tables)
     if len(groups) == 1:
         return groups[0][1]
     option = ctx.config.options.get("acl_smtp_rcpt")
@@ -240,6 +251,20 @@ def exim_accepts(ctx: Context, evaluator: AclEvaluator, client: str, recipient: 
     return accepted or maybe, origin if accepted else ()
 
 
+def refused_unread(ctx: Context, evaluator: AclEvaluator, client: str, recipient: str) -> list[AclStatement]:
+    """The statements that refuse a class in the output only because a file their hosts name cannot be read."""
+    _, _, notes = _decide(
+        ctx, replace(evaluator, unread_refuses=True), client, recipient, chosen_acls(ctx), evaluator.routable
+    )
+    found: list[AclStatement] = []
+    for node, note in notes:
+        if note.rule is not rules.ACL_DENY_UNREADABLE or not isinstance(node, AclStatement):
+            continue
+        if all(node is not f for f in found):
+            found.append(node)
+    return found
+
+
 def _decide(
     ctx: Context,
     evaluator: AclEvaluator,
@@ -299,6 +324,12 @@ def _book_notes(ctx: Context, notes: list[tuple[Claim, str, str, bool]]) -> None
             # It could only refuse mail smtpd refuses anyway: nothing is lost by leaving it out.
             _mark_statement(ctx, statement, "mapped")
             continue
+        if note.rule is rules.ACL_DENY_UNREADABLE:
+            refused = _and(list(dict.fromkeys(_class_name(client) for _, client, _, _ in entries)))
+            to = _and([r.replace("-", " ") for r in RECIPIENT_CLASSES if any(e[2] == r for e in entries)])
+            message = note.message.replace("every client this statement may refuse", f"all mail from {refused} to {to}")
+            _mark_statement(ctx, statement, note.severity, note.rule, message, note.advice)
+            continue
         if note.rule is rules.ACL_CONDITIONAL_ACCEPT and all(accepted for _, _, _, accepted in entries):
             _mark_statement(
                 ctx,
@@ -311,6 +342,19 @@ def _book_notes(ctx: Context, notes: list[tuple[Claim, str, str, bool]]) -> None
             )
             continue
         _mark_statement(ctx, statement, note.severity, note.rule, note.message, note.advice)
+
+
+def _class_name(client: str) -> str:
+    """A client class as a finding names it."""
+    if client == ANYONE:
+        return "any other client"
+    if client == AUTHENTICATED:
+        return "authenticated users"
+    return f"trusted network {client}"
+
+
+def _and(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _mark_statement(

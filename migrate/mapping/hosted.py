@@ -20,6 +20,23 @@ from migrate.lookups import lsearch_entries, sql_keyed
 from migrate.reader.expansion import ExpansionSyntaxError, Group, Item, item_end, parse_expansion
 from migrate.reader.tree import Driver
 
+
+class _Pattern:
+    """A regular expression compiled when first used: most configurations host no domains."""
+
+    __slots__ = ("_compiled", "_flags", "_source")
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self._source, self._flags = source, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        """``re.Pattern.fullmatch``."""
+        if self._compiled is None:
+            self._compiled = re.compile(self._source, self._flags)
+        return self._compiled.fullmatch(text)
+
+
 _LP = r"(?:\$local_part(?:_data)?|\$\{local_part(?:_data)?\})"
 _DOM = r"(?:\$domain(?:_data)?|\$\{domain(?:_data)?\})"
 _TYPE = r"(?P<type>lsearch\*?@?)(?:,ret=key)?"
@@ -30,32 +47,32 @@ _NO_YES = r"\{(?:no|false|0)\}\{(?:yes|true|1)\}"
 # ${lookup{$local_part}lsearch{DIR/$domain}}, ${lookup{$local_part@$domain}lsearch{FILE}},
 # ${lookup{$local_part}lsearch{FILE}}
 _DATA = (
-    (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True, False),
-    (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True, True),
-    (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}\}}"), False, True),
-    (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}\}}\}}"), False, False),
+    (_Pattern(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True, False),
+    (_Pattern(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True, True),
+    (_Pattern(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}\}}"), False, True),
+    (_Pattern(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}\}}\}}"), False, False),
 )
 # ${lookup{*}lsearch{DIR/$domain}}: the file's "*" line alone, a catch-all after the routers that took the rest
 _STAR = (
-    (re.compile(rf"\$\{{lookup\{{\*\}}(?P<type>lsearch)\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True),
-    (re.compile(rf"\$\{{lookup\{{\*\}}(?P<type>lsearch)\{{{_PATH}\}}\}}"), False),
+    (_Pattern(rf"\$\{{lookup\{{\*\}}(?P<type>lsearch)\{{{_PATH}/{_DOM}{_SUFFIX}\}}\}}"), True),
+    (_Pattern(rf"\$\{{lookup\{{\*\}}(?P<type>lsearch)\{{{_PATH}\}}\}}"), False),
 )
 STAR = "star"  # HostedSource.lookup_type of such a lookup
 # local_parts = lsearch;DIR/$domain or lsearch;FILE
 _LOCAL_PARTS = (
-    (re.compile(rf"{_TYPE};\s*{_PATH}/{_DOM}{_SUFFIX}"), True),
-    (re.compile(rf"{_TYPE};\s*{_PATH}"), False),
+    (_Pattern(rf"{_TYPE};\s*{_PATH}/{_DOM}{_SUFFIX}"), True),
+    (_Pattern(rf"{_TYPE};\s*{_PATH}"), False),
 )
 # condition = ${lookup{$local_part@$domain}lsearch{FILE}{yes}{no}} (or the per-domain file form)
 _CONDITION = (
-    (re.compile(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}{_YES_NO}\}}"), True, False),
-    (re.compile(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}{_YES_NO}\}}"), False, True),
+    (_Pattern(rf"\$\{{lookup\{{{_LP}\}}{_TYPE}\{{{_PATH}/{_DOM}{_SUFFIX}\}}{_YES_NO}\}}"), True, False),
+    (_Pattern(rf"\$\{{lookup\{{{_LP}@{_DOM}\}}{_TYPE}\{{{_PATH}\}}{_YES_NO}\}}"), False, True),
 )
 # ${if exists{FILE}{LOOKUP}} is a control panel's guard, so that a domain without the file declines instead of
 # deferring; ${if eq{}{LOOKUP}{no}{yes}} asks for a non-empty value ({yes}{no}: no non-empty value)
 # ${lookup mysql{QUERY}} as a redirect's data; ${lookup mysql{QUERY}{yes}{no}} as a mailbox condition
-_SQL_DATA = re.compile(r"\$\{lookup\s*(mysql|pgsql|sqlite)\s*\{(.*)\}\s*\}", re.DOTALL)
-_SQL_CONDITION = re.compile(rf"\$\{{lookup\s*(mysql|pgsql|sqlite)\s*\{{(.*)\}}\s*{_YES_NO}\s*\}}", re.DOTALL)
+_SQL_DATA = _Pattern(r"\$\{lookup\s*(mysql|pgsql|sqlite)\s*\{(.*)\}\s*\}", re.DOTALL)
+_SQL_CONDITION = _Pattern(rf"\$\{{lookup\s*(mysql|pgsql|sqlite)\s*\{{(.*)\}}\s*{_YES_NO}\s*\}}", re.DOTALL)
 # The exim variables a hosted delivery uses, as smtpd format specifiers (exim lowercases both while routing).
 VARIABLES = {
     "local_part": "%{dest.user:lowercase}",
@@ -172,7 +189,7 @@ def redundant_condition(router: Driver) -> bool:
     return exact is not None and exact.lookup_type == "lsearch" and same_file
 
 
-_OWNER = re.compile(rf"\$\{{lookup\{{{_DOM}\}}(?P<type>lsearch\*?)\{{(?P<path>/[^{{}}$\s]+)\}}(?:\{{\$value\}})?\}}")
+_OWNER = _Pattern(rf"\$\{{lookup\{{{_DOM}\}}(?P<type>lsearch\*?)\{{(?P<path>/[^{{}}$\s]+)\}}(?:\{{\$value\}})?\}}")
 
 
 def owner_lookup(text: str) -> tuple[str, str] | None:

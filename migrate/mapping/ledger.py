@@ -7,7 +7,7 @@ a later step settles it for good (``resolve``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from migrate.errors import Diagnostic, Span
 from migrate.reader.tree import Driver, Statement
@@ -58,7 +58,7 @@ class Ledger:
         self.status[id(node)] = (node, severity)
         if severity != "mapped" and rule is not None and message:
             self._drop(node.span, rule)
-            self._add(Diagnostic(node.span, severity, rule, message, node.source, advice))
+            self._add(node.span, severity, rule, message, node.source, advice)
 
     def resolve(
         self, node: Statement, severity: str, rule: Rule | None = None, message: str = "", advice: str = ""
@@ -73,7 +73,7 @@ class Ledger:
             return
         self._clear(node.span)
         if severity != "mapped" and message:
-            self._add(Diagnostic(node.span, severity, rule, message, node.source, advice))
+            self._add(node.span, severity, rule, message, node.source, advice)
 
     def settle_mapped(self, node: Statement) -> None:
         """A statement a later step carried over after all: mapped, earlier findings dropped."""
@@ -98,7 +98,7 @@ class Ledger:
     ) -> None:
         """A finding that belongs to a span rather than a whole statement (it sets no bucket)."""
         if (span, rule) not in self._findings:
-            self._add(Diagnostic(span, severity, rule, message, source, advice))
+            self._add(span, severity, rule, message, source, advice)
 
     def absorb_notes(self, statements: list[Statement]) -> None:
         """A note at a statement's own place that is worse than its bucket decides the bucket.
@@ -115,16 +115,18 @@ class Ledger:
                     self.status[id(node)] = (node, note.severity)
                     current = note.severity
 
-    def _add(self, finding: Diagnostic) -> None:
+    def _add(self, span: Span, severity: str, rule: Rule, message: str, source: str, advice: str) -> None:
         # messages quote list items and sources: never a password (migrate.redact)
-        finding = replace(
-            finding,
-            message=redact_text(finding.message),
-            source=redact_source(finding.source),
-            advice=redact_text(finding.advice or finding.rule.advice),  # the rule's advice unless the step had better
+        finding = Diagnostic(
+            span,
+            severity,
+            rule,
+            redact_text(message),
+            redact_source(source),
+            redact_text(advice or rule.advice),  # the rule's advice unless the step had better
         )
-        self._findings[(finding.span, finding.rule)] = finding
-        self._rules_at.setdefault(finding.span, set()).add(finding.rule)
+        self._findings[(span, rule)] = finding
+        self._rules_at.setdefault(span, set()).add(rule)
 
     def _clear(self, span: Span) -> None:
         for old in list(self._rules_at.get(span, ())):

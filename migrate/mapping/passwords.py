@@ -12,13 +12,8 @@ by name, never silently.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass, field, replace
-
-import bcrypt
 
 from migrate.lookups import KEY, LookupStore, lsearch_lines
 from migrate.reader.expansion import Expansion, Group, Item, Lookup, Operator, Text, Variable, Word
@@ -381,6 +376,12 @@ def bcrypt_hash(password: str, key: str, login: str) -> str:
     unchanged when nothing changed; another file, another user or another
     password gives another salt.
     """
+    import base64  # here, not at the top: only a cleartext password needs them (and bcrypt is slow to load)
+    import hashlib
+    import hmac
+
+    import bcrypt
+
     digest = hmac.new(hashlib.sha256(key.encode()).digest(), login.encode(), hashlib.sha256).digest()[:16]
     salt = base64.b64encode(digest)[:22].translate(bytes.maketrans(_STANDARD, _BCRYPT))
     return bcrypt.hashpw(password.encode(), b"$2b$%02d$" % BCRYPT_COST + salt).decode()

@@ -14,9 +14,10 @@ from migrate import rules
 from migrate.errors import Span
 from migrate.mapping.acl import AclEvaluator
 from migrate.mapping.classes import ClassUniverse
+from migrate.mapping.clients import unread_conditions, unread_lists
 from migrate.mapping.content import CONTENT_CONDITIONS
 from migrate.mapping.context import Context
-from migrate.mapping.decisions import exim_accepts
+from migrate.mapping.decisions import exim_accepts, refused_unread
 from migrate.mapping.logins import is_server
 from migrate.mapping.routing import virtual_files
 from migrate.model import (
@@ -60,7 +61,17 @@ def services(
     outbound = [r for r in config.routers if _routes_out(r)]
     # exim routes a class some router may take (whatever we made of that router), others only by DNS or a smarthost
     routable = {r: _some_router(config, universe, r) for r in RECIPIENT_CLASSES} | {ANY_DOMAIN: bool(outbound)}
-    evaluator = AclEvaluator(universe, ctx.acls, routable, greylist=ctx.greylist)
+    # A deny on hosts in a file (the blocklists, and those whose file cannot be read here) refused the
+    # hosts listed, not the class: exim provided the class what the statements after it allow.
+    evaluator = AclEvaluator(
+        universe,
+        ctx.acls,
+        routable,
+        ctx.blocked,
+        greylist=ctx.greylist,
+        unread=unread_conditions(ctx),
+        unread_refuses=False,
+    )
     servers = [a for a in config.authenticators if is_server(a)]
     verdicts = {  # nobody authenticates to an exim without a server authenticator
         (client, recipient): exim_accepts(ctx, evaluator, client, recipient)
@@ -71,23 +82,27 @@ def services(
     def accepts(client: str, recipient: str) -> bool:
         return verdicts.get((client, recipient), (False, ()))[0]
 
+    def unread(client: str, recipient: str) -> tuple[Span, ...]:
+        """The statements (and their lists) that refuse the class in the output only for a file it cannot read."""
+        return _unread_origin(ctx, evaluator, client, recipient) if accepts(client, recipient) else ()
+
     local_list = config.named_lists.get("local_domains")
     found = [
         _service(
             "inbound",
             listening and universe.local_domains is not None and accepts(ANYONE, LOCAL_DOMAINS),
-            origin=(local_list.span,) if local_list else (),
+            origin=((local_list.span,) if local_list else ()) + unread(ANYONE, LOCAL_DOMAINS),
         )
     ]
     for table in universe.client_tables:
         named = ctx.named_list(table)
         provided = listening and bool(outbound) and accepts(table, ANY_DOMAIN)
-        found.append(_service("relay", provided, table=table, origin=(named.span,)))
+        found.append(_service("relay", provided, table=table, origin=(named.span, *unread(table, ANY_DOMAIN))))
     found.append(
         _service(
             "submission",
             listening and bool(servers) and bool(outbound) and accepts(AUTHENTICATED, ANY_DOMAIN),
-            origin=tuple(a.span for a in servers),
+            origin=tuple(a.span for a in servers) + (unread(AUTHENTICATED, ANY_DOMAIN) if servers else ()),
         )
     )
     requiring = [o for t in _transports(config, outbound) for o in t.options if _requires_auth(o)]
@@ -106,6 +121,7 @@ def services(
     hosted: list[Span] = [r.span for r in config.routers if virtual_files(r) is not None and not _hosted(universe, r)]
     if universe.hosted_domains is not None and accepts(ANYONE, HOSTED_DOMAINS):
         hosted.insert(0, ctx.named_list(universe.hosted_domains).span)
+        hosted += unread(ANYONE, HOSTED_DOMAINS)
     left_out = tuple(  # the hosting routers (mailboxes, aliases) for those domains that the output leaves out
         r.name
         for r in config.routers
@@ -118,6 +134,14 @@ def services(
     found.append(_service("dkim", bool(signing), origin=tuple(o.span for o in signing)))
     accepting = tuple(dict.fromkeys(span for _, origin in verdicts.values() for span in origin))
     return found, accepting, verdicts
+
+
+def _unread_origin(ctx: Context, evaluator: AclEvaluator, client: str, recipient: str) -> tuple[Span, ...]:
+    """Where a class exim accepted is refused for a file that cannot be read: the statement, then its lists."""
+    spans: list[Span] = []
+    for statement in refused_unread(ctx, evaluator, client, recipient):
+        spans += [statement.span, *(n.span for n in unread_lists(ctx, statement))]
+    return tuple(dict.fromkeys(spans))
 
 
 def book_partly_lost(ctx: Context, verdicts: Verdicts, decided: list[Decision], actions: set[str]) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _HEADER_PREFIX = re.compile(r"(?:b|l|r)?h(?:eader)?_|(?:b|l|r)?header_", re.ASCII)
 _HEADER_NAME = re.compile(r"[^\s:{}]*:")
+_PLAIN = re.compile(r"[^\\$}]+")  # text with no backslash, dollar or closing brace
 # exim itself has no limit, but no real configuration nests this deep, and a
 # bound keeps hostile input from exhausting Python's stack.
 MAX_DEPTH = 100
@@ -271,8 +272,13 @@ class _Parser:
                 return Expansion(tuple(parts))
             if not buf:
                 buf_start = self.pos
-            buf.append(ch)
-            self.pos += 1
+            run = _PLAIN.match(text, self.pos)  # the characters up to the next one that means something
+            if run is None:
+                buf.append(ch)
+                self.pos += 1
+            else:
+                buf.append(run.group())
+                self.pos = run.end()
         if closing:
             raise ExpansionSyntaxError("missing } to close this {", opened_at)
         flush()

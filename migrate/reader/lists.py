@@ -169,7 +169,21 @@ def _network(body: str) -> tuple[str, str, str] | None:
         return None
 
 
+# Short lists read before, by text and kind: the mapping asks about the same
+# conditions (``hosts = +relay_from_hosts``) for every class. Items are frozen.
+_PARSED: dict[tuple[str, str], tuple[str, tuple[ListItem, ...]]] = {}
+_MOST_PARSED, _LONGEST_KEPT = 4096, 1024
+
+
 def parse_list(value: str, list_kind: str) -> tuple[str, tuple[ListItem, ...]]:
     """Split and classify a whole list; return its separator and items."""
-    sep, items = split_list(value)
-    return sep, tuple(classify(item, list_kind) for item in items)
+    key = (value, list_kind)
+    found = _PARSED.get(key)
+    if found is None:
+        sep, items = split_list(value)
+        found = sep, tuple(classify(item, list_kind) for item in items)
+        if len(value) <= _LONGEST_KEPT:
+            if len(_PARSED) >= _MOST_PARSED:
+                _PARSED.clear()
+            _PARSED[key] = found
+    return found

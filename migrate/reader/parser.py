@@ -10,15 +10,15 @@ against the option and condition tables of the exim build we mirror
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
-
-import pyparsing as pp
 
 from migrate import rules
 from migrate.errors import ConfigError, Diagnostic, Span
 from migrate.reader import grammar
 from migrate.reader.expansion import ExpansionSyntaxError, opaque_expansion, parse_expansion
+from migrate.reader.grammar import Fields
 from migrate.reader.lists import parse_list
 from migrate.reader.source import GeneratedFile, LogicalLine, PreLexer, exim_builtins
 from migrate.reader.tree import (
@@ -68,6 +68,14 @@ class _Builder:
     def __post_init__(self) -> None:
         self.tables = exim_builtins()
         self._macro_lines = {id(line): (macro, effect) for line, macro, effect in self.lexer.macro_definitions}
+        self._sets: dict[object, set[str]] = {}
+
+    def _set(self, key: object, *names: Iterable[str]) -> set[str]:
+        """A table of exim's names as a set, made once per read (never changed by the caller)."""
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = {name for group in names for name in group}
+        return found
 
     # -- dispatch -----------------------------------------------------------
 
@@ -107,15 +115,20 @@ class _Builder:
     # -- main ---------------------------------------------------------------
 
     def _in_main(self, line: LogicalLine) -> None:
-        result = self._parse(grammar.MAIN_STATEMENT, line)
+        result = self._parse("main", line)
         if "keyword" in result:
             self.main.append(self._named_list(line, result))
             return
-        option = self._option(line, result, set(self.tables["main_options"]), "main option")
-        self._check_type(option, set(self.tables["main_boolean_options"]), set(self.tables["main_typed_options"]))
+        tables = self.tables
+        option = self._option(line, result, self._set("main", tables["main_options"]), "main option")
+        self._check_type(
+            option,
+            self._set("main booleans", tables["main_boolean_options"]),
+            self._set("main typed", tables["main_typed_options"]),
+        )
         self.main.append(option)
 
-    def _named_list(self, line: LogicalLine, result: pp.ParseResults) -> NamedList:
+    def _named_list(self, line: LogicalLine, result: Fields) -> NamedList:
         keyword = result["keyword"]
         kind = keyword.split("list")[0]
         name = result["name"]
@@ -138,7 +151,7 @@ class _Builder:
 
     # -- options (main, drivers, local_scan) --------------------------------
 
-    def _option(self, line: LogicalLine, result: pp.ParseResults, known: set[str], what: str) -> Option:
+    def _option(self, line: LogicalLine, result: Fields, known: set[str], what: str) -> Option:
         name = result["name"]
         negated = False
         base = name
@@ -215,7 +228,7 @@ class _Builder:
             self._fail(
                 line, "missing or malformed ACL name (expected NAME: before the first statement)", rules.READ_ACL
             )
-        result = self._parse(grammar.ACL_LINE, line)
+        result = self._parse("acl", line)
         if "verb" in result:
             self._finish_statement()
             self._statement = (line, result["verb"], [])
@@ -224,10 +237,10 @@ class _Builder:
         if "condition" in result:
             self._statement[2].append(self._condition(line, result["condition"]))
 
-    def _condition(self, line: LogicalLine, cond: pp.ParseResults) -> AclCondition:
+    def _condition(self, line: LogicalLine, cond: Fields) -> AclCondition:
         name = cond["name"]
-        modifiers = set(self.tables["acl_modifiers"])
-        if name not in modifiers and name not in set(self.tables["acl_conditions"]):
+        modifiers = self._set("acl modifiers", self.tables["acl_modifiers"])
+        if name not in modifiers and name not in self._set("acl conditions", self.tables["acl_conditions"]):
             self._fail(
                 line,
                 f'error in ACL: unknown ACL condition/modifier in "{line.text}"',
@@ -283,10 +296,12 @@ class _Builder:
             return
         if self._driver is None:
             self._fail(line, f"{kind} name missing (expected NAME: before the first option)", rules.READ_DRIVER)
-        result = self._parse(grammar.OPTION, line)
-        known = set(self.tables["driver_generic_options"][kind])
-        for private in self.tables["driver_private_options"][kind].values():
-            known.update(private)
+        result = self._parse("option", line)
+        known = self._set(
+            ("options", kind),
+            self.tables["driver_generic_options"][kind],
+            *self.tables["driver_private_options"][kind].values(),
+        )
         option = self._option(line, result, known, f"{kind} option")
         self._driver[2].append(option)
 
@@ -303,14 +318,14 @@ class _Builder:
         private_tables = self.tables["driver_private_options"][kind]
         if driver not in private_tables:
             self._fail_node(driver_option, f'{kind} {name}: cannot find {kind} driver "{driver}"', rules.READ_DRIVER)
-        generic = set(self.tables["driver_generic_options"][kind])
-        private = set(private_tables[driver])
-        booleans = set(self.tables["driver_boolean_options"][kind].get(driver, ()))
-        typed = set(self.tables["driver_typed_options"][kind].get(driver, ()))
+        generic = self._set(("generic", kind), self.tables["driver_generic_options"][kind])
+        both = self._set(("generic and private", kind, driver), generic, private_tables[driver])
+        booleans = self._set(("booleans", kind, driver), self.tables["driver_boolean_options"][kind].get(driver, ()))
+        typed = self._set(("typed", kind, driver), self.tables["driver_typed_options"][kind].get(driver, ()))
         driver_seen = False
         for option in options:
             driver_seen = driver_seen or option.name == "driver"
-            if option.name not in generic | private:
+            if option.name not in both:
                 self._fail_node(
                     option,
                     f'{kind} {name}: option "{option.name}" unknown (not an option of the {driver} driver)',
@@ -338,7 +353,7 @@ class _Builder:
     # -- retry, rewrite, local_scan -----------------------------------------
 
     def _in_retry(self, line: LogicalLine) -> None:
-        result = self._parse(grammar.RETRY_RULE, line)
+        result = self._parse("retry", line)
         error = result["error"]
         if not _RETRY_ERROR.fullmatch(error):
             self._fail(line, f'unknown or malformed retry error "{error}"', rules.READ_RETRY, at=line.text.find(error))
@@ -372,7 +387,7 @@ class _Builder:
         )
 
     def _in_rewrite(self, line: LogicalLine) -> None:
-        result = self._parse(grammar.REWRITE_RULE, line)
+        result = self._parse("rewrite", line)
         raw = result["replacement"]
         value = self._expanded(line, result["value_at"], raw, _unquote(raw), raw.startswith('"'))
         flags = "".join(result["flags"].split())
@@ -390,14 +405,18 @@ class _Builder:
 
     # -- errors -------------------------------------------------------------
 
-    def _parse(self, element: pp.ParserElement, line: LogicalLine) -> pp.ParseResults:
+    def _parse(self, kind: str, line: LogicalLine) -> Fields:
+        found = grammar.quick_fields(kind, line.text)
+        if found is not None:
+            return found
+        import pyparsing as pp  # only for a line the regular expressions leave to the full grammar
+
         try:
-            return element.parse_string(line.text, parse_all=True)
+            return grammar.pyparsing_fields(kind, line.text)
         except pp.ParseBaseException as exc:
             message = f"expected {exc.msg[len('Expected ') :]}" if exc.msg.startswith("Expected ") else exc.msg
-            self._fail(
-                line, f"cannot read {element.customName or 'statement'}: {message}", rules.READ_SYNTAX, at=exc.loc
-            )
+            name = grammar.element(kind).customName or "statement"
+            self._fail(line, f"cannot read {name}: {message}", rules.READ_SYNTAX, at=exc.loc)
         raise AssertionError("unreachable")
 
     def _diagnostic(self, line: LogicalLine, message: str, rule: Rule, at: int, severity: str = "error") -> Diagnostic:

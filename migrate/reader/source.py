@@ -15,12 +15,12 @@ replacements, so that every later diagnostic can point at the user's text.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import NoReturn, TypedDict
 
@@ -49,6 +49,7 @@ MAX_MACRO_NAME = 63
 _UPPER = re.compile(r"[A-Z]|_[A-Z]")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_]*")
 _NAME_RUN = re.compile(r"[A-Za-z0-9_]+")
+_SPACES = re.compile(r"[ \t\n\r\f\v]*")  # SPACE
 # Up to this many macros exim's own way (try each on the line) is the fastest.
 _FEW_MACROS = 48
 _DIRECTIVES = ("ifdef", "ifndef", "elifdef", "elifndef", "else", "endif")
@@ -113,6 +114,13 @@ class LogicalLine:
     def span(self, start: int = 0, end: int | None = None) -> Span:
         """Return the span of ``text[start:end]`` (the whole line by default)."""
         end = len(self.text) if end is None else end
+        segments = self.segments
+        if len(segments) == 1 and segments[0].colmap is None:  # most statements: one line, no macro in it
+            seg = segments[0]  # as locate() finds it for both ends
+            last = max(end - 1, start)
+            return Span(
+                seg.file, seg.line, seg.col + max(start - seg.start, 0), seg.line, seg.col + max(last - seg.start, 0)
+            )
         file, line, col = self.locate(start)
         end_file, end_line, end_col = self.locate(max(end - 1, start))
         if end_file != file:
@@ -178,12 +186,17 @@ class PreLexer:
     root: str | None = None  # absolute .include paths are read under here, and never outside it
 
     def __post_init__(self) -> None:
-        builtins = load_builtin_macros() if self.builtin_macros is None else self.builtin_macros
-        # exim prepends builtins in alphabetical order, so they scan reverse-sorted.
-        self._builtins = [Macro(n, v, builtin=True) for n, v in sorted(builtins.items(), reverse=True)]
-        self._builtin_order = {m.name: index for index, m in enumerate(self._builtins)}
+        self._builtins = _exim_builtin_macros() if self.builtin_macros is None else _Builtins(self.builtin_macros)
+        self._builtin_order = self._builtins.order
         self._user = [Macro(n, v, command_line=True) for n, v in self.defines.items()]
         self._user_index = {m.name: index for index, m in enumerate(self._user)}
+        # The user macros by the first two characters of their names: a line holding none of
+        # those pairs holds no user macro. Names start with A-Z and are longer than one letter
+        # in any real configuration; otherwise (-D through the API) every macro is tried, as exim does.
+        self._heads: dict[str, list[int]] = {}
+        for index, macro in enumerate(self._user):
+            self._heads.setdefault(macro.name[:2], []).append(index)
+        self._heads_exact = all(len(m.name) > 1 and "A" <= m.name[0] <= "Z" for m in self._user)
         self._stack: list[_OpenFile] = []
         self._cstate = 0
         self._cstack: list[tuple[int, Directive]] = []
@@ -279,8 +292,9 @@ class PreLexer:
         segments: list[Segment] = []
         sources: list[str] = []
         used: list[str] = []
+        next_physical = self._next_physical
         while True:
-            physical = self._next_physical()
+            physical = next_physical()
             if physical is None:
                 if self._cstack:
                     opened = self._cstack[-1][1]
@@ -295,14 +309,17 @@ class PreLexer:
                     )
                 break
             current, physical_number, raw = physical
+            start = _skip_space(raw, 0)
+            if start == len(raw):
+                continue  # blank: no macro can be in it
             file, number = current.origin(physical_number)
             kinds = self.line_kinds[file]
-            start = _skip_space(raw, 0)
             piece, colmap, found, names = self._substitute(raw, start, at_line_start=not length)
-            used.extend(names)
-            lead = _skip_space(piece, 0)
+            if names:
+                used.extend(names)
+            lead = start if piece is raw else _skip_space(piece, 0)  # no macro: the same line
             if lead >= len(piece):
-                continue  # blank, or emptied by a macro
+                continue  # emptied by a macro
             if piece[lead] == "#":
                 kinds[number - 1] = "comment"
                 continue
@@ -312,7 +329,7 @@ class PreLexer:
             if self._cstate != 0:
                 kinds[number - 1] = "skipped"
                 continue
-            if self._include(current, file, number, piece, lead, seg_col):
+            if piece[lead] == "." and self._include(current, file, number, piece, lead, seg_col):
                 continue
             kinds[number - 1] = "statement"
             body = piece[lead:].rstrip(SPACE)
@@ -346,6 +363,8 @@ class PreLexer:
         if first is None:
             return raw, None, False, []
         with_builtins = raw[first.start()] == "_"
+        if not with_builtins and self._heads_exact and len(self._user) <= _FEW_MACROS:
+            return self._substitute_user(raw, first.start())
         text = raw
         colmap: list[int] | None = None
         names: list[str] = []
@@ -362,6 +381,41 @@ class PreLexer:
                 pos = text.find(macro.name, pos + len(macro.value))
         return text, colmap, colmap is not None, names
 
+    def _substitute_user(self, raw: str, start: int) -> tuple[str, list[int] | None, bool, list[str]]:
+        """The user macros alone, in definition order, as exim tries them; but only those whose name can occur.
+
+        A macro is tried when the first two characters of its name occur from
+        ``start``; after a replacement the new text is looked at again for the
+        later macros (a value may bring in their names).
+        """
+        text = raw
+        colmap: list[int] | None = None
+        names: list[str] = []
+        candidates = self._candidates(text, start, -1)
+        while candidates:
+            index = candidates.pop(0)
+            macro = self._user[index]
+            pos = text.find(macro.name, start)
+            if pos < 0:
+                continue
+            while pos >= 0:
+                if colmap is None:
+                    colmap = list(range(1, len(text) + 1))
+                anchor = colmap[pos] if pos < len(colmap) else len(raw)
+                text = text[:pos] + macro.value + text[pos + len(macro.name) :]
+                colmap[pos : pos + len(macro.name)] = [anchor] * len(macro.value)
+                names.append(macro.name)
+                pos = text.find(macro.name, pos + len(macro.value))
+            candidates = self._candidates(text, start, index)
+        return text, colmap, colmap is not None, names
+
+    def _candidates(self, text: str, start: int, after: int) -> list[int]:
+        """The user macros after ``after`` (in definition order) whose names may occur in ``text`` from ``start``."""
+        found = [
+            i for head, indices in self._heads.items() if text.find(head, start) >= 0 for i in indices if i > after
+        ]
+        return sorted(found) if found else found
+
     def _in_order(self, text: str, start: int, with_builtins: bool) -> Iterator[Macro]:
         """The macros to apply to a line, in exim's order (builtins first, then definitions).
 
@@ -372,7 +426,7 @@ class PreLexer:
         """
         offset = len(self._builtins) if with_builtins else 0
         if offset + len(self._user) <= _FEW_MACROS:
-            yield from (self._builtins + self._user) if with_builtins else self._user
+            yield from [*self._builtins, *self._user] if with_builtins else self._user
             return
         applied = -1
         while True:
@@ -595,13 +649,20 @@ class PreLexer:
         # exim scans the macros in order and stops at the first that is this name
         # or inside it; a dict of positions finds the same one without the scan.
         position = self._user_index.get(name, len(self._user))
-        inside = [
-            name[start:end]
-            for start in range(len(name))
-            if name[start].isupper()
-            for end in range(start + 1, len(name) + 1)
-            if end - start < len(name) and self._user_index.get(name[start:end], position) < position
-        ]
+        if position <= _FEW_MACROS:  # few macros before it: ask each of them, in order
+            inside = [
+                m.name
+                for m in self._user[:position]
+                if len(m.name) < len(name) and m.name[:1].isupper() and m.name in name
+            ][:1]
+        else:
+            inside = [
+                name[start:end]
+                for start in range(len(name))
+                if name[start].isupper()
+                for end in range(start + 1, len(name) + 1)
+                if end - start < len(name) and self._user_index.get(name[start:end], position) < position
+            ]
         if inside:
             first = min(inside, key=self._user_index.__getitem__)
             self._fail(
@@ -628,6 +689,8 @@ class PreLexer:
         macro = Macro(name, value)
         self._user_index[name] = len(self._user)
         self._user.append(macro)
+        self._heads.setdefault(name[:2], []).append(self._user_index[name])
+        self._heads_exact = self._heads_exact and len(name) > 1
         self.macro_definitions.append((line, macro, "defined"))
 
     def _builtin_inside(self, name: str) -> str | None:
@@ -710,9 +773,42 @@ def _name_end(text: str, pos: int = 0) -> int:
 
 
 def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in SPACE:
-        pos += 1
-    return pos
+    match = _SPACES.match(text, pos)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
+class _Builtins:
+    """Builtin macros in exim's scan order (``order``: each name's place), made into Macros as lines use them.
+
+    exim has over a thousand and a line rarely names one: most are never made.
+    """
+
+    def __init__(self, builtins: dict[str, str]) -> None:
+        # exim prepends builtins in alphabetical order, so they scan reverse-sorted.
+        self._names = sorted(builtins, reverse=True)
+        self._values = builtins
+        self._made: dict[int, Macro] = {}
+        self.order = {name: index for index, name in enumerate(self._names)}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, index: int) -> Macro:
+        macro = self._made.get(index)
+        if macro is None:
+            name = self._names[index]
+            macro = self._made[index] = Macro(name, self._values[name], builtin=True)
+        return macro
+
+    def __iter__(self) -> Iterator[Macro]:
+        return (self[index] for index in range(len(self._names)))
+
+
+@functools.cache
+def _exim_builtin_macros() -> _Builtins:
+    """exim's own builtin macros, once per process (no reader changes them)."""
+    return _Builtins(load_builtin_macros())
 
 
 def load_builtin_macros() -> dict[str, str]:
@@ -744,7 +840,13 @@ def exim_builtins() -> EximBuiltins:
     """Load the recorded facts about the exim build we mirror (cached)."""
     global _BUILTINS
     if _BUILTINS is None:
-        data = resources.files("migrate.reader").joinpath("exim_builtins.json").read_text()
+        beside = Path(__file__).with_name("exim_builtins.json")
+        if beside.is_file():
+            data = beside.read_text()
+        else:  # installed where it is not a file (a zip): importlib.resources, which is slower to load
+            from importlib import resources
+
+            data = resources.files("migrate.reader").joinpath("exim_builtins.json").read_text()
         _BUILTINS = json.loads(data)
     return _BUILTINS
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -122,10 +121,15 @@ def whole_file(
 
 
 def _template_dir() -> Path:
+    """The templates: packaged in the wheel, else those of the source checkout."""
+    checkout = Path(__file__).resolve().parent.parent.parent / "templates"
+    package = Path(__file__).parent.parent
+    if package.is_dir():  # what importlib.resources would find, without loading it
+        return package / "templates" if (package / "templates").is_dir() else checkout
+    from importlib import resources  # a package that is not a directory (a zip)
+
     packaged = resources.files("migrate").joinpath("templates")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent.parent / "templates"
+    return Path(str(packaged)) if packaged.is_dir() else checkout
 
 
 @functools.cache

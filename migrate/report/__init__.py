@@ -12,6 +12,7 @@ service comes first, and forces grade C.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from migrate import rules
 from migrate.errors import Diagnostic, Span
@@ -104,17 +105,18 @@ def build_report(config: EximConfig, policy: Policy, rendered: Rendered) -> Repo
     sections = _sections(config)
     parents = _parents(config)
     accepting = frozenset(policy.exim_accepting)
+    secret_macros = config.secret_macros  # a walk over every option: once, not once per row
     rows: dict[int, Diagnostic] = {}
     for node, (_span, bucket) in zip(config.statements(), policy.accounting, strict=True):
         parent = parents.get(id(node))
-        row = _row(node, parent, bucket, by_span, rendered, config.secret_macros)
+        row = _row(node, parent, bucket, by_span, rendered, secret_macros, sections.get(id(node), "main"))
         if bucket in ("mapped", "approximated"):
             row = _held_to_output(row, node, parent, rendered, accepting)
         if parent is not None and rows.get(id(parent)) is not None:
             row = _with_parent(row, rows[id(parent)])
-        rows[id(node)] = replace(row, section=sections.get(id(node), "main"))
+        rows[id(node)] = row
     notes = tuple(
-        replace(f, message=redact_text(f.message), advice=redact_text(f.advice))
+        _replaced(f, message=redact_text(f.message), advice=redact_text(f.advice))
         for f in policy.findings
         if f.span.line == 0 or f.severity == "info"
     )
@@ -139,6 +141,7 @@ def _row(
     by_span: dict[Span, list[Diagnostic]],
     rendered: Rendered,
     secret_macros: frozenset[str],
+    section: str,
 ) -> Diagnostic:
     finding = next((f for f in by_span.get(node.span, ()) if f.severity == bucket), None)
     own = finding is not None and finding.severity == bucket
@@ -154,6 +157,7 @@ def _row(
         _redacted(node, secret_macros),
         redact_text(advice),
         option=_option(node),
+        section=section,
         targets=_ordered(targets),
         parent=parent.span if parent is not None else None,
     )
@@ -176,11 +180,28 @@ _FIRST = (
 )
 
 
-def _ordered(targets: tuple[Target, ...]) -> tuple[str, ...]:
-    def rank(target: Target) -> int:
-        return next((i for i, p in enumerate(_FIRST) if target.effect.startswith(p)), len(_FIRST))
+_RANKS: dict[str, int] = {}  # effect: its place in _FIRST (a handful of effects, looked up for every target)
 
-    return tuple(dict.fromkeys(str(t) for t in sorted(targets, key=lambda t: (rank(t), t.file, t.line))))
+
+def _rank(effect: str) -> int:
+    rank = _RANKS.get(effect)
+    if rank is None:
+        rank = _RANKS[effect] = next((i for i, p in enumerate(_FIRST) if effect.startswith(p)), len(_FIRST))
+    return rank
+
+
+def _ordered(targets: tuple[Target, ...]) -> tuple[str, ...]:
+    if not targets:
+        return ()
+    return tuple(dict.fromkeys(str(t) for t in sorted(targets, key=lambda t: (_rank(t.effect), t.file, t.line))))
+
+
+_ROW_FIELDS = tuple(Diagnostic.__dataclass_fields__)
+
+
+def _replaced(row: Diagnostic, **changes: Any) -> Diagnostic:
+    """``dataclasses.replace`` of a row, without its look at every field's kind on every call."""
+    return Diagnostic(**{name: changes[name] if name in changes else getattr(row, name) for name in _ROW_FIELDS})
 
 
 def _held_to_output(
@@ -193,14 +214,14 @@ def _held_to_output(
     effects = effects_of(targets)
     if need.holds(effects):
         if not row.targets and targets:  # a part of a statement: it went where its statement went
-            return replace(row, targets=_ordered(targets))
+            return _replaced(row, targets=_ordered(targets))
         return row
     if row.severity == "approximated" and not effects:
-        return replace(
+        return _replaced(
             row, severity="unmapped", message=f"{row.message} (nothing in the written files carries it)", targets=()
         )
     message = f"{row.option}: {need.missing}"
-    return replace(row, severity="unmapped", rule=need.rule, message=message, advice=need.rule.advice, targets=())
+    return _replaced(row, severity="unmapped", rule=need.rule, message=message, advice=need.rule.advice, targets=())
 
 
 def _with_parent(row: Diagnostic, statement: Diagnostic) -> Diagnostic:
@@ -212,10 +233,10 @@ def _with_parent(row: Diagnostic, statement: Diagnostic) -> Diagnostic:
     parent = row.parent
     assert parent is not None
     if statement.severity == "unmapped" and row.severity in ("mapped", "approximated"):
-        row = replace(row, severity="unmapped", targets=())
+        row = _replaced(row, severity="unmapped", targets=())
     own = row.rule.area != rules.ACCOUNTING
     if not own and row.severity == statement.severity and statement.rule.area != rules.ACCOUNTING:
-        return replace(row, rule=statement.rule, message=f"part of the statement at line {parent.line}", advice="")
+        return _replaced(row, rule=statement.rule, message=f"part of the statement at line {parent.line}", advice="")
     return row
 
 
@@ -247,17 +268,20 @@ _DEFAULT_MESSAGES = {
 }
 
 
+_KINDS: dict[type, str] = {
+    Acl: "ACL",
+    AclStatement: "ACL",
+    AclCondition: "ACL",
+    Driver: "DRIVER",
+    NamedList: "LIST",
+    MacroDefinition: "MACRO",
+    RetryRule: "RETRY",
+    RewriteRule: "REWRITE",
+}
+
+
 def _kind(node: Statement) -> str:
-    return {
-        Acl: "ACL",
-        AclStatement: "ACL",
-        AclCondition: "ACL",
-        Driver: "DRIVER",
-        NamedList: "LIST",
-        MacroDefinition: "MACRO",
-        RetryRule: "RETRY",
-        RewriteRule: "REWRITE",
-    }.get(type(node), "OPTION")
+    return _KINDS.get(type(node), "OPTION")
 
 
 def _sections(config: EximConfig) -> dict[int, str]:

@@ -7,7 +7,6 @@ services come first.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -155,6 +154,8 @@ def to_json(report: Report) -> str:
 
 def fingerprint(rule: str, source: str) -> str:
     """Stable across line shifts: the rule and the statement's own text."""
+    import hashlib  # only the JSON and SARIF reports fingerprint findings
+
     return hashlib.sha256(f"{rule}\0{' '.join(source.split())}".encode()).hexdigest()[:32]
 
 

@@ -234,8 +234,11 @@ def test_a_refused_blocklist_file_is_left_out_as_an_unreadable_one_is(tmp_path: 
     missing = convert(str(configure), options)
     _long_line(listed, before=text, after=b"198.18.0.98\n")  # the same hosts, a comment of 10 MB, one more
     refused = convert(str(configure), options)
-    assert refused.files == missing.files
-    assert _findings(refused) == _findings(missing)
+    why = ("line 4 is over 1 MB long", "No such file or directory")  # the reason is named, in the files too
+    assert {n: t.replace(*why) for n, t in refused.files.items()} == missing.files
+    assert [tuple(str(x).replace(*why) for x in f) for f in _findings(refused)] == [
+        tuple(str(x) for x in f) for f in _findings(missing)
+    ]
     assert "198.18.0.99" not in refused.files["denied_hosts"]  # the file was not read ...
     assert ("configure", 30, 3, "unmapped") in [f[:4] for f in _findings(refused)]  # ... and its deny is reported
 
