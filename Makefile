@@ -52,6 +52,7 @@ fuzz: venv test-deps
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/commands/test_fuzz.py -x
 
 bench: venv test-deps
+	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_reader.py
 	$(BIN)/python bench/bench_convert.py
 
