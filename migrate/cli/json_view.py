@@ -28,6 +28,7 @@ _encode = _c_encoder()
 
 Expander = Callable[[object], tuple[object, bool]]
 _NESTED = (dict, list, tuple)
+ONE_LINE = 2  # an expander's "ready, and plain values only": written as it is, unexamined
 
 
 def _plain(value: object) -> tuple[object, bool]:
@@ -39,8 +40,9 @@ def write_json(data: object, stream: TextIO, expand: Expander = _plain) -> None:
     """``data`` as indented JSON, one flat object or array per line, ending with a newline.
 
     ``expand`` turns a node into JSON one level at a time (``(value, True)``
-    when ready, ``(container, False)`` when its items need expanding), so a
-    big tree is written as it is walked and never copied whole.
+    when ready, ``(value, ONE_LINE)`` when ready and holding plain values only,
+    ``(container, False)`` when its items need expanding), so a big tree is
+    written as it is walked and never copied whole.
     """
     writer = _Writer(stream, expand)
     writer.value(data, "")
@@ -63,7 +65,9 @@ class _Writer:
         self._write(value, done, indent, self.expand)
 
     def _write(self, value: object, done: bool, indent: str, expand: Expander) -> None:
-        if not done:
+        if done is ONE_LINE:
+            self.parts.append(_encode(value))
+        elif not done:
             self._container(value, indent, expand)
         elif isinstance(value, _NESTED):
             for item in value.values() if isinstance(value, dict) else value:

@@ -253,6 +253,7 @@ def to_dict(node: object, secret_macros: frozenset[str] | None = None) -> object
 
 
 Expander = Callable[[object], tuple[object, bool]]
+ONE_LINE = 2  # "ready, plain values only" for a JSON writer (migrate.cli.json_view), truthy for the rest
 
 
 def json_expander(node: object, secret_macros: frozenset[str] | None = None) -> Expander:
@@ -270,6 +271,17 @@ def json_expander(node: object, secret_macros: frozenset[str] | None = None) -> 
 def _expand(node: object, secret_macros: frozenset[str]) -> tuple[object, bool]:
     # The commonest values first: a 200,000-domain list is 200,000 ListItems of strings.
     kind = type(node)
+    if kind is ListItem:
+        item: ListItem = node  # type: ignore[assignment]
+        return {
+            "type": "ListItem",
+            "text": redact_text(item.text),
+            "offset": item.offset,
+            "negated": item.negated,
+            "kind": item.kind,
+            "value": redact_text(item.value),
+            "lookup_type": item.lookup_type,
+        }, ONE_LINE  # type: ignore[return-value]
     if kind is str:
         return redact_text(node), True  # type: ignore[arg-type]
     if kind is int or kind is bool or node is None:

@@ -8,7 +8,9 @@ they fail only when some loop really grows faster than its input.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 import shutil
 import sys
 from collections.abc import Callable
@@ -23,7 +25,8 @@ from migrate.commands.convert import convert, read, write_output
 from migrate.commands.diff import compare
 from migrate.mapping.tables import INLINE_TABLE_LIMIT
 from migrate.options import Options
-from migrate.reader.tree import json_expander
+from migrate.reader.lists import ListItem
+from migrate.reader.tree import json_expander, to_dict
 from migrate.report.formats import to_json
 from migrate.verify import _domains
 from migrate.verify.cases import SAMPLE, generate
@@ -202,3 +205,14 @@ def test_verify_asks_as_many_questions_of_ten_times_the_domains(tmp_path: Path) 
         policy = convert(str(domains_config(tmp_path / f"{size}.conf", size, networks=size // 10))).policy
         asked.append(len(generate(policy, _domains(policy))))
     assert asked[0] == asked[1] < 1000, asked
+
+
+def test_parse_json_writes_a_list_item_with_every_field_on_one_line() -> None:
+    """parse --json's fast path for list items (200,000 of them) must not lose a field ListItem gains."""
+    item = ListItem("pass=secret.example", 4, False, "literal", "pass=secret.example")
+    data = to_dict(item)
+    assert isinstance(data, dict) and list(data) == ["type", *(f.name for f in dataclasses.fields(ListItem))]
+    assert data["text"] == data["value"] == "pass=<hidden>"
+    written = io.StringIO()
+    write_json({"items": [item, item]}, written, json_expander(item))
+    assert written.getvalue().count("\n") == 6 and json.loads(written.getvalue())["items"][1] == data
