@@ -129,6 +129,8 @@ def verify(
             source.write_text(generated.text, errors="surrogateescape")
         dropped: list[str] = []
         certificate = _exim_certificate(workdir)
+        # the configuration as convert read it, when exim reads the same (no includes, which --root moves)
+        already = result.config if generated is None and len(result.config.files) == 1 else None
 
         def oracle_config(name: str, replacement: str) -> Path:
             return dns_free_config(
@@ -142,6 +144,7 @@ def verify(
                 dropped,
                 replacement,
                 certificate,
+                already,
             )
 
         oracle = oracle_config("exim.conf", FAIL)
