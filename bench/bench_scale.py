@@ -57,7 +57,10 @@ print(statistics.median(times))
 
 
 def run(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one fresh process, stdout discarded."""
+    """Wall seconds and peak RSS (MB) of one fresh process, stdout discarded.
+
+    The peak is the largest of the process and the children it waited for: for verify, exim's own.
+    """
     start = time.perf_counter()
     child = subprocess.Popen([*PIN, *command], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
