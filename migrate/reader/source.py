@@ -369,16 +369,9 @@ class PreLexer:
         colmap: list[int] | None = None
         names: list[str] = []
         for macro in self._in_order(text, first.start(), with_builtins):
-            pos = text.find(macro.name, first.start())
-            while pos >= 0:
-                if colmap is None:
-                    colmap = list(range(1, len(text) + 1))
-                anchor = colmap[pos] if pos < len(colmap) else len(raw)
-                text = text[:pos] + macro.value + text[pos + len(macro.name) :]
-                colmap[pos : pos + len(macro.name)] = [anchor] * len(macro.value)
-                if not macro.builtin:
-                    names.append(macro.name)
-                pos = text.find(macro.name, pos + len(macro.value))
+            text, colmap, count = _replace_each(text, colmap, len(raw), macro, first.start())
+            if not macro.builtin:
+                names += [macro.name] * count
         return text, colmap, colmap is not None, names
 
     def _substitute_user(self, raw: str, start: int) -> tuple[str, list[int] | None, bool, list[str]]:
@@ -395,17 +388,10 @@ class PreLexer:
         while candidates:
             index = candidates.pop(0)
             macro = self._user[index]
-            pos = text.find(macro.name, start)
-            if pos < 0:
+            text, colmap, count = _replace_each(text, colmap, len(raw), macro, start)
+            if not count:
                 continue
-            while pos >= 0:
-                if colmap is None:
-                    colmap = list(range(1, len(text) + 1))
-                anchor = colmap[pos] if pos < len(colmap) else len(raw)
-                text = text[:pos] + macro.value + text[pos + len(macro.name) :]
-                colmap[pos : pos + len(macro.name)] = [anchor] * len(macro.value)
-                names.append(macro.name)
-                pos = text.find(macro.name, pos + len(macro.value))
+            names += [macro.name] * count
             candidates = self._candidates(text, start, index)
         return text, colmap, colmap is not None, names
 
@@ -854,3 +840,20 @@ def exim_builtins() -> EximBuiltins:
 def iter_statements(lines: list[LogicalLine]) -> Iterator[LogicalLine]:
     """Yield the logical lines that are statements (not ``begin`` lines)."""
     return (line for line in lines if line.section != "begin")
+
+
+def _replace_each(
+    text: str, colmap: list[int] | None, raw_length: int, macro: Macro, start: int
+) -> tuple[str, list[int] | None, int]:
+    """Every occurrence of ``macro`` from ``start`` replaced, as exim does, its columns mapped to the name's."""
+    count = 0
+    pos = text.find(macro.name, start)
+    while pos >= 0:
+        if colmap is None:
+            colmap = list(range(1, len(text) + 1))
+        anchor = colmap[pos] if pos < len(colmap) else raw_length
+        text = text[:pos] + macro.value + text[pos + len(macro.name) :]
+        colmap[pos : pos + len(macro.name)] = [anchor] * len(macro.value)
+        count += 1
+        pos = text.find(macro.name, pos + len(macro.value))
+    return text, colmap, count
