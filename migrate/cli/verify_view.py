@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from migrate.lookups import StatusLine, status_line
 from migrate.verify import DIFFERS, NOT_COMPARABLE, VerifyResult
 from migrate.verify.exim_side import Answer
 
@@ -41,14 +42,13 @@ class ProgressLine:
     """How far verify has got, on one line of a terminal rewritten in place (``verify: asking exim 12/48``).
 
     verify is silent for seconds otherwise (smtpd answers a case at a time).
-    The line is padded rather than cleared with an escape, so any terminal
-    shows it; ``clear`` blanks it before the outcomes or an error are printed.
+    The line is the one a big lookup file's read shows (``lookups.StatusLine``);
+    ``clear`` blanks it before the outcomes or an error are printed.
     """
 
-    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
-        self.stream = stream
+    def __init__(self, line: StatusLine, interval: float = 0.1) -> None:
+        self.line = line
         self.interval = interval  # at most one rewrite per interval, and always the last case
-        self.width = 0
         self.last = 0.0
 
     def __call__(self, who: str, done: int, total: int) -> None:
@@ -56,29 +56,17 @@ class ProgressLine:
         if done < total and now - self.last < self.interval:
             return
         self.last = now
-        self._show(f"verify: asking {who} {done}/{total}")
+        self.line(f"verify: asking {who} {done}/{total}")
 
     def clear(self) -> None:
         """Blank the line (nothing when nothing was shown)."""
-        if self.width:
-            self._show("")
-            self.stream.write("\r")
-            self.stream.flush()
-            self.width = 0
-
-    def _show(self, text: str) -> None:
-        self.stream.write("\r" + text.ljust(self.width))
-        self.stream.flush()
-        self.width = max(self.width, len(text))
+        self.line("")
 
 
 def progress_line(stream: TextIO) -> ProgressLine | None:
     """A progress line on ``stream`` when it is a terminal; None (nothing shown) when piped or redirected."""
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):  # closed, or replaced by something that is not a file
-        terminal = False
-    return ProgressLine(stream) if terminal else None
+    line = status_line(stream)
+    return ProgressLine(line) if line is not None else None
 
 
 def print_outcomes(result: VerifyResult, *, show_all: bool = False) -> None:
