@@ -55,6 +55,7 @@ bench: venv test-deps
 	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_reader.py
 	$(BIN)/python bench/bench_convert.py
+	$(BIN)/python bench/bench_mainlog.py
 
 # The man page is written from the click commands; a test checks the committed one is current.
 man: venv
