@@ -383,7 +383,7 @@ def check(source: str, options: Options, against: str, baseline: str | None, fai
 @click.option(
     "--verify-json",
     type=click.Path(dir_okay=False, exists=True, path_type=str),
-    help="With --format html: the output of 'verify --json', shown as the client x recipient matrix.",
+    help="With --format html: the output of 'verify --json' (the matrix) or 'verify --from-log --json' (the traffic).",
 )
 def report(source: str, options: Options, fmt: str | None, fail_on: str, verify_json: str | None) -> None:
     """The migration report: the services kept or lost, every statement's bucket, and a grade.
@@ -475,6 +475,21 @@ def rules_command(fmt: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="List every case, not only those that are not the same.")
+@click.option(
+    "--from-log",
+    "logs",
+    multiple=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    help="Replay this exim main log (plain or gzipped; repeat, oldest first) instead of verify's probes.",
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="With --from-log: distinct questions put to smtpd, at most (the most frequent of each kind first).",
+)
+@click.option("--show-addresses", is_flag=True, help="With --from-log: print local parts (hidden by default).")
 def verify(
     configure: str | None,
     outdir: str | None,
@@ -484,6 +499,9 @@ def verify(
     cases_file: str | None,
     as_json: bool,
     show_all: bool,
+    logs: tuple[str, ...],
+    sample: int,
+    show_addresses: bool,
 ) -> None:
     """Ask the real exim and the real smtpd the same questions and compare.
 
@@ -498,6 +516,11 @@ def verify(
       exim2smtpd verify /etc/exim/configure
       exim2smtpd verify /etc/exim/configure out --root /srv/copy-of-server
       exim2smtpd verify --debian /srv/copy/etc/exim4 --root /srv/copy --json > verify.json
+      exim2smtpd verify /etc/exim/configure out --from-log mainlog.1.gz --from-log mainlog
+
+    With --from-log, the questions are the log's own recipients and exim's
+    answers the ones it logged (exim is not run); the verdicts are weighted
+    by traffic.
 
     Exit status: 0 all comparable cases agree, 2 some differ, 1 error.
     """
@@ -507,6 +530,8 @@ def verify(
 
     progress = progress_line(sys.stderr)  # on a terminal only: piped, verify prints nothing extra
     configure, outdir = verify_arguments(configure, outdir, debian_dir)
+    if logs:
+        _replay(configure, outdir, debian_dir, defines, root, logs, sample, as_json, show_addresses, progress)
     try:
         source, options = _options(configure, debian_dir, defines, root)
         result = run_verify(source, outdir, options, cases_file=cases_file, progress=progress)
@@ -521,6 +546,41 @@ def verify(
         click.echo(to_json(result))
     else:
         print_outcomes(result, show_all=show_all)
+    sys.exit(result.return_code)
+
+
+def _replay(
+    configure: str | None,
+    outdir: str | None,
+    debian_dir: str | None,
+    defines: dict[str, str],
+    root: str,
+    logs: tuple[str, ...],
+    sample: int,
+    as_json: bool,
+    show_addresses: bool,
+    progress: Any,
+) -> None:
+    """verify --from-log: the log's traffic put to smtpd; exits with verify's status."""
+    from migrate.cli.replay_view import print_replay, replay_json
+    from migrate.verify import SideError
+    from migrate.verify.replay import replay
+
+    try:
+        source, options = _options(configure, debian_dir, defines, root)
+        result = replay(source, logs, outdir, options, sample=sample, progress=progress)
+    except SideError as exc:
+        raise VerifyFailed(str(exc)) from exc
+    except OSError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        raise VerifyFailed(f"{exc.filename or '--from-log'}: error: cannot read this log ({os_reason(cause)})") from exc
+    finally:
+        if progress is not None:
+            progress.clear()
+    if as_json:
+        click.echo(replay_json(result, show_addresses=show_addresses))
+    else:
+        print_replay(result, show_addresses=show_addresses)
     sys.exit(result.return_code)
 
 

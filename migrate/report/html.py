@@ -120,6 +120,9 @@ def to_html(
     (``Result.policy``, ``Result.rendered``): they give the platform, the matrix when
     there is no verify result, and the text of the output lines findings became.
     """
+    traffic = replayed_traffic(verify) if verify is not None and verify.get("from_log") else None
+    if traffic is not None:
+        verify = None  # the log's verdicts are weighted groups, not verify's client x recipient cases
     matrix = verified_matrix(verify) if verify is not None else policy_matrix(policy) if policy else None
     return _template().render(
         version=__version__,
@@ -133,6 +136,7 @@ def to_html(
         services=_services(report),
         lost=len(report.lost),
         matrix=matrix,
+        traffic=traffic,
         sections=_sections(report, rendered),
         notes=[_note(n) for n in report.notes],
         statements=_statements(report),
@@ -255,6 +259,34 @@ def _note(note: Diagnostic) -> dict[str, str]:
 
 def _where(span: Span) -> str:
     return f"{span.file}:{span.line}"
+
+
+# -- the server's own traffic, from verify --from-log ------------------------------------
+
+
+def replayed_traffic(result: Mapping[str, Any]) -> dict[str, Any]:
+    """``verify --from-log --json``: its headline and groups, as printed (local parts as hidden there)."""
+    groups = []
+    for group in result.get("groups", ()):
+        examples = [_replayed_example(e) for e in group.get("examples", ())]
+        reason = next((str(e.get("reason", "")) for e in group.get("examples", ())), "")
+        groups.append(
+            {
+                "verdict": "regression" if group.get("regression") else str(group.get("verdict", "")).replace(" ", "-"),
+                "classes": f"{group.get('client_class', '?')} -> {group.get('recipient_class', '?')}",
+                "exim": str(group.get("exim", "")),
+                "smtpd": str(group.get("smtpd", "")),
+                "recipients": int(group.get("recipients", 0)),
+                "reason": reason,
+                "examples": examples,
+            }
+        )
+    return {"headline": str(result.get("headline", "")), "groups": groups}
+
+
+def _replayed_example(example: Mapping[str, Any]) -> str:
+    count, client = int(example.get("recipients", 0)), example.get("client", "")
+    return f"{count:,}x {client} from {example.get('sender') or '<>'} to {example.get('recipient', '')}"
 
 
 # -- the matrix from verify -------------------------------------------------------------

@@ -158,7 +158,7 @@ def verify(
         smtpd_answers = smtpd_side.ask(
             found.smtpd, text, cases, workdir / "smtpd", root_path, files, found.system, progress
         )
-        helo = _helo_checks(result.config, policy)
+        helo = helo_checks(result.config, policy)
         outcomes = [_compare_or_not(policy, c, exim_answers[c], smtpd_answers[c], helo) for c in cases]
         chains: dict[str, list[str]] = {}
         outcomes = [_explain(o, policy, exim_binary, oracle, defines, chains) for o in outcomes]
@@ -405,7 +405,7 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks
         )
     if expected == smtpd.route:
         return Outcome(case, exim, smtpd, SAME, f"both accept: exim router {exim.route} = smtpd action {smtpd.route}")
-    if expected is not None and expected in smtpd.routes[1:]:  # exim named one target of an alias, smtpd the last
+    if expected is not None and _an_alias_target(expected, smtpd.routes):  # exim named one target, smtpd the last
         return Outcome(
             case,
             exim,
@@ -416,6 +416,16 @@ def compare(policy: Policy, case: Case, exim: Answer, smtpd: Answer, helo_checks
     return Outcome(
         case, exim, smtpd, DIFFERS, f"exim routes via {exim.route} (smtpd action {expected}), smtpd chose {smtpd.route}"
     )
+
+
+def _an_alias_target(action: str, routes: tuple[str, ...]) -> bool:
+    """smtpd matched ``action`` for one target of an expanded recipient.
+
+    The first match is the recipient's own, whose action also delivers the
+    alias's local users (smtpd does not match those again); the others are its
+    remote or virtual targets.
+    """
+    return len(routes) > 1 and action in routes
 
 
 def _lost_login(policy: Policy, case: Case) -> str | None:
@@ -448,7 +458,7 @@ def _explain(
     return outcome
 
 
-def _helo_checks(config: EximConfig, policy: Policy) -> tuple[str, ...]:
+def helo_checks(config: EximConfig, policy: Policy) -> tuple[str, ...]:
     """The converter's unmapped findings about statements of the ACL exim runs at HELO."""
     option = config.options.get("acl_smtp_helo")
     name = option.value.text.strip() if option is not None and option.value is not None else ""

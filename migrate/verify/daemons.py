@@ -65,6 +65,13 @@ def find(
     return Daemons(found_exim, *_smtpd(env, checkout, smtpd, system))
 
 
+def find_smtpd(
+    smtpd: str | None = None, system: Path | str | None = None, *, environ: Mapping[str, str] | None = None
+) -> tuple[str, Path | None]:
+    """smtpd alone (``verify --from-log`` asks no exim: the log holds its answers), found as ``find`` finds it."""
+    return _smtpd(os.environ if environ is None else environ, CHECKOUT, smtpd, system)
+
+
 def _smtpd(
     env: Mapping[str, str], checkout: Path, smtpd: str | None, system: Path | str | None
 ) -> tuple[str, Path | None]:
