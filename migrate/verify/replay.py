@@ -11,6 +11,7 @@ weight decides how much each difference matters.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import shutil
@@ -27,9 +28,11 @@ from migrate.options import Options
 from migrate.verify import DIFFERS, NOT_COMPARABLE, SAME, Outcome, compare, daemons, helo_checks, smtpd_side
 from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer, Progress, quiet
-from migrate.verify.mainlog import LogSummary, Transaction, read_logs, tally
+from migrate.verify.mainlog import LogSummary, Transaction, read_logs
 
 SAMPLE = 2000  # distinct questions put to smtpd, at most (--sample)
+CACHED = 65_536  # client addresses and recipients whose class is remembered
+DISTINCT = 50_000  # distinct questions kept while reading, at most (memory)
 EXAMPLES = 3  # per group of differences
 ASKED_RECIPIENT = "recipient"  # a transaction about a recipient is asked; a refused connection or MAIL is not
 
@@ -58,22 +61,39 @@ class Traffic:
     summary: LogSummary | None = None
 
 
-def read_traffic(paths: Sequence[str | Path], policy: Policy, sample: int = SAMPLE) -> Traffic:
-    """The log's recipients as questions for smtpd, deduplicated, counted and sampled."""
+def read_traffic(
+    paths: Sequence[str | Path], policy: Policy, sample: int = SAMPLE, *, distinct: int = DISTINCT
+) -> Traffic:
+    """The log's recipients as questions for smtpd, deduplicated, counted and sampled.
+
+    At most ``distinct`` different questions are kept while reading (memory
+    stays bounded on a month of mail from ever new addresses): past that, a
+    question of a kind not yet seen is still kept, any other new one is
+    counted as not asked. A frequent question shows up long before the limit.
+    """
     summary = LogSummary()
-    counted = tally(read_logs(paths, summary))
     classes = _Classes(policy)
     grouped: dict[Case, Counter[Answer]] = {}
+    kinds: set[tuple[str, str, int]] = set()
     without: Counter[str] = Counter()
-    for transaction, count in counted.items():
+    recipients = overflow = 0
+    for transaction in read_logs(paths, summary):
         if not transaction.recipient:
-            without[transaction.stage or transaction.decision] += count
+            without[transaction.stage or transaction.decision] += 1
             continue
-        case = classes.case(transaction)
-        grouped.setdefault(case, Counter())[logged_answer(transaction)] += count
+        recipients += 1
+        case, answer = classes.case(transaction), logged_answer(transaction)
+        answers = grouped.get(case)
+        if answers is None:
+            kind = (case.client_class, case.recipient_class, (answer.code or 0) // 100)
+            if len(grouped) >= distinct and kind in kinds:
+                overflow += 1
+                continue
+            kinds.add(kind)
+            answers = grouped[case] = Counter()
+        answers[answer] += 1
     questions = [Question(case, tuple(answers.most_common())) for case, answers in grouped.items()]
     chosen = choose(questions, sample)
-    recipients = sum(q.weight for q in questions)
     return Traffic(tuple(chosen), recipients, recipients - sum(q.weight for q in chosen), without, summary)
 
 
@@ -117,6 +137,9 @@ class _Classes:
         own = policy.identity.hostname or policy.identity.own_name
         self.own_name = own.lower() if own and any(r.destination == "local" for r in policy.rules) else None
         self.here = socket.gethostname().lower()
+        # asked once per log line: a busy server's clients and domains repeat
+        self.client_class = functools.lru_cache(maxsize=CACHED)(self._client_class)  # type: ignore[method-assign]
+        self.recipient_class = functools.lru_cache(maxsize=CACHED)(self._recipient_class)  # type: ignore[method-assign]
         self.networks: list[tuple[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]] = []
         for client in policy.clients:
             table = policy.table(client.table or "") if client.table else None
@@ -144,6 +167,9 @@ class _Classes:
         )
 
     def client_class(self, client: str, authenticated: bool) -> str:
+        return self._client_class(client, authenticated)
+
+    def _client_class(self, client: str, authenticated: bool) -> str:
         if client == "socket":
             return LOCAL_CLIENT
         if authenticated:
@@ -158,6 +184,9 @@ class _Classes:
         return ANYONE
 
     def recipient_class(self, recipient: str) -> str:
+        return self._recipient_class(recipient)
+
+    def _recipient_class(self, recipient: str) -> str:
         domain = recipient.rpartition("@")[2].lower()
         for name, domains in self.domains.items():
             if domain in domains:

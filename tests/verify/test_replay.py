@@ -31,6 +31,7 @@ from migrate.verify.replay import (
     choose,
     hidden,
     logged_answer,
+    read_traffic,
     replay,
 )
 from tests.conftest import Exim
@@ -311,3 +312,19 @@ def test_a_missing_log_is_named_and_exits_1(smtpd: str, namespaces: None, tmp_pa
     )
     assert result.returncode == 1
     assert result.stderr.strip() == f"{missing}: error: cannot read this log (no such file or directory)"
+
+
+def test_reading_keeps_a_bounded_number_of_questions_and_every_kind(tmp_path: Path) -> None:
+    log = tmp_path / "mainlog"
+    log.write_text("\n".join(traffic.synthetic_log(400)) + "\n")
+    policy = convert(str(DEFAULT / "configure"), Options(root=str(DEFAULT / "root"))).policy
+    everything = read_traffic([log], policy, sample=10_000)
+    bounded = read_traffic([log], policy, sample=10_000, distinct=20)
+    assert bounded.recipients == everything.recipients  # every recipient is counted, asked or not
+    assert 20 <= len(bounded.questions) < len(everything.questions)
+    assert sum(q.weight for q in bounded.questions) + bounded.not_sampled == bounded.recipients
+
+    def kinds(found: Traffic) -> set[tuple[str, str, int | None]]:
+        return {(q.case.client_class, q.case.recipient_class, q.answers[0][0].code) for q in found.questions}
+
+    assert kinds(bounded) == kinds(everything)  # the refused relay attempts too
