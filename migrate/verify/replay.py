@@ -11,6 +11,7 @@ weight decides how much each difference matters.
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
 import re
@@ -28,8 +29,10 @@ from migrate.options import Options
 from migrate.verify import DIFFERS, NOT_COMPARABLE, SAME, Outcome, compare, daemons, helo_checks, smtpd_side
 from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer, Progress, quiet
-from migrate.verify.mainlog import LogSummary, Transaction, read_logs
+from migrate.verify.mainlog import LogFileError, LogSummary, Transaction, read_logs
 
+# exim's reject log holds each refusal again, with the message's headers: read, it would count them twice
+REJECTLOG = "it is exim's reject log, whose refusals are all in the main log too: give the main log (mainlog)"
 SAMPLE = 2000  # distinct questions put to smtpd, at most (--sample)
 CACHED = 65_536  # client addresses and recipients whose class is remembered
 DISTINCT = 50_000  # distinct questions kept while reading, at most (memory)
@@ -71,6 +74,9 @@ def read_traffic(
     question of a kind not yet seen is still kept, any other new one is
     counted as not asked. A frequent question shows up long before the limit.
     """
+    for path in paths:
+        if Path(str(path)).name.startswith("rejectlog"):
+            raise LogFileError(errno.EINVAL, REJECTLOG, str(path))
     summary = LogSummary()
     classes = _Classes(policy)
     grouped: dict[Case, Counter[Answer]] = {}

@@ -23,6 +23,7 @@ from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer
 from migrate.verify.mainlog import Transaction
 from migrate.verify.replay import (
+    REJECTLOG,
     Question,
     ReplayResult,
     Traffic,
@@ -332,3 +333,16 @@ def test_reading_keeps_a_bounded_number_of_questions_and_every_kind(tmp_path: Pa
         return {(q.case.client_class, q.case.recipient_class, q.answers[0][0].code) for q in found.questions}
 
     assert kinds(bounded) == kinds(everything)  # the refused relay attempts too
+
+
+def test_the_reject_log_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    rejectlog = tmp_path / "rejectlog.1.gz"
+    rejectlog.write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-m", "migrate", "verify", str(DEFAULT / "configure"), "--from-log", str(rejectlog)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"{rejectlog}: error: cannot read this log ({REJECTLOG})"
