@@ -568,7 +568,8 @@ def _replay(
 
     try:
         source, options = _options(configure, debian_dir, defines, root)
-        result = replay(source, logs, outdir, options, sample=sample, progress=progress)
+        reading = (lambda n: progress.line(f"verify: reading the log, {n:,} recipients")) if progress else None
+        result = replay(source, logs, outdir, options, sample=sample, progress=progress, reading=reading)
     except SideError as exc:
         raise VerifyFailed(str(exc)) from exc
     except OSError as exc:

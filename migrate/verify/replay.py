@@ -19,7 +19,7 @@ import shutil
 import socket
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from migrate.verify.mainlog import LogFileError, LogSummary, Transaction, read_l
 REJECTLOG = "it is exim's reject log, whose refusals are all in the main log too: give the main log (mainlog)"
 SAMPLE = 2000  # distinct questions put to smtpd, at most (--sample)
 CACHED = 65_536  # client addresses and recipients whose class is remembered
+READING = 10_000  # recipients read between two progress reports
 DISTINCT = 50_000  # distinct questions kept while reading, at most (memory)
 EXAMPLES = 3  # per group of differences
 ASKED_RECIPIENT = "recipient"  # a transaction about a recipient is asked; a refused connection or MAIL is not
@@ -65,7 +66,12 @@ class Traffic:
 
 
 def read_traffic(
-    paths: Sequence[str | Path], policy: Policy, sample: int = SAMPLE, *, distinct: int = DISTINCT
+    paths: Sequence[str | Path],
+    policy: Policy,
+    sample: int = SAMPLE,
+    *,
+    distinct: int = DISTINCT,
+    reading: Callable[[int], None] | None = None,
 ) -> Traffic:
     """The log's recipients as questions for smtpd, deduplicated, counted and sampled.
 
@@ -73,6 +79,7 @@ def read_traffic(
     stays bounded on a month of mail from ever new addresses): past that, a
     question of a kind not yet seen is still kept, any other new one is
     counted as not asked. A frequent question shows up long before the limit.
+    ``reading`` hears how many recipients have been read, every ``READING`` of them.
     """
     for path in paths:
         if Path(str(path)).name.startswith("rejectlog"):
@@ -88,6 +95,8 @@ def read_traffic(
             without[transaction.stage or transaction.decision] += 1
             continue
         recipients += 1
+        if reading is not None and recipients % READING == 0:
+            reading(recipients)
         case, answer = classes.case(transaction), logged_answer(transaction)
         answers = grouped.get(case)
         if answers is None:
@@ -353,6 +362,7 @@ def replay(
     smtpd: str | None = None,
     system: str | None = None,
     progress: Progress | None = None,
+    reading: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Put the log's questions to the smtpd of ``out_dir`` (or of a fresh conversion) and weigh the verdicts.
 
@@ -365,7 +375,7 @@ def replay(
         text = (Path(out_dir) / "smtpd.conf").read_text(errors="surrogateescape")
         files = {p.name: p.read_text(errors="surrogateescape") for p in Path(out_dir).iterdir() if p.is_file()}
     policy = result.policy
-    traffic = read_traffic(logs, policy, sample)
+    traffic = read_traffic(logs, policy, sample, reading=reading)
     root = Path(options.root).resolve() if options.root != "/" else None
     binary, system_root = daemons.find_smtpd(smtpd, system)
     cases = [q.case for q in traffic.questions]

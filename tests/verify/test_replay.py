@@ -335,6 +335,16 @@ def test_reading_keeps_a_bounded_number_of_questions_and_every_kind(tmp_path: Pa
     assert kinds(bounded) == kinds(everything)  # the refused relay attempts too
 
 
+def test_reading_a_long_log_reports_how_far_it_got(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "mainlog"
+    log.write_text("\n".join(traffic.synthetic_log(400)) + "\n")
+    policy = convert(str(DEFAULT / "configure"), Options(root=str(DEFAULT / "root"))).policy
+    monkeypatch.setattr("migrate.verify.replay.READING", 100)
+    heard: list[int] = []
+    found = read_traffic([log], policy, reading=heard.append)
+    assert heard == list(range(100, found.recipients + 1, 100))
+
+
 def test_the_reject_log_is_refused_in_one_sentence(tmp_path: Path) -> None:
     rejectlog = tmp_path / "rejectlog.1.gz"
     rejectlog.write_bytes(b"")
