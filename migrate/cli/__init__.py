@@ -15,13 +15,16 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from migrate import __version__
 from migrate.errors import MigrateError, os_reason
 from migrate.options import FAIL_ON, GREYLIST_CHOICES, PLATFORM_CHOICES, Options, default_platform
+
+if TYPE_CHECKING:  # imported when verify runs: a plain convert does not load rich
+    from migrate.cli.verify_view import ProgressLine
 
 
 def _parse_define(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -559,7 +562,7 @@ def _replay(
     sample: int,
     as_json: bool,
     show_addresses: bool,
-    progress: Any,
+    progress: ProgressLine | None,
 ) -> None:
     """verify --from-log: the log's traffic put to smtpd; exits with verify's status."""
     from migrate.cli.replay_view import print_replay, replay_json

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +18,8 @@ from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer
 from migrate.verify.mainlog import LogSummary
 from migrate.verify.replay import Group, ReplayResult, Weighed, hidden
+
+Shown = Callable[[str], str]  # an address as printed: as it is, or with its local part hidden
 
 
 def headline(result: ReplayResult) -> str:
@@ -63,7 +65,7 @@ def _group_title(group: Group) -> str:
     return f"{title}; {reason}" if reason else title
 
 
-def _example(item: Weighed, show: Any) -> str:
+def _example(item: Weighed, show: Shown) -> str:
     case = item.outcome.case
     client = case.client + (" (auth)" if case.authenticated else "") + (f" port {case.port}" if case.port else "")
     sender = show(case.sender) or "<>"
@@ -120,7 +122,7 @@ def replay_json(result: ReplayResult, *, show_addresses: bool = False) -> str:
     return json.dumps(document, indent=2)
 
 
-def _example_json(item: Weighed, show: Any) -> dict[str, object]:
+def _example_json(item: Weighed, show: Shown) -> dict[str, object]:
     case, outcome = item.outcome.case, item.outcome
     return {
         "recipients": item.count,
@@ -143,11 +145,11 @@ def _example_json(item: Weighed, show: Any) -> dict[str, object]:
     }
 
 
-def _answer_json(answer: Answer, case: Case, show: Any) -> dict[str, object]:
+def _answer_json(answer: Answer, case: Case, show: Shown) -> dict[str, object]:
     return {"code": answer.code, "text": _hiding(answer.text, case, show), "route": answer.route}
 
 
-def _hiding(text: str, case: Any, show: Any) -> str:
+def _hiding(text: str, case: Case, show: Shown) -> str:
     """A reply may quote the address it refused."""
     for address in (case.recipient, case.sender):
         if address:
@@ -155,5 +157,5 @@ def _hiding(text: str, case: Any, show: Any) -> str:
     return text
 
 
-def _shown(show_addresses: bool) -> Any:
+def _shown(show_addresses: bool) -> Shown:
     return (lambda address: address) if show_addresses else hidden

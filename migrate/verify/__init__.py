@@ -101,11 +101,7 @@ def verify(
     generated = resolve(configure, options.root) if options.debian else None
     if generated is not None:
         defines = dict(generated.daemon.defines) | defines
-    text = result.files["smtpd.conf"]
-    files = result.files
-    if out_dir is not None:
-        text = (Path(out_dir) / "smtpd.conf").read_text(errors="surrogateescape")
-        files = {p.name: p.read_text(errors="surrogateescape") for p in Path(out_dir).iterdir() if p.is_file()}
+    text, files = asked_output(result.files, out_dir)
     policy = result.policy
     root_path = Path(root).resolve() if root else None
     missing = missing_files(result.config, root_path, defines, debian=options.debian)
@@ -171,6 +167,14 @@ def verify(
         for name in dropped
     )
     return VerifyResult(tuple(outcomes), notes)
+
+
+def asked_output(converted: dict[str, str], out_dir: str | None) -> tuple[str, dict[str, str]]:
+    """smtpd.conf and the files beside it that smtpd is asked about: ``out_dir``'s when given, else the conversion's."""
+    if out_dir is None:
+        return converted["smtpd.conf"], converted
+    files = {p.name: p.read_text(errors="surrogateescape") for p in Path(out_dir).iterdir() if p.is_file()}
+    return (Path(out_dir) / "smtpd.conf").read_text(errors="surrogateescape"), files
 
 
 def _on_each_auth_port(policy: Policy, cases: list[Case]) -> list[Case]:

@@ -26,7 +26,17 @@ from pathlib import Path
 from migrate.commands.convert import convert
 from migrate.model import ANYONE, AUTHENTICATED, LOCAL_CLIENT, Policy
 from migrate.options import Options
-from migrate.verify import DIFFERS, NOT_COMPARABLE, SAME, Outcome, compare, daemons, helo_checks, smtpd_side
+from migrate.verify import (
+    DIFFERS,
+    NOT_COMPARABLE,
+    SAME,
+    Outcome,
+    asked_output,
+    compare,
+    daemons,
+    helo_checks,
+    smtpd_side,
+)
 from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer, Progress, quiet
 from migrate.verify.mainlog import LogFileError, LogSummary, Transaction, read_logs
@@ -38,7 +48,6 @@ CACHED = 65_536  # client addresses and recipients whose class is remembered
 READING = 10_000  # recipients read between two progress reports
 DISTINCT = 50_000  # distinct questions kept while reading, at most (memory)
 EXAMPLES = 3  # per group of differences
-ASKED_RECIPIENT = "recipient"  # a transaction about a recipient is asked; a refused connection or MAIL is not
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ def read_traffic(
     grouped: dict[Case, Counter[Answer]] = {}
     kinds: set[tuple[str, str, int]] = set()
     without: Counter[str] = Counter()
-    recipients = overflow = 0
+    recipients = 0
     for transaction in read_logs(paths, summary):
         if not transaction.recipient:
             without[transaction.stage or transaction.decision] += 1
@@ -100,10 +109,9 @@ def read_traffic(
         case, answer = classes.case(transaction), logged_answer(transaction)
         answers = grouped.get(case)
         if answers is None:
-            kind = (case.client_class, case.recipient_class, (answer.code or 0) // 100)
+            kind = _kind(case, answer)
             if len(grouped) >= distinct and kind in kinds:
-                overflow += 1
-                continue
+                continue  # counted as not asked
             kinds.add(kind)
             answers = grouped[case] = Counter()
         answers[answer] += 1
@@ -132,13 +140,16 @@ def choose(questions: list[Question], most: int) -> list[Question]:
     by_weight = sorted(questions, key=lambda q: (-q.weight, q.case.client, q.case.recipient))
     first: dict[tuple[str, str, int], Question] = {}
     for question in by_weight:
-        answer = question.answers[0][0]
-        kind = (question.case.client_class, question.case.recipient_class, (answer.code or 0) // 100)
-        first.setdefault(kind, question)
+        first.setdefault(_kind(question.case, question.answers[0][0]), question)
     leaders = list(first.values())[:most]
     taken = {id(q) for q in leaders}
     rest = [q for q in by_weight if id(q) not in taken][: max(0, most - len(leaders))]
     return sorted(leaders + rest, key=lambda q: -q.weight)
+
+
+def _kind(case: Case, answer: Answer) -> tuple[str, str, int]:
+    """What the sample keeps one question of at least: client class, recipient class, exim's code class."""
+    return case.client_class, case.recipient_class, (answer.code or 0) // 100
 
 
 class _Classes:
@@ -153,13 +164,13 @@ class _Classes:
         self.own_name = own.lower() if own and any(r.destination == "local" for r in policy.rules) else None
         self.here = socket.gethostname().lower()
         # asked once per log line: a busy server's clients and domains repeat
-        self.client_class = functools.lru_cache(maxsize=CACHED)(self._client_class)  # type: ignore[method-assign]
-        self.recipient_class = functools.lru_cache(maxsize=CACHED)(self._recipient_class)  # type: ignore[method-assign]
+        self.client_class: Callable[[str, bool], str] = functools.lru_cache(maxsize=CACHED)(self._client_class)
+        self.recipient_class: Callable[[str], str] = functools.lru_cache(maxsize=CACHED)(self._recipient_class)
         self.networks: list[tuple[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]] = []
         for client in policy.clients:
             table = policy.table(client.table or "") if client.table else None
             if table is not None and table.kind == "networks":
-                self.networks.append((client.name, [_network(e) for e in table.entries if _network(e) is not None]))  # type: ignore[misc]
+                self.networks.append((client.name, [n for e in table.entries if (n := _network(e)) is not None]))
         self.domains = {
             "local-domains": _DomainSet(policy, "local_domains"),
             "hosted-domains": _DomainSet(policy, "hosted_domains"),
@@ -181,9 +192,6 @@ class _Classes:
             port=0 if transaction.client == "socket" else transaction.port,
         )
 
-    def client_class(self, client: str, authenticated: bool) -> str:
-        return self._client_class(client, authenticated)
-
     def _client_class(self, client: str, authenticated: bool) -> str:
         if client == "socket":
             return LOCAL_CLIENT
@@ -197,9 +205,6 @@ class _Classes:
             if any(address.version == n.version and address in n for n in networks):
                 return name
         return ANYONE
-
-    def recipient_class(self, recipient: str) -> str:
-        return self._recipient_class(recipient)
 
     def _recipient_class(self, recipient: str) -> str:
         domain = recipient.rpartition("@")[2].lower()
@@ -219,7 +224,7 @@ class _DomainSet:
         self.suffixes = tuple(e[1:] for e in entries if e.startswith("*."))
 
     def __contains__(self, domain: object) -> bool:
-        return isinstance(domain, str) and (domain in self.exact or domain.endswith(self.suffixes or ("\0",)))
+        return isinstance(domain, str) and (domain in self.exact or domain.endswith(self.suffixes))
 
 
 def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -370,10 +375,7 @@ def replay(
     """
     options = options or Options()
     result = convert(configure, options)
-    text, files = result.files["smtpd.conf"], result.files
-    if out_dir is not None:
-        text = (Path(out_dir) / "smtpd.conf").read_text(errors="surrogateescape")
-        files = {p.name: p.read_text(errors="surrogateescape") for p in Path(out_dir).iterdir() if p.is_file()}
+    text, files = asked_output(result.files, out_dir)
     policy = result.policy
     traffic = read_traffic(logs, policy, sample, reading=reading)
     root = Path(options.root).resolve() if options.root != "/" else None
