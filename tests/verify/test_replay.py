@@ -106,11 +106,11 @@ def test_clients_and_recipients_fall_in_the_policys_classes(tmp_path: object) ->
     assert found.client_class("198.51.100.7", True) == AUTHENTICATED
     assert found.client_class("198.51.100.7", False) == ANYONE
     assert found.client_class("192.0.2.77", False) not in (ANYONE, AUTHENTICATED, LOCAL_CLIENT)
-    assert found.recipient_class("bob@EXAMPLE.org") == "local-domains"
-    assert found.recipient_class("bob@shop.hosted.example") == "local-domains"
-    assert found.recipient_class("bob@hosted.example") == "other-domains"  # *.x is under x, not x
-    assert found.recipient_class("bob@relayed.example") == "relay-domains"
-    assert found.recipient_class("bob@elsewhere.example") == "other-domains"
+    assert found.recipient("bob@EXAMPLE.org")[1] == "local-domains"
+    assert found.recipient("bob@shop.hosted.example")[1] == "local-domains"
+    assert found.recipient("bob@hosted.example")[1] == "other-domains"  # *.x is under x, not x
+    assert found.recipient("bob@relayed.example")[1] == "relay-domains"
+    assert found.recipient("bob@elsewhere.example")[1] == "other-domains"
 
 
 def test_a_recipient_at_the_servers_own_name_stays_when_the_table_names_it(tmp_path: object) -> None:
