@@ -483,7 +483,7 @@ def rules_command(fmt: str) -> None:
     "logs",
     multiple=True,
     type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
-    help="Replay this exim main log (plain or gzipped; repeat, oldest first) instead of verify's probes.",
+    help="Replay this exim main log (plain, gzipped or syslog's; repeat, oldest first) instead of verify's probes.",
 )
 @click.option(
     "--sample",

@@ -28,6 +28,7 @@ import contextlib
 import errno
 import gzip
 import io
+import itertools
 import re
 import sys
 import zlib
@@ -49,6 +50,14 @@ _PREFIX = re.compile(
     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?(?: [-+]\d{4})? (?:\[\d+\] )?"
     r"(?:([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}) )?"
 )
+# What syslogd, rsyslog or journalctl put before a message: the time (traditional, or RFC 3339), the host, the tag
+_SYSLOG = re.compile(
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[-+]\d\d:?\d\d)?) "
+    r"\S+ ([^\s\[:]+(?:\[\d+\])?): "
+)
+_SEGMENT = re.compile(r"\[(\d+)([/\\])(\d+)\] ")  # exim's "[2/3] " on a long line it split for syslog
+_UNDATED = "1970-01-01 00:00:00 "  # put before a syslogged line exim wrote without its time (no syslog_timestamp)
+SNIFF = 50  # lines read at most to tell a syslog file from exim's own log
 _QUOTED = re.compile(r'="[^"\\]*(?:\\.[^"\\]*)*"')  # a quoted value (T="subject"), backslash escapes and all
 _FIELD_START = re.compile(r" [A-Za-z][A-Za-z0-9*]*=")
 _TIMES = re.compile(r"(?: [DQ]T=\S*)+$")  # +deliver_time, +queue_time: after the reason on ** lines
@@ -113,6 +122,7 @@ class LogSummary:
     examples: list[Unreadable] = field(default_factory=list)  # the first EXAMPLES unreadable lines
     ignored: int = 0  # understood but irrelevant: queue runs, "Completed", exim's own bounces, retries...
     pending: int = 0  # messages whose delivery lines never came (their recipients' outcome is "unknown")
+    syslog: bool = False  # a file was a syslog file (exim's lines taken out of it)
 
 
 class LogFileError(OSError):
@@ -185,7 +195,7 @@ class _Reader:
         prefix, messages, summary = _PREFIX.match, self.messages, self.summary
         number = 0
         try:
-            for number, line in enumerate(text, 1):
+            for number, line in _numbered(text, self.summary):
                 match = prefix(line)
                 if match is None:
                     self._undated(line.rstrip("\n"), name, number)
@@ -318,6 +328,84 @@ def _open(name: str) -> Iterator[BinaryIO]:
     finally:
         if name != "-":
             raw.close()
+
+
+def _numbered(text: Iterable[str], summary: LogSummary) -> Iterator[tuple[int, str]]:
+    """The file's lines, numbered; a syslog file's as exim wrote them (``_from_syslog``).
+
+    Which of the two a file is, its first line of either shape tells (within
+    SNIFF lines); a file of exim's own log is read as it is, at full speed.
+    """
+    lines = enumerate(text, 1)
+    seen: list[tuple[int, str]] = []
+    for numbered in lines:
+        seen.append(numbered)
+        line = numbered[1]
+        if _PREFIX.match(line) is not None or len(seen) >= SNIFF:
+            break
+        if _SYSLOG.match(line) is not None:
+            summary.syslog = True
+            return _from_syslog(itertools.chain(seen, lines))
+    return itertools.chain(seen, lines)
+
+
+def _from_syslog(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """exim's lines out of a syslog file: its prefix taken off, split lines joined, duplicates dropped.
+
+    Every line of the file is yielded, so that its number stays its own: a
+    line that is not exim's (another program's, a part of a split line, a
+    copy) as "", which the reader counts as ignored. exim splits a line of
+    over 870 characters into ``[1/3] ``, ``[2/3] ``... and a line of several
+    (the reject log's headers) at its newlines (``[1\\3] ``): the first line
+    is what the main log has. With ``syslog_duplication`` (the default) a
+    refusal is written twice, for the main log and for the reject log: a line
+    the same process wrote just before is that copy. Two identical refusals
+    in one second from one process, without syslog_duplication, count once.
+    """
+    parts: dict[str, list[str]] = {}  # by tag[pid]: the parts of a split line's first line so far
+    ended: set[str] = set()  # tags[pid] whose split line's first line is whole (the parts left are headers)
+    last: dict[str, str] = {}  # by tag[pid]: the line it wrote before, until its copy comes
+    for number, line in lines:
+        match = _SYSLOG.match(line)
+        if match is None:
+            yield number, line  # not a syslog line: unreadable, as in exim's own log
+            continue
+        source = match[1]
+        if not source.startswith("exim"):
+            yield number, ""
+            continue
+        body = line[match.end() :].rstrip("\n")
+        segment = _SEGMENT.match(body)
+        if segment is not None:
+            whole = _joined(parts, ended, source, body[segment.end() :], *segment.groups())
+            if whole is None:
+                yield number, ""
+                continue
+            body = whole
+        if last.pop(source, None) == body:
+            yield number, ""  # syslog_duplication's copy
+            continue
+        last[source] = body
+        yield number, body if _PREFIX.match(body) is not None else _UNDATED + body
+
+
+def _joined(
+    parts: dict[str, list[str]], ended: set[str], source: str, text: str, index: str, cut: str, total: str
+) -> str | None:
+    """The first line of a split one once its last part has come; None before (and for a part out of place)."""
+    if index == "1":
+        parts[source] = []
+        ended.discard(source)
+    elif source not in parts:
+        return None
+    if source not in ended:
+        parts[source].append(text)
+        if cut == "\\":
+            ended.add(source)  # the first line ends here: the rest is the reject log's headers
+    if index != total:
+        return None
+    ended.discard(source)
+    return "".join(parts.pop(source))
 
 
 def _arrival(rest: str) -> tuple[tuple[str, int, bool, str, str], list[str]] | tuple[()] | None:

@@ -26,7 +26,9 @@ Two edits beyond the oracle's are needed for exim to deliver at all here:
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
+import datetime
 import os
 import re
 import select
@@ -35,6 +37,7 @@ import socketserver
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -116,6 +119,7 @@ class Traffic:
     rotated: Path  # mainlog.1
     current: Path  # mainlog: what the queue run after the rotation wrote
     sent: list[Sent] = field(default_factory=list)
+    syslog: tuple[Path, ...] = ()  # with syslog=True: the same lines as syslog wrote them (traditional, RFC 3339)
 
 
 def write_mainlog(
@@ -127,34 +131,44 @@ def write_mainlog(
     selector: str = "",
     aliases: str = "",
     defines: dict[str, str] | None = None,
+    syslog: bool = False,
 ) -> Traffic:
     """Run ``script`` through the real exim on a copy of ``configure`` and return its log and what was sent.
 
     ``exim`` is the conftest fixture (its ``binary`` runs exim in the Debian
     root, its ``root`` holds exim's own files). ``selector`` is added to the
     configuration's log_selector; ``aliases`` lines are added to a private
-    copy of the fixture's aliases file.
+    copy of the fixture's aliases file. With ``syslog``, exim logs to syslog
+    as well as to its files (``log_file_path = syslog : ...``), and a
+    ``Syslog`` stands in for the syslog daemon.
     """
     binary, exim_root = exim.binary, exim.root
     layout = _layout(workdir)
-    conf = exim_copy(configure, workdir, exim_root / "usr/sbin/exim4", selector, aliases, defines or {})
+    conf = exim_copy(configure, workdir, exim_root / "usr/sbin/exim4", selector, aliases, defines or {}, syslog)
     sent: list[Sent] = []
-    with Network() as network:
+    with Network() as network, Syslog(workdir) if syslog else contextlib.nullcontext() as daemon:
+        exim_command = [str(binary), "-C", str(conf)]
+        if daemon is not None:
+            exim_command = [*daemon.wrapper(), *exim_command]
         for session in script:
-            sent += run_session(network.command(str(binary), "-C", str(conf)), session)
+            sent += run_session(network.command(*exim_command), session)
         mainlog = layout["log"] / "mainlog"
         _settle(mainlog)
         rotated = mainlog.rename(layout["log"] / "mainlog.1")
-        subprocess.run(
-            network.command(str(binary), "-C", str(conf), "-qff"), capture_output=True, timeout=TIMEOUT, check=False
-        )
+        subprocess.run(network.command(*exim_command, "-qff"), capture_output=True, timeout=TIMEOUT, check=False)
         _settle(mainlog)
     mainlog.touch()
-    return Traffic(rotated, mainlog, sent)
+    return Traffic(rotated, mainlog, sent, daemon.files if daemon is not None else ())
 
 
 def exim_copy(
-    configure: Path, workdir: Path, exim_binary: Path, selector: str, aliases: str, defines: dict[str, str]
+    configure: Path,
+    workdir: Path,
+    exim_binary: Path,
+    selector: str,
+    aliases: str,
+    defines: dict[str, str],
+    syslog: bool = False,
 ) -> Path:
     """The DNS-free copy exim runs on, logging into ``workdir/log`` and delivering into ``workdir/mail``."""
     root = configure.parent / "root"
@@ -186,7 +200,8 @@ def exim_copy(
         else:
             text = f"log_selector = {selector}\n" + text
     text = re.sub(r"^(driver\s*=\s*appendfile)\s*$", rf"\1\nuser = {EXIM_UID}", text, flags=re.M)
-    text = f"exim_path = {exim_binary}\nlog_file_path = {workdir / 'log'}/%slog\n" + text
+    logs = f"{'syslog : ' if syslog else ''}{workdir / 'log'}/%slog"
+    text = f"exim_path = {exim_binary}\nlog_file_path = {logs}\n" + text
     out.write_text(text)
     return out
 
@@ -247,6 +262,88 @@ class Network:
             ["link", "set", device, "up"],
         ):
             subprocess.run([*inside, *args], check=True, capture_output=True, timeout=TIMEOUT)
+
+
+class Syslog:
+    """A stand-in for the syslog daemon: exim's messages from /dev/log, written as rsyslog writes them.
+
+    exim calls syslog(3), which sends each message to /dev/log. ``wrapper``
+    runs exim in a private mount namespace whose /dev is a small tmpfs with
+    the few devices exim opens and a /dev/log leading to this socket (the
+    host has none, and its /dev is not written to). Each message becomes a
+    line of ``files[0]`` in the traditional format (``Dec  4 18:00:00 HOST
+    exim[PID]: ...``) and of ``files[1]`` with an RFC 3339 time, as rsyslog
+    writes them with its two usual templates.
+    """
+
+    DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.files = (workdir / "log" / "syslog", workdir / "log" / "syslog.rfc3339")
+        self.priorities: collections.Counter[int] = collections.Counter()
+
+    def __enter__(self) -> Syslog:
+        self.path = self.workdir / "devlog"
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(str(self.path))
+        self.path.chmod(0o777)  # exim writes as its own user too
+        self.socket.settimeout(0.5)
+        self.outputs = [path.open("w") for path in self.files]
+        self.running = True
+        self.thread = threading.Thread(target=self._receive, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        time.sleep(0.5)  # the last datagrams
+        self.running = False
+        self.thread.join(timeout=TIMEOUT)
+        self.socket.close()
+        for output in self.outputs:
+            output.close()
+
+    def wrapper(self) -> list[str]:
+        """The command line before exim's: its /dev in a private mount namespace, /dev/log this socket."""
+        devices = self.workdir / "host-dev"
+        devices.mkdir(exist_ok=True)
+        script = (
+            'set -e; mount --bind /dev "$1"; mount -t tmpfs -o size=64k,mode=755 tmpfs /dev; '
+            f'for n in {" ".join(self.DEVICES)}; do [ -e "$1/$n" ] || continue; : > "/dev/$n"; '
+            'mount --bind "$1/$n" "/dev/$n"; done; ln -s /proc/self/fd /dev/fd; ln -s "$2" /dev/log; '
+            'shift 2; exec "$@"'
+        )
+        return [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(devices),
+            str(self.path),
+        ]
+
+    def _receive(self) -> None:
+        while self.running:
+            try:
+                datagram = self.socket.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            match = re.match(rb"<(\d+)>([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) ", datagram)
+            if match is None:
+                continue
+            self.priorities[int(match[1]) & 7] += 1
+            message = datagram[match.end() :].decode("utf-8", "replace").rstrip("\n")
+            now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+            for output, stamp in zip(self.outputs, (match[2].decode(), now), strict=True):
+                output.write(f"{stamp} {HOSTNAME.partition('.')[0]} {message}\n")
+                output.flush()
 
 
 def _in_new_namespace(argv: list[str]) -> subprocess.Popen[bytes]:
