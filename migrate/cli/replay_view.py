@@ -77,6 +77,11 @@ def log_lines(result: ReplayResult) -> list[str]:
     """How the log read: lines, unreadable ones (with where), refusals before RCPT, messages left open."""
     summary = result.traffic.summary or LogSummary()
     lines = [f"log: {summary.lines:,} lines read"]
+    if summary.skipped:
+        lines.append(
+            f"log: not read: {', '.join(summary.skipped)} (exim's reject log: each refusal in it is in the main "
+            "log too, and would count twice)"
+        )
     if summary.unreadable:
         where = ", ".join(f"{u.file}:{u.line}" for u in summary.examples)
         lines.append(f"log: {summary.unreadable:,} line(s) not understood (not replayed), e.g. {where}")
@@ -115,6 +120,7 @@ def replay_json(result: ReplayResult, *, show_addresses: bool = False) -> str:
             "lines": summary.lines,
             "unreadable": summary.unreadable,
             "unreadable_examples": [{"file": u.file, "line": u.line} for u in summary.examples],
+            "not_read": summary.skipped,
             "refused_before_recipient": dict(result.traffic.without_recipient),
             "messages_without_delivery_lines": summary.pending,
         },

@@ -123,6 +123,7 @@ class LogSummary:
     ignored: int = 0  # understood but irrelevant: queue runs, "Completed", exim's own bounces, retries...
     pending: int = 0  # messages whose delivery lines never came (their recipients' outcome is "unknown")
     syslog: bool = False  # a file was a syslog file (exim's lines taken out of it)
+    skipped: list[str] = field(default_factory=list)  # reject logs given with a main log: not read (REJECT_LOG)
 
 
 class LogFileError(OSError):
@@ -135,14 +136,27 @@ def read_logs(
     """Stream transactions from the files in order (each plain or gzip, told by its magic bytes; "-" is stdin).
 
     Every path is checked before anything is read, so a wrong name fails at
-    once with a LogFileError naming it. One message's lines may span files
+    once with a LogFileError naming it. exim's reject log holds each refusal
+    of the main log again (with the message's headers): given with a main
+    log it is not read (``summary.skipped``), else its refusals are read and
+    its header lines ignored. One message's lines may span files
     (a rotation between its arrival and its delivery). Messages still waiting
     at the end of the last file are yielded with what their lines said.
     """
     for path in paths:
         if str(path) != "-":
             _check_readable(Path(path))
-    return _Reader(summary if summary is not None else LogSummary(), pending_cap).read(paths)
+    summary = summary if summary is not None else LogSummary()
+    main = [path for path in paths if not is_reject_log(path)]
+    if main and len(main) < len(paths):
+        summary.skipped += [str(path) for path in paths if is_reject_log(path)]
+        paths = main
+    return _Reader(summary, pending_cap).read(paths)
+
+
+def is_reject_log(path: str | Path) -> bool:
+    """exim's reject log by its name (``rejectlog``, ``rejectlog.1.gz``, ``%slog`` with a date)."""
+    return Path(str(path)).name.startswith("rejectlog")
 
 
 def tally(transactions: Iterable[Transaction]) -> collections.Counter[Transaction]:
@@ -185,20 +199,21 @@ class _Reader:
         for path in paths:
             name = str(path)
             with _open(name) as stream:
-                yield from self._read_file(stream, name)
+                yield from self._read_file(stream, name, is_reject_log(name))
         while self.messages:
             yield from self._finish(self.messages.pop(next(iter(self.messages))))
 
-    def _read_file(self, stream: BinaryIO, name: str) -> Iterator[Transaction]:
+    def _read_file(self, stream: BinaryIO, name: str, reject_log: bool = False) -> Iterator[Transaction]:
         """Every line of one file; this loop is the hot path, so the common kinds are dispatched inline."""
         text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
         prefix, messages, summary = _PREFIX.match, self.messages, self.summary
+        undated = self._header if reject_log else self._undated
         number = 0
         try:
             for number, line in _numbered(text, self.summary):
                 match = prefix(line)
                 if match is None:
-                    self._undated(line.rstrip("\n"), name, number)
+                    undated(line.rstrip("\n"), name, number)
                     continue
                 rest = line[match.end() : -1] if line[-1] == "\n" else line[match.end() :]
                 message_id = match[1]
@@ -304,6 +319,10 @@ class _Reader:
             self._unreadable(name, number, line)
         else:
             self.summary.ignored += 1
+
+    def _header(self, line: str, name: str, number: int) -> None:
+        """In the reject log, the lines after a refusal are the message's envelope and headers."""
+        self.summary.ignored += 1
 
     def _unreadable(self, name: str, number: int, text: str) -> None:
         self.summary.unreadable += 1

@@ -11,7 +11,6 @@ weight decides how much each difference matters.
 
 from __future__ import annotations
 
-import errno
 import functools
 import ipaddress
 import re
@@ -39,10 +38,8 @@ from migrate.verify import (
 )
 from migrate.verify.cases import Case
 from migrate.verify.exim_side import Answer, Progress, quiet
-from migrate.verify.mainlog import LogFileError, LogSummary, Transaction, read_logs
+from migrate.verify.mainlog import LogSummary, Transaction, read_logs
 
-# exim's reject log holds each refusal again, with the message's headers: read, it would count them twice
-REJECTLOG = "it is exim's reject log, whose refusals are all in the main log too: give the main log (mainlog)"
 SAMPLE = 2000  # distinct questions put to smtpd, at most (--sample)
 CACHED = 65_536  # client addresses and recipients whose class is remembered
 READING = 10_000  # recipients read between two progress reports
@@ -90,9 +87,6 @@ def read_traffic(
     counted as not asked. A frequent question shows up long before the limit.
     ``reading`` hears how many recipients have been read, every ``READING`` of them.
     """
-    for path in paths:
-        if Path(str(path)).name.startswith("rejectlog"):
-            raise LogFileError(errno.EINVAL, REJECTLOG, str(path))
     summary = LogSummary()
     classes = _Classes(policy)
     # keyed by the transaction's own fields, which are cheap to hash: a Case and an Answer are made once per

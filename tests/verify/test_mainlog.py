@@ -362,3 +362,15 @@ def test_messages_that_complete_in_turn_never_wait_together(monkeypatch: pytest.
     summary = LogSummary()
     assert tally(read_logs(["-"], summary, pending_cap=1)) == roomy
     assert summary.pending == 0 and summary.unreadable == 0
+
+
+@pytest.mark.exim
+@pytest.mark.parametrize("name", list(TRAFFIC))
+def test_the_reject_log_alone_gives_the_main_logs_refusals(logs: dict[str, Traffic], name: str) -> None:
+    """Read alone (all an admin kept, say), exim's reject log gives every refusal of the main log, headers ignored."""
+    made = logs[name]
+    rejectlog = made.rotated.parent / "rejectlog"
+    refused, summary = _read([rejectlog])
+    main, _ = _read(_both(made))
+    assert refused and collections.Counter(refused) == collections.Counter(t for t in main if t.decision != "accepted")
+    assert summary.unreadable == 0, summary.examples
