@@ -175,14 +175,17 @@ def spread(entries: list[str], most: int = SAMPLE) -> list[str]:
     return [entries[round(i * (len(entries) - 1) / (most - 1))] for i in range(most)]
 
 
+_DOMAIN = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
+
+
 def _concrete(entries: list[str]) -> list[str]:
     """Domains to send to: literals as they are, ``*.x`` as a name under x."""
     found = []
+    domain = _DOMAIN.fullmatch
     for entry in entries:
-        if entry.startswith("*."):
-            entry = "probe" + entry[1:]
-        if entry.lower() == "localhost" or re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", entry.lower()):
-            found.append(entry.lower())
+        name = ("probe" + entry[1:] if entry.startswith("*.") else entry).lower()
+        if name == "localhost" or domain(name):
+            found.append(name)
     return list(dict.fromkeys(found))
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from migrate.reader import read_config
 from migrate.reader.expansion import ExpansionSyntaxError, Group, Item, item_end, parse_expansion
 from migrate.reader.source import exim_builtins
-from migrate.reader.tree import EximConfig
+from migrate.reader.tree import EximConfig, NamedList
 
 NEXT_HOP = "192.0.2.250"
 FAIL = "${if eq{0}{1}{}fail}"  # a forced expansion failure
 SUCCEED = "yes"
+LISTED_IN_FILE = 1000  # literal names in a domain list above which the copy looks them up in a file
 COMMAND = re.compile(r"\$\{(run|perl|readsocket|dlfunc)\b")
 _PERL_OPTIONS = re.compile(r"^\s*(no_)?perl_(startup|at_start|taintmode)\b.*$", re.M)
 
@@ -63,6 +64,17 @@ def dns_free_config(
     down) or a plain ``yes`` (``SUCCEED``) — so nothing is ever executed,
     and Perl is never started. Asking both ways tells which answers they decide.
 
+    ``smtp_accept_max_nonmail_hosts`` is empty (no client is held to
+    smtp_accept_max_nonmail): verify asks many recipients in one ``-bh``
+    session, each MAIL and RCPT followed by RSET, and exim drops a session
+    after ten RSETs by default. The limit decides no ACL's answer, and one
+    session instead of six saves exim reading the configuration again (0.3 s
+    each with 200,000 domains).
+
+    A domain list of over LISTED_IN_FILE literal names has them in an
+    lsearch file beside ``out`` (``_listed_in_file``): the same answers, not
+    a scan of the whole list for each address exim routes.
+
     ``certificate`` (a throw-away certificate and key) replaces literal
     ``tls_certificate`` and ``tls_privatekey`` files, so that exim can start
     TLS for the logins wherever the server's own files are.
@@ -92,9 +104,12 @@ def dns_free_config(
         lines.extend(block)
         block.clear()
 
+    named = {s.name: s for s in config.main if isinstance(s, NamedList) and s.kind == "domain"}
     for line in config.resolved_lines:
         if line.startswith("#"):
             continue
+        if section == "main" and line.startswith(("domainlist", "hide domainlist")):
+            line = _listed_in_file(line, named, out)
         if line.lower().startswith("begin "):
             flush()
             section = line.split()[1].lower()
@@ -109,9 +124,12 @@ def dns_free_config(
                 dropped.append(line.split("=")[0].strip())
         elif certificate is not None and section == "main" and (tls := _LITERAL_TLS_FILE.match(line)):
             lines.append(f"{tls.group(1)} = {certificate[0 if tls.group(1) == 'tls_certificate' else 1]}")
+        elif section == "main" and re.match(r"smtp_accept_max_nonmail_hosts\s*=", line):
+            continue  # set below
         elif not (spool is not None and section == "main" and re.match(r"spool_directory\s*=", line)):
             lines.append(line)
     flush()
+    lines.insert(0, "smtp_accept_max_nonmail_hosts =")
     if spool is not None:
         lines.insert(0, f"spool_directory = {spool}")
     if hostname is not None and "primary_hostname" not in config.options:
@@ -124,6 +142,31 @@ def dns_free_config(
     out.write_text(text, errors="surrogateescape")
     out.chmod(0o644)
     return out
+
+
+def _listed_in_file(line: str, named: dict[str, NamedList], out: Path) -> str:
+    """A domain list of many literal names, with the names in an lsearch file beside ``out``.
+
+    exim matches a literal domain and an lsearch key alike (whole, caselessly),
+    but scans an inline list item by item for every address it routes: 0.1 s
+    an address with 200,000 names, against one lookup in a file it caches.
+    A list with a negated item, an expansion or a special item holding a colon
+    is left as it is (their order, or their parsing, could matter).
+    """
+    match = re.match(r"(?:hide\s+)?domainlist\s+(\S+?)\s*=", line)
+    listed = named.get(match.group(1)) if match else None
+    if match is None or listed is None:
+        return line
+    literal = [i.value for i in listed.items if i.kind == "literal"]
+    others = [i.text for i in listed.items if i.kind != "literal"]
+    if len(literal) <= LISTED_IN_FILE or any(i.negated or "$" in i.text for i in listed.items):
+        return line
+    if any(":" in text for text in others):
+        return line
+    names = out.with_name(f"{out.stem}.{listed.name}.domains")
+    names.write_text("".join(f"{name}\n" for name in literal))
+    names.chmod(0o644)
+    return f"{match.group(0)} {' : '.join([*others, f'lsearch;{names}'])}"
 
 
 def without_commands(text: str, replacement: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,45 @@ def test_an_answer_that_commands_only_defer_stands() -> None:
     assert _decided_by_commands(failing, {case: Answer(451, "greylisted")}, ["configure:9"]) == failing
     refused = _decided_by_commands(failing, {case: Answer(550, "blocked")}, ["configure:9"])
     assert refused[case].decided_by_commands
+
+
+@pytest.mark.exim
+def test_a_long_domain_list_looked_up_in_a_file_answers_as_inline(exim: Exim, shared_tmp: Path) -> None:
+    """The oracle's copy moves 1,500 literal names to an lsearch file; exim routes and accepts exactly as before."""
+    names = [f"Host{n}.Example.org" for n in range(1500)]
+    config = shared_tmp / "configure"
+    config.write_text(
+        f"keep_environment =\nprimary_hostname = mx.example.org\nspool_directory = {exim.spool}\n"
+        f"domainlist local_domains = @ : localhost : *.wild.example : {' : '.join(names)}\n"
+        "acl_smtp_rcpt = rcpt\nbegin acl\nrcpt:\n  require domains = +local_domains\n  accept\n"
+        "begin routers\nlocal:\n  driver = accept\n  domains = +local_domains\n  transport = t\n"
+        "other:\n  driver = redirect\n  allow_fail\n  data = :fail: not ours\n"
+        "begin transports\nt:\n  driver = appendfile\n  file = /dev/null\n"
+    )
+    copy = dns_free_config(config, {}, shared_tmp / "oracle.conf", spool=exim.spool)
+    assert "lsearch;" in copy.read_text() and "Host7.Example.org" not in copy.read_text()
+    recipients = [
+        "a@host0.example.org",
+        "b@HOST1499.EXAMPLE.ORG",
+        "c@host1500.example.org",
+        "d@mx.example.org",
+        "e@localhost",
+        "f@x.wild.example",
+        "g@wild.example",
+        "h@example.org",
+    ]
+    routed = [exim.run(path, "-bt", *recipients) for path in (config, copy)]
+    assert routed[0].stdout == routed[1].stdout and "is undeliverable" in routed[0].stdout
+    dialogue = "EHLO x\r\n" + "".join(f"MAIL FROM:<s@far.example>\r\nRCPT TO:<{r}>\r\nRSET\r\n" for r in recipients)
+    replies = []
+    for path in (config, copy):
+        run = subprocess.run(
+            [str(exim.binary), "-C", str(path), "-bh", "198.51.100.1"],
+            input=dialogue + "QUIT\r\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        replies.append([line[:3] for line in run.stdout.splitlines() if line[:3].isdigit() and line[3:4] == " "])
+    assert replies[0] == replies[1]
+    assert replies[0].count("550") == 3  # host1500, wild.example itself, example.org
