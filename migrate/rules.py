@@ -954,6 +954,22 @@ VIRTUAL_NOT_LOCAL = rule(
     "virtual domains that are not local domains in the ACL",
     "add those domains to local_domains in exim, or add rules for them by hand",
 )
+ALIASES_EXIM_VALUES = rule(
+    "EXIM-ALIASES-EXIM-VALUES",
+    DELIVERY,
+    "approximated",
+    "the aliases file uses values only exim understands (:blackhole:, :fail:, :defer:, :unknown:): smtpd reads "
+    "a translated copy (/dev/null, error:550 and error:451 with exim's text)",
+    "nothing to do: keep editing the copy from now on (smtpd does not read exim's special values)",
+)
+ALIASES_VALUE_LEFT_OUT = rule(
+    "EXIM-ALIASES-VALUE-LEFT-OUT",
+    DELIVERY,
+    "unmapped",
+    "an aliases entry whose exim value smtpd cannot express: left out of the copy, so smtpd refuses the address",
+    "give the key a value smtpd's aliases(5) takes (addresses, /dev/null, error:CODE text) in the copy by hand",
+    place="table",
+)
 
 HOSTED_FALLTHROUGH = rule(
     "EXIM-HOSTED-FALLTHROUGH",

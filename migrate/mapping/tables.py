@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from migrate import rules
 from migrate.lookups import domain_keys, dsearch_keys, lsearch_keys, sql_domain_table
+from migrate.mapping import aliases
 from migrate.mapping.classes import ClassUniverse
 from migrate.mapping.context import Context
 from migrate.mapping.routing import Delivery
@@ -389,7 +390,7 @@ def tables(
     local = deliveries[LOCAL_DOMAINS]
     if local.alias_files:
         path, span = local.alias_files[0]
-        found.append(Table("aliases", "aliases", file=path, origin=(span,)))
+        found.append(aliases.alias_table(ctx, path, span, local))  # exim's file, or a copy smtpd can read
         for extra, extra_span in local.alias_files[1:]:
             ctx.ledger.note_span(
                 extra_span,

@@ -76,6 +76,9 @@ def render_migration(policy: Policy, grade: str, manual: list[str], lost: list[t
             clamd_socket=_clamd_socket(policy),
             spamd=bool(content.spam),
             aliases=next((t.file for t in policy.tables if t.kind == "aliases"), ""),
+            aliases_source=next(
+                (t.sources[0] for t in policy.tables if t.kind == "aliases" and t.generated and t.sources), ""
+            ),
             dkim_key=content.dkim.key if content.dkim else "",
             still_read=_still_read(policy, pack),
         )

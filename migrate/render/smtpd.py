@@ -65,6 +65,8 @@ _TABLE_WHAT = {
 
 def _table_block(table: Table, platform: str) -> Block:
     what = _TABLE_WHAT[table.kind]
+    if table.kind == "aliases" and table.generated and table.sources:
+        what = f"aliases file: a copy of {table.sources[0]} with exim's own values in smtpd's terms"
     if table.kind == "logins" and table.backend:
         what = f"who may log in: the hashes in exim's database, asked by table-{table.backend} (its file holds the "
         what += "database password, mode 0600)"

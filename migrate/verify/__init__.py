@@ -297,7 +297,8 @@ def _alias_cases(policy: Policy, relocate: dict[str, str], cases: list[Case]) ->
     domain = next((c.recipient.split("@")[1] for c in cases if c.recipient_class == "local-domains"), None)
     if table is None or domain is None:
         return []
-    path = Path(relocate.get(table.file, table.file))
+    source = table.sources[0] if table.generated and table.sources else table.file  # exim's file, not the copy
+    path = Path(relocate.get(source, source))
     keys = []
     for line in path.read_text(errors="replace").splitlines():
         key = line.split("#", 1)[0].split(":", 1)[0].strip()

@@ -97,6 +97,8 @@ def ask(
                     answers[case] = Answer(None, "routing deferred")
                 elif routed[0] == "failed":
                     answers[case] = Answer(550, routed[1])
+                elif routed[0] == "discarded":
+                    answers[case] = Answer(250, "accepted and discarded (:blackhole:)")
                 else:
                     answers[case] = Answer(250, "accepted for delivery", routed[1])
             progress(who, len(answers), len(cases))
@@ -166,7 +168,7 @@ def _dialogue(
 
 
 def _routes(exim: str, config: Path, defines: dict[str, str], recipients: list[str]) -> dict[str, tuple[str, str]]:
-    """``-bt``: recipient -> ("routed", router) or ("failed", reason); deferred ones are absent."""
+    """``-bt``: recipient -> ("routed", router), ("failed", reason) or ("discarded", ""); deferred ones are absent."""
     result = _run([exim, "-C", str(config), *_d(defines), "-bt", *recipients])
     found: dict[str, tuple[str, str]] = {}
     failures: dict[str, str] = {}  # addresses a failed child came from: failed unless another child routed
@@ -177,6 +179,11 @@ def _routes(exim: str, config: Path, defines: dict[str, str], recipients: list[s
         if failed:
             found[failed.group(1)] = ("failed", failed.group(2))
             block, failed_block = [], failed.group(2)
+            continue
+        discarded = re.match(r"mail to (\S+) is discarded$", line)  # a :blackhole: alias: accepted, nothing delivered
+        if discarded:
+            found[discarded.group(1)] = ("discarded", "")
+            block, failed_block = [], ""
             continue
         if re.match(r"\S+ cannot be resolved", line):
             block, failed_block = [], ""

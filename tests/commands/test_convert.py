@@ -30,6 +30,8 @@ GOLDEN = {
     "smarthost-macro": ("openbsd", "debian"),
     "smarthost-route-list": ("openbsd",),
     "forward-aliases": ("openbsd",),
+    # /etc/aliases with exim's own values (:blackhole:, :fail:, :defer:, :unknown:): smtpd reads a translated copy
+    "aliases-exim-values": ("openbsd", "debian"),
     "exim-default": ("openbsd",),
     "localhost-at": ("openbsd",),
     "router-two-conditions": ("openbsd",),

@@ -23,6 +23,8 @@ IDIOMS = {
     "docker-relay": {},  # relay_to_domains = *: the trusted network relays anywhere
     "smarthost-route-list": {},  # route_list * host::587, TLS required, aliases only: forward-only
     "forward-aliases": {},  # root forwards outside with only 127.0.0.1 trusted
+    # /etc/aliases with :blackhole:, :fail:, :defer:, :unknown: and :include:: smtpd reads a translated copy
+    "aliases-exim-values": {},
     "exim-default": {},  # exim's own default: @ is the host name only
     "localhost-at": {},
     "router-two-conditions": {},
