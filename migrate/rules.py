@@ -743,6 +743,13 @@ ROUTER_FORWARD_FILTER = rule(
     "smtpd reads ~/.forward but not exim filter files",
     "users with '# Exim filter' files need sieve or procmail instead",
 )
+ROUTER_IGNORE_TARGET_HOSTS = rule(
+    "EXIM-ROUTER-IGNORE-TARGET-HOSTS",
+    ROUTING,
+    "approximated",
+    "a dnslookup router's ignore_target_hosts (MX hosts at these addresses skipped): smtpd has no equivalent",
+    "nothing for public MX records; give a domain whose MX points at such an address a route of its own",
+)
 ROUTER_LOCAL_PARTS_EXCEPT = rule(
     "EXIM-ROUTER-LOCAL-PARTS-EXCEPT",
     ROUTING,

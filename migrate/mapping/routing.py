@@ -26,33 +26,6 @@ from migrate.reader.lists import split_list
 from migrate.reader.tree import Driver, EximConfig, Option
 from migrate.rules import Rule
 
-# Router options that only shape logging, headers or failure texts.
-HARMLESS_ROUTER_OPTIONS = frozenset(
-    (
-        "driver",
-        "domains",
-        "transport",
-        "debug_print",
-        "no_more",
-        "more",
-        "same_domain_copy_routing",
-        "ignore_target_hosts",
-        "cannot_route_message",
-        "verify",
-        "expn",
-        "check_ancestor",
-        "file_transport",
-        "pipe_transport",
-        "reply_transport",
-        "directory_transport",
-        "allow_fail",
-        "allow_defer",
-        "check_local_user",
-        "self",
-        "retry_use_local_part",
-        "errors_to",
-    )
-)
 VARIABLES = {
     "local_part": "%{user.username}",
     "local_part_data": "%{user.username}",
@@ -271,6 +244,7 @@ class Router:
             delivery.kind = "relay"
             delivery.drivers.append(router)
             self._relay_transport(router, delivery)
+            self._ignored_targets(router)
             return True
         if driver == "manualroute":
             return self._manualroute(router, recipient, delivery)
@@ -281,6 +255,20 @@ class Router:
             f"router {router.name}: the {driver} driver has no OpenSMTPD equivalent; it is left out",
         )
         return False
+
+    def _ignored_targets(self, router: Driver) -> None:
+        """ignore_target_hosts has no smtpd equivalent: said on its own line, not counted as carried over."""
+        option = router.option("ignore_target_hosts")
+        if option is None or option.value is None or not option.value.text.strip():
+            return
+        self._note(  # on the router: the text report lists whole statements
+            router,
+            "approximated",
+            rules.ROUTER_IGNORE_TARGET_HOSTS,
+            f"router {router.name}: ignore_target_hosts = {option.value.text.strip()}: smtpd has no such option; "
+            "it tries an MX host at one of these addresses, where exim ignored that host (and failed the address "
+            "when no other was left)",
+        )
 
     def _redirect(self, router: Driver, recipient: str, delivery: Delivery) -> bool:
         data = router.option("data")
