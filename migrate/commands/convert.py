@@ -70,14 +70,19 @@ def convert(
 
     ``settings`` (defines, platform, greylist, root, debian) build the options
     when none are given, for callers that want one or two of them. ``progress``
-    hears how the read of a big lookup file goes (nothing is said without it).
+    hears how the read of a big lookup file goes, and what is being done with a
+    configuration over BIG_INPUT (nothing is said without it).
     """
     options = options or Options(**settings)  # type: ignore[arg-type]
+    say = _for_big_input(path, options, progress)
+    say(f"reading {path}")
     config = read(path, options)
+    say(f"converting {path}")
     policy = build_policy(config, options.platform, options.greylist, FileStore(Path(options.root), progress=progress))
     policy = replace(policy, given=as_given(path, options))
     rendered = render(policy)
     report = build_report(config, policy, rendered)
+    say("")
     manual = [
         f"{os.path.basename(e.span.file)}:{e.span.line} {e.rule.id}: {e.message}"
         for e in report.findings()
@@ -86,6 +91,21 @@ def convert(
     lost = [(f"{s.service.title}: {s.why}", s.steps) for s in report.lost]
     migration = render_migration(policy, report.grade, manual, lost)
     return Result(config, policy, with_migration(rendered, migration), report)
+
+
+BIG_INPUT = 1 << 20  # a configuration over 1 MB (50,000 inline domains, say) takes a second or more to convert
+
+
+def _for_big_input(path: str, options: Options, progress: Progress | None) -> Progress:
+    """The status line for a configuration big enough to take seconds; silent for the others."""
+    try:
+        big = not options.debian and path != "-" and os.path.getsize(path) > BIG_INPUT
+    except OSError:
+        big = False  # read() says what is wrong with it
+    if progress is None or not big:
+        return lambda _text: None
+    size = os.path.getsize(path) / 2**20
+    return lambda text: progress(f"{text} ({size:.1f} MB)..." if text else "")
 
 
 def as_given(path: str, options: Options) -> str:

@@ -216,3 +216,15 @@ def test_parse_json_writes_a_list_item_with_every_field_on_one_line() -> None:
     written = io.StringIO()
     write_json({"items": [item, item]}, written, json_expander(item))
     assert written.getvalue().count("\n") == 6 and json.loads(written.getvalue())["items"][1] == data
+
+
+def test_a_big_configuration_says_what_is_being_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over BIG_INPUT (a second or more of work) the status line names the step; a small one says nothing."""
+    config = domains_config(tmp_path / "configure", 2_000)
+    heard: list[str] = []
+    convert(str(config), progress=heard.append)
+    assert heard == []  # 70 KB: under a second
+    monkeypatch.setattr("migrate.commands.convert.BIG_INPUT", 1000)
+    convert(str(config), progress=heard.append)
+    size = config.stat().st_size / 2**20
+    assert heard == [f"reading {config} ({size:.1f} MB)...", f"converting {config} ({size:.1f} MB)...", ""]
