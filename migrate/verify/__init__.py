@@ -478,9 +478,15 @@ def helo_checks(config: EximConfig, policy: Policy) -> tuple[str, ...]:
     )
 
 
+# Findings about a detail of a router an action did take over: they explain no difference in its answers
+_ROUTER_DETAILS = frozenset((rules.ROUTER_IGNORE_TARGET_HOSTS.id, rules.ALIASES_EXIM_VALUES.id))
+
+
 def _reported(policy: Policy, router: str) -> str | None:
     """The converter's finding about a router that no action took over, if any."""
     for finding in policy.findings:
+        if finding.rule.id in _ROUTER_DETAILS:
+            continue
         if finding.severity in ("unmapped", "approximated") and f"router {router}" in finding.message:
             return f"[{finding.rule.id}] {finding.message}"
         if (
