@@ -99,13 +99,12 @@ BIG_INPUT = 1 << 20  # a configuration over 1 MB (50,000 inline domains, say) ta
 def _for_big_input(path: str, options: Options, progress: Progress | None) -> Progress:
     """The status line for a configuration big enough to take seconds; silent for the others."""
     try:
-        big = not options.debian and path != "-" and os.path.getsize(path) > BIG_INPUT
+        size = 0 if options.debian or path == "-" else os.path.getsize(path)
     except OSError:
-        big = False  # read() says what is wrong with it
-    if progress is None or not big:
+        size = 0  # read() says what is wrong with it
+    if progress is None or size <= BIG_INPUT:
         return lambda _text: None
-    size = os.path.getsize(path) / 2**20
-    return lambda text: progress(f"{text} ({size:.1f} MB)..." if text else "")
+    return lambda text: progress(f"{text} ({size / 2**20:.1f} MB)..." if text else "")
 
 
 def as_given(path: str, options: Options) -> str:

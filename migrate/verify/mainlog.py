@@ -123,7 +123,7 @@ class LogSummary:
     ignored: int = 0  # understood but irrelevant: queue runs, "Completed", exim's own bounces, retries...
     pending: int = 0  # messages whose delivery lines never came (their recipients' outcome is "unknown")
     syslog: bool = False  # a file was a syslog file (exim's lines taken out of it)
-    skipped: list[str] = field(default_factory=list)  # reject logs given with a main log: not read (REJECT_LOG)
+    skipped: list[str] = field(default_factory=list)  # reject logs given with a main log: not read (read_logs)
 
 
 class LogFileError(OSError):

@@ -129,14 +129,13 @@ def logged_answer(transaction: Transaction) -> Answer:
     return _answer(transaction.decision, transaction.reason, transaction.outcome, transaction.router)
 
 
-_CODE_CLASS = {"rejected": 5, "deferred": 4}  # else accepted: 2
+_REFUSED = {"rejected": (550, "rejected"), "deferred": (450, "temporarily rejected")}  # code, text without a reason
 
 
 def _answer(decision: str, reason: str, outcome: str, router: str) -> Answer:
-    if decision == "rejected":
-        return Answer(550, reason or "rejected")
-    if decision == "deferred":
-        return Answer(450, reason or "temporarily rejected")
+    if decision in _REFUSED:
+        code, text = _REFUSED[decision]
+        return Answer(code, reason or text)
     if outcome == "failed":  # accepted at RCPT, then its routers (or the remote host) failed it
         return Answer(250, f"accepted, then failed: {reason}", None, unroutable=True)
     return Answer(250, f"accepted ({outcome})", router or None)
@@ -205,7 +204,7 @@ class _Classes:
         return (
             self.client_class(transaction.client, transaction.authenticated),
             self.recipient(transaction.recipient)[1],
-            _CODE_CLASS.get(transaction.decision, 2),
+            _REFUSED.get(transaction.decision, (250,))[0] // 100,
         )
 
     def _recipient(self, recipient: str) -> tuple[str, str]:
